@@ -1,0 +1,68 @@
+import type { Evict } from './engine.js';
+import { FAMILY_NAMES, type Family, type FamilyName } from './families/family.js';
+import { type LancensOptions, lancensFamily } from './families/lancens.js';
+import { type TencentOptions, tencentFamily } from './families/tencent.js';
+import { type WukongimOptions, wukongimFamily } from './families/wukongim.js';
+import type { EvictHandler, EvictRequest, EvictResponse } from './http/types.js';
+
+export interface AdminApiOptions {
+  /** Which families to mount. Default: all three. */
+  families?: readonly FamilyName[];
+  /** WuKongIM: `POST /user/device_quit`, `POST /conn/remove`. Needs `managerToken` (or an explicit opt-out). */
+  wukongim?: WukongimOptions;
+  /** Tencent Cloud IM: `POST /v4/im_open_login_svc/kick`. Needs the app's `sdkAppId`, `secretKey`, `admins`. */
+  tencent?: TencentOptions;
+  /** Lancens: `POST /v1/api/user/logout`, `DELETE /v1/api/user/token`, `DELETE /v1/api/user/message/token`. */
+  lancens?: LancensOptions;
+}
+
+export interface AdminRoute {
+  family: FamilyName;
+  method: string;
+  path: string;
+}
+
+export interface AdminApi {
+  /** Answers a request for one of the mounted routes; undefined for any other (pass it on). */
+  handle: EvictHandler;
+  /** The mounted routes, for logs and docs. */
+  routes: readonly AdminRoute[];
+}
+
+const KNOWN = new Set(['families', 'wukongim', 'tencent', 'lancens']);
+
+/** The admin endpoints of the chosen families as one framework-neutral handler. */
+export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): AdminApi {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) {
+      process.emitWarning(`evict: unknown admin option ${JSON.stringify(key)} is ignored`, {
+        code: 'EVICT_UNKNOWN_OPTION',
+      });
+    }
+  }
+  const names = options.families ?? FAMILY_NAMES;
+  if (!Array.isArray(names) || names.length === 0 || names.some((n) => !FAMILY_NAMES.includes(n))) {
+    throw new TypeError(`evict: families must be a non-empty list of ${FAMILY_NAMES.join(', ')}`);
+  }
+  const build: Record<FamilyName, () => Family> = {
+    wukongim: () => wukongimFamily(engine, options.wukongim),
+    tencent: () => tencentFamily(engine, options.tencent),
+    lancens: () => lancensFamily(engine, options.lancens),
+  };
+  const families = [...new Set<FamilyName>(names)].map((name) => build[name]());
+  const table = new Map<string, Family['routes'][number]>();
+  const routes: AdminRoute[] = [];
+  for (const family of families) {
+    for (const route of family.routes) {
+      table.set(`${route.method} ${route.path}`, route);
+      routes.push({ family: family.name, method: route.method, path: route.path });
+    }
+  }
+
+  async function handle(request: EvictRequest): Promise<EvictResponse | undefined> {
+    const route = table.get(`${request.method.toUpperCase()} ${request.path}`);
+    return route === undefined ? undefined : route.handle(request);
+  }
+
+  return { handle, routes };
+}

@@ -1,0 +1,103 @@
+/**
+ * Every error evict throws on purpose is an `EvictError` with a stable `code`.
+ * Recognise them by `code` (`isEvictError`), not only by `instanceof`: two copies of core
+ * installed side by side would each have their own class.
+ */
+export type EvictErrorCode =
+  | 'EVICT_UNKNOWN_USER'
+  | 'EVICT_DEVICE_NOT_FOUND'
+  | 'EVICT_CONNECTION_NOT_FOUND'
+  | 'EVICT_INVALID_TOKEN'
+  | 'EVICT_INVALID_ARGUMENT'
+  | 'EVICT_STORE_UNAVAILABLE'
+  | 'EVICT_STORE_TIMEOUT'
+  | 'EVICT_STORE_CORRUPT'
+  | 'EVICT_CLOSED';
+
+export class EvictError extends Error {
+  static code: EvictErrorCode | 'EVICT_ERROR' = 'EVICT_ERROR';
+  readonly code: EvictErrorCode;
+
+  constructor(code: EvictErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'EvictError';
+  }
+}
+
+export class UnknownUserError extends EvictError {
+  static override code = 'EVICT_UNKNOWN_USER' as const;
+  constructor(readonly uid: string) {
+    super('EVICT_UNKNOWN_USER', `user ${JSON.stringify(uid)} is unknown`);
+  }
+}
+
+export class DeviceNotFoundError extends EvictError {
+  static override code = 'EVICT_DEVICE_NOT_FOUND' as const;
+  constructor(
+    readonly uid: string,
+    readonly deviceFlag: number,
+  ) {
+    super(
+      'EVICT_DEVICE_NOT_FOUND',
+      `device ${deviceFlag} of user ${JSON.stringify(uid)} has no session and no connection`,
+    );
+  }
+}
+
+export class ConnectionNotFoundError extends EvictError {
+  static override code = 'EVICT_CONNECTION_NOT_FOUND' as const;
+  constructor(
+    readonly uid: string,
+    readonly connId: number,
+  ) {
+    super('EVICT_CONNECTION_NOT_FOUND', `connection ${connId} of user ${JSON.stringify(uid)} does not exist`);
+  }
+}
+
+export class InvalidTokenError extends EvictError {
+  static override code = 'EVICT_INVALID_TOKEN' as const;
+  constructor(message = 'the token is not a live session') {
+    super('EVICT_INVALID_TOKEN', message);
+  }
+}
+
+/** The store could not be reached or failed; nothing was applied that a retry would not repair. */
+export class StoreUnavailableError extends EvictError {
+  static override code = 'EVICT_STORE_UNAVAILABLE' as const;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EVICT_STORE_UNAVAILABLE', message, options);
+  }
+}
+
+/** The store did not answer within `storeTimeoutMs`. */
+export class StoreTimeoutError extends EvictError {
+  static override code = 'EVICT_STORE_TIMEOUT' as const;
+  constructor(readonly timeoutMs: number) {
+    super('EVICT_STORE_TIMEOUT', `the store did not answer within ${timeoutMs} ms`);
+  }
+}
+
+/** The store answered with a record evict cannot read. */
+export class StoreCorruptError extends EvictError {
+  static override code = 'EVICT_STORE_CORRUPT' as const;
+  constructor(message: string) {
+    super('EVICT_STORE_CORRUPT', message);
+  }
+}
+
+export function isEvictError(value: unknown, code?: EvictErrorCode): value is EvictError {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = (value as { code?: unknown }).code;
+  if (typeof c !== 'string' || !c.startsWith('EVICT_')) return false;
+  return code === undefined || c === code;
+}
+
+/** True for the errors that mean "the store failed", which the families answer as internal errors. */
+export function isStoreFailure(value: unknown): boolean {
+  return (
+    isEvictError(value, 'EVICT_STORE_UNAVAILABLE') ||
+    isEvictError(value, 'EVICT_STORE_TIMEOUT') ||
+    isEvictError(value, 'EVICT_STORE_CORRUPT')
+  );
+}

@@ -1,0 +1,148 @@
+import type { Evict } from '../engine.js';
+import { isEvictError } from '../errors.js';
+import { type EvictRequest, type EvictResponse, jsonResponse } from '../http/types.js';
+import { type UserSigFailure, verifyUserSig } from '../usersig.js';
+import { isPositiveSafeInteger, uidProblem } from '../validation.js';
+import type { Family } from './family.js';
+import { objectBody } from './family.js';
+
+/** A Tencent Cloud IM app (seed 003): `POST /v4/im_open_login_svc/kick`. */
+export interface TencentOptions {
+  /** The app's SDKAppID. */
+  sdkAppId: number;
+  /** The app's secret key: UserSigs are HMAC-SHA256 signed with it (TLSSigAPIv2). */
+  secretKey: string;
+  /** The App admin identifiers allowed to call the REST API. */
+  admins: readonly string[];
+  /** Calls per second per app, across the cluster when the store is shared. Default 200 (Tencent's cap). */
+  rateLimitPerSecond?: number;
+}
+
+/** Tencent's error codes this family answers, with the text it sends. */
+export const TENCENT_ERRORS = {
+  60003: 'request body is not valid JSON',
+  60006: 'SDKAppID is invalid',
+  60007: 'REST API call frequency exceeds the limit',
+  70001: 'usersig is expired',
+  70003: 'usersig is invalid',
+  70013: 'identifier does not match the usersig',
+  70014: 'sdkappid does not match the usersig',
+  70052: 'usersig has been invalidated',
+  70107: 'the requested account does not exist',
+  70169: 'internal server timeout, please try again later',
+  70402: 'invalid parameter',
+  70403: 'the request requires App admin rights',
+  70500: 'internal server error, please try again later',
+} as const;
+
+export type TencentErrorCode = keyof typeof TENCENT_ERRORS;
+
+/** The Tencent code for a UserSig verification failure. */
+export const USERSIG_FAILURE_CODES: Record<UserSigFailure, TencentErrorCode> = {
+  expired: 70001,
+  invalid: 70003,
+  identifier_mismatch: 70013,
+  sdkappid_mismatch: 70014,
+};
+
+export function tencentBody(code: 0 | TencentErrorCode, detail?: string) {
+  if (code === 0) return { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' };
+  const info = TENCENT_ERRORS[code];
+  return {
+    ActionStatus: 'FAIL',
+    ErrorCode: code,
+    ErrorInfo: detail === undefined ? info : `${info}: ${detail}`,
+  };
+}
+
+export function parseTencentOptions(options: TencentOptions | undefined): Required<TencentOptions> {
+  if (options === undefined || typeof options !== 'object') {
+    throw new TypeError(
+      'evict: the tencent family needs tencent: { sdkAppId, secretKey, admins } (or leave it out with families: [...])',
+    );
+  }
+  if (!isPositiveSafeInteger(options.sdkAppId))
+    throw new TypeError('evict: tencent.sdkAppId must be a positive integer');
+  if (typeof options.secretKey !== 'string' || options.secretKey.length === 0) {
+    throw new TypeError('evict: tencent.secretKey must be a non-empty string');
+  }
+  if (
+    !Array.isArray(options.admins) ||
+    options.admins.length === 0 ||
+    options.admins.some((a) => uidProblem(a))
+  ) {
+    throw new TypeError('evict: tencent.admins must be a non-empty array of identifiers');
+  }
+  const rateLimitPerSecond = options.rateLimitPerSecond ?? 200;
+  if (!isPositiveSafeInteger(rateLimitPerSecond)) {
+    throw new TypeError('evict: tencent.rateLimitPerSecond must be a positive integer');
+  }
+  return { ...options, admins: [...options.admins], rateLimitPerSecond };
+}
+
+const KICK_FIELDS = ['Identifier', 'UserID'] as const;
+const UINT32_MAX = 4_294_967_295;
+const KICK_ENDPOINT = 'POST /v4/im_open_login_svc/kick';
+
+export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefined): Family {
+  const options = parseTencentOptions(rawOptions);
+  const answer = (code: 0 | TencentErrorCode, detail?: string): EvictResponse =>
+    jsonResponse(200, tencentBody(code, detail));
+
+  async function kick(request: EvictRequest): Promise<EvictResponse> {
+    const { query } = request;
+    if (query.get('sdkappid') !== String(options.sdkAppId)) return answer(60006);
+    const identifier = query.get('identifier');
+    if (identifier === null || identifier === '') return answer(70402, 'identifier is required');
+    const usersig = query.get('usersig');
+    if (usersig === null || usersig === '') return answer(70003, 'usersig is required');
+    const verified = verifyUserSig(usersig, {
+      sdkAppId: options.sdkAppId,
+      secretKey: options.secretKey,
+      nowMs: engine.clock.nowMs(),
+      identifier,
+    });
+    if (!verified.ok) return answer(USERSIG_FAILURE_CODES[verified.failure]);
+    if (!options.admins.includes(identifier)) return answer(70403);
+    // Counted after authentication, so that strangers cannot spend the app's quota.
+    try {
+      const calls = await engine.countHit(`tencent:rate:${options.sdkAppId}`, 1000);
+      if (calls > options.rateLimitPerSecond) return answer(60007);
+    } catch (error) {
+      return storeFailure(error);
+    }
+    const random = query.get('random');
+    if (random === null || !/^\d{1,10}$/.test(random) || Number(random) > UINT32_MAX) {
+      return answer(70402, 'random must be a 32-bit unsigned integer');
+    }
+    const contentType = query.get('contenttype');
+    if (contentType !== null && contentType !== 'json') return answer(70402, 'contenttype must be json');
+
+    const raw = await request.readBody();
+    if (raw.kind === 'invalid' && raw.problem === 'not_json') return answer(60003);
+    const body = objectBody(raw, KICK_FIELDS);
+    if (!body.ok) return answer(body.problem === 'not_json' ? 60003 : 70402, body.message);
+    const { Identifier, UserID } = body.fields;
+    if (Identifier !== undefined && UserID !== undefined)
+      return answer(70402, 'give Identifier or UserID, not both');
+    const uid = Identifier ?? UserID;
+    if (uid === undefined) return answer(70402, 'Identifier is required');
+    const problem = uidProblem(uid);
+    if (problem !== undefined) return answer(70402, `Identifier ${problem}`);
+    try {
+      await engine.kickUser(uid as string, {
+        actor: { type: 'admin', id: identifier },
+        endpoint: KICK_ENDPOINT,
+      });
+      return answer(0);
+    } catch (error) {
+      if (isEvictError(error, 'EVICT_UNKNOWN_USER')) return answer(70107);
+      return storeFailure(error);
+    }
+  }
+
+  const storeFailure = (error: unknown): EvictResponse =>
+    answer(isEvictError(error, 'EVICT_STORE_TIMEOUT') ? 70169 : 70500);
+
+  return { name: 'tencent', routes: [{ method: 'POST', path: '/v4/im_open_login_svc/kick', handle: kick }] };
+}

@@ -1,0 +1,164 @@
+import type { CheckResult, Credential, Evict } from './engine.js';
+import { TENCENT_ERRORS, type TencentErrorCode, USERSIG_FAILURE_CODES } from './families/tencent.js';
+import { type EvictResponse, type HeaderValue, headerValue, jsonResponse } from './http/types.js';
+import type { RejectionReason } from './model.js';
+import { verifyUserSig } from './usersig.js';
+
+/** What a guard reads of a request (an HTTP request or a WebSocket upgrade). */
+export interface GuardRequest {
+  headers: Record<string, HeaderValue>;
+  query: URLSearchParams;
+}
+
+/** Finds a credential in a request; undefined when this source has none there. */
+export type CredentialExtractor = (
+  request: GuardRequest,
+) => Credential | undefined | Promise<Credential | undefined>;
+
+/**
+ * Where the guard looks for a credential, tried in order:
+ * - `session`: a login token in the `token` header or `Authorization: Bearer` (and the `token`
+ *   query parameter when `queryToken` is on);
+ * - `usersig`: a Tencent UserSig in the `identifier` and `usersig` query parameters, as Tencent's
+ *   REST calls carry them (needs `userSig`);
+ * - a function: your own, e.g. one that verifies a JWT and returns
+ *   `{ type: 'stateless', uid, deviceFlag, issuedAtSec: claims.iat }`.
+ */
+export type CredentialSource = 'session' | 'usersig' | CredentialExtractor;
+
+export interface GuardOptions {
+  /** Default `['session']`. */
+  credentials?: readonly CredentialSource[];
+  /** The Tencent app whose UserSigs the `usersig` source verifies. */
+  userSig?: { sdkAppId: number; secretKey: string };
+  /** Read the session token from the `token` query parameter too. Default false; upgrade checks turn it on. */
+  queryToken?: boolean;
+}
+
+/** Who the request is, once the guard accepted it. */
+export interface Principal {
+  uid: string;
+  deviceFlag?: number;
+  credential: 'session' | 'stateless' | 'usersig';
+}
+
+export type GuardResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: RejectionReason; response: EvictResponse };
+
+export type Guard = (request: GuardRequest) => Promise<GuardResult>;
+
+const MESSAGES: Record<RejectionReason, string> = {
+  kicked: 'the user was kicked; log in again',
+  device_quit: 'the device was signed out; log in again',
+  logged_out: 'the session was logged out',
+  expired: 'the credential has expired',
+  unknown: 'the credential is not known',
+  unavailable: 'the session store is unavailable; try again later',
+};
+
+function reject(reason: RejectionReason, message = MESSAGES[reason]): GuardResult {
+  const status = reason === 'unavailable' ? 503 : 401;
+  return { ok: false, reason, response: jsonResponse(status, { error: 'unauthorized', reason, message }) };
+}
+
+/** A rejection of a UserSig, in Tencent's shape plus the reason. */
+function rejectUserSig(reason: RejectionReason, code: TencentErrorCode): GuardResult {
+  const status = reason === 'unavailable' ? 503 : 401;
+  return {
+    ok: false,
+    reason,
+    response: jsonResponse(status, {
+      ActionStatus: 'FAIL',
+      ErrorCode: code,
+      ErrorInfo: TENCENT_ERRORS[code],
+      reason,
+    }),
+  };
+}
+
+/** The session token a request carries, if any. */
+export function sessionTokenOf(request: GuardRequest, queryToken: boolean): string | undefined {
+  const header = headerValue(request.headers, 'token');
+  if (header !== undefined && header !== '') return header;
+  const authorization = headerValue(request.headers, 'authorization');
+  const bearer = authorization?.match(/^Bearer[ \t]+(\S+)[ \t]*$/i)?.[1];
+  if (bearer !== undefined) return bearer;
+  const query = queryToken ? request.query.get('token') : null;
+  return query === null || query === '' ? undefined : query;
+}
+
+/** The check every adapter's guard runs: find the credential, ask the engine, accept or answer why not. */
+export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
+  const sources = options.credentials ?? ['session'];
+  if (!Array.isArray(sources) || sources.length === 0)
+    throw new TypeError('evict: guard credentials must be a non-empty list');
+  for (const source of sources) {
+    if (source !== 'session' && source !== 'usersig' && typeof source !== 'function') {
+      throw new TypeError(`evict: unknown guard credential source ${JSON.stringify(source)}`);
+    }
+  }
+  const userSig = options.userSig;
+  if (sources.includes('usersig') && (userSig === undefined || typeof userSig.secretKey !== 'string')) {
+    throw new TypeError('evict: the usersig credential source needs userSig: { sdkAppId, secretKey }');
+  }
+  const queryToken = options.queryToken ?? false;
+
+  const accept = (
+    verdict: Extract<CheckResult, { ok: true }>,
+    credential: Principal['credential'],
+  ): GuardResult => ({
+    ok: true,
+    principal: {
+      uid: verdict.uid,
+      ...(verdict.deviceFlag === undefined ? {} : { deviceFlag: verdict.deviceFlag }),
+      credential,
+    },
+  });
+
+  return async function guard(request: GuardRequest): Promise<GuardResult> {
+    for (const source of sources) {
+      if (source === 'session') {
+        const token = sessionTokenOf(request, queryToken);
+        if (token === undefined) continue;
+        const verdict = await engine.check({ type: 'session', token });
+        return verdict.ok ? accept(verdict, 'session') : reject(verdict.reason);
+      }
+      if (source === 'usersig') {
+        const identifier = request.query.get('identifier');
+        const sig = request.query.get('usersig');
+        if (identifier === null || sig === null) continue;
+        const verified = verifyUserSig(sig, {
+          sdkAppId: userSig!.sdkAppId,
+          secretKey: userSig!.secretKey,
+          nowMs: engine.clock.nowMs(),
+          identifier,
+        });
+        if (!verified.ok) {
+          return rejectUserSig(
+            verified.failure === 'expired' ? 'expired' : 'unknown',
+            USERSIG_FAILURE_CODES[verified.failure],
+          );
+        }
+        const verdict = await engine.check({
+          type: 'stateless',
+          uid: verified.identifier,
+          issuedAtSec: verified.issuedAtSec,
+          expiresAtMs: verified.expiresAtMs,
+        });
+        if (verdict.ok) return accept(verdict, 'usersig');
+        const code: TencentErrorCode =
+          verdict.reason === 'unavailable' ? 70500 : verdict.reason === 'expired' ? 70001 : 70052;
+        return rejectUserSig(verdict.reason, code);
+      }
+      const credential = await source(request);
+      if (credential === undefined) continue;
+      const verdict = await engine.check(credential);
+      return verdict.ok ? accept(verdict, credential.type) : reject(verdict.reason);
+    }
+    return reject(
+      'unknown',
+      'no credential: send a session token in the `token` header or `Authorization: Bearer`',
+    );
+  };
+}

@@ -1,0 +1,206 @@
+import { type Clock, systemClock } from './clock.js';
+import type {
+  ClusterMessage,
+  ConnectionRecord,
+  Cutoff,
+  PushTokenKind,
+  PushTokenRecord,
+  SessionRecord,
+  UserRecord,
+} from './model.js';
+import type { EvictStore } from './store.js';
+
+export interface MemoryStoreOptions {
+  /** Source of "now" for expiry; defaults to the system clock. */
+  clock?: Clock;
+  /** How often expired records are swept out; the timer is unref'd. Default 60 000. */
+  sweepIntervalMs?: number;
+}
+
+interface UserEntry {
+  record: UserRecord;
+  /** Keys of the user's connections (`nodeId:connId`). */
+  connections: Map<string, ConnectionRecord>;
+  pushTokens: Map<PushTokenKind, PushTokenRecord>;
+}
+
+/**
+ * The default store: plain maps in this process. Every method runs synchronously inside one
+ * microtask, so each is atomic. Engines that share one instance in a process form a cluster
+ * (its messages are delivered to every subscriber), which is how tests run several nodes cheaply.
+ */
+export class MemoryStore implements EvictStore {
+  readonly #clock: Clock;
+  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #users = new Map<string, UserEntry>();
+  readonly #counters = new Map<string, { windowStartMs: number; count: number; expiresAtMs: number }>();
+  readonly #listeners = new Set<(message: ClusterMessage) => void>();
+  readonly #sweepTimer: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs <= 0) {
+      throw new TypeError('MemoryStore: sweepIntervalMs must be a positive integer of milliseconds');
+    }
+    this.#sweepTimer = setInterval(() => this.sweep(), sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  async ready(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    this.#listeners.clear();
+  }
+
+  /** Drops every record whose expiry has passed. Runs on a timer; callable directly in tests. */
+  sweep(): void {
+    const now = this.#clock.nowMs();
+    for (const [hash, session] of this.#sessions) if (session.expiresAtMs <= now) this.#sessions.delete(hash);
+    for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
+    for (const uid of this.#users.keys()) this.#liveUser(uid, now);
+  }
+
+  /** How many records are on file, expired or not yet swept; for tests and benchmarks. */
+  size(): { sessions: number; users: number; counters: number } {
+    return { sessions: this.#sessions.size, users: this.#users.size, counters: this.#counters.size };
+  }
+
+  async putSession(session: SessionRecord): Promise<void> {
+    this.#sessions.set(session.tokenHash, { ...session });
+    const entry = this.#userEntry(session.uid);
+    const device = entry.record.devices[session.deviceFlag];
+    entry.record.devices[session.deviceFlag] = {
+      lastIssuedAtMs: Math.max(device?.lastIssuedAtMs ?? 0, session.issuedAtMs),
+      expiresAtMs: Math.max(device?.expiresAtMs ?? 0, session.expiresAtMs),
+    };
+    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, session.expiresAtMs);
+  }
+
+  async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
+    const session = this.#sessions.get(tokenHash);
+    if (session === undefined) return undefined;
+    if (session.expiresAtMs <= this.#clock.nowMs()) {
+      this.#sessions.delete(tokenHash);
+      return undefined;
+    }
+    return { ...session };
+  }
+
+  async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
+    const session = await this.getSession(tokenHash);
+    if (session === undefined) return undefined;
+    if (session.revokedAtMs === undefined) this.#sessions.get(tokenHash)!.revokedAtMs = atMs;
+    return session;
+  }
+
+  async getUser(uid: string): Promise<UserRecord | undefined> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    return entry === undefined ? undefined : structuredClone(entry.record);
+  }
+
+  async touchUser(uid: string, expiresAtMs: number): Promise<void> {
+    const entry = this.#userEntry(uid);
+    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, expiresAtMs);
+  }
+
+  async raiseCutoff(
+    uid: string,
+    deviceFlag: number | null,
+    cutoff: Cutoff,
+    expiresAtMs: number,
+  ): Promise<void> {
+    const entry = this.#userEntry(uid);
+    const current = deviceFlag === null ? entry.record.cutoff : entry.record.deviceCutoffs[deviceFlag];
+    if (current === undefined || current.atMs < cutoff.atMs) {
+      if (deviceFlag === null) entry.record.cutoff = { ...cutoff };
+      else entry.record.deviceCutoffs[deviceFlag] = { ...cutoff };
+    }
+    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, expiresAtMs);
+  }
+
+  async putConnection(connection: ConnectionRecord): Promise<void> {
+    const entry = this.#userEntry(connection.uid);
+    entry.connections.set(connectionKey(connection.nodeId, connection.connId), { ...connection });
+    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, connection.expiresAtMs);
+  }
+
+  async deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    return entry?.connections.delete(connectionKey(nodeId, connId)) ?? false;
+  }
+
+  async listConnections(uid: string): Promise<ConnectionRecord[]> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    return entry === undefined ? [] : [...entry.connections.values()].map((c) => ({ ...c }));
+  }
+
+  async setPushToken(uid: string, record: PushTokenRecord): Promise<void> {
+    const entry = this.#userEntry(uid);
+    entry.pushTokens.set(record.kind, { ...record });
+    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, record.expiresAtMs);
+  }
+
+  async getPushTokens(uid: string): Promise<PushTokenRecord[]> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    return entry === undefined ? [] : [...entry.pushTokens.values()].map((t) => ({ ...t }));
+  }
+
+  async clearPushTokens(uid: string, kinds: readonly PushTokenKind[]): Promise<PushTokenKind[]> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    if (entry === undefined) return [];
+    return kinds.filter((kind) => entry.pushTokens.delete(kind));
+  }
+
+  async hit(key: string, atMs: number, windowMs: number): Promise<number> {
+    const windowStartMs = atMs - (atMs % windowMs);
+    const counter = this.#counters.get(key);
+    if (counter === undefined || counter.windowStartMs !== windowStartMs) {
+      this.#counters.set(key, { windowStartMs, count: 1, expiresAtMs: windowStartMs + windowMs });
+      return 1;
+    }
+    counter.count += 1;
+    return counter.count;
+  }
+
+  async publish(message: ClusterMessage): Promise<void> {
+    // Delivered on a later tick, as a real broker would: a publisher never re-enters its own caller.
+    const copy = structuredClone(message);
+    for (const listener of this.#listeners) queueMicrotask(() => listener(copy));
+  }
+
+  subscribe(listener: (message: ClusterMessage) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #userEntry(uid: string): UserEntry {
+    const live = this.#liveUser(uid, this.#clock.nowMs());
+    if (live !== undefined) return live;
+    const entry: UserEntry = {
+      record: { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: 0 },
+      connections: new Map(),
+      pushTokens: new Map(),
+    };
+    this.#users.set(uid, entry);
+    return entry;
+  }
+
+  /** The user's entry with its expired parts dropped, or undefined (and dropped) when nothing is left. */
+  #liveUser(uid: string, now: number): UserEntry | undefined {
+    const entry = this.#users.get(uid);
+    if (entry === undefined) return undefined;
+    for (const [key, c] of entry.connections) if (c.expiresAtMs <= now) entry.connections.delete(key);
+    for (const [kind, t] of entry.pushTokens) if (t.expiresAtMs <= now) entry.pushTokens.delete(kind);
+    if (entry.record.expiresAtMs <= now && entry.connections.size === 0 && entry.pushTokens.size === 0) {
+      this.#users.delete(uid);
+      return undefined;
+    }
+    return entry;
+  }
+}
+
+function connectionKey(nodeId: number, connId: number): string {
+  return `${nodeId}:${connId}`;
+}

@@ -1,0 +1,83 @@
+/** What evict knows about users, devices, sessions, connections and push tokens. All times are ms since the epoch. */
+
+/** Why a credential is not accepted. `unavailable`: the store could not be read and the guard fails closed. */
+export type RejectionReason = 'kicked' | 'device_quit' | 'logged_out' | 'expired' | 'unknown' | 'unavailable';
+
+/** Why a cutoff was set: a kick of the user, or a device quit (of one device, or of all). */
+export type CutoffReason = 'kicked' | 'device_quit';
+
+/** Every credential of the scope issued at or before `atMs` is rejected. */
+export interface Cutoff {
+  atMs: number;
+  reason: CutoffReason;
+}
+
+/** A login session. Only the hash of its token is ever stored. */
+export interface SessionRecord {
+  tokenHash: string;
+  uid: string;
+  deviceFlag: number;
+  issuedAtMs: number;
+  expiresAtMs: number;
+  /** Set by logout: the session stays on file as a tombstone until it expires, so checks answer `logged_out`. */
+  revokedAtMs?: number;
+}
+
+/** What the store keeps of one device of a user, to answer "does this device have a session". */
+export interface DeviceRecord {
+  /** When the newest session of this device was issued. */
+  lastIssuedAtMs: number;
+  /** When the longest-lived session of this device expires. */
+  expiresAtMs: number;
+}
+
+export interface UserRecord {
+  uid: string;
+  /** Cutoff for all of the user's devices (a kick, or a device quit of every device). */
+  cutoff?: Cutoff;
+  /** Cutoffs per device flag. */
+  deviceCutoffs: Record<number, Cutoff>;
+  devices: Record<number, DeviceRecord>;
+  /** When nothing on file for this user can matter any more; the store may drop the record then. */
+  expiresAtMs: number;
+}
+
+/** A live connection, as the cluster knows it. The close function lives only on the node that holds it. */
+export interface ConnectionRecord {
+  uid: string;
+  deviceFlag: number;
+  nodeId: number;
+  connId: number;
+  connectedAtMs: number;
+  /** Refreshed by the holding node's heartbeat; a record of a dead node disappears after this. */
+  expiresAtMs: number;
+}
+
+export type PushTokenKind = 'ring' | 'message';
+export const PUSH_TOKEN_KINDS: readonly PushTokenKind[] = ['ring', 'message'];
+
+export interface PushTokenRecord {
+  kind: PushTokenKind;
+  /** The device's push token as the push service needs it (it must be readable, so it is not hashed). */
+  token: string;
+  deviceFlag: number;
+  updatedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** Messages the nodes of a cluster send each other through the store. */
+export type ClusterMessage =
+  | {
+      type: 'close-connections';
+      /** The node that must close them. */
+      nodeId: number;
+      connections: { uid: string; connId: number }[];
+      code: number;
+      reason: string;
+      fromNodeId: number;
+    }
+  | {
+      type: 'revoked';
+      uid: string;
+      fromNodeId: number;
+    };

@@ -1,0 +1,37 @@
+/** The engine's own rules for identifiers (SPEC: "The engine's model"); each family may add its own. */
+
+export const MAX_UID_BYTES = 255;
+export const MAX_DEVICE_FLAG = 255;
+
+// C0 and C1 control characters, DEL included.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Why a uid is not acceptable, or undefined when it is. */
+export function uidProblem(uid: unknown): string | undefined {
+  if (typeof uid !== 'string') return 'must be a string';
+  if (uid.length === 0) return 'must not be empty';
+  if (Buffer.byteLength(uid, 'utf8') > MAX_UID_BYTES)
+    return `must be at most ${MAX_UID_BYTES} bytes of UTF-8`;
+  if (CONTROL_CHARACTER.test(uid)) return 'must not contain control characters';
+  if (!uid.isWellFormed()) return 'must be well-formed unicode';
+  return undefined;
+}
+
+export function isDeviceFlag(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_DEVICE_FLAG;
+}
+
+export function isPositiveSafeInteger(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
+export function assertUid(uid: unknown, name = 'uid'): asserts uid is string {
+  const problem = uidProblem(uid);
+  if (problem !== undefined) throw new TypeError(`${name} ${problem}`);
+}
+
+export function assertDeviceFlag(deviceFlag: unknown, name = 'deviceFlag'): asserts deviceFlag is number {
+  if (!isDeviceFlag(deviceFlag))
+    throw new TypeError(`${name} must be an integer from 0 to ${MAX_DEVICE_FLAG}`);
+}
