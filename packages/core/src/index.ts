@@ -49,6 +49,7 @@ export {
   sessionTokenOf,
 } from './guard.js';
 export { parsedBodyOf, parseRawBody, readNodeBody } from './http/body.js';
+export { createUpgradeCheck, fromNodeRequest, queryOf, writeNodeResponse } from './http/node.js';
 export {
   type BodyResult,
   type EvictHandler,

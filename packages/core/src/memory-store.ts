@@ -62,6 +62,23 @@ export class MemoryStore implements EvictStore {
     for (const uid of this.#users.keys()) this.#liveUser(uid, now);
   }
 
+  /**
+   * A deep copy of everything on file (expired records included), in a stable order: tests compare
+   * two snapshots to prove that a rejected request changed nothing.
+   */
+  snapshot(): unknown {
+    const sorted = <T>(entries: Iterable<[string, T]>) =>
+      [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return structuredClone({
+      sessions: sorted(this.#sessions),
+      users: sorted(this.#users).map(([uid, e]) => [
+        uid,
+        { record: e.record, connections: sorted(e.connections), pushTokens: sorted(e.pushTokens) },
+      ]),
+      counters: sorted(this.#counters),
+    });
+  }
+
   /** How many records are on file, expired or not yet swept; for tests and benchmarks. */
   size(): { sessions: number; users: number; counters: number } {
     return { sessions: this.#sessions.size, users: this.#users.size, counters: this.#counters.size };

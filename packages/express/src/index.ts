@@ -1,0 +1,55 @@
+import {
+  type AdminApiOptions,
+  createAdminApi,
+  createGuard,
+  createUpgradeCheck,
+  type Evict,
+  fromNodeRequest,
+  type GuardOptions,
+  type Principal,
+  parsedBodyOf,
+  queryOf,
+  writeNodeResponse,
+} from '@evict/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by `evictGuard` on an accepted request: who the caller is. */
+      evict?: Principal;
+    }
+  }
+}
+
+/**
+ * The admin endpoints of the chosen families as one Express middleware: `app.use(evictRouter(...))`,
+ * or under any path with `app.use('/admin', evictRouter(...))`. Requests for other paths pass on.
+ * Works with or without `express.json()` before it.
+ */
+export function evictRouter(engine: Evict, options: AdminApiOptions = {}): RequestHandler {
+  const api = createAdminApi(engine, options);
+  return (req: Request, res: Response, next: NextFunction) => {
+    api.handle(fromNodeRequest(req, req.path, parsedBodyOf(req))).then((answer) => {
+      if (answer === undefined) next();
+      else writeNodeResponse(res, answer);
+    }, next);
+  };
+}
+
+/** Rejects requests whose credential is revoked, expired or unknown; sets `req.evict` on the others. */
+export function evictGuard(engine: Evict, options: GuardOptions = {}): RequestHandler {
+  const guard = createGuard(engine, options);
+  return (req: Request, res: Response, next: NextFunction) => {
+    guard({ headers: req.headers, query: queryOf(req.url) }).then((result) => {
+      if (!result.ok) return writeNodeResponse(res, result.response);
+      req.evict = result.principal;
+      next();
+    }, next);
+  };
+}
+
+/** The same check as a plain function for WebSocket upgrades (reads `?token=` too). */
+export const checkUpgrade = createUpgradeCheck;
+
+export type { AdminApiOptions, GuardOptions, Principal } from '@evict/core';

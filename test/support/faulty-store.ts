@@ -1,0 +1,78 @@
+import type { EvictStore } from '@evict/core';
+
+type Fault = 'fail' | 'hang';
+
+/** The methods that reach the store's backend (not lifecycle, not subscribe). */
+const ALL: Exclude<keyof EvictStore, 'ready' | 'close' | 'subscribe'>[] = [
+  'putSession',
+  'getSession',
+  'revokeSession',
+  'getUser',
+  'touchUser',
+  'raiseCutoff',
+  'putConnection',
+  'deleteConnection',
+  'listConnections',
+  'setPushToken',
+  'getPushTokens',
+  'clearPushTokens',
+  'hit',
+  'publish',
+];
+
+/**
+ * A real store with faults injected on chosen methods: `fail` rejects like a lost connection,
+ * `hang` never answers (for timeouts). Everything else goes to the wrapped store unchanged.
+ */
+export class FaultyStore implements EvictStore {
+  readonly faults = new Map<keyof EvictStore, Fault>();
+
+  constructor(readonly inner: EvictStore) {
+    for (const name of ALL) {
+      // biome-ignore lint/suspicious/noExplicitAny: forwarding every method with its own signature.
+      (this as any)[name] = (...args: unknown[]) => this.#call(name, args);
+    }
+  }
+
+  /** Makes `methods` fail (or hang); with no methods, every method. */
+  inject(fault: Fault, ...methods: (keyof EvictStore)[]): void {
+    for (const m of methods.length > 0 ? methods : ALL) this.faults.set(m, fault);
+  }
+
+  heal(): void {
+    this.faults.clear();
+  }
+
+  #call(name: keyof EvictStore, args: unknown[]): Promise<unknown> {
+    const fault = this.faults.get(name);
+    if (fault === 'fail') return Promise.reject(new Error(`injected failure in ${name}`));
+    if (fault === 'hang') return new Promise(() => {});
+    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    return (this.inner as any)[name](...args);
+  }
+
+  ready() {
+    return this.inner.ready();
+  }
+  close() {
+    return this.inner.close();
+  }
+  subscribe(listener: Parameters<EvictStore['subscribe']>[0]) {
+    return this.inner.subscribe(listener);
+  }
+
+  declare putSession: EvictStore['putSession'];
+  declare getSession: EvictStore['getSession'];
+  declare revokeSession: EvictStore['revokeSession'];
+  declare getUser: EvictStore['getUser'];
+  declare touchUser: EvictStore['touchUser'];
+  declare raiseCutoff: EvictStore['raiseCutoff'];
+  declare putConnection: EvictStore['putConnection'];
+  declare deleteConnection: EvictStore['deleteConnection'];
+  declare listConnections: EvictStore['listConnections'];
+  declare setPushToken: EvictStore['setPushToken'];
+  declare getPushTokens: EvictStore['getPushTokens'];
+  declare clearPushTokens: EvictStore['clearPushTokens'];
+  declare hit: EvictStore['hit'];
+  declare publish: EvictStore['publish'];
+}
