@@ -21,7 +21,7 @@ export function parseRawBody(raw: Uint8Array | string): BodyResult {
   }
 }
 
-/** Body-parser (Express's `express.json()`) marks a request it parsed with `_body`. */
+/** Body-parser 1 (Express 4's `express.json()`) marks a request it parsed with `_body`. */
 type MaybeParsed = IncomingMessage & { body?: unknown; _body?: unknown };
 
 /**
@@ -72,7 +72,10 @@ export function readNodeBody(request: IncomingMessage, parsed?: { value: unknown
 /** The parsed body a body parser left on a Node request, if one ran. */
 export function parsedBodyOf(request: IncomingMessage): { value: unknown } | undefined {
   const r = request as MaybeParsed;
-  return r._body === true ? { value: r.body } : undefined;
+  if (r._body === true) return { value: r.body };
+  // body-parser 2 (Express 5) leaves no mark: a consumed stream with a body beside it was parsed.
+  if (r.readableEnded && r.body !== undefined) return { value: r.body };
+  return undefined;
 }
 
 function tooLarge(request: IncomingMessage): BodyResult {
