@@ -12,8 +12,8 @@ Demo data: user123 with devices 0 (app) and 1 (web), and connection 12345 (devic
 Tencent app: sdkappid ${t.sdkAppId}, admin ${t.admins.join(',')} (a UserSig: curl '${url}/demo/usersig?identifier=${t.admins[0]}')
 
 Try the seeds:
-  curl -X POST "${url}/user/device_quit" -H "Content-Type: application/json" -d '{"uid": "user123", "device_flag": 1}'
-  curl -X POST "${url}/conn/remove" -H "Content-Type: application/json" -d '{"uid": "user123", "conn_id": 12345, "node_id": 1}'
+  curl -X POST "http://localhost:${new URL(url).port}/user/device_quit" -H "Content-Type: application/json" -d '{"uid": "user123", "device_flag": 1}'
+  curl -X POST "http://localhost:${new URL(url).port}/conn/remove" -H "Content-Type: application/json" -d '{"uid": "user123", "conn_id": 12345, "node_id": 1}'
 `);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

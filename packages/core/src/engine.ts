@@ -26,6 +26,11 @@ import type { EvictStore } from './store.js';
 import { assertDeviceFlag, assertUid, isPositiveSafeInteger } from './validation.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const CONN_IDS_PER_NODE = 1_000_000_000;
+/** How long an expired session stays on file, so that its check answers `expired` rather than `unknown`. */
+const EXPIRED_SESSION_RETENTION_MS = DAY_MS;
+/** The largest nodeId whose assigned connIds stay safe integers. */
+const MAX_NODE_ID = Math.floor(Number.MAX_SAFE_INTEGER / CONN_IDS_PER_NODE) - 1;
 
 export interface EvictOptions {
   /** Where state lives. Default: a new `MemoryStore` (one process). */
@@ -117,6 +122,7 @@ function parseOptions(options: EvictOptions): ResolvedOptions {
     if (!isPositiveSafeInteger(resolved[name]))
       throw new TypeError(`evict: ${name} must be a positive integer`);
   }
+  if (resolved.nodeId > MAX_NODE_ID) throw new TypeError(`evict: nodeId must be at most ${MAX_NODE_ID}`);
   if (resolved.sessionTtlMs > resolved.maxCredentialLifetimeMs) {
     throw new TypeError('evict: sessionTtlMs must not exceed maxCredentialLifetimeMs');
   }
@@ -289,7 +295,8 @@ export class Evict {
   /** This node's live connections by connId, and the connIds of each user. */
   readonly #connections = new Map<number, LocalConnection>();
   readonly #connectionsByUid = new Map<string, Set<number>>();
-  #nextConnId = 1;
+  /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
+  #nextConnId: number;
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
   #closed = false;
@@ -297,6 +304,7 @@ export class Evict {
   constructor(options: EvictOptions = {}) {
     this.#o = parseOptions(options);
     this.nodeId = this.#o.nodeId;
+    this.#nextConnId = this.nodeId * CONN_IDS_PER_NODE + 1;
     this.#unsubscribe = this.#o.store.subscribe((message) => this.#onClusterMessage(message));
   }
 
@@ -337,8 +345,10 @@ export class Evict {
     if (!isPositiveSafeInteger(ttlMs) || ttlMs > this.#o.maxCredentialLifetimeMs) {
       throw new TypeError('ttlMs must be a positive integer no larger than maxCredentialLifetimeMs');
     }
+    assertUid(input.uid);
+    assertDeviceFlag(input.deviceFlag);
     const token = newSessionToken();
-    const issuedAtMs = this.#now();
+    const issuedAtMs = await this.#issueTime(input.uid, input.deviceFlag);
     const session = {
       token,
       uid: input.uid,
@@ -363,7 +373,7 @@ export class Evict {
     if (typeof input.token !== 'string' || input.token.length === 0 || input.token.length > 4096) {
       throw new TypeError('token must be a non-empty string of at most 4096 characters');
     }
-    const issuedAtMs = input.issuedAtMs ?? this.#now();
+    const issuedAtMs = input.issuedAtMs ?? (await this.#issueTime(input.uid, input.deviceFlag));
     if (!Number.isSafeInteger(issuedAtMs) || !Number.isSafeInteger(input.expiresAtMs)) {
       throw new TypeError('issuedAtMs and expiresAtMs must be integers of milliseconds since the epoch');
     }
@@ -374,8 +384,21 @@ export class Evict {
       deviceFlag: input.deviceFlag,
       issuedAtMs,
       expiresAtMs: input.expiresAtMs,
+      retainUntilMs: input.expiresAtMs + EXPIRED_SESSION_RETENTION_MS,
     };
     await this.#store(() => this.#o.store.putSession(record));
+  }
+
+  /**
+   * "Now" for a session being issued, but later than any cutoff of its device on file: a login that
+   * follows a kick within the same millisecond (or a kick from a node whose clock is ahead) comes
+   * after it, and must not be rejected by it.
+   */
+  async #issueTime(uid: string, deviceFlag: number): Promise<number> {
+    const now = this.#now();
+    const user = await this.#store(() => this.#o.store.getUser(uid));
+    const cutoff = applicableCutoff(user, deviceFlag);
+    return cutoff !== undefined && cutoff.atMs >= now ? cutoff.atMs + 1 : now;
   }
 
   // ---- the check the guards use ----
@@ -567,7 +590,7 @@ export class Evict {
         atMs,
         connectionsClosed: 0,
       },
-      { actor: { type: 'user', id: session.uid }, ...options },
+      { actor: options.actor ?? { type: 'user', id: session.uid }, endpoint: options.endpoint },
     );
     return { atMs, connectionsClosed: 0 };
   }
@@ -584,7 +607,7 @@ export class Evict {
     const atMs = this.#now();
     this.#emitRevocation(
       { action: 'clear_push_token', uid: session.uid, pushTokenKinds, atMs, connectionsClosed: 0 },
-      { actor: { type: 'user', id: session.uid }, ...context },
+      { actor: context.actor ?? { type: 'user', id: session.uid }, endpoint: context.endpoint },
     );
     return { atMs, connectionsClosed: 0 };
   }
@@ -685,6 +708,8 @@ export class Evict {
       const verdict = await this.check(input.credential);
       if (!verdict.ok) {
         await handle.unregister().catch(() => undefined);
+        if (verdict.reason === 'unavailable')
+          throw new StoreUnavailableError('the store could not check the credential');
         throw new InvalidTokenError(`the connection's credential is not live (${verdict.reason})`);
       }
     }

@@ -57,7 +57,8 @@ export class MemoryStore implements EvictStore {
   /** Drops every record whose expiry has passed. Runs on a timer; callable directly in tests. */
   sweep(): void {
     const now = this.#clock.nowMs();
-    for (const [hash, session] of this.#sessions) if (session.expiresAtMs <= now) this.#sessions.delete(hash);
+    for (const [hash, session] of this.#sessions)
+      if (session.retainUntilMs <= now) this.#sessions.delete(hash);
     for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
     for (const uid of this.#users.keys()) this.#liveUser(uid, now);
   }
@@ -96,20 +97,17 @@ export class MemoryStore implements EvictStore {
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
-    const session = this.#sessions.get(tokenHash);
-    if (session === undefined) return undefined;
-    if (session.expiresAtMs <= this.#clock.nowMs()) {
-      this.#sessions.delete(tokenHash);
-      return undefined;
-    }
-    return { ...session };
+    const session = this.#liveSession(tokenHash);
+    return session === undefined ? undefined : { ...session };
   }
 
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
-    const session = await this.getSession(tokenHash);
+    // Read and write without an await in between, so that concurrent revocations keep the first time.
+    const session = this.#liveSession(tokenHash);
     if (session === undefined) return undefined;
-    if (session.revokedAtMs === undefined) this.#sessions.get(tokenHash)!.revokedAtMs = atMs;
-    return session;
+    const before = { ...session };
+    if (session.revokedAtMs === undefined) session.revokedAtMs = atMs;
+    return before;
   }
 
   async getUser(uid: string): Promise<UserRecord | undefined> {
@@ -202,6 +200,17 @@ export class MemoryStore implements EvictStore {
     };
     this.#users.set(uid, entry);
     return entry;
+  }
+
+  /** The session on file (not a copy), or undefined (and dropped) once its retention has passed. */
+  #liveSession(tokenHash: string): SessionRecord | undefined {
+    const session = this.#sessions.get(tokenHash);
+    if (session === undefined) return undefined;
+    if (session.retainUntilMs <= this.#clock.nowMs()) {
+      this.#sessions.delete(tokenHash);
+      return undefined;
+    }
+    return session;
   }
 
   /** The user's entry with its expired parts dropped, or undefined (and dropped) when nothing is left. */

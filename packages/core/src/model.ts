@@ -19,7 +19,12 @@ export interface SessionRecord {
   deviceFlag: number;
   issuedAtMs: number;
   expiresAtMs: number;
-  /** Set by logout: the session stays on file as a tombstone until it expires, so checks answer `logged_out`. */
+  /**
+   * When the store may drop the record (at or after `expiresAtMs`): until then an expired or
+   * logged-out session is still on file, so checks answer `expired` or `logged_out`, not `unknown`.
+   */
+  retainUntilMs: number;
+  /** Set by logout. */
   revokedAtMs?: number;
 }
 

@@ -15,7 +15,7 @@ import type {
  * Contract, per method:
  * - A method that writes more than one record does it atomically: a reader sees all of it or none,
  *   and concurrent writers never lose each other's updates.
- * - A record whose `expiresAtMs` has passed is never returned, and the store drops it eventually
+ * - A record whose `expiresAtMs` (a session: `retainUntilMs`) has passed is never returned, and the store drops it eventually
  *   (the memory store sweeps; Redis expires keys).
  * - A failure rejects the promise. The store never swallows an error: evict turns it into the
  *   family's internal error and the guard fails closed.
@@ -30,7 +30,10 @@ export interface EvictStore {
   close(): Promise<void>;
 
   /**
-   * Saves a session and, in the same atomic step, records its device on the user:
+   * Saves a session and, in the same atomic step, records its device on the user. The session is
+   * returned by `getSession` until its `retainUntilMs` (past its `expiresAtMs`, so that evict can
+   * tell an expired session from an unknown one).
+   * Device and user:
    * `lastIssuedAtMs` and `expiresAtMs` of the device only ever grow, and the user's `expiresAtMs`
    * grows to at least the session's.
    */

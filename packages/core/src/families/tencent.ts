@@ -111,6 +111,16 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
     } catch (error) {
       return storeFailure(error);
     }
+    // A kick of the admin invalidates the UserSigs it made up to then here too, not only in the guard.
+    const live = await engine.check({
+      type: 'stateless',
+      uid: identifier,
+      issuedAtSec: verified.issuedAtSec,
+      expiresAtMs: verified.expiresAtMs,
+    });
+    if (!live.ok) {
+      return answer(live.reason === 'unavailable' ? 70500 : live.reason === 'expired' ? 70001 : 70052);
+    }
     const random = query.get('random');
     if (random === null || !/^\d{1,10}$/.test(random) || Number(random) > UINT32_MAX) {
       return answer(70402, 'random must be a 32-bit unsigned integer');

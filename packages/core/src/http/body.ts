@@ -34,7 +34,12 @@ export function readNodeBody(request: IncomingMessage, parsed?: { value: unknown
   if (parsed !== undefined) {
     const { value } = parsed;
     if (typeof value === 'string' || value instanceof Uint8Array) return Promise.resolve(parseRawBody(value));
-    return Promise.resolve(value === undefined ? { kind: 'empty' } : { kind: 'json', value });
+    if (value === undefined) return Promise.resolve({ kind: 'empty' });
+    // A chunked body has no Content-Length to check: measure what the parser made of it (the raw
+    // body without its whitespace, near enough).
+    if (serializedBytes(value) > MAX_BODY_BYTES)
+      return Promise.resolve({ kind: 'invalid', problem: 'too_large' });
+    return Promise.resolve({ kind: 'json', value });
   }
   // Another middleware consumed the stream without leaving a body: there is nothing left to read.
   if (request.readableEnded) return Promise.resolve({ kind: 'empty' });
@@ -76,6 +81,15 @@ export function parsedBodyOf(request: IncomingMessage): { value: unknown } | und
   // body-parser 2 (Express 5) leaves no mark: a consumed stream with a body beside it was parsed.
   if (r.readableEnded && r.body !== undefined) return { value: r.body };
   return undefined;
+}
+
+/** The size of a parsed body as compact JSON; 0 for a value JSON cannot write (left to the family). */
+function serializedBytes(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+  } catch {
+    return 0;
+  }
 }
 
 function tooLarge(request: IncomingMessage): BodyResult {

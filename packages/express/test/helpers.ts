@@ -1,0 +1,153 @@
+import { createServer, request as httpRequest, type OutgoingHttpHeaders, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { type AdminApiOptions, createEvict, type Evict, type EvictOptions, MemoryStore } from '@evict/core';
+import type { Express } from 'express';
+import { expect } from 'vitest';
+import { ManualClock } from '../../../test/support/clock.js';
+import { FaultyStore } from '../../../test/support/faulty-store.js';
+
+export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
+export const SDKAPPID = 1400000001;
+export const SECRET_KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
+export const OTHER_KEY = '0000000000000000000000000000000000000000000000000000000000000000';
+export const ADMIN = 'admin';
+
+/** Tencent's reference signer (CommonJS, untyped): sigs made exactly as a Tencent customer makes them. */
+interface TlsSigApiModule {
+  Api: new (sdkappid: number, key: string) => { genUserSig(id: string, expire: number): string };
+}
+const TLSSigAPIv2 = createRequire(import.meta.url)('tls-sig-api-v2') as TlsSigApiModule;
+
+/** `genUserSig` of Tencent's own library for `sdkAppId` and `key` (signed at the real current time). */
+export function tencentSig(identifier: string, expireSec = 86_400, key = SECRET_KEY, sdkAppId = SDKAPPID) {
+  return new TLSSigAPIv2.Api(sdkAppId, key).genUserSig(identifier, expireSec);
+}
+
+/** A manual clock on a whole second of real time, so sigs from Tencent's library (real time) verify. */
+export function realTimeClock(): ManualClock {
+  return new ManualClock(Math.floor(Date.now() / 1000) * 1000);
+}
+
+export const adminOptions = (extra: AdminApiOptions = {}): AdminApiOptions => ({
+  wukongim: { managerToken: MANAGER_TOKEN },
+  tencent: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY, admins: [ADMIN] },
+  ...extra,
+});
+
+export interface Harness {
+  clock: ManualClock;
+  /** The real store, whose snapshots prove that a rejected request changed nothing. */
+  store: MemoryStore;
+  /** What the engine talks to: the real store, with faults on demand. */
+  faulty: FaultyStore;
+  engine: Evict;
+}
+
+const open: Harness[] = [];
+
+/** An engine over a fault-injectable memory store; `closeHarnesses` (afterEach) closes it. */
+export function harness(
+  options: { clock?: ManualClock; engine?: Omit<EvictOptions, 'store' | 'clock'> } = {},
+) {
+  const clock = options.clock ?? new ManualClock();
+  const store = new MemoryStore({ clock });
+  const faulty = new FaultyStore(store);
+  const engine = createEvict({ store: faulty, clock, ...options.engine });
+  const h: Harness = { clock, store, faulty, engine };
+  open.push(h);
+  return h;
+}
+
+export async function closeHarnesses(): Promise<void> {
+  for (const h of open.splice(0)) {
+    await h.engine.close();
+    await h.faulty.close();
+  }
+}
+
+type Snapshot = { counters: unknown } & Record<string, unknown>;
+
+/** Runs `action` and asserts that the store is exactly as it was (every record, counters included). */
+export async function unchanged<T>(store: MemoryStore, action: () => PromiseLike<T>): Promise<T> {
+  const before = store.snapshot();
+  const result = await action();
+  expect(store.snapshot()).toEqual(before);
+  return result;
+}
+
+/**
+ * The same, for a Tencent call rejected after authentication: such a call counts against the app's
+ * rate limit by design (Tencent counts every authenticated call), so only the counters may move.
+ */
+export async function unchangedButRateCounter<T>(
+  store: MemoryStore,
+  action: () => PromiseLike<T>,
+): Promise<T> {
+  const strip = () => {
+    const { counters: _counters, ...rest } = store.snapshot() as Snapshot;
+    return rest;
+  };
+  const before = strip();
+  const result = await action();
+  expect(strip()).toEqual(before);
+  return result;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/**
+ * Sends a request with a body written in chunks and no Content-Length (Transfer-Encoding: chunked),
+ * which supertest does not do for a string body.
+ */
+export async function sendChunked(
+  app: Express,
+  method: string,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  chunks: readonly (string | Buffer)[],
+): Promise<RawResponse> {
+  const server: Server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    return await new Promise<RawResponse>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method, path, headers: { ...headers, connection: 'close' } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => parts.push(chunk));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(parts).toString(),
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
+      // The server may answer (and close) before the whole body is written: that is not a failure here.
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') reject(error);
+      });
+      expect(req.getHeader('content-length')).toBeUndefined();
+      for (const chunk of chunks) req.write(chunk);
+      req.end();
+    });
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** A JSON object of about `bytes` bytes: valid, so only its size is wrong. */
+export function bigJson(fields: Record<string, unknown>, bytes = 17 * 1024): string {
+  const base = JSON.stringify(fields);
+  // Padding as whitespace keeps the object's fields exactly `fields`.
+  return `${base.slice(0, -1)}${' '.repeat(Math.max(0, bytes - base.length))}}`;
+}
