@@ -553,6 +553,46 @@ describe('quitDevice', () => {
 });
 
 describe('connections', () => {
+  it('assigns connIds that are unique across nodes, so conn/remove without node_id is unambiguous', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    const one = createEvict({ store, clock, nodeId: 1 });
+    const two = createEvict({ store, clock, nodeId: 2 });
+    opened.push(store, one, two);
+    const closedOn = vi.fn();
+    const a = await one.registerConnection({ uid: 'alice', deviceFlag: 0, close: () => closedOn(1) });
+    const b = await two.registerConnection({ uid: 'alice', deviceFlag: 1, close: () => closedOn(2) });
+    expect(a.connId).not.toBe(b.connId);
+    expect([a.connId, b.connId]).toEqual([1_000_000_001, 2_000_000_001]);
+    await two.removeConnection({ uid: 'alice', connId: a.connId });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(closedOn.mock.calls).toEqual([[1]]);
+    expect(await store.listConnections('alice')).toMatchObject([{ nodeId: 2, connId: b.connId }]);
+  });
+
+  it('refuses a nodeId whose connIds would not be safe integers', () => {
+    expect(() => createEvict({ nodeId: 9_007_199 })).toThrow(TypeError);
+  });
+
+  it('a store outage while registering a connection with a credential is a store error, not a bad token', async () => {
+    const clock = new ManualClock();
+    const faulty = new FaultyStore(new MemoryStore({ clock }));
+    const engine = createEvict({ store: faulty, clock });
+    opened.push(faulty, engine);
+    const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 0 });
+    faulty.inject('fail', 'getSession');
+    await expect(
+      engine.registerConnection({
+        uid: 'alice',
+        deviceFlag: 0,
+        close: () => {},
+        credential: { type: 'session', token },
+      }),
+    ).rejects.toMatchObject({ code: 'EVICT_STORE_UNAVAILABLE' });
+    faulty.heal();
+    expect(await faulty.listConnections('alice')).toEqual([]);
+  });
+
   it('assigns positive connIds and records the connection in the store', async () => {
     const { engine, store, clock } = setup({ nodeId: 3 });
     const a = await engine.registerConnection({ uid: 'alice', deviceFlag: 0, close: closer() });
