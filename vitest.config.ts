@@ -9,6 +9,8 @@ export default defineConfig({
     alias: {
       '@evict/core': src('core'),
       '@evict/express': src('express'),
+      '@evict/koa': src('koa'),
+      '@evict/nestjs': src('nestjs'),
     },
   },
   test: {
