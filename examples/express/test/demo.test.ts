@@ -17,7 +17,8 @@ import WebSocket from 'ws';
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const serverJs = fileURLToPath(new URL('../dist/server.js', import.meta.url));
-const seedsDir = '/work/shared/seeds';
+// The seed pages, copied from the project's shared documents so the test needs nothing outside the repo.
+const seedsDir = fileURLToPath(new URL('../../../test/fixtures/seeds', import.meta.url));
 
 // ---- Tencent's own signing library (no types shipped) ----
 
