@@ -1,2 +1,98 @@
-// Work in progress: see the open issue for Koa and NestJS.
-export {};
+import {
+  type AdminApiOptions,
+  createAdminApi,
+  createGuard,
+  createUpgradeCheck,
+  type Evict,
+  type EvictResponse,
+  fromNodeRequest,
+  type GuardOptions,
+  type Principal,
+  queryOf,
+} from '@evict/core';
+import type { Middleware, ParameterizedContext } from 'koa';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Set by `evictGuard` on an accepted request: who the caller is. */
+    evict?: Principal;
+  }
+}
+
+export interface EvictRoutesOptions extends AdminApiOptions {
+  /** Serve the routes below this path (e.g. `/admin`) as the request has it (`ctx.path`); others pass on. */
+  prefix?: string;
+}
+
+/**
+ * The admin endpoints of the chosen families as one Koa middleware: `app.use(evictRoutes(...))`, or
+ * under a path with `prefix: '/admin'`. Requests for other paths go on to `next()`. Works with or
+ * without a body parser before it (mount it first to answer every malformed body in the family's shape).
+ *
+ * Under an @koa/router router, mount it as a route with a wildcard: the router runs `router.use`
+ * middleware only for requests that match one of its routes, so `router.use(evictRoutes(...))` alone
+ * never runs. `prefix` is then the whole path, the router's own prefix included:
+ *
+ *     router.all('/admin/*rest', evictRoutes(engine, { ...options, prefix: '/admin' }));
+ */
+export function evictRoutes(engine: Evict, options: EvictRoutesOptions = {}): Middleware {
+  const { prefix, ...admin } = options;
+  const mount = mountPathOf(prefix);
+  const api = createAdminApi(engine, admin);
+  return async (ctx, next) => {
+    const path = pathBelow(mount, ctx.path);
+    const answer =
+      path === undefined ? undefined : await api.handle(fromNodeRequest(ctx.req, path, bodyReadBefore(ctx)));
+    if (answer === undefined) return next();
+    writeAnswer(ctx, answer);
+  };
+}
+
+/** Rejects requests whose credential is revoked, expired or unknown; sets `ctx.state.evict` on the others. */
+export function evictGuard(engine: Evict, options: GuardOptions = {}): Middleware {
+  const guard = createGuard(engine, options);
+  return async (ctx, next) => {
+    const result = await guard({ headers: ctx.headers, query: queryOf(ctx.url) });
+    if (!result.ok) return writeAnswer(ctx, result.response);
+    ctx.state.evict = result.principal;
+    return next();
+  };
+}
+
+/** The same check as a plain function for WebSocket upgrades (reads `?token=` too). */
+export const checkUpgrade = createUpgradeCheck;
+
+export type { AdminApiOptions, GuardOptions, Principal } from '@evict/core';
+
+function mountPathOf(prefix: string | undefined): string {
+  if (prefix === undefined) return '';
+  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.startsWith('/'))) {
+    throw new TypeError('evict: prefix must be a path that starts with "/"');
+  }
+  return prefix.replace(/\/+$/, '');
+}
+
+function pathBelow(mount: string, path: string): string | undefined {
+  if (mount === '' || path === mount) return path.slice(mount.length) || '/';
+  return path.startsWith(`${mount}/`) ? path.slice(mount.length) : undefined;
+}
+
+/**
+ * The body a body parser already read, if one did. @koa/bodyparser and koa-bodyparser keep the raw
+ * text, which core parses exactly as it would the stream; a parser that skipped the content type
+ * leaves `{}` on an unread stream, which core then reads itself.
+ */
+function bodyReadBefore(ctx: ParameterizedContext): { value: unknown } | undefined {
+  const request = ctx.request as { body?: unknown; rawBody?: unknown };
+  if (typeof request.rawBody === 'string') return { value: request.rawBody };
+  if (request.body !== undefined && ctx.req.readableEnded) return { value: request.body };
+  return undefined;
+}
+
+/** Writes core's answer as it is. A string body keeps the status even when empty (a null one is 204). */
+function writeAnswer(ctx: ParameterizedContext, answer: EvictResponse): void {
+  ctx.status = answer.status;
+  ctx.body = answer.body;
+  ctx.remove('Content-Type'); // Koa's guess from the string: core's headers say what it is
+  ctx.set(answer.headers);
+}

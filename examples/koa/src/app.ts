@@ -1,0 +1,123 @@
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { createEvict, type PushTokenKind, signUserSig } from '@evict/core';
+import {
+  attachWebSocket,
+  type Demo,
+  type DemoOptions,
+  listen,
+  logEngineEvents,
+  seedDemoData,
+  wukongimOptions,
+} from '@evict/demo-kit';
+import { evictGuard, evictRoutes } from '@evict/koa';
+import Router from '@koa/router';
+import Koa, { type Middleware } from 'koa';
+
+export { type Demo, type DemoOptions, demoOptionsFromEnv } from '@evict/demo-kit';
+
+// In your app: `import { bodyParser } from '@koa/bodyparser'`. Here it is loaded untyped because its
+// types add `body` to node's IncomingMessage for the whole program, which breaks Express's `req.body`
+// in this repository's single typecheck.
+const { bodyParser } = createRequire(import.meta.url)('@koa/bodyparser') as { bodyParser: () => Middleware };
+/** The JSON body @koa/bodyparser parsed, with the fields the client sent (the engine validates them). */
+const bodyOf = <T>(ctx: { request: object }) => ((ctx.request as { body?: unknown }).body ?? {}) as T;
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The Koa demo: the three admin families, the host's own routes behind the guard, a WebSocket. */
+export async function startDemo(options: DemoOptions): Promise<Demo> {
+  const engine = createEvict({ nodeId: options.nodeId });
+  await engine.ready();
+  logEngineEvents(engine, options.log);
+
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      options.log(`[demo] error: ${error instanceof Error ? error.stack : String(error)}`);
+      ctx.status = 500;
+      ctx.body = { error: 'internal error' };
+    }
+  });
+  // The three admin API families, at the paths their documentation gives.
+  app.use(evictRoutes(engine, { wukongim: wukongimOptions(options), tencent: options.tencent }));
+
+  // The host's own routes.
+  const guard = evictGuard(engine, { credentials: ['session', 'usersig'], userSig: options.tencent });
+  const json = bodyParser();
+  const router = new Router();
+
+  router.post('/login', json, async (ctx) => {
+    const body = bodyOf<{ uid: string; username: string; device_flag: number }>(ctx);
+    const uid = body.uid ?? body.username;
+    const deviceFlag = body.device_flag ?? 0;
+    try {
+      const session = await engine.issueSession({ uid, deviceFlag });
+      ctx.body = {
+        token: session.token,
+        uid,
+        device_flag: deviceFlag,
+        expires_at: new Date(session.expiresAtMs),
+      };
+    } catch (error) {
+      ctx.status = 400;
+      ctx.body = { error: message(error) };
+    }
+  });
+
+  router.get('/me', guard, (ctx) => {
+    ctx.body = {
+      uid: ctx.state.evict?.uid,
+      device_flag: ctx.state.evict?.deviceFlag ?? null,
+      credential: ctx.state.evict?.credential,
+    };
+  });
+
+  router.put('/push-tokens', guard, json, async (ctx) => {
+    const { kind, push_token: token } = bodyOf<{ kind: PushTokenKind; push_token: string }>(ctx);
+    const principal = ctx.state.evict!;
+    try {
+      await engine.setPushToken(principal.uid, { kind, token, deviceFlag: principal.deviceFlag ?? 0 });
+      ctx.body = { status: 'ok' };
+    } catch (error) {
+      ctx.status = 400;
+      ctx.body = { error: message(error) };
+    }
+  });
+
+  router.get('/push-tokens', guard, async (ctx) => {
+    const tokens = await engine.pushTokens(ctx.state.evict!.uid);
+    ctx.body = Object.fromEntries(tokens.map((t) => [t.kind, t.token]));
+  });
+
+  // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
+  router.get('/demo/usersig', (ctx) => {
+    const identifier = String(ctx.query.identifier ?? 'admin');
+    ctx.body = {
+      sdkappid: options.tencent.sdkAppId,
+      identifier,
+      usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+    };
+  });
+
+  app.use(router.routes());
+
+  const server = createServer(app.callback());
+  const sockets = attachWebSocket(server, engine, options);
+  const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
+  const url = await listen(server, options);
+
+  return {
+    url,
+    engine,
+    server,
+    seedTokens,
+    async close() {
+      sockets.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await engine.close();
+    },
+  };
+}
