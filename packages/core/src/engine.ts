@@ -300,9 +300,11 @@ export class Evict {
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
   #closed = false;
+  readonly #ownsStore: boolean;
 
   constructor(options: EvictOptions = {}) {
     this.#o = parseOptions(options);
+    this.#ownsStore = options.store === undefined;
     this.nodeId = this.#o.nodeId;
     this.#nextConnId = this.nodeId * CONN_IDS_PER_NODE + 1;
     this.#unsubscribe = this.#o.store.subscribe((message) => this.#onClusterMessage(message));
@@ -324,12 +326,14 @@ export class Evict {
     await this.#o.store.ready();
   }
 
-  /** Stops this node's timers and subscription. Live connections are left to the host. */
+  /** Stops this node's timers and subscription (and the default store). Live connections are left to the host. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     this.#unsubscribe();
+    // The default store is the engine's own; a store the host passed in is the host's to close.
+    if (this.#ownsStore) await this.#o.store.close();
   }
 
   on<K extends keyof EvictEvents>(event: K, listener: Listener<EvictEvents[K]>): () => void {

@@ -1,2 +1,18 @@
-// Work in progress: see the open issue for Koa and NestJS.
-export {};
+import { createUpgradeCheck } from '@evict/core';
+
+export { EVICT_ENGINE } from './evict.constants.js';
+export { EvictUser, Public } from './evict.decorators.js';
+export { EvictGuard, EvictRejectedException } from './evict.guard.js';
+export { EvictModule } from './evict.module.js';
+export {
+  EVICT_OPTIONS,
+  type EvictAdminOptions,
+  type EvictModuleAsyncOptions,
+  type EvictOptionsFactory,
+} from './evict.options.js';
+export { EvictService } from './evict.service.js';
+
+/** The guard's check for WebSocket upgrades on `app.getHttpServer()` (reads `?token=` too). */
+export const checkUpgrade = createUpgradeCheck;
+
+export type { AdminApiOptions, GuardOptions, Principal } from '@evict/core';

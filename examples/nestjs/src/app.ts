@@ -1,0 +1,181 @@
+import 'reflect-metadata';
+import type { Server } from 'node:http';
+import { createEvict, type Evict, type Principal, type PushTokenKind, signUserSig } from '@evict/core';
+import {
+  attachWebSocket,
+  type Demo,
+  type DemoOptions,
+  listen,
+  logEngineEvents,
+  seedDemoData,
+  wukongimOptions,
+} from '@evict/demo-kit';
+import { EvictGuard, EvictModule, EvictService, EvictUser } from '@evict/nestjs';
+import {
+  type ArgumentsHost,
+  BadRequestException,
+  Body,
+  Catch,
+  Controller,
+  type DynamicModule,
+  Get,
+  HttpCode,
+  HttpException,
+  type HttpServer,
+  Inject,
+  Module,
+  Post,
+  Put,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
+import { BaseExceptionFilter, NestFactory } from '@nestjs/core';
+
+export { type Demo, type DemoOptions, demoOptionsFromEnv } from '@evict/demo-kit';
+
+const DEMO_OPTIONS = Symbol('DEMO_OPTIONS');
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+interface LoginBody {
+  uid?: string;
+  username?: string;
+  device_flag?: number;
+}
+
+interface PushTokenBody {
+  kind?: PushTokenKind;
+  push_token?: string;
+}
+
+/** The host's own routes. */
+@Controller()
+class DemoController {
+  constructor(
+    @Inject(EvictService) private readonly evict: EvictService,
+    @Inject(DEMO_OPTIONS) private readonly options: DemoOptions,
+  ) {}
+
+  @Post('login')
+  @HttpCode(200)
+  async login(@Body() body: LoginBody | undefined) {
+    const uid = body?.uid ?? body?.username;
+    const deviceFlag = body?.device_flag ?? 0;
+    try {
+      const session = await this.evict.issueSession({ uid: uid as string, deviceFlag });
+      return {
+        token: session.token,
+        uid,
+        device_flag: deviceFlag,
+        expires_at: new Date(session.expiresAtMs),
+      };
+    } catch (error) {
+      throw new BadRequestException({ error: message(error) });
+    }
+  }
+
+  @Get('me')
+  @UseGuards(EvictGuard)
+  me(@EvictUser() user: Principal) {
+    return { uid: user.uid, device_flag: user.deviceFlag ?? null, credential: user.credential };
+  }
+
+  @Put('push-tokens')
+  @UseGuards(EvictGuard)
+  async setPushToken(@EvictUser() user: Principal, @Body() body: PushTokenBody | undefined) {
+    try {
+      await this.evict.engine.setPushToken(user.uid, {
+        kind: body?.kind as PushTokenKind,
+        token: body?.push_token as string,
+        deviceFlag: user.deviceFlag ?? 0,
+      });
+      return { status: 'ok' };
+    } catch (error) {
+      throw new BadRequestException({ error: message(error) });
+    }
+  }
+
+  @Get('push-tokens')
+  @UseGuards(EvictGuard)
+  async pushTokens(@EvictUser('uid') uid: string) {
+    const tokens = await this.evict.engine.pushTokens(uid);
+    return Object.fromEntries(tokens.map((t) => [t.kind, t.token]));
+  }
+
+  // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
+  @Get('demo/usersig')
+  userSig(@Query('identifier') identifier = 'admin') {
+    const { tencent } = this.options;
+    return {
+      sdkappid: tencent.sdkAppId,
+      identifier,
+      usersig: signUserSig({ ...tencent, identifier, expireSec: 86_400 }),
+    };
+  }
+}
+
+/** The demo's app: the three admin families at their documented paths, and the host's routes. */
+@Module({})
+class DemoModule {
+  static register(engine: Evict, options: DemoOptions): DynamicModule {
+    return {
+      module: DemoModule,
+      imports: [
+        EvictModule.forRoot({
+          engine,
+          admin: { wukongim: wukongimOptions(options), tencent: options.tencent },
+          guard: { credentials: ['session', 'usersig'], userSig: options.tencent },
+        }),
+      ],
+      controllers: [DemoController],
+      providers: [{ provide: DEMO_OPTIONS, useValue: options }],
+    };
+  }
+}
+
+/** Unexpected errors: logged, and answered as the Express demo answers them. */
+@Catch()
+class DemoErrors extends BaseExceptionFilter {
+  constructor(
+    private readonly log: (line: string) => void,
+    adapter: HttpServer,
+  ) {
+    super(adapter);
+  }
+
+  override catch(error: unknown, host: ArgumentsHost): void {
+    if (error instanceof HttpException) {
+      super.catch(error, host);
+      return;
+    }
+    this.log(`[demo] error: ${error instanceof Error ? error.stack : String(error)}`);
+    super.catch(new HttpException({ error: 'internal error' }, 500), host);
+  }
+}
+
+/** The NestJS demo: the three admin families, the host's own routes behind the guard, a WebSocket. */
+export async function startDemo(options: DemoOptions): Promise<Demo> {
+  const engine = createEvict({ nodeId: options.nodeId });
+  await engine.ready();
+  logEngineEvents(engine, options.log);
+
+  const app = await NestFactory.create(DemoModule.register(engine, options), { logger: ['error'] });
+  app.useGlobalFilters(new DemoErrors(options.log, app.getHttpAdapter()));
+  await app.init();
+
+  const server = app.getHttpServer() as Server;
+  const sockets = attachWebSocket(server, engine, options);
+  const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
+  const url = await listen(server, options);
+
+  return {
+    url,
+    engine,
+    server,
+    seedTokens,
+    async close() {
+      sockets.close();
+      await app.close();
+      await engine.close();
+    },
+  };
+}

@@ -1,2 +1,0 @@
-// Work in progress: see the open issue for Koa and NestJS.
-export {};

@@ -1,0 +1,64 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  createGuard,
+  type Evict,
+  type EvictResponse,
+  type Guard,
+  type Principal,
+  queryOf,
+  type RejectionReason,
+} from '@evict/core';
+import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import { EVICT_ENGINE, EVICT_PUBLIC } from './evict.constants.js';
+import { EVICT_OPTIONS } from './evict.options.js';
+
+/**
+ * Rejects requests whose credential is revoked, expired or unknown, with core's status and body; sets
+ * `request.evict` (`@EvictUser()`) on the others. Per route, per controller, or as `APP_GUARD` with `@Public()`.
+ */
+@Injectable()
+export class EvictGuard implements CanActivate {
+  readonly #guard: Guard;
+
+  constructor(
+    @Inject(EVICT_ENGINE) engine: Evict,
+    @Inject(EVICT_OPTIONS) options: EVICT_OPTIONS,
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+  ) {
+    this.#guard = createGuard(engine, options.guard);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(EVICT_PUBLIC, targets)) return true;
+    if (context.getType() !== 'http') {
+      throw new TypeError(
+        'evict: EvictGuard guards HTTP requests; check WebSocket upgrades with checkUpgrade',
+      );
+    }
+    const http = context.switchToHttp();
+    const request = http.getRequest<IncomingMessage & { evict?: Principal }>();
+    const result = await this.#guard({ headers: request.headers, query: queryOf(request.url) });
+    if (result.ok) {
+      request.evict = result.principal;
+      return true;
+    }
+    const response = http.getResponse();
+    for (const [name, value] of Object.entries(result.response.headers)) {
+      this.adapterHost.httpAdapter.setHeader(response, name, value);
+    }
+    throw new EvictRejectedException(result.reason, result.response);
+  }
+}
+
+/** `EvictGuard`'s rejection: Nest writes core's JSON body with core's status, as the other adapters do. */
+export class EvictRejectedException extends HttpException {
+  constructor(
+    readonly reason: RejectionReason,
+    readonly answer: EvictResponse,
+  ) {
+    super(JSON.parse(answer.body) as Record<string, unknown>, answer.status);
+  }
+}
