@@ -1,5 +1,4 @@
 import { createServer, request as httpRequest, type OutgoingHttpHeaders, type Server } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { type AdminApiOptions, createEvict, type Evict, type EvictOptions, MemoryStore } from '@evict/core';
 import type { Express } from 'express';
@@ -10,24 +9,7 @@ import { FaultyStore } from '../../../test/support/faulty-store.js';
 export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
 export const SDKAPPID = 1400000001;
 export const SECRET_KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
-export const OTHER_KEY = '0000000000000000000000000000000000000000000000000000000000000000';
 export const ADMIN = 'admin';
-
-/** Tencent's reference signer (CommonJS, untyped): sigs made exactly as a Tencent customer makes them. */
-interface TlsSigApiModule {
-  Api: new (sdkappid: number, key: string) => { genUserSig(id: string, expire: number): string };
-}
-const TLSSigAPIv2 = createRequire(import.meta.url)('tls-sig-api-v2') as TlsSigApiModule;
-
-/** `genUserSig` of Tencent's own library for `sdkAppId` and `key` (signed at the real current time). */
-export function tencentSig(identifier: string, expireSec = 86_400, key = SECRET_KEY, sdkAppId = SDKAPPID) {
-  return new TLSSigAPIv2.Api(sdkAppId, key).genUserSig(identifier, expireSec);
-}
-
-/** A manual clock on a whole second of real time, so sigs from Tencent's library (real time) verify. */
-export function realTimeClock(): ManualClock {
-  return new ManualClock(Math.floor(Date.now() / 1000) * 1000);
-}
 
 export const adminOptions = (extra: AdminApiOptions = {}): AdminApiOptions => ({
   wukongim: { managerToken: MANAGER_TOKEN },
@@ -66,31 +48,11 @@ export async function closeHarnesses(): Promise<void> {
   }
 }
 
-type Snapshot = { counters: unknown } & Record<string, unknown>;
-
 /** Runs `action` and asserts that the store is exactly as it was (every record, counters included). */
 export async function unchanged<T>(store: MemoryStore, action: () => PromiseLike<T>): Promise<T> {
   const before = store.snapshot();
   const result = await action();
   expect(store.snapshot()).toEqual(before);
-  return result;
-}
-
-/**
- * The same, for a Tencent call rejected after authentication: such a call counts against the app's
- * rate limit by design (Tencent counts every authenticated call), so only the counters may move.
- */
-export async function unchangedButRateCounter<T>(
-  store: MemoryStore,
-  action: () => PromiseLike<T>,
-): Promise<T> {
-  const strip = () => {
-    const { counters: _counters, ...rest } = store.snapshot() as Snapshot;
-    return rest;
-  };
-  const before = strip();
-  const result = await action();
-  expect(strip()).toEqual(before);
   return result;
 }
 
