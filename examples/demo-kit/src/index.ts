@@ -1,6 +1,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createUpgradeCheck, type Evict, type RevocationEvent, type TencentOptions } from '@evict/core';
+import {
+  createUpgradeCheck,
+  type Evict,
+  type RevocationEvent,
+  registerSocket,
+  rejectUpgrade,
+  type TencentOptions,
+} from '@evict/core';
 import { WebSocketServer } from 'ws';
 
 export interface DemoOptions {
@@ -90,40 +97,31 @@ export function attachWebSocket(server: Server, engine: Evict, options: DemoOpti
     }
     check(req).then(
       (result) => {
-        if (!result.ok) {
-          const { status, body } = result.response;
-          socket.end(
-            `HTTP/1.1 ${status} Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-          );
-          return;
-        }
+        if (!result.ok) return rejectUpgrade(socket, result.response);
         sockets.handleUpgrade(req, socket, head, (ws) => {
           const { uid } = result.principal;
           const deviceFlag = result.principal.deviceFlag ?? Number(url.searchParams.get('device_flag') ?? 0);
           const token = url.searchParams.get('token');
-          engine
-            .registerConnection({
-              uid,
-              deviceFlag,
-              close: ({ code, reason }) => ws.close(code, reason),
-              ...(token === null ? {} : { credential: { type: 'session' as const, token } }),
-            })
-            .then(
-              (handle) => {
-                ws.on('close', () => void handle.unregister().catch(() => undefined));
-                ws.send(
-                  JSON.stringify({
-                    type: 'hello',
-                    uid,
-                    device_flag: deviceFlag,
-                    conn_id: handle.connId,
-                    node_id: handle.nodeId,
-                  }),
-                );
-                options.log(`[demo] ${uid} connected: conn_id ${handle.connId} on node ${handle.nodeId}`);
-              },
-              () => ws.close(4401, 'unauthorized'),
-            );
+          const credential = token === null ? undefined : { type: 'session' as const, token };
+          registerSocket(engine, ws, {
+            uid,
+            deviceFlag,
+            ...(credential === undefined ? {} : { credential }),
+          }).then(
+            (handle) => {
+              ws.send(
+                JSON.stringify({
+                  type: 'hello',
+                  uid,
+                  device_flag: deviceFlag,
+                  conn_id: handle.connId,
+                  node_id: handle.nodeId,
+                }),
+              );
+              options.log(`[demo] ${uid} connected: conn_id ${handle.connId} on node ${handle.nodeId}`);
+            },
+            () => undefined,
+          );
         });
       },
       () => socket.destroy(),

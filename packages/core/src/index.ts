@@ -73,6 +73,7 @@ export type {
 } from './model.js';
 export { PUSH_TOKEN_KINDS } from './model.js';
 export { hashToken } from './secrets.js';
+export { type ClosableSocket, registerSocket, rejectUpgrade } from './sockets.js';
 export type { EvictStore } from './store.js';
 export {
   MAX_USERSIG_LENGTH,

@@ -1,10 +1,9 @@
-import { createServer, STATUS_CODES } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { queryOf, sessionTokenOf } from '@evict/core';
 import { checkUpgrade, evictGuard, evictRoutes } from '@evict/koa';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { WebSocketServer } from 'ws';
+import { serveSockets } from '../sockets.js';
 import type { ContractAdapter } from './types.js';
 
 /** The app the README tells Koa users to write. */
@@ -21,50 +20,7 @@ export const adapter: ContractAdapter = {
     app.use(router.routes());
 
     const server = createServer(app.callback());
-    const sockets = new WebSocketServer({ noServer: true });
-    const check = checkUpgrade(engine);
-    server.on('upgrade', (req, socket, head) => {
-      if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/ws') {
-        socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-        return;
-      }
-      check(req).then(
-        (result) => {
-          if (!result.ok) {
-            const { status, headers, body } = result.response;
-            const lines = [
-              `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}`,
-              ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-              `Content-Length: ${Buffer.byteLength(body)}`,
-              'Connection: close',
-            ];
-            socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
-            return;
-          }
-          sockets.handleUpgrade(req, socket, head, (ws) => {
-            const { uid, deviceFlag = 0 } = result.principal;
-            const token = sessionTokenOf({ headers: req.headers, query: queryOf(req.url) }, true)!;
-            const registered = engine.registerConnection({
-              uid,
-              deviceFlag,
-              credential: { type: 'session', token },
-              close: ({ code, reason }) => ws.close(code, reason),
-            });
-            ws.on('close', () => {
-              registered.then((connection) => connection.unregister()).catch(() => undefined);
-            });
-            registered.then(
-              (connection) =>
-                ws.send(
-                  JSON.stringify({ type: 'hello', conn_id: connection.connId, node_id: connection.nodeId }),
-                ),
-              () => ws.close(1011, 'registration failed'),
-            );
-          });
-        },
-        () => socket.destroy(),
-      );
-    });
+    const sockets = serveSockets(server, engine, checkUpgrade(engine));
 
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
@@ -72,8 +28,7 @@ export const adapter: ContractAdapter = {
       url: `http://127.0.0.1:${port}`,
       server,
       async close() {
-        for (const client of sockets.clients) client.terminate();
-        await new Promise<void>((resolve) => sockets.close(() => resolve()));
+        await sockets.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
       },

@@ -1,0 +1,52 @@
+import type { IncomingMessage, Server } from 'node:http';
+import {
+  type Evict,
+  type GuardResult,
+  queryOf,
+  registerSocket,
+  rejectUpgrade,
+  sessionTokenOf,
+} from '@evict/core';
+import { WebSocketServer } from 'ws';
+
+/**
+ * The `/ws` endpoint every contract app serves (see `apps/types.ts`), on the adapter's own upgrade
+ * check: refused upgrades get the check's answer, accepted sockets are registered with the engine
+ * and greeted with their `conn_id` and `node_id`.
+ */
+export function serveSockets(
+  server: Server,
+  engine: Evict,
+  check: (request: IncomingMessage) => Promise<GuardResult>,
+): { close(): Promise<void> } {
+  const sockets = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    check(req).then(
+      (result) => {
+        if (!result.ok) return rejectUpgrade(socket, result.response);
+        sockets.handleUpgrade(req, socket, head, (ws) => {
+          const { uid, deviceFlag = 0 } = result.principal;
+          const token = sessionTokenOf({ headers: req.headers, query: queryOf(req.url) }, true)!;
+          registerSocket(engine, ws, { uid, deviceFlag, credential: { type: 'session', token } }).then(
+            (connection) =>
+              ws.send(
+                JSON.stringify({ type: 'hello', conn_id: connection.connId, node_id: connection.nodeId }),
+              ),
+            () => undefined,
+          );
+        });
+      },
+      () => socket.destroy(),
+    );
+  });
+  return {
+    async close() {
+      for (const client of sockets.clients) client.terminate();
+      await new Promise<void>((resolve) => sockets.close(() => resolve()));
+    },
+  };
+}
