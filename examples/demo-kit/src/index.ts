@@ -166,6 +166,33 @@ export async function listen(server: Server, options: DemoOptions): Promise<stri
   return `http://${options.host}:${port}`;
 }
 
+/**
+ * Serves a demo's app: the WebSocket endpoint, the demo data, then listening. Each framework's demo
+ * builds its app and hands its server here.
+ */
+export async function serveDemo(
+  server: Server,
+  engine: Evict,
+  options: DemoOptions,
+  /** Stops the app; default: closes the server (Nest passes `app.close()`). */
+  stop: () => Promise<void> = () => new Promise<void>((resolve) => server.close(() => resolve())),
+): Promise<Demo> {
+  const sockets = attachWebSocket(server, engine, options);
+  const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
+  const url = await listen(server, options);
+  return {
+    url,
+    engine,
+    server,
+    seedTokens,
+    async close() {
+      sockets.close();
+      await stop();
+      await engine.close();
+    },
+  };
+}
+
 /** The entry point of each demo process: start, print the story's first steps, stop on a signal. */
 export async function runDemo(
   framework: string,

@@ -1,14 +1,6 @@
 import { createServer } from 'node:http';
 import { createEvict, signUserSig } from '@evict/core';
-import {
-  attachWebSocket,
-  type Demo,
-  type DemoOptions,
-  listen,
-  logEngineEvents,
-  seedDemoData,
-  wukongimOptions,
-} from '@evict/demo-kit';
+import { type Demo, type DemoOptions, logEngineEvents, serveDemo, wukongimOptions } from '@evict/demo-kit';
 import { evictGuard, evictRouter } from '@evict/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
@@ -83,20 +75,5 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     if (!res.headersSent) res.status(500).json({ error: 'internal error' });
   });
 
-  const server = createServer(app);
-  const sockets = attachWebSocket(server, engine, options);
-  const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
-  const url = await listen(server, options);
-
-  return {
-    url,
-    engine,
-    server,
-    seedTokens,
-    async close() {
-      sockets.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await engine.close();
-    },
-  };
+  return serveDemo(createServer(app), engine, options);
 }

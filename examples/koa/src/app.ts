@@ -1,15 +1,7 @@
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createEvict, type PushTokenKind, signUserSig } from '@evict/core';
-import {
-  attachWebSocket,
-  type Demo,
-  type DemoOptions,
-  listen,
-  logEngineEvents,
-  seedDemoData,
-  wukongimOptions,
-} from '@evict/demo-kit';
+import { type Demo, type DemoOptions, logEngineEvents, serveDemo, wukongimOptions } from '@evict/demo-kit';
 import { evictGuard, evictRoutes } from '@evict/koa';
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
@@ -104,20 +96,5 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
 
   app.use(router.routes());
 
-  const server = createServer(app.callback());
-  const sockets = attachWebSocket(server, engine, options);
-  const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
-  const url = await listen(server, options);
-
-  return {
-    url,
-    engine,
-    server,
-    seedTokens,
-    async close() {
-      sockets.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await engine.close();
-    },
-  };
+  return serveDemo(createServer(app.callback()), engine, options);
 }

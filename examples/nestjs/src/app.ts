@@ -1,15 +1,7 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import { createEvict, type Evict, type Principal, type PushTokenKind, signUserSig } from '@evict/core';
-import {
-  attachWebSocket,
-  type Demo,
-  type DemoOptions,
-  listen,
-  logEngineEvents,
-  seedDemoData,
-  wukongimOptions,
-} from '@evict/demo-kit';
+import { type Demo, type DemoOptions, logEngineEvents, serveDemo, wukongimOptions } from '@evict/demo-kit';
 import { EvictGuard, EvictModule, EvictService, EvictUser } from '@evict/nestjs';
 import {
   type ArgumentsHost,
@@ -162,20 +154,5 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   app.useGlobalFilters(new DemoErrors(options.log, app.getHttpAdapter()));
   await app.init();
 
-  const server = app.getHttpServer() as Server;
-  const sockets = attachWebSocket(server, engine, options);
-  const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
-  const url = await listen(server, options);
-
-  return {
-    url,
-    engine,
-    server,
-    seedTokens,
-    async close() {
-      sockets.close();
-      await app.close();
-      await engine.close();
-    },
-  };
+  return serveDemo(app.getHttpServer() as Server, engine, options, () => app.close());
 }

@@ -1,8 +1,7 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { checkUpgrade, evictGuard, evictRouter } from '@evict/express';
 import express from 'express';
-import { serveSockets } from '../sockets.js';
+import { serveContractApp } from '../serve.js';
 import type { ContractAdapter } from './types.js';
 
 /** The app the README tells Express users to write. */
@@ -17,18 +16,6 @@ export const adapter: ContractAdapter = {
     });
 
     const server = createServer(app);
-    const sockets = serveSockets(server, engine, checkUpgrade(engine));
-
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    return {
-      url: `http://127.0.0.1:${port}`,
-      server,
-      async close() {
-        await sockets.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
+    return serveContractApp(server, engine, checkUpgrade(engine));
   },
 };

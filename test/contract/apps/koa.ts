@@ -1,9 +1,8 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { checkUpgrade, evictGuard, evictRoutes } from '@evict/koa';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { serveSockets } from '../sockets.js';
+import { serveContractApp } from '../serve.js';
 import type { ContractAdapter } from './types.js';
 
 /** The app the README tells Koa users to write. */
@@ -20,18 +19,6 @@ export const adapter: ContractAdapter = {
     app.use(router.routes());
 
     const server = createServer(app.callback());
-    const sockets = serveSockets(server, engine, checkUpgrade(engine));
-
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    return {
-      url: `http://127.0.0.1:${port}`,
-      server,
-      async close() {
-        await sockets.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
+    return serveContractApp(server, engine, checkUpgrade(engine));
   },
 };

@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Principal } from '@evict/core';
 import { checkUpgrade, EvictGuard, EvictModule, EvictUser } from '@evict/nestjs';
 import { Controller, Get, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { serveSockets } from '../sockets.js';
+import { serveContractApp } from '../serve.js';
 import type { ContractAdapter } from './types.js';
 
 @Controller()
@@ -29,18 +28,12 @@ export const adapter: ContractAdapter = {
 
     const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false });
     const server = app.getHttpServer() as Server;
-    const sockets = serveSockets(server, engine, checkUpgrade(engine));
-
-    await app.listen(0, '127.0.0.1');
-    const { port } = server.address() as AddressInfo;
-    return {
-      url: `http://127.0.0.1:${port}`,
+    return serveContractApp(
       server,
-      async close() {
-        await sockets.close();
-        server.closeAllConnections();
-        await app.close();
-      },
-    };
+      engine,
+      checkUpgrade(engine),
+      () => app.listen(0, '127.0.0.1'),
+      () => app.close(),
+    );
   },
 };

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   type Evict,
   type GuardResult,
@@ -8,13 +9,14 @@ import {
   sessionTokenOf,
 } from '@evict/core';
 import { WebSocketServer } from 'ws';
+import type { ContractApp } from './apps/types.js';
 
 /**
  * The `/ws` endpoint every contract app serves (see `apps/types.ts`), on the adapter's own upgrade
  * check: refused upgrades get the check's answer, accepted sockets are registered with the engine
  * and greeted with their `conn_id` and `node_id`.
  */
-export function serveSockets(
+function serveSockets(
   server: Server,
   engine: Evict,
   check: (request: IncomingMessage) => Promise<GuardResult>,
@@ -47,6 +49,32 @@ export function serveSockets(
     async close() {
       for (const client of sockets.clients) client.terminate();
       await new Promise<void>((resolve) => sockets.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Serves a contract app's server on 127.0.0.1 with the `/ws` endpoint. `listen` and `stop` default
+ * to the server's own; Nest passes `app.listen` and `app.close`.
+ */
+export async function serveContractApp(
+  server: Server,
+  engine: Evict,
+  check: (request: IncomingMessage) => Promise<GuardResult>,
+  listen: () => Promise<unknown> = () =>
+    new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)),
+  stop: () => Promise<void> = () => new Promise<void>((resolve) => server.close(() => resolve())),
+): Promise<ContractApp> {
+  const sockets = serveSockets(server, engine, check);
+  await listen();
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    async close() {
+      await sockets.close();
+      server.closeAllConnections();
+      await stop();
     },
   };
 }
