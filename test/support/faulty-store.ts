@@ -6,6 +6,7 @@ type Fault = 'fail' | 'hang';
 const ALL: Exclude<keyof EvictStore, 'ready' | 'close' | 'subscribe'>[] = [
   'putSession',
   'getSession',
+  'listSessions',
   'revokeSession',
   'getUser',
   'touchUser',
@@ -63,6 +64,7 @@ export class FaultyStore implements EvictStore {
 
   declare putSession: EvictStore['putSession'];
   declare getSession: EvictStore['getSession'];
+  declare listSessions: EvictStore['listSessions'];
   declare revokeSession: EvictStore['revokeSession'];
   declare getUser: EvictStore['getUser'];
   declare touchUser: EvictStore['touchUser'];

@@ -265,6 +265,16 @@ export interface ConnectionHandle {
   unregister(): Promise<void>;
 }
 
+/** A session as `sessionsOf` lists it: no token, only its hash. */
+export interface SessionStatus {
+  tokenHash: string;
+  deviceFlag: number;
+  issuedAtMs: number;
+  expiresAtMs: number;
+  live: boolean;
+  reason?: RejectionReason;
+}
+
 export interface IssuedSession {
   token: string;
   uid: string;
@@ -478,13 +488,12 @@ export class Evict {
     const session = await this.#store(() => this.#o.store.getSession(tokenHash));
     if (session === undefined) return { ok: false, reason: 'unknown' };
     const uid = session.uid;
-    if (session.revokedAtMs !== undefined) return { ok: false, reason: 'logged_out', uid };
-    if (session.expiresAtMs <= this.#now()) return { ok: false, reason: 'expired', uid };
+    // Logged out or expired needs no user record.
+    const early = sessionRejection(session, undefined, this.#now());
+    if (early !== undefined) return { ok: false, reason: early, uid };
     const user = await this.#store(() => this.#o.store.getUser(uid));
-    const cutoff = applicableCutoff(user, session.deviceFlag);
-    if (cutoff !== undefined && session.issuedAtMs <= cutoff.atMs)
-      return { ok: false, reason: cutoff.reason, uid };
-    return { ok: true, session };
+    const reason = sessionRejection(session, user, this.#now());
+    return reason === undefined ? { ok: true, session } : { ok: false, reason, uid };
   }
 
   /** The live session of a token, or an `EVICT_INVALID_TOKEN` error. */
@@ -493,6 +502,34 @@ export class Evict {
     const found = await this.#liveSession(hashToken(token));
     if (!found.ok) throw new InvalidTokenError(`the token is not a live session (${found.reason})`);
     return found.session;
+  }
+
+  /** The user's sessions on file, each with whether it is live and, if not, why. Never a token, only its hash. */
+  async sessionsOf(uid: string): Promise<SessionStatus[]> {
+    assertUid(uid);
+    const [sessions, user] = await Promise.all([
+      this.#store(() => this.#o.store.listSessions(uid)),
+      this.#store(() => this.#o.store.getUser(uid)),
+    ]);
+    const now = this.#now();
+    return sessions
+      .map(({ tokenHash, deviceFlag, issuedAtMs, expiresAtMs, ...rest }) => {
+        const reason = sessionRejection(
+          { tokenHash, deviceFlag, issuedAtMs, expiresAtMs, ...rest },
+          user,
+          now,
+        );
+        const status: SessionStatus = {
+          tokenHash,
+          deviceFlag,
+          issuedAtMs,
+          expiresAtMs,
+          live: reason === undefined,
+        };
+        if (reason !== undefined) status.reason = reason;
+        return status;
+      })
+      .sort((a, b) => a.issuedAtMs - b.issuedAtMs);
   }
 
   // ---- revocations ----
@@ -914,6 +951,18 @@ export class Evict {
       clearTimeout(timer);
     }
   }
+}
+
+/** Why a session is not live, or undefined when it is. */
+function sessionRejection(
+  session: SessionRecord,
+  user: UserRecord | undefined,
+  now: number,
+): RejectionReason | undefined {
+  if (session.revokedAtMs !== undefined) return 'logged_out';
+  if (session.expiresAtMs <= now) return 'expired';
+  const cutoff = applicableCutoff(user, session.deviceFlag);
+  return cutoff !== undefined && session.issuedAtMs <= cutoff.atMs ? cutoff.reason : undefined;
 }
 
 /** The latest cutoff that applies to a credential of `deviceFlag` (undefined: not bound to a device). */

@@ -19,6 +19,7 @@ export {
   type RevocationContext,
   type RevocationEvent,
   type RevocationResult,
+  type SessionStatus,
 } from './engine.js';
 export {
   ConnectionNotFoundError,

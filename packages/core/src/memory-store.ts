@@ -19,6 +19,8 @@ export interface MemoryStoreOptions {
 
 interface UserEntry {
   record: UserRecord;
+  /** Token hashes of the user's sessions. */
+  sessions: Set<string>;
   /** Keys of the user's connections (`nodeId:connId`). */
   connections: Map<string, ConnectionRecord>;
   pushTokens: Map<PushTokenKind, PushTokenRecord>;
@@ -60,7 +62,10 @@ export class MemoryStore implements EvictStore {
     for (const [hash, session] of this.#sessions)
       if (session.retainUntilMs <= now) this.#sessions.delete(hash);
     for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
-    for (const uid of this.#users.keys()) this.#liveUser(uid, now);
+    for (const uid of this.#users.keys()) {
+      const entry = this.#liveUser(uid, now);
+      for (const hash of entry?.sessions ?? []) if (!this.#sessions.has(hash)) entry!.sessions.delete(hash);
+    }
   }
 
   /**
@@ -74,7 +79,12 @@ export class MemoryStore implements EvictStore {
       sessions: sorted(this.#sessions),
       users: sorted(this.#users).map(([uid, e]) => [
         uid,
-        { record: e.record, connections: sorted(e.connections), pushTokens: sorted(e.pushTokens) },
+        {
+          record: e.record,
+          sessions: [...e.sessions].sort(),
+          connections: sorted(e.connections),
+          pushTokens: sorted(e.pushTokens),
+        },
       ]),
       counters: sorted(this.#counters),
     });
@@ -88,6 +98,7 @@ export class MemoryStore implements EvictStore {
   async putSession(session: SessionRecord): Promise<void> {
     this.#sessions.set(session.tokenHash, { ...session });
     const entry = this.#userEntry(session.uid);
+    entry.sessions.add(session.tokenHash);
     const device = entry.record.devices[session.deviceFlag];
     entry.record.devices[session.deviceFlag] = {
       lastIssuedAtMs: Math.max(device?.lastIssuedAtMs ?? 0, session.issuedAtMs),
@@ -99,6 +110,18 @@ export class MemoryStore implements EvictStore {
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
     const session = this.#liveSession(tokenHash);
     return session === undefined ? undefined : { ...session };
+  }
+
+  async listSessions(uid: string): Promise<SessionRecord[]> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    if (entry === undefined) return [];
+    const sessions: SessionRecord[] = [];
+    for (const hash of entry.sessions) {
+      const session = this.#liveSession(hash);
+      if (session === undefined) entry.sessions.delete(hash);
+      else sessions.push({ ...session });
+    }
+    return sessions;
   }
 
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
@@ -195,6 +218,7 @@ export class MemoryStore implements EvictStore {
     if (live !== undefined) return live;
     const entry: UserEntry = {
       record: { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: 0 },
+      sessions: new Set(),
       connections: new Map(),
       pushTokens: new Map(),
     };

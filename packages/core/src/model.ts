@@ -82,7 +82,10 @@ export type ClusterMessage =
       fromNodeId: number;
     }
   | {
+      /** Something that can reject credentials changed for this user (a cutoff, a logout): drop cached copies. */
       type: 'revoked';
       uid: string;
+      /** For a logout: the session that was revoked. */
+      tokenHash?: string;
       fromNodeId: number;
     };

@@ -39,6 +39,8 @@ export interface EvictStore {
    */
   putSession(session: SessionRecord): Promise<void>;
   getSession(tokenHash: string): Promise<SessionRecord | undefined>;
+  /** The user's sessions on file (live, expired or revoked, until their `retainUntilMs`), in no particular order. */
+  listSessions(uid: string): Promise<SessionRecord[]>;
   /**
    * Marks a live session revoked at `atMs` (it stays on file until it expires). Returns the session
    * as it was before this call, or undefined if there is none. Revoking twice keeps the first time.
@@ -78,4 +80,11 @@ export interface EvictStore {
   publish(message: ClusterMessage): Promise<void>;
   /** Receives every published message until the returned function is called. */
   subscribe(listener: (message: ClusterMessage) => void): () => void;
+  /**
+   * For stores whose messages can be lost (a broken connection): reports `false` as soon as messages
+   * may be missed, and `true` once they flow again. The engine then stops trusting its cache until
+   * the link is back, and drops it (resyncs) when it is. A store that cannot lose messages (the
+   * memory store) leaves it out.
+   */
+  onLinkChange?(listener: (up: boolean) => void): () => void;
 }

@@ -1237,3 +1237,26 @@ describe('store failures', () => {
     expect(engine.localConnections()).toEqual([]);
   });
 });
+
+describe('sessionsOf', () => {
+  it('lists the user sessions with their state, never a token', async () => {
+    const { engine, clock } = setup();
+    const a = await engine.issueSession({ uid: 'alice', deviceFlag: 0 });
+    clock.advance(1);
+    const b = await engine.issueSession({ uid: 'alice', deviceFlag: 1 });
+    clock.advance(1);
+    const c = await engine.issueSession({ uid: 'alice', deviceFlag: 2 });
+    await engine.issueSession({ uid: 'bobby', deviceFlag: 0 });
+    await engine.logout(a.token);
+    await engine.quitDevice('alice', 1);
+    const listed = await engine.sessionsOf('alice');
+    expect(listed.map((s) => [s.deviceFlag, s.live, s.reason])).toEqual([
+      [0, false, 'logged_out'],
+      [1, false, 'device_quit'],
+      [2, true, undefined],
+    ]);
+    expect(listed.map((s) => s.tokenHash)).toEqual([a, b, c].map((s) => hashToken(s.token)));
+    expect(JSON.stringify(listed)).not.toContain(c.token);
+    expect(await engine.sessionsOf('nobody')).toEqual([]);
+  });
+});
