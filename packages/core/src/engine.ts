@@ -513,12 +513,9 @@ export class Evict {
     ]);
     const now = this.#now();
     return sessions
-      .map(({ tokenHash, deviceFlag, issuedAtMs, expiresAtMs, ...rest }) => {
-        const reason = sessionRejection(
-          { tokenHash, deviceFlag, issuedAtMs, expiresAtMs, ...rest },
-          user,
-          now,
-        );
+      .map((session) => {
+        const reason = sessionRejection(session, user, now);
+        const { tokenHash, deviceFlag, issuedAtMs, expiresAtMs } = session;
         const status: SessionStatus = {
           tokenHash,
           deviceFlag,
