@@ -7,7 +7,9 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources; the packed builds are tested separately.
     alias: {
+      '@evict/core/testing': fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)),
       '@evict/core': src('core'),
+      '@evict/redis': src('redis'),
       '@evict/express': src('express'),
       '@evict/koa': src('koa'),
       '@evict/nestjs': src('nestjs'),
