@@ -290,7 +290,13 @@ const EXPIRED = unauthorized('expired', 'the credential has expired');
 const UNKNOWN = unauthorized('unknown', 'the credential is not known');
 const NO_CREDENTIAL = unauthorized(
   'unknown',
-  'no credential: send a session token in the `token` header or `Authorization: Bearer`',
+  // The contract apps' guard reads sessions, UserSigs and a custom credential: the message names all three.
+  'no credential: send a session token in the `token` header or `Authorization: Bearer`, or a UserSig in the `identifier` and `usersig` query parameters, or a credential',
+);
+// An upgrade check reads the session token from `?token=` too, and says so.
+const NO_CREDENTIAL_UPGRADE = unauthorized(
+  'unknown',
+  'no credential: send a session token in the `token` header or `Authorization: Bearer` (or `?token=`)',
 );
 const UNAVAILABLE = unauthorized('unavailable', 'the session store is unavailable; try again later');
 const INTERNAL = wkError(500, 'internal server error');
@@ -1844,7 +1850,7 @@ const socket: ContractCase[] = [
     name: 'no token cannot upgrade: 401',
     family: 'socket',
     request: upgrade(),
-    expect: { status: 401, body: NO_CREDENTIAL },
+    expect: { status: 401, body: NO_CREDENTIAL_UPGRADE },
     unchanged: true,
   },
   {

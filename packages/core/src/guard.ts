@@ -103,6 +103,7 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
     throw new TypeError('evict: the usersig credential source needs userSig: { sdkAppId, secretKey }');
   }
   const queryToken = options.queryToken ?? false;
+  const missingCredential = describeMissing(sources, queryToken);
 
   const accept = (
     verdict: Extract<CheckResult, { ok: true }>,
@@ -156,9 +157,23 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
       const verdict = await engine.check(credential);
       return verdict.ok ? accept(verdict, credential.type) : reject(verdict.reason);
     }
-    return reject(
-      'unknown',
-      'no credential: send a session token in the `token` header or `Authorization: Bearer`',
-    );
+    return reject('unknown', missingCredential);
   };
+}
+
+const WHERE: Record<'session' | 'usersig', string> = {
+  session: 'a session token in the `token` header or `Authorization: Bearer`',
+  usersig: 'a UserSig in the `identifier` and `usersig` query parameters',
+};
+
+/** What the rejection of a request without any credential tells the caller to send. */
+function describeMissing(sources: readonly CredentialSource[], queryToken: boolean): string {
+  const wanted = sources.map((source) =>
+    typeof source === 'function'
+      ? 'a credential'
+      : source === 'session' && queryToken
+        ? `${WHERE.session} (or \`?token=\`)`
+        : WHERE[source],
+  );
+  return `no credential: send ${[...new Set(wanted)].join(', or ')}`;
 }
