@@ -19,8 +19,6 @@ export interface MemoryStoreOptions {
 
 interface UserEntry {
   record: UserRecord;
-  /** Token hashes of the user's sessions. */
-  sessions: Set<string>;
   /** Keys of the user's connections (`nodeId:connId`). */
   connections: Map<string, ConnectionRecord>;
   pushTokens: Map<PushTokenKind, PushTokenRecord>;
@@ -35,6 +33,8 @@ export class MemoryStore implements EvictStore {
   readonly #clock: Clock;
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #users = new Map<string, UserEntry>();
+  /** Token hashes of each user's sessions: kept apart from the user record, which may expire before them. */
+  readonly #sessionsByUser = new Map<string, Set<string>>();
   readonly #counters = new Map<string, { windowStartMs: number; count: number; expiresAtMs: number }>();
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
   readonly #sweepTimer: NodeJS.Timeout;
@@ -62,9 +62,10 @@ export class MemoryStore implements EvictStore {
     for (const [hash, session] of this.#sessions)
       if (session.retainUntilMs <= now) this.#sessions.delete(hash);
     for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
-    for (const uid of this.#users.keys()) {
-      const entry = this.#liveUser(uid, now);
-      for (const hash of entry?.sessions ?? []) if (!this.#sessions.has(hash)) entry!.sessions.delete(hash);
+    for (const uid of this.#users.keys()) this.#liveUser(uid, now);
+    for (const [uid, hashes] of this.#sessionsByUser) {
+      for (const hash of hashes) if (!this.#sessions.has(hash)) hashes.delete(hash);
+      if (hashes.size === 0) this.#sessionsByUser.delete(uid);
     }
   }
 
@@ -81,11 +82,11 @@ export class MemoryStore implements EvictStore {
         uid,
         {
           record: e.record,
-          sessions: [...e.sessions].sort(),
           connections: sorted(e.connections),
           pushTokens: sorted(e.pushTokens),
         },
       ]),
+      sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, [...hashes].sort()]),
       counters: sorted(this.#counters),
     });
   }
@@ -97,8 +98,10 @@ export class MemoryStore implements EvictStore {
 
   async putSession(session: SessionRecord): Promise<void> {
     this.#sessions.set(session.tokenHash, { ...session });
+    const hashes = this.#sessionsByUser.get(session.uid);
+    if (hashes === undefined) this.#sessionsByUser.set(session.uid, new Set([session.tokenHash]));
+    else hashes.add(session.tokenHash);
     const entry = this.#userEntry(session.uid);
-    entry.sessions.add(session.tokenHash);
     const device = entry.record.devices[session.deviceFlag];
     entry.record.devices[session.deviceFlag] = {
       lastIssuedAtMs: Math.max(device?.lastIssuedAtMs ?? 0, session.issuedAtMs),
@@ -113,14 +116,15 @@ export class MemoryStore implements EvictStore {
   }
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    if (entry === undefined) return [];
+    const hashes = this.#sessionsByUser.get(uid);
+    if (hashes === undefined) return [];
     const sessions: SessionRecord[] = [];
-    for (const hash of entry.sessions) {
+    for (const hash of hashes) {
       const session = this.#liveSession(hash);
-      if (session === undefined) entry.sessions.delete(hash);
+      if (session === undefined) hashes.delete(hash);
       else sessions.push({ ...session });
     }
+    if (hashes.size === 0) this.#sessionsByUser.delete(uid);
     return sessions;
   }
 
@@ -218,7 +222,6 @@ export class MemoryStore implements EvictStore {
     if (live !== undefined) return live;
     const entry: UserEntry = {
       record: { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: 0 },
-      sessions: new Set(),
       connections: new Map(),
       pushTokens: new Map(),
     };
