@@ -1,0 +1,79 @@
+/**
+ * Where the store keeps what, under one prefix. Every key of one user shares one hash tag, so that a
+ * Lua script can touch all of them on Redis Cluster (a script's keys must live in one slot):
+ *
+ * - `<prefix>{u:<uid>}:user`      hash: `expiresAtMs`, `cutoff`, `cutoff:<flag>`, `device:<flag>`
+ * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`
+ *                                 (it lives as long as its last session, which may outlive the user)
+ * - `<prefix>{u:<uid>}:conns`     hash: `<nodeId>:<connId>` → connection record (JSON)
+ * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
+ * - `<prefix>{s:<tokenHash>}`     string: session record (JSON)
+ * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
+ * - `<prefix>cluster`             the pub/sub channel
+ *
+ * Uids, token hashes and counter keys are escaped inside their tag (`%`, `{`, `}` and lone
+ * surrogates become `%XX` / `%uXXXX`), so no value can close the tag early or share a key with
+ * another value.
+ */
+
+export const DEFAULT_PREFIX = 'evict:';
+
+export interface UserKeys {
+  user: string;
+  sessions: string;
+  conns: string;
+  push: string;
+}
+
+export class KeyLayout {
+  readonly channel: string;
+
+  constructor(readonly prefix: string) {
+    this.channel = `${prefix}cluster`;
+  }
+
+  /** The user's four keys, in the order the user scripts take them (their KEYS[1] to KEYS[4]). */
+  user(uid: string): UserKeys {
+    const base = `${this.prefix}{u:${encodeKeyPart(uid)}}`;
+    return {
+      user: `${base}:user`,
+      sessions: `${base}:sessions`,
+      conns: `${base}:conns`,
+      push: `${base}:push`,
+    };
+  }
+
+  session(tokenHash: string): string {
+    return `${this.prefix}{s:${encodeKeyPart(tokenHash)}}`;
+  }
+
+  counter(key: string, windowStartMs: number): string {
+    return `${this.prefix}{r:${encodeKeyPart(key)}}:${windowStartMs}`;
+  }
+
+  /** A `SCAN MATCH` pattern for every key of this prefix (the prefix's glob characters escaped). */
+  scanPattern(): string {
+    return `${escapeGlob(this.prefix)}*`;
+  }
+}
+
+export function userKeyList(keys: UserKeys): string[] {
+  return [keys.user, keys.sessions, keys.conns, keys.push];
+}
+
+/**
+ * Escapes what could open or end a hash tag (`{`, `}`), the escape character itself, and lone
+ * surrogates (UTF-8 has no bytes for them: two would share one key). Keys are binary-safe otherwise.
+ */
+export function encodeKeyPart(value: string): string {
+  // With the `u` flag a surrogate range matches only lone surrogates (a pair is one code point).
+  return value.replace(/[%{}]|[\ud800-\udfff]/gu, (c) => {
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `%u${code.toString(16).padStart(4, '0')}` : `%${code.toString(16).padStart(2, '0')}`;
+  });
+}
+
+/** Escapes Redis glob characters (`SCAN MATCH`, `PSUBSCRIBE`) so that a prefix matches only itself. */
+export function escapeGlob(value: string): string {
+  return value.replace(/[\\*?[\]^]/g, '\\$&');
+}

@@ -1,0 +1,122 @@
+import type { LuaScript } from './scripts.js';
+
+/**
+ * The client shapes the store accepts, reduced to what it calls. They are structural so that neither
+ * ioredis nor redis is needed at type level: pass the client as it is.
+ */
+
+type Listener = (...args: unknown[]) => void;
+
+/** node-redis hands a message as a string, or a Buffer in buffer mode. */
+type PubSubListener = (message: string | Buffer, channel: string | Buffer) => void;
+
+interface Emitter {
+  on(event: string, listener: Listener): unknown;
+  off(event: string, listener: Listener): unknown;
+}
+
+/** An ioredis `Redis` or `Cluster` (ioredis 5 or 6). */
+export interface IoredisClient extends Emitter {
+  call(command: string, ...args: string[]): Promise<unknown>;
+  duplicate(...args: never[]): unknown;
+  subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe(...channels: string[]): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** A node-redis client (`createClient()` of redis 4 to 6), connected by the host. */
+export interface NodeRedisClient extends Emitter {
+  sendCommand(args: string[]): Promise<unknown>;
+  duplicate(): unknown;
+  subscribe(channel: string, listener: PubSubListener): Promise<unknown>;
+  unsubscribe(channel: string, listener: PubSubListener): Promise<unknown>;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+}
+
+/** A node-redis cluster client (`createCluster()` of redis 4 to 6), connected by the host. */
+export interface NodeRedisClusterClient extends Emitter {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+  ): Promise<unknown>;
+  duplicate(): unknown;
+  subscribe(channel: string, listener: PubSubListener): Promise<unknown>;
+  unsubscribe(channel: string, listener: PubSubListener): Promise<unknown>;
+  readonly isOpen: boolean;
+  readonly masters: unknown;
+}
+
+/** Any client the store can borrow. */
+export type RedisClient = IoredisClient | NodeRedisClient | NodeRedisClusterClient;
+
+export type ClientKind = 'ioredis' | 'ioredis-cluster' | 'node-redis' | 'node-redis-cluster';
+
+/** Which client this is, by its shape; undefined when it is none the store knows. */
+export function clientKind(client: unknown): ClientKind | undefined {
+  if (typeof client !== 'object' || client === null) return undefined;
+  const c = client as Record<string, unknown>;
+  if (typeof c.on !== 'function' || typeof c.duplicate !== 'function') return undefined;
+  // ioredis first: its clients have a `sendCommand` too, taking a Command object.
+  if (typeof c.call === 'function' && typeof c.subscribe === 'function') {
+    return c.isCluster === true || typeof c.nodes === 'function' ? 'ioredis-cluster' : 'ioredis';
+  }
+  if (typeof c.sendCommand === 'function' && typeof c.subscribe === 'function') {
+    return 'masters' in c || typeof c.getSlotRandomNode === 'function' ? 'node-redis-cluster' : 'node-redis';
+  }
+  return undefined;
+}
+
+/** The one way the store talks to Redis, whichever client it borrowed. */
+export interface RedisCommands {
+  readonly kind: ClientKind;
+  /** Runs one command; `key` (its first key) routes it on a cluster. */
+  command(args: string[], key?: string): Promise<unknown>;
+  /**
+   * Runs a script by EVALSHA, falling back to EVAL when the node answering does not have it yet
+   * (on a cluster each node loads it on first use that way).
+   */
+  evalScript(script: LuaScript, keys: string[], args: string[]): Promise<unknown>;
+}
+
+export function redisCommands(client: RedisClient, kind: ClientKind): RedisCommands {
+  let send: (args: string[], key?: string) => Promise<unknown>;
+  switch (kind) {
+    case 'ioredis':
+    case 'ioredis-cluster': {
+      // ioredis routes a cluster command by the keys it finds in it (EVALSHA's included).
+      const io = client as IoredisClient;
+      send = ([name, ...rest]) => io.call(name!, ...rest);
+      break;
+    }
+    case 'node-redis': {
+      const nr = client as NodeRedisClient;
+      send = (args) => nr.sendCommand(args);
+      break;
+    }
+    case 'node-redis-cluster': {
+      const cluster = client as NodeRedisClusterClient;
+      send = (args, key) => cluster.sendCommand(key, false, args);
+      break;
+    }
+  }
+  return {
+    kind,
+    command: (args, key) => send(args, key),
+    async evalScript(script, keys, args) {
+      const tail = [String(keys.length), ...keys, ...args];
+      try {
+        return await send(['EVALSHA', script.sha, ...tail], keys[0]);
+      } catch (error) {
+        if (!errorMessage(error).startsWith('NOSCRIPT')) throw error;
+        return send(['EVAL', script.source, ...tail], keys[0]);
+      }
+    },
+  };
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

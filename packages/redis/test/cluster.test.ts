@@ -1,0 +1,200 @@
+/**
+ * The conformance suite on a real Redis Cluster: three masters started here (`redis-server
+ * --cluster-enabled yes`, joined by `redis-cli --cluster create`), with an ioredis `Cluster` and a
+ * node-redis cluster client. Needs the `redis-server` and `redis-cli` binaries.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterMessage } from '@evict/core';
+import { runStoreConformance } from '@evict/core/testing';
+import { Cluster } from 'ioredis';
+import { createCluster } from 'redis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { randomPrefix } from '../../../test/support/redis.js';
+import { RedisStore } from '../src/index.js';
+import type { RedisClient } from '../src/redis-commands.js';
+
+const hasBinaries = ['redis-server', 'redis-cli'].every(
+  (bin) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0,
+);
+const IS_CI = process.env.CI === 'true' || process.env.CI === '1';
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A port free for a node and for its cluster bus (port + 10000). */
+async function freeClusterPort(taken: Set<number>): Promise<number> {
+  const canBind = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    if (taken.has(port) || taken.has(port + 10_000)) continue;
+    if ((await canBind(port)) && (await canBind(port + 10_000))) {
+      taken.add(port);
+      taken.add(port + 10_000);
+      return port;
+    }
+  }
+}
+
+function redisCli(port: number, ...args: string[]): string {
+  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], {
+    encoding: 'utf8',
+  });
+  return `${result.stdout}${result.stderr}`;
+}
+
+async function waitUntil(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const describeCluster = hasBinaries ? describe : IS_CI ? describe : describe.skip;
+if (!hasBinaries) {
+  console.warn(
+    `\n!!! REDIS CLUSTER TESTS ${IS_CI ? 'FAIL' : 'SKIPPED'}: redis-server and redis-cli are not on PATH.\n`,
+  );
+}
+
+describeCluster('RedisStore on a Redis Cluster of three masters', () => {
+  const dir = hasBinaries ? mkdtempSync(join(tmpdir(), 'evict-redis-cluster-')) : '';
+  const servers: ChildProcess[] = [];
+  const ports: number[] = [];
+  let ioredis: Cluster | undefined;
+  let nodeRedis: ReturnType<typeof createCluster> | undefined;
+
+  beforeAll(async () => {
+    if (!hasBinaries) throw new Error('redis-server and redis-cli are required under CI=true');
+    const taken = new Set<number>();
+    for (let i = 0; i < 3; i++) ports.push(await freeClusterPort(taken));
+    for (const port of ports) {
+      const server = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--daemonize',
+          'no',
+        ],
+        { stdio: 'ignore' },
+      );
+      servers.push(server);
+    }
+    for (const port of ports)
+      await waitUntil(`redis-server on ${port}`, () => redisCli(port, 'PING').includes('PONG'));
+    const created = spawnSync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (created.status !== 0)
+      throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    for (const port of ports) {
+      await waitUntil(`cluster_state:ok on ${port}`, () =>
+        redisCli(port, 'CLUSTER', 'INFO').includes('cluster_state:ok'),
+      );
+    }
+
+    ioredis = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })));
+    ioredis.on('error', () => undefined);
+    await ioredis.ping();
+    nodeRedis = createCluster({ rootNodes: ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })) });
+    nodeRedis.on('error', () => undefined);
+    await nodeRedis.connect();
+  }, 30_000);
+
+  afterAll(async () => {
+    await ioredis?.quit().catch(() => ioredis?.disconnect());
+    await nodeRedis?.close().catch(() => nodeRedis?.destroy());
+    for (const server of servers) server.kill('SIGKILL');
+    await Promise.all(
+      servers.map((server) =>
+        server.exitCode === null && server.signalCode === null
+          ? new Promise((resolve) => server.once('exit', resolve))
+          : undefined,
+      ),
+    );
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('spreads the keys of one store over the three masters', async () => {
+    const prefix = randomPrefix();
+    const store = new RedisStore({ client: ioredis!, prefix });
+    await store.ready();
+    expect(store.clientKind).toBe('ioredis-cluster');
+    for (let i = 0; i < 30; i++) await store.touchUser(`spread-${i}`, Date.now() + 60_000);
+    const perNode = ports.map((port) => Number(redisCli(port, 'DBSIZE').trim()));
+    for (const count of perNode) expect(count).toBeGreaterThan(0);
+    await store.close();
+  });
+
+  for (const kind of ['ioredis-cluster', 'node-redis-cluster'] as const) {
+    it(`(${kind}) reports the link down when its subscriber connection is killed, and up once resubscribed`, async () => {
+      const store = new RedisStore({
+        client: kind === 'ioredis-cluster' ? ioredis! : nodeRedis!,
+        prefix: randomPrefix(),
+      });
+      const reports: boolean[] = [];
+      store.onLinkChange((up) => reports.push(up));
+      const heard: ClusterMessage[] = [];
+      store.subscribe((message) => heard.push(message));
+      await store.ready();
+      expect(store.clientKind).toBe(kind);
+      expect(reports).toEqual([true]);
+      // These servers are this file's own: killing every pub/sub connection touches no other test.
+      const killed = ports.reduce(
+        (n, port) => n + Number(redisCli(port, 'CLIENT', 'KILL', 'TYPE', 'pubsub').trim()),
+        0,
+      );
+      expect(killed).toBe(1);
+      await waitUntil('the link down then up', () => reports.length >= 3, 10_000);
+      expect(reports).toEqual([true, false, true]);
+      const message: ClusterMessage = { type: 'revoked', uid: 'back', fromNodeId: 1 };
+      await store.publish(message);
+      await waitUntil('the message after the reconnect', () => heard.length === 1);
+      expect(heard).toEqual([message]);
+      await store.close();
+    });
+  }
+
+  const clients: [string, () => RedisClient][] = [
+    ['ioredis Cluster', () => ioredis!],
+    ['node-redis cluster', () => nodeRedis!],
+  ];
+  for (const [name, client] of clients) {
+    const prefix = randomPrefix();
+    runStoreConformance(
+      `RedisStore (${name})`,
+      (clock) => new RedisStore({ client: client(), prefix, clock }),
+      { describe, it, expect, beforeEach, afterEach },
+      { sharedBackend: true },
+    );
+  }
+});

@@ -1,0 +1,619 @@
+/**
+ * What the conformance suite cannot see from outside the contract: the key layout and hash tags,
+ * the TTL of every key, atomicity under heavier concurrency, corrupt records, pub/sub between two
+ * stores on two clients, link changes when the subscriber connection is killed, and that the store
+ * never closes what it borrowed. Each runs on ioredis and on node-redis, on the Redis at REDIS_URL.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  type ClusterMessage,
+  type ConnectionRecord,
+  type Cutoff,
+  isEvictError,
+  type PushTokenRecord,
+  type SessionRecord,
+  StoreCorruptError,
+} from '@evict/core';
+import { Redis } from 'ioredis';
+import { createClient } from 'redis';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describeRedis, randomPrefix } from '../../../test/support/redis.js';
+import { RedisStore } from '../src/index.js';
+import { encodeKeyPart, escapeGlob, KeyLayout } from '../src/keys.js';
+import { GRACE_MS } from '../src/scripts.js';
+import {
+  CLIENT_LIBRARIES,
+  type ClientLibrary,
+  deleteKeysUnder,
+  type HostClient,
+  hostClient,
+  keysUnder,
+} from './clients.js';
+
+const MINUTE_MS = 60_000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** The part of a key Redis Cluster hashes: what is between the first `{` and the next `}`. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = key.indexOf('}', open + 1);
+  return open === -1 || close <= open + 1 ? key : key.slice(open + 1, close);
+}
+
+function session(uid: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Date.now();
+  return {
+    tokenHash: `hash-${randomUUID()}`,
+    uid,
+    deviceFlag: 1,
+    issuedAtMs: now,
+    expiresAtMs: now + 10 * MINUTE_MS,
+    retainUntilMs: now + 20 * MINUTE_MS,
+    ...overrides,
+  };
+}
+
+function connection(uid: string, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  const now = Date.now();
+  return {
+    uid,
+    deviceFlag: 1,
+    nodeId: 1,
+    connId: 1,
+    connectedAtMs: now,
+    expiresAtMs: now + MINUTE_MS,
+    ...overrides,
+  };
+}
+
+function pushToken(overrides: Partial<PushTokenRecord> = {}): PushTokenRecord {
+  const now = Date.now();
+  return {
+    kind: 'ring',
+    token: 'ring-token',
+    deviceFlag: 1,
+    updatedAtMs: now,
+    expiresAtMs: now + MINUTE_MS,
+    ...overrides,
+  };
+}
+
+/** The ids of the pub/sub connections carrying `name` (the store's duplicate inherits the host's name). */
+async function pubsubClientIds(host: HostClient, name: string): Promise<string[]> {
+  const list = String(await host.command(['CLIENT', 'LIST', 'TYPE', 'pubsub']));
+  return list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /(?:^|\s)id=(\d+)/.exec(line)?.[1])
+    .filter((id): id is string => id !== undefined);
+}
+
+async function clientCountNamed(host: HostClient, name: string): Promise<number> {
+  const list = String(await host.command(['CLIENT', 'LIST']));
+  return list.split('\n').filter((line) => line.includes(` name=${name} `)).length;
+}
+
+describe('RedisStore options', () => {
+  const fakeIoredis = {
+    call: async () => 'PONG',
+    subscribe: async () => 1,
+    duplicate: () => fakeIoredis,
+    on: () => fakeIoredis,
+    off: () => fakeIoredis,
+  };
+
+  it('refuses a missing or unknown client with a TypeError naming client', () => {
+    expect(() => new RedisStore({} as never)).toThrow(/client/);
+    expect(() => new RedisStore({ client: {} as never })).toThrow(TypeError);
+    expect(() => new RedisStore(undefined as never)).toThrow(TypeError);
+  });
+
+  it('refuses a prefix with hash-tag braces, or an empty one, naming prefix', () => {
+    expect(() => new RedisStore({ client: fakeIoredis as never, prefix: 'app{1}:' })).toThrow(/prefix/);
+    expect(() => new RedisStore({ client: fakeIoredis as never, prefix: 'app}' })).toThrow(TypeError);
+    expect(() => new RedisStore({ client: fakeIoredis as never, prefix: '' })).toThrow(/prefix/);
+    expect(() => new RedisStore({ client: fakeIoredis as never, prefix: 42 as never })).toThrow(/prefix/);
+  });
+
+  it('refuses a clock without nowMs, and a subscriber that is no client', () => {
+    expect(() => new RedisStore({ client: fakeIoredis as never, clock: {} as never })).toThrow(/clock/);
+    expect(() => new RedisStore({ client: fakeIoredis as never, subscriber: {} as never })).toThrow(
+      /subscriber/,
+    );
+  });
+
+  it('defaults the prefix to evict: and warns about an unknown option', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const store = new RedisStore({ client: fakeIoredis as never, prefix: undefined, ttl: 5 } as never);
+      expect(store.prefix).toBe('evict:');
+      expect(store.channel).toBe('evict:cluster');
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('"ttl"'), expect.anything());
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+describe('key layout', () => {
+  it("keeps each user's keys in one hash tag that no uid can break", () => {
+    const keys = new KeyLayout('evict:');
+    for (const uid of ['alice', 'a{b}c', '}{', '{x}', 'a:b*c?[d]', '%7B', 'ユーザー', '\ud800lone']) {
+      const { user, sessions, conns, push } = keys.user(uid);
+      const tag = hashTag(user);
+      expect(tag).toBe(`u:${encodeKeyPart(uid)}`);
+      for (const key of [sessions, conns, push]) expect(hashTag(key)).toBe(tag);
+      expect(user.startsWith('evict:{u:')).toBe(true);
+    }
+    expect(keys.user('a{b}c').user).toBe('evict:{u:a%7bb%7dc}:user');
+    expect(keys.session('x}y')).toBe('evict:{s:x%7dy}');
+    expect(keys.counter('k', 60_000)).toBe('evict:{r:k}:60000');
+  });
+
+  it('never maps two values to one key part', () => {
+    const values = ['%', '%25', '{', '%7b', '%7B', '\ud800', '%ud800', 'a', 'A'];
+    expect(new Set(values.map(encodeKeyPart)).size).toBe(values.length);
+  });
+
+  it("escapes the prefix's glob characters for SCAN", () => {
+    expect(escapeGlob('app*[1]?\\:')).toBe('app\\*\\[1\\]\\?\\\\:');
+    expect(new KeyLayout('a*b:').scanPattern()).toBe('a\\*b:*');
+  });
+
+  it('never sends KEYS (SCAN only): no source file names the command', () => {
+    const dir = join(import.meta.dirname, '..', 'src');
+    for (const file of readdirSync(dir)) {
+      const source = readFileSync(join(dir, file), 'utf8');
+      // Lua's KEYS[n] is the script's key list, not the command; the command would be a string.
+      expect(source).not.toMatch(/(['"`])keys\1/i);
+    }
+  });
+});
+
+for (const library of CLIENT_LIBRARIES) {
+  describeRedis(`RedisStore on ${library}`, () => {
+    let host: HostClient;
+    let prefix: string;
+    let name: string;
+    const stores: RedisStore[] = [];
+    const hosts: HostClient[] = [];
+
+    const open = (options: Partial<ConstructorParameters<typeof RedisStore>[0]> = {}) => {
+      const store = new RedisStore({ client: host.client, prefix, ...options });
+      stores.push(store);
+      return store;
+    };
+    const anotherHost = async (lib: ClientLibrary = library) => {
+      const other = await hostClient(lib, { name });
+      hosts.push(other);
+      return other;
+    };
+
+    beforeEach(async () => {
+      prefix = randomPrefix();
+      name = `evict-test-${randomUUID()}`;
+      host = await hostClient(library, { name });
+      hosts.push(host);
+    });
+
+    afterEach(async () => {
+      await Promise.all(stores.splice(0).map((store) => store.close()));
+      await deleteKeysUnder(host, prefix);
+      await Promise.all(hosts.splice(0).map((h) => h.close()));
+    });
+
+    it(`recognises the client as ${library}`, () => {
+      expect(open().clientKind).toBe(library);
+    });
+
+    it('puts every key under the prefix, one hash tag per user, and gives every key a TTL', async () => {
+      const store = open();
+      const uid = 'ttl{user}:*';
+      const t = Date.now();
+      const s = session(uid, { expiresAtMs: t + 5 * MINUTE_MS, retainUntilMs: t + 7 * MINUTE_MS });
+      await store.putSession(s);
+      await store.revokeSession(s.tokenHash, t);
+      await store.raiseCutoff(uid, null, { atMs: t, reason: 'kicked' }, t + 9 * MINUTE_MS);
+      await store.raiseCutoff(uid, 2, { atMs: t, reason: 'device_quit' }, t + 9 * MINUTE_MS);
+      await store.touchUser(uid, t + 8 * MINUTE_MS);
+      await store.putConnection(connection(uid, { expiresAtMs: t + 2 * MINUTE_MS }));
+      await store.putConnection(connection(uid, { connId: 2, expiresAtMs: t + 3 * MINUTE_MS }));
+      await store.setPushToken(uid, pushToken({ expiresAtMs: t + 4 * MINUTE_MS }));
+      await store.hit('login:ttl', t, MINUTE_MS);
+      await store.touchUser('other', t + MINUTE_MS);
+
+      const keys = (await keysUnder(host, prefix)).sort();
+      const layout = new KeyLayout(prefix);
+      const userKeys = layout.user(uid);
+      const windowStart = t - (t % MINUTE_MS);
+      expect(keys).toEqual(
+        [
+          userKeys.user,
+          userKeys.sessions,
+          userKeys.conns,
+          userKeys.push,
+          layout.session(s.tokenHash),
+          layout.counter('login:ttl', windowStart),
+          layout.user('other').user,
+        ].sort(),
+      );
+      for (const key of keys) expect(key.startsWith(prefix)).toBe(true);
+      expect(new Set(Object.values(userKeys).map(hashTag)).size).toBe(1);
+
+      const now = Date.now();
+      const pttl = async (key: string) => Number(await host.command(['PTTL', key]));
+      for (const key of keys) expect(await pttl(key)).toBeGreaterThan(0);
+      // Each key lives as long as what it holds (plus the grace for clock skew), not longer.
+      const near = async (key: string, untilMs: number) => {
+        const ttl = await pttl(key);
+        expect(ttl).toBeLessThanOrEqual(untilMs - t + GRACE_MS + 5);
+        expect(ttl).toBeGreaterThan(untilMs - now + GRACE_MS - 2_000);
+      };
+      await near(userKeys.user, t + 9 * MINUTE_MS);
+      await near(userKeys.sessions, s.retainUntilMs);
+      await near(userKeys.conns, t + 3 * MINUTE_MS);
+      await near(userKeys.push, t + 4 * MINUTE_MS);
+      await near(layout.session(s.tokenHash), s.retainUntilMs);
+      await near(layout.counter('login:ttl', windowStart), windowStart + MINUTE_MS);
+    });
+
+    it('deletes a key once nothing in it is live, instead of keeping it', async () => {
+      const store = open();
+      const uid = 'short-lived';
+      await store.putConnection(connection(uid));
+      expect(await store.deleteConnection(uid, 1, 1)).toBe(true);
+      await store.setPushToken(uid, pushToken());
+      expect(await store.clearPushTokens(uid, ['ring', 'message'])).toEqual(['ring']);
+      const keys = await keysUnder(host, prefix);
+      expect(keys).toEqual([new KeyLayout(prefix).user(uid).user]);
+    });
+
+    it('stays atomic under 100 concurrent writes of each kind to one user', async () => {
+      const store = open();
+      const uid = 'busy';
+      const t = Date.now();
+      const range = Array.from({ length: 100 }, (_, i) => i);
+      const cutoffs = range.map((i): Cutoff => ({ atMs: t - 10_000 + i, reason: 'kicked' }));
+      const sessions = range.map((i) =>
+        session(uid, { deviceFlag: 3, issuedAtMs: t + i, expiresAtMs: t + MINUTE_MS + i }),
+      );
+      const revoked = session(uid, { deviceFlag: 4 });
+      await store.putSession(revoked);
+      const window = t - (t % MINUTE_MS);
+
+      const [, , revocations, hits] = await Promise.all([
+        Promise.all([...cutoffs].reverse().map((c) => store.raiseCutoff(uid, null, c, t + MINUTE_MS))),
+        Promise.all(sessions.map((s) => store.putSession(s))),
+        Promise.all(range.map((i) => store.revokeSession(revoked.tokenHash, t + 1 + i))),
+        Promise.all(range.map(() => store.hit('busy-hits', window, MINUTE_MS))),
+      ]);
+
+      const user = await store.getUser(uid);
+      expect(user?.cutoff).toEqual(cutoffs[99]);
+      expect(user?.devices[3]).toEqual({ lastIssuedAtMs: t + 99, expiresAtMs: t + MINUTE_MS + 99 });
+      expect((await store.listSessions(uid)).map((s) => s.tokenHash).sort()).toEqual(
+        [...sessions, revoked].map((s) => s.tokenHash).sort(),
+      );
+      const winners = revocations.filter((before) => before?.revokedAtMs === undefined);
+      expect(winners).toHaveLength(1);
+      const kept = (await store.getSession(revoked.tokenHash))?.revokedAtMs;
+      for (const before of revocations)
+        if (before?.revokedAtMs !== undefined) expect(before.revokedAtMs).toBe(kept);
+      expect([...hits].sort((a, b) => a - b)).toEqual(range.map((i) => i + 1));
+    });
+
+    it('keeps a revoked session revoked, with its TTL, when revoked again', async () => {
+      const store = open();
+      const s = session('twice');
+      await store.putSession(s);
+      const key = new KeyLayout(prefix).session(s.tokenHash);
+      const before = Number(await host.command(['PTTL', key]));
+      await store.revokeSession(s.tokenHash, 111);
+      await store.revokeSession(s.tokenHash, 222);
+      expect(await store.getSession(s.tokenHash)).toEqual({ ...s, revokedAtMs: 111 });
+      const after = Number(await host.command(['PTTL', key]));
+      expect(after).toBeGreaterThan(before - 1_000);
+      expect(after).toBeLessThanOrEqual(before);
+    });
+
+    it('round-trips uids made of hash-tag and glob characters', async () => {
+      const store = open();
+      const t = Date.now();
+      for (const uid of ['{', '}', '{}', 'a}b{c', ':', '*', '{*}:sessions', 'a\\*?[x]']) {
+        const s = session(uid, { deviceFlag: 7 });
+        await store.putSession(s);
+        await store.raiseCutoff(uid, 7, { atMs: t, reason: 'device_quit' }, s.expiresAtMs);
+        await store.putConnection(connection(uid, { connId: 9 }));
+        await store.setPushToken(uid, pushToken({ kind: 'message' }));
+        expect(await store.listSessions(uid)).toEqual([s]);
+        expect((await store.getUser(uid))?.deviceCutoffs).toEqual({ 7: { atMs: t, reason: 'device_quit' } });
+        expect((await store.listConnections(uid)).map((c) => c.connId)).toEqual([9]);
+        expect((await store.getPushTokens(uid)).map((p) => p.kind)).toEqual(['message']);
+      }
+      expect(await store.listSessions('{}x')).toEqual([]);
+      for (const key of await keysUnder(host, prefix)) expect(key.startsWith(prefix)).toBe(true);
+    });
+
+    it('throws StoreCorruptError for a record it cannot read, and writes nothing over it', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const s = session('corrupt');
+      await store.putSession(s);
+      await host.command(['SET', layout.session(s.tokenHash), '{not json', 'PX', '60000']);
+      await expect(store.getSession(s.tokenHash)).rejects.toBeInstanceOf(StoreCorruptError);
+      await expect(store.revokeSession(s.tokenHash, 1)).rejects.toBeInstanceOf(StoreCorruptError);
+      expect(await host.command(['GET', layout.session(s.tokenHash)])).toBe('{not json');
+
+      const keys = layout.user('corrupt');
+      await host.command(['HSET', keys.user, 'cutoff', '[1,2']);
+      await expect(store.getUser('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
+      const error = await store
+        .raiseCutoff('corrupt', null, { atMs: Date.now(), reason: 'kicked' }, Date.now() + MINUTE_MS)
+        .catch((e: unknown) => e);
+      expect(isEvictError(error, 'EVICT_STORE_CORRUPT')).toBe(true);
+      expect(await host.command(['HGET', keys.user, 'cutoff'])).toBe('[1,2');
+
+      await host.command(['HSET', keys.conns, '1:1', 'nope']);
+      await expect(store.listConnections('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
+      await expect(store.putConnection(connection('corrupt', { connId: 2 }))).rejects.toBeInstanceOf(
+        StoreCorruptError,
+      );
+      expect(await host.command(['HGET', keys.conns, '1:2'])).toBeNull();
+      await host.command(['HSET', keys.push, 'ring', '{"kind":"ring"}']);
+      await expect(store.getPushTokens('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
+    });
+
+    it('works again after SCRIPT FLUSH (EVALSHA falls back to EVAL)', async () => {
+      const store = open();
+      await store.touchUser('flushed', Date.now() + MINUTE_MS);
+      await host.command(['SCRIPT', 'FLUSH']);
+      await store.touchUser('flushed', Date.now() + 2 * MINUTE_MS);
+      expect((await store.getUser('flushed'))?.expiresAtMs).toBeGreaterThan(Date.now() + MINUTE_MS);
+    });
+
+    for (const otherLibrary of CLIENT_LIBRARIES) {
+      it(`carries messages to a second store on a second client (${otherLibrary}), ignoring unreadable ones`, async () => {
+        const here = open();
+        const there = new RedisStore({ client: (await anotherHost(otherLibrary)).client, prefix });
+        stores.push(there);
+        await Promise.all([here.ready(), there.ready()]);
+        const heard: ClusterMessage[] = [];
+        const heardThere: ClusterMessage[] = [];
+        here.subscribe((m) => heard.push(m));
+        const stop = there.subscribe((m) => heardThere.push(m));
+        await host.command(['PUBLISH', here.channel, 'not json']);
+        await host.command(['PUBLISH', here.channel, '{"type":"unknown"}']);
+        const first: ClusterMessage = { type: 'revoked', uid: 'a{b}', tokenHash: 'h', fromNodeId: 1 };
+        const second: ClusterMessage = {
+          type: 'close-connections',
+          nodeId: 2,
+          connections: [{ uid: 'a{b}', connId: 5 }],
+          code: 4001,
+          reason: 'kicked',
+          fromNodeId: 1,
+        };
+        await here.publish(first);
+        await there.publish(second);
+        await waitFor('both messages on both stores', () => heard.length === 2 && heardThere.length === 2);
+        expect(heard).toEqual([first, second]);
+        expect(heardThere).toEqual([first, second]);
+        stop();
+        await here.publish(first);
+        await waitFor('a third message here', () => heard.length === 3);
+        await sleep(30);
+        expect(heardThere).toHaveLength(2);
+        // Another prefix is another channel.
+        const elsewhere = new RedisStore({ client: host.client, prefix: randomPrefix() });
+        stores.push(elsewhere);
+        await elsewhere.publish(first);
+        await sleep(30);
+        expect(heard).toHaveLength(3);
+      });
+    }
+
+    it('counts the hits of two stores on two clients in one window: a rate limit shared by the nodes', async () => {
+      const a = open();
+      const b = new RedisStore({ client: (await anotherHost()).client, prefix });
+      stores.push(b);
+      const t = Date.now();
+      const window = t - (t % 1_000);
+      const counts = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          (i % 2 === 0 ? a : b).hit('tencent:1400000000', window + (i % 1_000), 1_000),
+        ),
+      );
+      expect([...counts].sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(await b.hit('tencent:1400000000', window + 999, 1_000)).toBe(201);
+      expect(await a.hit('tencent:1400000000', window + 1_000, 1_000)).toBe(1);
+    });
+
+    it('reports the link down when its subscriber connection is killed, and up once resubscribed', async () => {
+      const store = open();
+      const reports: boolean[] = [];
+      store.onLinkChange((up) => reports.push(up));
+      const heard: ClusterMessage[] = [];
+      store.subscribe((m) => heard.push(m));
+      await store.ready();
+      expect(reports).toEqual([true]);
+      const ids = await pubsubClientIds(host, name);
+      expect(ids).toHaveLength(1);
+      await host.command(['CLIENT', 'KILL', 'ID', ids[0]!]);
+      await waitFor('the link down then up', () => reports.length >= 3);
+      expect(reports).toEqual([true, false, true]);
+      // Resubscribed: messages flow again, on a new connection.
+      expect(await pubsubClientIds(host, name)).not.toEqual(ids);
+      const message: ClusterMessage = { type: 'revoked', uid: 'back', fromNodeId: 1 };
+      await store.publish(message);
+      await waitFor('the message after the reconnect', () => heard.length === 1);
+      expect(heard).toEqual([message]);
+      await store.ready();
+    });
+
+    it('closes only the connection it created: the host client stays open, close is idempotent', async () => {
+      const store = open();
+      store.subscribe(() => undefined);
+      await store.ready();
+      expect(await clientCountNamed(host, name)).toBe(2);
+      await store.close();
+      await store.close();
+      await waitFor('the subscriber connection gone', async () => (await clientCountNamed(host, name)) === 1);
+      expect(host.isOpen()).toBe(true);
+      expect(await host.command(['PING'])).toBe('PONG');
+      expect(store.subscribe(() => undefined)).toBeTypeOf('function');
+      await sleep(30);
+      expect(await clientCountNamed(host, name)).toBe(1);
+    });
+
+    it('subscribes on a subscriber connection the host lends, and never closes it', async () => {
+      const lent = await anotherHost();
+      const store = open({ subscriber: lent.client });
+      const heard: ClusterMessage[] = [];
+      store.subscribe((m) => heard.push(m));
+      await store.ready();
+      expect(await clientCountNamed(host, name)).toBe(2);
+      const message: ClusterMessage = { type: 'revoked', uid: 'lent', fromNodeId: 1 };
+      await store.publish(message);
+      await waitFor('the message', () => heard.length === 1);
+      await store.close();
+      expect(await clientCountNamed(host, name)).toBe(2);
+      expect(await pubsubClientIds(host, name)).toEqual([]);
+    });
+  });
+}
+
+const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const address = probe.address();
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** A redis-server of this test's own, on a free port, that the test can kill and start again. */
+class OwnRedis {
+  #process: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+
+  async start(): Promise<void> {
+    this.#process = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    await waitFor(`redis-server on ${this.port}`, () => {
+      const pong = spawnSync('redis-cli', ['-p', String(this.port), 'PING'], { encoding: 'utf8' });
+      return pong.stdout.includes('PONG');
+    });
+  }
+
+  async kill(): Promise<void> {
+    const child = this.#process;
+    this.#process = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+const IS_CI = process.env.CI === 'true' || process.env.CI === '1';
+if (!hasRedisServer)
+  console.warn(`\n!!! REDIS RESTART TESTS ${IS_CI ? 'FAIL' : 'SKIPPED'}: no redis-server on PATH.\n`);
+
+(hasRedisServer || IS_CI ? describe : describe.skip)('RedisStore when its Redis dies and comes back', () => {
+  beforeEach(() => {
+    if (!hasRedisServer) throw new Error('redis-server is required under CI=true');
+  });
+
+  for (const library of CLIENT_LIBRARIES) {
+    it(`(${library}) reports the link down, then up once subscribed again, and messages flow`, async () => {
+      const redis = new OwnRedis(await freePort());
+      await redis.start();
+      const url = `redis://127.0.0.1:${redis.port}`;
+      let client: Redis | ReturnType<typeof createClient>;
+      if (library === 'ioredis') {
+        client = new Redis(url, { retryStrategy: () => 50 });
+      } else {
+        client = createClient({ url, socket: { reconnectStrategy: () => 50 } });
+        await client.connect();
+      }
+      client.on('error', () => undefined);
+      const store = new RedisStore({ client, prefix: randomPrefix() });
+      try {
+        const reports: boolean[] = [];
+        store.onLinkChange((up) => reports.push(up));
+        const heard: ClusterMessage[] = [];
+        store.subscribe((message) => heard.push(message));
+        await store.ready();
+        expect(reports).toEqual([true]);
+        await redis.kill();
+        await waitFor('the link down', () => reports.length >= 2);
+        expect(reports).toEqual([true, false]);
+        await redis.start();
+        await waitFor('the link up again', () => reports.length >= 3, 10_000);
+        expect(reports).toEqual([true, false, true]);
+        await store.ready();
+        const message: ClusterMessage = { type: 'revoked', uid: 'after-restart', fromNodeId: 1 };
+        await store.publish(message);
+        await waitFor('the message after the restart', () => heard.length === 1);
+        expect(heard).toEqual([message]);
+      } finally {
+        await store.close();
+        if (client instanceof Redis) client.disconnect();
+        else client.destroy();
+        await redis.kill();
+      }
+    });
+
+    it(`(${library}) subscribes once its Redis comes up, when it was down at first`, async () => {
+      const redis = new OwnRedis(await freePort());
+      const url = `redis://127.0.0.1:${redis.port}`;
+      let client: Redis | ReturnType<typeof createClient>;
+      let connected: Promise<unknown> = Promise.resolve();
+      if (library === 'ioredis') {
+        client = new Redis(url, { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+      } else {
+        client = createClient({ url, socket: { reconnectStrategy: () => 50 } });
+        connected = client.connect();
+      }
+      client.on('error', () => undefined);
+      const store = new RedisStore({ client, prefix: randomPrefix() });
+      try {
+        const reports: boolean[] = [];
+        store.onLinkChange((up) => reports.push(up));
+        const heard: ClusterMessage[] = [];
+        store.subscribe((message) => heard.push(message));
+        await sleep(300);
+        expect(reports).not.toContain(true);
+        await redis.start();
+        await connected;
+        await waitFor('the link up', () => reports.at(-1) === true, 10_000);
+        await store.ready();
+        const message: ClusterMessage = { type: 'revoked', uid: 'late', fromNodeId: 1 };
+        await store.publish(message);
+        await waitFor('the message', () => heard.length === 1);
+        expect(heard).toEqual([message]);
+      } finally {
+        await store.close();
+        if (client instanceof Redis) client.disconnect();
+        else client.destroy();
+        await redis.kill();
+      }
+    });
+  }
+});
