@@ -174,6 +174,12 @@ async function startDemoProcess(example: Example): Promise<DemoProcess> {
     'TENCENT_ADMINS',
     'EVICT_MANAGER_TOKEN',
     'DEMO_SEED',
+    // The in-memory store, whatever Redis the shell points at.
+    'REDIS_URL',
+    'EVICT_REDIS_PREFIX',
+    'EVICT_STORE_TIMEOUT_MS',
+    'EVICT_CONNECTION_TTL_MS',
+    'TENCENT_RATE_LIMIT',
   ]) {
     delete env[name];
   }
@@ -207,9 +213,11 @@ async function startDemoProcess(example: Example): Promise<DemoProcess> {
     },
     15_000,
   );
-  expect(lines.find((l) => l.includes(banner))).toContain(
-    `${banner} http://127.0.0.1:${port} (node 1, in-memory store)`,
-  );
+  const bannerLine = lines.find((l) => l.includes(banner));
+  if (!bannerLine?.includes(`${banner} http://127.0.0.1:${port} (node 1, in-memory store)`)) {
+    child.kill('SIGKILL'); // never leave a demo behind a failed check
+  }
+  expect(bannerLine).toContain(`${banner} http://127.0.0.1:${port} (node 1, in-memory store)`);
   return {
     port,
     base: `http://127.0.0.1:${port}`,

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  createEvict,
   createUpgradeCheck,
   type Evict,
   type RevocationEvent,
@@ -8,6 +9,8 @@ import {
   rejectUpgrade,
   type TencentOptions,
 } from '@evict/core';
+import { RedisStore } from '@evict/redis';
+import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 
 export interface DemoOptions {
@@ -19,6 +22,14 @@ export interface DemoOptions {
   tencent: TencentOptions;
   /** Demo data: user123 with two devices and the connection 12345 of the seeds. */
   seed: boolean;
+  /** When set, the engine keeps its state on this Redis (shared by every node given the same URL and prefix). */
+  redisUrl?: string;
+  /** Prefix of every Redis key and channel. */
+  redisPrefix: string;
+  /** The engine's `storeTimeoutMs` (default: the engine's). */
+  storeTimeoutMs?: number;
+  /** The engine's `connectionTtlMs`: how long a dead node's connections stay listed (default: the engine's). */
+  connectionTtlMs?: number;
   log: (line: string) => void;
 }
 
@@ -43,10 +54,70 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
       sdkAppId: Number(env.TENCENT_SDKAPPID ?? 1400000001),
       secretKey: env.TENCENT_SECRET_KEY ?? 'evict-demo-secret-key-do-not-use-in-production',
       admins: (env.TENCENT_ADMINS ?? 'admin').split(',').map((s) => s.trim()),
+      ...(env.TENCENT_RATE_LIMIT ? { rateLimitPerSecond: Number(env.TENCENT_RATE_LIMIT) } : {}),
     },
     seed: env.DEMO_SEED !== '0',
+    ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    redisPrefix: env.EVICT_REDIS_PREFIX ?? 'evict:',
+    ...(env.EVICT_STORE_TIMEOUT_MS ? { storeTimeoutMs: Number(env.EVICT_STORE_TIMEOUT_MS) } : {}),
+    ...(env.EVICT_CONNECTION_TTL_MS ? { connectionTtlMs: Number(env.EVICT_CONNECTION_TTL_MS) } : {}),
     log: (line) => console.log(line),
   };
+}
+
+/** What each demo engine must release after `engine.close()`: the Redis store and the client it borrowed. */
+const demoStores = new WeakMap<Evict, () => Promise<void>>();
+
+/**
+ * The demo's engine: on the in-memory store, or, with `REDIS_URL`, on a Redis store shared by every
+ * node started with the same URL and prefix. The demo owns the Redis client and quits it on close.
+ */
+export async function createDemoEngine(options: DemoOptions): Promise<Evict> {
+  const common = {
+    nodeId: options.nodeId,
+    ...(options.storeTimeoutMs === undefined ? {} : { storeTimeoutMs: options.storeTimeoutMs }),
+    ...(options.connectionTtlMs === undefined ? {} : { connectionTtlMs: options.connectionTtlMs }),
+  };
+  if (options.redisUrl === undefined) return createEvict(common);
+  const client = new Redis(options.redisUrl, {
+    lazyConnect: true,
+    // While Redis is unreachable a command fails at once, and one in flight when the link drops is
+    // failed, not resent: none lands later, after its request was answered with an error.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+  });
+  // Connection errors reach the engine as failed commands (fail closed, internal errors); logged here they would only repeat.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw new Error(`cannot reach Redis at ${describeRedisUrl(options.redisUrl)}: ${String(error)}`);
+  }
+  const store = new RedisStore({ client, prefix: options.redisPrefix });
+  const engine = createEvict({ ...common, store });
+  demoStores.set(engine, async () => {
+    await store.close();
+    await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 1_000))]).catch(
+      () => undefined,
+    );
+    client.disconnect();
+  });
+  return engine;
+}
+
+/** A Redis URL with its password masked. */
+function describeRedisUrl(redisUrl: string): string {
+  const url = new URL(redisUrl);
+  if (url.password !== '') url.password = '***';
+  return url.toString();
+}
+
+/** Where the demo keeps its state, for the banner (a password in the URL is not printed). */
+export function describeStore(options: DemoOptions): string {
+  if (options.redisUrl === undefined) return 'in-memory store';
+  return `Redis store at ${describeRedisUrl(options.redisUrl)} prefix ${JSON.stringify(options.redisPrefix)}`;
 }
 
 /** The WuKongIM family's options for the demo: the manager token, or an explicit, loud opt-out. */
@@ -139,7 +210,8 @@ export function attachWebSocket(server: Server, engine: Evict, options: DemoOpti
 /**
  * The demo data the seeds' commands expect: user123 with sessions on devices 0 (app) and 1 (web),
  * and the connection 12345 on this node, a simulated app (device 0) connection, so that the
- * device_quit of device 1 (seed 000) leaves it for conn/remove (seed 001).
+ * device_quit of device 1 (seed 000) leaves it for conn/remove (seed 001). On a shared Redis only
+ * one node seeds (the others run with `DEMO_SEED=0`): 12345 then belongs to the node that seeded.
  */
 export async function seedDemoData(
   engine: Evict,
@@ -189,6 +261,7 @@ export async function serveDemo(
       sockets.close();
       await stop();
       await engine.close();
+      await demoStores.get(engine)?.();
     },
   };
 }
@@ -203,15 +276,18 @@ export async function runDemo(
   const { url, seedTokens } = demo;
   const port = new URL(url).port;
   const t = options.tencent;
-  console.log(`evict ${framework} demo on ${url} (node ${options.nodeId}, in-memory store)
+  const demoData = options.seed
+    ? `Demo data: user123 with devices 0 (app) and 1 (web), and connection 12345 (device 0) on node ${options.nodeId}.
+  user123 device 1 token: ${seedTokens[1] ?? '-'}`
+    : 'Demo data: none (DEMO_SEED=0; on a shared Redis the node that seeded holds it).';
+  console.log(`evict ${framework} demo on ${url} (node ${options.nodeId}, ${describeStore(options)})
 ${options.managerToken === undefined ? 'WuKongIM admin routes are OPEN (no EVICT_MANAGER_TOKEN): a loopback demo only.\n' : ''}
-Demo data: user123 with devices 0 (app) and 1 (web), and connection 12345 (device 0) on node ${options.nodeId}.
-  user123 device 1 token: ${seedTokens[1] ?? '-'}
+${demoData}
 Tencent app: sdkappid ${t.sdkAppId}, admin ${t.admins.join(',')} (a UserSig: curl '${url}/demo/usersig?identifier=${t.admins[0]}')
 
 Try the seeds:
   curl -X POST "http://localhost:${port}/user/device_quit" -H "Content-Type: application/json" -d '{"uid": "user123", "device_flag": 1}'
-  curl -X POST "http://localhost:${port}/conn/remove" -H "Content-Type: application/json" -d '{"uid": "user123", "conn_id": 12345, "node_id": 1}'
+  curl -X POST "http://localhost:${port}/conn/remove" -H "Content-Type: application/json" -d '{"uid": "user123", "conn_id": 12345${options.seed ? `, "node_id": ${options.nodeId}` : ''}}'
 `);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -1,6 +1,13 @@
 import { createServer } from 'node:http';
-import { createEvict, signUserSig } from '@evict/core';
-import { type Demo, type DemoOptions, logEngineEvents, serveDemo, wukongimOptions } from '@evict/demo-kit';
+import { signUserSig } from '@evict/core';
+import {
+  createDemoEngine,
+  type Demo,
+  type DemoOptions,
+  logEngineEvents,
+  serveDemo,
+  wukongimOptions,
+} from '@evict/demo-kit';
 import { evictGuard, evictRouter } from '@evict/express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
@@ -10,7 +17,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 /** The Express demo: the three admin families, the host's own routes behind the guard, a WebSocket. */
 export async function startDemo(options: DemoOptions): Promise<Demo> {
-  const engine = createEvict({ nodeId: options.nodeId });
+  const engine = await createDemoEngine(options);
   await engine.ready();
   logEngineEvents(engine, options.log);
 

@@ -1,7 +1,14 @@
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { createEvict, type PushTokenKind, signUserSig } from '@evict/core';
-import { type Demo, type DemoOptions, logEngineEvents, serveDemo, wukongimOptions } from '@evict/demo-kit';
+import { type PushTokenKind, signUserSig } from '@evict/core';
+import {
+  createDemoEngine,
+  type Demo,
+  type DemoOptions,
+  logEngineEvents,
+  serveDemo,
+  wukongimOptions,
+} from '@evict/demo-kit';
 import { evictGuard, evictRoutes } from '@evict/koa';
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
@@ -19,7 +26,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 
 /** The Koa demo: the three admin families, the host's own routes behind the guard, a WebSocket. */
 export async function startDemo(options: DemoOptions): Promise<Demo> {
-  const engine = createEvict({ nodeId: options.nodeId });
+  const engine = await createDemoEngine(options);
   await engine.ready();
   logEngineEvents(engine, options.log);
 

@@ -1,7 +1,14 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
-import { createEvict, type Evict, type Principal, type PushTokenKind, signUserSig } from '@evict/core';
-import { type Demo, type DemoOptions, logEngineEvents, serveDemo, wukongimOptions } from '@evict/demo-kit';
+import { type Evict, type Principal, type PushTokenKind, signUserSig } from '@evict/core';
+import {
+  createDemoEngine,
+  type Demo,
+  type DemoOptions,
+  logEngineEvents,
+  serveDemo,
+  wukongimOptions,
+} from '@evict/demo-kit';
 import { EvictGuard, EvictModule, EvictService, EvictUser } from '@evict/nestjs';
 import {
   type ArgumentsHost,
@@ -146,7 +153,7 @@ class DemoErrors extends BaseExceptionFilter {
 
 /** The NestJS demo: the three admin families, the host's own routes behind the guard, a WebSocket. */
 export async function startDemo(options: DemoOptions): Promise<Demo> {
-  const engine = createEvict({ nodeId: options.nodeId });
+  const engine = await createDemoEngine(options);
   await engine.ready();
   logEngineEvents(engine, options.log);
 

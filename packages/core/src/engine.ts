@@ -1,3 +1,4 @@
+import { type CacheStats, RevocationCache } from './cache.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   ConnectionNotFoundError,
@@ -63,6 +64,13 @@ export interface EvictOptions {
    * own user table. Default: a user exists while evict has anything on file for them.
    */
   userExists?: (uid: string) => boolean | Promise<boolean>;
+  /**
+   * How many session and user records the guard keeps in memory (least recently used dropped
+   * first), so that a check costs no store round trip. Revocations drop the entries they change, on
+   * this node at once and on the others when the cluster's message arrives. 0 turns the cache off.
+   * Default 100 000.
+   */
+  cacheSize?: number;
 }
 
 interface ResolvedOptions {
@@ -75,6 +83,7 @@ interface ResolvedOptions {
   failOpen: boolean;
   connectionTtlMs: number;
   userExists: ((uid: string) => boolean | Promise<boolean>) | undefined;
+  cacheSize: number;
 }
 
 const KNOWN_OPTIONS = new Set<keyof EvictOptions>([
@@ -87,6 +96,7 @@ const KNOWN_OPTIONS = new Set<keyof EvictOptions>([
   'failOpen',
   'connectionTtlMs',
   'userExists',
+  'cacheSize',
 ]);
 
 function parseOptions(options: EvictOptions): ResolvedOptions {
@@ -111,6 +121,7 @@ function parseOptions(options: EvictOptions): ResolvedOptions {
     failOpen: defined.failOpen ?? false,
     connectionTtlMs: defined.connectionTtlMs ?? 60_000,
     userExists: defined.userExists,
+    cacheSize: defined.cacheSize ?? 100_000,
   };
   for (const name of [
     'nodeId',
@@ -122,6 +133,8 @@ function parseOptions(options: EvictOptions): ResolvedOptions {
     if (!isPositiveSafeInteger(resolved[name]))
       throw new TypeError(`evict: ${name} must be a positive integer`);
   }
+  if (!Number.isSafeInteger(resolved.cacheSize) || resolved.cacheSize < 0)
+    throw new TypeError('evict: cacheSize must be a non-negative integer (0 turns the cache off)');
   if (resolved.nodeId > MAX_NODE_ID) throw new TypeError(`evict: nodeId must be at most ${MAX_NODE_ID}`);
   if (resolved.sessionTtlMs > resolved.maxCredentialLifetimeMs) {
     throw new TypeError('evict: sessionTtlMs must not exceed maxCredentialLifetimeMs');
@@ -309,15 +322,22 @@ export class Evict {
   #nextConnId: number;
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
+  readonly #unwatchLink: () => void;
   #closed = false;
   readonly #ownsStore: boolean;
+  /** The guard's copy of session records (`s:` + token hash) and user records (`u:` + uid; null: none on file). */
+  readonly #cache: RevocationCache<SessionRecord | UserRecord | null>;
 
   constructor(options: EvictOptions = {}) {
     this.#o = parseOptions(options);
     this.#ownsStore = options.store === undefined;
     this.nodeId = this.#o.nodeId;
     this.#nextConnId = this.nodeId * CONN_IDS_PER_NODE + 1;
+    this.#cache = new RevocationCache(this.#o.cacheSize);
     this.#unsubscribe = this.#o.store.subscribe((message) => this.#onClusterMessage(message));
+    // While messages may be lost the cache is not trusted; once they flow again it starts empty (a resync).
+    this.#unwatchLink =
+      this.#o.store.onLinkChange?.((up) => this.#cache.setTrusted(up === true)) ?? (() => undefined);
   }
 
   get store(): EvictStore {
@@ -342,8 +362,15 @@ export class Evict {
     this.#closed = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     this.#unsubscribe();
+    this.#unwatchLink();
+    this.#cache.clear();
     // The default store is the engine's own; a store the host passed in is the host's to close.
     if (this.#ownsStore) await this.#o.store.close();
+  }
+
+  /** How the guard's cache is doing: entries, hits and misses, and whether it is trusted (the store's link is up). */
+  cacheStats(): CacheStats {
+    return this.#cache.stats();
   }
 
   on<K extends keyof EvictEvents>(event: K, listener: Listener<EvictEvents[K]>): () => void {
@@ -400,7 +427,12 @@ export class Evict {
       expiresAtMs: input.expiresAtMs,
       retainUntilMs: input.expiresAtMs + EXPIRED_SESSION_RETENTION_MS,
     };
-    await this.#store(() => this.#o.store.putSession(record));
+    try {
+      await this.#store(() => this.#o.store.putSession(record));
+    } finally {
+      // A token registered again replaces its record: this node must not keep serving the old one.
+      this.#cache.invalidate(sessionKey(record.tokenHash));
+    }
   }
 
   /**
@@ -417,17 +449,24 @@ export class Evict {
 
   // ---- the check the guards use ----
 
-  /** Is this credential live? Never throws for a store failure: it answers `unavailable` (or fails open). */
+  /**
+   * Is this credential live? Never throws for a store failure: it answers `unavailable` (or fails
+   * open). Reads the local cache first, the store on a miss.
+   */
   async check(credential: Credential): Promise<CheckResult> {
-    if (credential.type === 'session') return this.#checkSession(credential.token);
-    return this.#checkStateless(credential);
+    return this.#check(credential, 'cache');
   }
 
-  async #checkSession(token: string): Promise<CheckResult> {
+  async #check(credential: Credential, source: ReadSource): Promise<CheckResult> {
+    if (credential.type === 'session') return this.#checkSession(credential.token, source);
+    return this.#checkStateless(credential, source);
+  }
+
+  async #checkSession(token: string, source: ReadSource): Promise<CheckResult> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096)
       return { ok: false, reason: 'unknown' };
     try {
-      const found = await this.#liveSession(hashToken(token));
+      const found = await this.#liveSession(hashToken(token), source);
       if (!found.ok) return found;
       return {
         ok: true,
@@ -441,7 +480,10 @@ export class Evict {
     }
   }
 
-  async #checkStateless(credential: Extract<Credential, { type: 'stateless' }>): Promise<CheckResult> {
+  async #checkStateless(
+    credential: Extract<Credential, { type: 'stateless' }>,
+    source: ReadSource,
+  ): Promise<CheckResult> {
     const { uid, deviceFlag } = credential;
     if (typeof uid !== 'string' || uid.length === 0) return { ok: false, reason: 'unknown' };
     const now = this.#now();
@@ -462,7 +504,7 @@ export class Evict {
     if (issuedAtMs < now - this.#o.maxCredentialLifetimeMs) return { ok: false, reason: 'expired', uid };
     let user: UserRecord | undefined;
     try {
-      user = await this.#store(() => this.#o.store.getUser(uid));
+      user = await this.#readUser(uid, source);
     } catch (error) {
       this.#reportCheckFailure(error);
       if (this.#o.failOpen) return { ok: true, uid, deviceFlag, credential: 'stateless', degraded: true };
@@ -484,22 +526,56 @@ export class Evict {
   /** The session behind a token hash if it is live, or why not. Store failures throw. */
   async #liveSession(
     tokenHash: string,
+    source: ReadSource,
   ): Promise<{ ok: true; session: SessionRecord } | { ok: false; reason: RejectionReason; uid?: string }> {
-    const session = await this.#store(() => this.#o.store.getSession(tokenHash));
+    const session = await this.#readSession(tokenHash, source);
     if (session === undefined) return { ok: false, reason: 'unknown' };
     const uid = session.uid;
     // Logged out or expired needs no user record.
     const early = sessionRejection(session, undefined, this.#now());
     if (early !== undefined) return { ok: false, reason: early, uid };
-    const user = await this.#store(() => this.#o.store.getUser(uid));
+    const user = await this.#readUser(uid, source);
     const reason = sessionRejection(session, user, this.#now());
     return reason === undefined ? { ok: true, session } : { ok: false, reason, uid };
   }
 
-  /** The live session of a token, or an `EVICT_INVALID_TOKEN` error. */
+  /** A session record, from the cache when `source` allows it. An unknown token is never cached. */
+  #readSession(tokenHash: string, source: ReadSource): Promise<SessionRecord | undefined> {
+    const read = () => this.#store(() => this.#o.store.getSession(tokenHash));
+    if (source === 'store') return read();
+    // Past its retention the store has dropped it: ask again (it answers unknown).
+    return this.#throughCache(sessionKey(tokenHash), read, (s) => s.retainUntilMs > this.#now(), false);
+  }
+
+  /** A user record, from the cache when `source` allows it. "None on file" is cached too: the uid came with a live credential. */
+  #readUser(uid: string, source: ReadSource): Promise<UserRecord | undefined> {
+    const read = () => this.#store(() => this.#o.store.getUser(uid));
+    if (source === 'store') return read();
+    // Past its expiry the store has dropped it: ask again.
+    return this.#throughCache(userKey(uid), read, (u) => u.expiresAtMs > this.#now(), true);
+  }
+
+  /** The cached record while `current` says it still is, else the store's answer, cached (absent too, if `keepAbsent`). */
+  async #throughCache<T extends SessionRecord | UserRecord>(
+    key: string,
+    read: () => Promise<T | undefined>,
+    current: (record: T) => boolean,
+    keepAbsent: boolean,
+  ): Promise<T | undefined> {
+    const cached = this.#cache.get(key, (record) => record === null || current(record as T));
+    if (cached !== undefined) return (cached as T | null) ?? undefined;
+    const found = await this.#cache.load(
+      key,
+      async () => (await read()) ?? null,
+      (record) => record !== null || keepAbsent,
+    );
+    return (found as T | null) ?? undefined;
+  }
+
+  /** The live session of a token, or an `EVICT_INVALID_TOKEN` error. Reads the store, never the cache. */
   async sessionOf(token: string): Promise<SessionRecord> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096) throw new InvalidTokenError();
-    const found = await this.#liveSession(hashToken(token));
+    const found = await this.#liveSession(hashToken(token), 'store');
     if (!found.ok) throw new InvalidTokenError(`the token is not a live session (${found.reason})`);
     return found.session;
   }
@@ -618,7 +694,12 @@ export class Evict {
       this.#o.store.clearPushTokens(session.uid, PUSH_TOKEN_KINDS),
     );
     const atMs = this.#now();
-    await this.#store(() => this.#o.store.revokeSession(session.tokenHash, atMs));
+    try {
+      await this.#store(() => this.#o.store.revokeSession(session.tokenHash, atMs));
+    } finally {
+      this.#cache.invalidate(sessionKey(session.tokenHash));
+    }
+    await this.#announceRevocation(session.uid, session.tokenHash);
     this.#emitRevocation(
       {
         action: 'logout',
@@ -743,7 +824,8 @@ export class Evict {
     }
     this.#startHeartbeat();
     if (input.credential !== undefined) {
-      const verdict = await this.check(input.credential);
+      // From the store: a kick from another node may have landed before its message reached this cache.
+      const verdict = await this.#check(input.credential, 'store');
       if (!verdict.ok) {
         await handle.unregister().catch(() => undefined);
         if (verdict.reason === 'unavailable')
@@ -866,6 +948,11 @@ export class Evict {
   }
 
   #onClusterMessage(message: ClusterMessage): void {
+    if (message.type === 'revoked') {
+      if (typeof message.uid === 'string') this.#cache.invalidate(userKey(message.uid));
+      if (typeof message.tokenHash === 'string') this.#cache.invalidate(sessionKey(message.tokenHash));
+      return;
+    }
     if (message.type !== 'close-connections' || message.nodeId !== this.nodeId) return;
     for (const { uid, connId } of message.connections)
       this.#closeLocal(uid, connId, message.code, message.reason);
@@ -891,9 +978,29 @@ export class Evict {
     return connections.some((c) => c.deviceFlag === deviceFlag);
   }
 
+  /** Writes the cutoff, drops this node's copy of the user at once, then tells the other nodes. */
   async #raiseCutoff(uid: string, deviceFlag: number | null, cutoff: Cutoff): Promise<void> {
     const expiresAtMs = cutoff.atMs + this.#o.maxCredentialLifetimeMs;
-    await this.#store(() => this.#o.store.raiseCutoff(uid, deviceFlag, cutoff, expiresAtMs));
+    try {
+      await this.#store(() => this.#o.store.raiseCutoff(uid, deviceFlag, cutoff, expiresAtMs));
+    } finally {
+      // Also on failure: a write that timed out may still land.
+      this.#cache.invalidate(userKey(uid));
+    }
+    await this.#announceRevocation(uid);
+  }
+
+  /** Tells every node to drop its cached copies of what a revocation changed. */
+  async #announceRevocation(uid: string, tokenHash?: string): Promise<void> {
+    // A revocation is acknowledged only once every node can hear of it: a failed publish fails the request, and the retry publishes again.
+    await this.#store(() =>
+      this.#o.store.publish({
+        type: 'revoked',
+        uid,
+        ...(tokenHash === undefined ? {} : { tokenHash }),
+        fromNodeId: this.nodeId,
+      }),
+    );
   }
 
   #emitRevocation(
@@ -949,6 +1056,12 @@ export class Evict {
     }
   }
 }
+
+/** Where a check reads: the cache (the guard's hot path) or the store (writes and re-checks that must not be stale). */
+type ReadSource = 'cache' | 'store';
+
+const sessionKey = (tokenHash: string) => `s:${tokenHash}`;
+const userKey = (uid: string) => `u:${uid}`;
 
 /** Why a session is not live, or undefined when it is. */
 function sessionRejection(

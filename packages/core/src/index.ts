@@ -1,4 +1,5 @@
 export { type AdminApi, type AdminApiOptions, type AdminRoute, createAdminApi } from './admin-api.js';
+export type { CacheStats } from './cache.js';
 export { type Clock, systemClock } from './clock.js';
 export {
   type Actor,

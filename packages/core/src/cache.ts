@@ -1,0 +1,118 @@
+/**
+ * The guard's local copy of what can reject a credential: session records by token hash and user
+ * records (their cutoffs) by uid, so that a check costs no store round trip.
+ *
+ * - Bounded: at most `capacity` entries, least recently used dropped first; capacity 0 caches nothing.
+ * - Only what the store answered is cached, never a miss of a session: a sprayed random token would
+ *   otherwise push the live sessions out (each miss still costs one store read, as without a cache).
+ * - A read of the store that was under way when its key was invalidated (or the cache cleared) does
+ *   not fill the cache when it lands: it may carry the value from before the revocation.
+ * - Untrusted (the store's link is down): nothing is kept and nothing is served, every read goes to
+ *   the store.
+ */
+export class RevocationCache<V> {
+  readonly capacity: number;
+  readonly #entries = new Map<string, V>();
+  /** The store reads under way, per key; invalidating the key marks them stale. */
+  readonly #reads = new Map<string, Set<{ stale: boolean }>>();
+  #trusted = true;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  get #enabled(): boolean {
+    return this.capacity > 0 && this.#trusted;
+  }
+
+  /**
+   * The cached value (it becomes the most recently used), or undefined on a miss. An entry that
+   * `current` rejects (past its own expiry) is dropped and counts as a miss.
+   */
+  get(key: string, current: (value: V) => boolean = () => true): V | undefined {
+    if (!this.#enabled) return undefined;
+    const value = this.#entries.get(key);
+    if (value === undefined || !current(value)) {
+      if (value !== undefined) this.invalidate(key);
+      this.#misses += 1;
+      return undefined;
+    }
+    this.#hits += 1;
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    return value;
+  }
+
+  /**
+   * Reads `key` from the store with `fetch` and caches the answer when `keep(answer)` says so and
+   * nothing invalidated the key while the read was under way. A failed read caches nothing.
+   */
+  async load(key: string, fetch: () => Promise<V>, keep: (value: V) => boolean): Promise<V> {
+    if (!this.#enabled) return fetch();
+    const read = { stale: false };
+    const reads = this.#reads.get(key) ?? new Set();
+    this.#reads.set(key, reads.add(read));
+    try {
+      const value = await fetch();
+      if (!read.stale && this.#enabled && keep(value)) this.#put(key, value);
+      return value;
+    } finally {
+      reads.delete(read);
+      if (reads.size === 0 && this.#reads.get(key) === reads) this.#reads.delete(key);
+    }
+  }
+
+  /** Drops the key, and keeps the reads of it under way from filling it. Synchronous. */
+  invalidate(key: string): void {
+    this.#entries.delete(key);
+    for (const read of this.#reads.get(key) ?? []) read.stale = true;
+    this.#reads.delete(key);
+  }
+
+  /** Drops everything, and keeps every read under way from filling. */
+  clear(): void {
+    this.#entries.clear();
+    for (const reads of this.#reads.values()) for (const read of reads) read.stale = true;
+    this.#reads.clear();
+  }
+
+  /** Trusted: serve and fill. Either way the cache is cleared: whatever it held may have missed a message. */
+  setTrusted(trusted: boolean): void {
+    this.#trusted = trusted;
+    this.clear();
+  }
+
+  stats(): CacheStats {
+    return {
+      entries: this.#entries.size,
+      capacity: this.capacity,
+      trusted: this.#trusted,
+      hits: this.#hits,
+      misses: this.#misses,
+    };
+  }
+
+  #put(key: string, value: V): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    if (this.#entries.size > this.capacity) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+  }
+}
+
+/** What `engine.cacheStats()` reports. */
+export interface CacheStats {
+  /** Entries held now (sessions and users together). */
+  entries: number;
+  /** The `cacheSize` option. */
+  capacity: number;
+  /** False while the store's link is down: every check then reads the store. */
+  trusted: boolean;
+  /** Checks answered from the cache, and lookups that went to the store, since the engine started. */
+  hits: number;
+  misses: number;
+}

@@ -1,0 +1,249 @@
+/**
+ * Real demo processes (`node examples/<name>/dist/server.js`) for the multi-node tests: started with
+ * the environment a test gives, talked to over HTTP and WebSocket, stopped for good.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { signUserSig } from '@evict/core';
+import WebSocket from 'ws';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The demo's Tencent defaults (README): sdkappid 1400000001, admin 'admin', the demo key. */
+export const DEMO_TENCENT = {
+  sdkAppId: 1400000001,
+  secretKey: 'evict-demo-secret-key-do-not-use-in-production',
+  admin: 'admin',
+} as const;
+
+/** Every variable the demo reads: a test sets what it means, whatever the machine's environment says. */
+const DEMO_ENV = [
+  'PORT',
+  'HOST',
+  'NODE_ID',
+  'TENCENT_SDKAPPID',
+  'TENCENT_SECRET_KEY',
+  'TENCENT_ADMINS',
+  'TENCENT_RATE_LIMIT',
+  'EVICT_MANAGER_TOKEN',
+  'DEMO_SEED',
+  'REDIS_URL',
+  'EVICT_REDIS_PREFIX',
+  'EVICT_STORE_TIMEOUT_MS',
+  'EVICT_CONNECTION_TTL_MS',
+];
+
+export type Framework = 'express' | 'koa' | 'nestjs';
+const BANNER_NAME: Record<Framework, string> = { express: 'Express', koa: 'Koa', nestjs: 'NestJS' };
+
+export function demoServerJs(framework: Framework): string {
+  return `examples/${framework}/dist/server.js`;
+}
+
+export function isBuilt(framework: Framework): boolean {
+  return existsSync(`${repoRoot}${demoServerJs(framework)}`);
+}
+
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `condition` every 10 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export interface Answer {
+  status: number;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+  json: any;
+  /** How long the request took. */
+  ms: number;
+}
+
+/** A socket held by a demo node, once the node said hello. */
+export interface HeldSocket {
+  ws: WebSocket;
+  connId: number;
+  nodeId: number;
+  /** Resolves with the close code and reason when the socket closes. */
+  closed: Promise<{ code: number; reason: string }>;
+  isOpen(): boolean;
+}
+
+export interface DemoNode {
+  framework: Framework;
+  nodeId: number;
+  port: number;
+  base: string;
+  child: ChildProcess;
+  lines: string[];
+  stderr(): string;
+  call(
+    method: string,
+    path: string,
+    options?: { headers?: Record<string, string>; body?: unknown; timeoutMs?: number },
+  ): Promise<Answer>;
+  /** A session token of `uid` on `deviceFlag`, issued by this node. */
+  login(uid: string, deviceFlag?: number): Promise<string>;
+  /** GET /me with the token. */
+  me(token: string): Promise<Answer>;
+  /** The Tencent kick of `uid`, signed as the demo's admin. */
+  tencentKick(uid: string): Promise<Answer>;
+  openSocket(token: string): Promise<HeldSocket>;
+  /** SIGKILL: the node dies without closing anything. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a demo process and waits for its banner. `env` is added to a clean demo environment. */
+export async function startDemoNode(
+  framework: Framework,
+  nodeId: number,
+  env: Record<string, string>,
+): Promise<DemoNode> {
+  const port = await freePort();
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of DEMO_ENV) delete childEnv[name];
+  Object.assign(childEnv, env, { PORT: String(port), NODE_ID: String(nodeId) });
+  const child = spawn(process.execPath, [demoServerJs(framework)], {
+    cwd: repoRoot,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const banner = `evict ${BANNER_NAME[framework]} demo on http://127.0.0.1:${port} (node ${nodeId}`;
+  try {
+    await waitFor(
+      `the ${framework} demo (node ${nodeId}) to print "${banner}"`,
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderr}`);
+        return lines.some((l) => l.includes(banner));
+      },
+      20_000,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const base = `http://127.0.0.1:${port}`;
+  const sockets = new Set<WebSocket>();
+
+  const call: DemoNode['call'] = async (method, path, options = {}) => {
+    const started = performance.now();
+    const response = await fetch(base + path, {
+      method,
+      headers: {
+        ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...options.headers,
+      },
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, text, json, ms: performance.now() - started };
+  };
+
+  const node: DemoNode = {
+    framework,
+    nodeId,
+    port,
+    base,
+    child,
+    lines,
+    stderr: () => stderr,
+    call,
+    async login(uid, deviceFlag = 0) {
+      const answer = await call('POST', '/login', { body: { uid, device_flag: deviceFlag } });
+      if (answer.status !== 200) throw new Error(`login of ${uid} on node ${nodeId}: ${answer.text}`);
+      return answer.json.token as string;
+    },
+    me: (token) => call('GET', '/me', { headers: { token } }),
+    tencentKick(uid) {
+      const usersig = signUserSig({
+        sdkAppId: DEMO_TENCENT.sdkAppId,
+        secretKey: DEMO_TENCENT.secretKey,
+        identifier: DEMO_TENCENT.admin,
+        expireSec: 3_600,
+      });
+      const query = new URLSearchParams({
+        sdkappid: String(DEMO_TENCENT.sdkAppId),
+        identifier: DEMO_TENCENT.admin,
+        usersig,
+        random: String(Math.floor(Math.random() * 0xffffffff)),
+        contenttype: 'json',
+      });
+      return call('POST', `/v4/im_open_login_svc/kick?${query}`, { body: { Identifier: uid } });
+    },
+    async openSocket(token) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`);
+      sockets.add(ws);
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+      );
+      const hello = await new Promise<{ conn_id: number; node_id: number }>((resolve, reject) => {
+        ws.once('message', (data) => resolve(JSON.parse(String(data))));
+        ws.once('error', reject);
+        void closed.then(({ code, reason }) =>
+          reject(new Error(`socket closed before hello: ${code} ${reason}`)),
+        );
+      });
+      return {
+        ws,
+        connId: hello.conn_id,
+        nodeId: hello.node_id,
+        closed,
+        isOpen: () => ws.readyState === WebSocket.OPEN,
+      };
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      for (const ws of sockets) ws.terminate();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+  return node;
+}
