@@ -10,6 +10,7 @@
  * - `<prefix>{s:<tokenHash>}`     string: session record (JSON)
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
  * - `<prefix>cluster`             the pub/sub channel
+ * - `<prefix>{cluster}`           never written: routes every publish to one master (see `PUBLISH`)
  *
  * Uids, token hashes and counter keys are escaped inside their tag (`%`, `{`, `}` and lone
  * surrogates become `%XX` / `%uXXXX`), so no value can close the tag early or share a key with
@@ -27,9 +28,11 @@ export interface UserKeys {
 
 export class KeyLayout {
   readonly channel: string;
+  readonly publishRoute: string;
 
   constructor(readonly prefix: string) {
     this.channel = `${prefix}cluster`;
+    this.publishRoute = `${prefix}{cluster}`;
   }
 
   /** The user's four keys, in the order the user scripts take them (their KEYS[1] to KEYS[4]). */

@@ -28,6 +28,7 @@ import {
   HIT,
   LIST_CONNECTIONS,
   type LuaScript,
+  PUBLISH,
   PUT_CONNECTION,
   RAISE_CUTOFF,
   RECORD_SESSION,
@@ -347,7 +348,7 @@ export class RedisStore implements EvictStore {
       await Promise.race([this.#linkStarted.catch(() => {}), waited]);
       clearTimeout(timer);
     }
-    await this.#commands.command(['PUBLISH', this.#keys.channel, JSON.stringify(message)]);
+    await this.#eval(PUBLISH, [this.#keys.publishRoute], [this.#keys.channel, JSON.stringify(message)]);
   }
 
   subscribe(listener: (message: ClusterMessage) => void): () => void {
