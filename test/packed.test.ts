@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'express', 'koa', 'nestjs'] as const;
+const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs'] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;
@@ -45,6 +45,7 @@ beforeAll(() => {
       '@nestjs/platform-express@11',
       'reflect-metadata@0.2',
       'rxjs@7',
+      'ioredis@6',
     ],
     { cwd: app, stdio: 'pipe' },
   );
@@ -71,6 +72,20 @@ await e.close();`,
   console.log(JSON.stringify(await e.check({ type: 'session', token: s.token })));
   await e.close();
 })();`,
+  },
+  redis: {
+    esm: `import { RedisStore } from '@evict/redis';
+import { runStoreConformance } from '@evict/core/testing';
+import Redis from 'ioredis';
+const client = new Redis({ lazyConnect: true });
+const store = new RedisStore({ client, prefix: 'evict-packed:' });
+console.log(JSON.stringify([typeof runStoreConformance, store.prefix, store.clientKind]));`,
+    cjs: `const { RedisStore } = require('@evict/redis');
+const { runStoreConformance } = require('@evict/core/testing');
+const Redis = require('ioredis');
+const client = new Redis({ lazyConnect: true });
+const store = new RedisStore({ client, prefix: 'evict-packed:' });
+console.log(JSON.stringify([typeof runStoreConformance, store.prefix, store.clientKind]));`,
   },
   express: {
     esm: `import { evictRouter, evictGuard, checkUpgrade } from '@evict/express';
@@ -104,6 +119,7 @@ console.log(JSON.stringify([typeof EvictModule.forRoot, typeof EvictModule.forRo
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
   core: { ok: false, reason: 'kicked', uid: 'alice' },
+  redis: ['function', 'evict-packed:', 'ioredis'],
   express: ['function', 'function', 'function'],
   koa: ['function', 'function', 'function'],
   nestjs: ['function', 'function', 'function', 'function'],
