@@ -99,9 +99,15 @@ export async function createDemoEngine(options: DemoOptions): Promise<Evict> {
   const engine = createEvict({ ...common, store });
   demoStores.set(engine, async () => {
     await store.close();
-    await Promise.race([client.quit(), new Promise((resolve) => setTimeout(resolve, 1_000))]).catch(
-      () => undefined,
-    );
+    // QUIT, or give up after a second; the fallback timer is cleared, not left to keep the process up.
+    let fallback: NodeJS.Timeout | undefined;
+    await Promise.race([
+      client.quit(),
+      new Promise((resolve) => {
+        fallback = setTimeout(resolve, 1_000);
+      }),
+    ]).catch(() => undefined);
+    clearTimeout(fallback);
     client.disconnect();
   });
   return engine;

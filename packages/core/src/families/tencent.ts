@@ -3,6 +3,7 @@ import { isEvictError } from '../errors.js';
 import { type EvictRequest, type EvictResponse, jsonResponse } from '../http/types.js';
 import { type UserSigFailure, verifyUserSig } from '../usersig.js';
 import { isPositiveSafeInteger, uidProblem } from '../validation.js';
+import { authFailureLimiter, clientOf } from './auth-limiter.js';
 import type { Family } from './family.js';
 import { objectBody } from './family.js';
 
@@ -16,6 +17,12 @@ export interface TencentOptions {
   admins: readonly string[];
   /** Calls per second per app, across the cluster when the store is shared. Default 200 (Tencent's cap). */
   rateLimitPerSecond?: number;
+  /**
+   * Failed authentications (a UserSig that does not verify, an identifier that is not an admin) a
+   * client (remote address) may make per minute, counted in the store (shared by the cluster); beyond
+   * it every call of that client answers 60007 until the minute is over. Default 10.
+   */
+  maxFailedAuthPerMinute?: number;
 }
 
 /** Tencent's error codes this family answers, with the text it sends. */
@@ -77,7 +84,11 @@ export function parseTencentOptions(options: TencentOptions | undefined): Requir
   if (!isPositiveSafeInteger(rateLimitPerSecond)) {
     throw new TypeError('evict: tencent.rateLimitPerSecond must be a positive integer');
   }
-  return { ...options, admins: [...options.admins], rateLimitPerSecond };
+  const maxFailedAuthPerMinute = options.maxFailedAuthPerMinute ?? 10;
+  if (!isPositiveSafeInteger(maxFailedAuthPerMinute)) {
+    throw new TypeError('evict: tencent.maxFailedAuthPerMinute must be a positive integer');
+  }
+  return { ...options, admins: [...options.admins], rateLimitPerSecond, maxFailedAuthPerMinute };
 }
 
 const KICK_FIELDS = ['Identifier', 'UserID'] as const;
@@ -89,21 +100,35 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
   const answer = (code: 0 | TencentErrorCode, detail?: string): EvictResponse =>
     jsonResponse(200, tencentBody(code, detail));
 
+  const limiter = authFailureLimiter(engine, 'tencent', options.maxFailedAuthPerMinute);
+
+  /** A failed authentication: its own code, or 60007 once the client is over the limit. */
+  async function refuse(client: string, code: TencentErrorCode, detail?: string): Promise<EvictResponse> {
+    try {
+      if (await limiter.fail(client)) return answer(60007, 'too many failed authentications');
+    } catch (error) {
+      return storeFailure(error);
+    }
+    return answer(code, detail);
+  }
+
   async function kick(request: EvictRequest): Promise<EvictResponse> {
     const { query } = request;
+    const client = clientOf(request);
+    if (limiter.locked(client)) return answer(60007, 'too many failed authentications');
     if (query.get('sdkappid') !== String(options.sdkAppId)) return answer(60006);
     const identifier = query.get('identifier');
     if (identifier === null || identifier === '') return answer(70402, 'identifier is required');
     const usersig = query.get('usersig');
-    if (usersig === null || usersig === '') return answer(70003, 'usersig is required');
+    if (usersig === null || usersig === '') return refuse(client, 70003, 'usersig is required');
     const verified = verifyUserSig(usersig, {
       sdkAppId: options.sdkAppId,
       secretKey: options.secretKey,
       nowMs: engine.clock.nowMs(),
       identifier,
     });
-    if (!verified.ok) return answer(USERSIG_FAILURE_CODES[verified.failure]);
-    if (!options.admins.includes(identifier)) return answer(70403);
+    if (!verified.ok) return refuse(client, USERSIG_FAILURE_CODES[verified.failure]);
+    if (!options.admins.includes(identifier)) return refuse(client, 70403);
     // Counted after authentication, so that strangers cannot spend the app's quota.
     try {
       const calls = await engine.countHit(`tencent:rate:${options.sdkAppId}`, 1000);

@@ -9,6 +9,7 @@ import {
 } from '../http/types.js';
 import { secretsEqual } from '../secrets.js';
 import { isDeviceFlag, isPositiveSafeInteger, MAX_DEVICE_FLAG, uidProblem } from '../validation.js';
+import { authFailureLimiter, clientOf } from './auth-limiter.js';
 import { type Family, objectBody } from './family.js';
 
 /** WuKongIM's admin API (seeds 000 and 001): `POST /user/device_quit`, `POST /conn/remove`. */
@@ -26,6 +27,12 @@ export interface WukongimOptions {
    * means 0 (app).
    */
   compat?: boolean;
+  /**
+   * Failed authentications (missing or wrong `token`) a client (remote address) may make per minute,
+   * counted in the store (shared by the cluster); beyond it every call of that client answers 429
+   * until the minute is over. Default 10.
+   */
+  maxFailedAuthPerMinute?: number;
 }
 
 export function parseWukongimOptions(options: WukongimOptions | undefined): WukongimOptions {
@@ -47,6 +54,9 @@ export function parseWukongimOptions(options: WukongimOptions | undefined): Wuko
       },
     );
   }
+  if (o.maxFailedAuthPerMinute !== undefined && !isPositiveSafeInteger(o.maxFailedAuthPerMinute)) {
+    throw new TypeError('evict: wukongim.maxFailedAuthPerMinute must be a positive integer');
+  }
   return o;
 }
 
@@ -59,10 +69,24 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
   const fail = (status: number, msg: string): EvictResponse => jsonResponse(status, { msg, status });
   const notFound = (msg: string): EvictResponse => (options.compat ? ok() : fail(404, msg));
 
-  const authenticated = (request: EvictRequest): boolean => {
-    if (options.managerToken === undefined) return true;
+  const limiter = authFailureLimiter(engine, 'wukongim', options.maxFailedAuthPerMinute ?? 10);
+
+  /** Undefined when the caller carries the manager token, else the answer to send. */
+  const authenticate = async (request: EvictRequest): Promise<EvictResponse | undefined> => {
+    const { managerToken } = options;
+    if (managerToken === undefined) return undefined;
+    const client = clientOf(request);
+    // Checked before the token: a right guess of a locked-out client answers the same as a wrong one.
+    if (limiter.locked(client)) return fail(429, 'too many failed attempts');
     const given = headerValue(request.headers, 'token');
-    return given !== undefined && secretsEqual(given, options.managerToken);
+    if (given !== undefined && secretsEqual(given, managerToken)) return undefined;
+    try {
+      if (await limiter.fail(client)) return fail(429, 'too many failed attempts');
+    } catch {
+      // Not 401: a wrong token must not answer differently from a right one while the store is down.
+      return fail(500, 'internal server error');
+    }
+    return emptyResponse(401);
   };
 
   const failure = (error: unknown): EvictResponse => {
@@ -81,7 +105,8 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
         method: 'POST',
         path: '/user/device_quit',
         async handle(request) {
-          if (!authenticated(request)) return emptyResponse(401);
+          const refused = await authenticate(request);
+          if (refused !== undefined) return refused;
           const body = objectBody(await request.readBody(), DEVICE_QUIT_FIELDS);
           if (!body.ok) return fail(400, body.message);
           const { uid, device_flag: deviceFlag } = body.fields;
@@ -108,7 +133,8 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
         method: 'POST',
         path: '/conn/remove',
         async handle(request) {
-          if (!authenticated(request)) return emptyResponse(401);
+          const refused = await authenticate(request);
+          if (refused !== undefined) return refused;
           const body = objectBody(await request.readBody(), CONN_REMOVE_FIELDS);
           if (!body.ok) return fail(400, body.message);
           const { uid, conn_id: connId, node_id: nodeId } = body.fields;

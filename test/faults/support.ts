@@ -1,0 +1,296 @@
+/**
+ * What the fault suite and the soak share: a redis-server of their own (killable, restartable on the
+ * same port and directory, pausable with SIGSTOP), demo nodes with the diagnostics preload, a
+ * keep-alive HTTP client, WebSocket connects that record the guard's decision, and small statistics.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { type DemoNode, type Framework, startDemoNode, waitFor } from '../support/demo-process.js';
+
+export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** FAULT_QUICK=1 (or FAULT_SCALE<1): the short version CI runs. */
+export const QUICK = process.env.FAULT_QUICK === '1' || process.env.FAULT_QUICK === 'true';
+export const SCALE = Number(process.env.FAULT_SCALE ?? (QUICK ? 0.2 : 1));
+
+export const now = () => performance.now();
+
+/** A redis-server of the test's own. */
+export class OwnRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), 'evict-faults-'));
+  #child: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    readonly aof: boolean,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir];
+    // AOF with fsync on every write: a write Redis acknowledged survives a kill -9.
+    if (this.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    else args.push('--appendonly', 'no');
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.#child = child;
+    const probe = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await waitFor(
+        `redis-server on port ${this.port}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error('redis-server exited');
+          try {
+            if (probe.status !== 'ready') await probe.connect();
+            return (await probe.ping()) === 'PONG';
+          } catch {
+            probe.disconnect();
+            return false;
+          }
+        },
+        10_000,
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** SIGKILL: no shutdown, no last save. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** SIGSTOP: the TCP connections stay up, nothing answers. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
+  async remove(): Promise<void> {
+    this.resume();
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const DIAG = fileURLToPath(new URL('./diag.cjs', import.meta.url));
+
+/** A demo node with the diagnostics preload (`[diag]` lines every `diagMs`; 0: only `[diag-exit]`). */
+export function startNode(
+  framework: Framework,
+  nodeId: number,
+  env: Record<string, string>,
+  diagMs = 0,
+): Promise<DemoNode> {
+  return startDemoNode(framework, nodeId, {
+    ...env,
+    NODE_OPTIONS: `--expose-gc --require ${DIAG}`,
+    FAULT_DIAG_MS: String(diagMs),
+  });
+}
+
+export interface DiagSample {
+  t: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  handles: number;
+  resources: Record<string, number>;
+}
+
+export function diagSamples(node: DemoNode): DiagSample[] {
+  return node.lines.filter((l) => l.startsWith('[diag] ')).map((l) => JSON.parse(l.slice(7)) as DiagSample);
+}
+
+export interface DiagExit {
+  code: number;
+  /** Whether the process exited on its own once close() resolved (nothing left open). */
+  natural: boolean;
+  afterMs: number;
+  resources?: Record<string, number>;
+}
+
+export function diagExit(node: DemoNode): DiagExit | undefined {
+  const line = node.lines.find((l) => l.startsWith('[diag-exit] '));
+  return line === undefined ? undefined : JSON.parse(line.slice(12));
+}
+
+/** SIGTERM, then the exit code (null if it did not exit within `withinMs`, then SIGKILL). */
+export async function terminate(
+  node: DemoNode,
+  withinMs = 5_000,
+): Promise<{ code: number | null; ms: number }> {
+  const { child } = node;
+  const started = now();
+  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, ms: 0 };
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  const code = await Promise.race([
+    exited,
+    new Promise<'late'>((r) => setTimeout(() => r('late'), withinMs)),
+  ]);
+  if (code === 'late') {
+    child.kill('SIGKILL');
+    await exited;
+    return { code: null, ms: now() - started };
+  }
+  return { code, ms: now() - started };
+}
+
+export interface HttpAnswer {
+  /** 0: no answer (connection refused or reset, or the client's timeout). */
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: bodies are checked field by field
+  json: any;
+  text: string;
+  error?: string;
+  timedOut: boolean;
+}
+
+/** One HTTP request on a keep-alive agent; never throws. */
+export function httpCall(
+  agent: Agent,
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: unknown; timeoutMs?: number } = {},
+): Promise<HttpAnswer> {
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (answer: HttpAnswer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(answer);
+    };
+    const req = request(
+      `${base}${path}`,
+      {
+        method,
+        agent,
+        headers: {
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          ...options.headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          done({ status: res.statusCode ?? 0, json, text, timedOut: false });
+        });
+        res.on('error', (error) =>
+          done({ status: 0, json: undefined, text, error: String(error), timedOut: false }),
+        );
+      },
+    );
+    const timer = setTimeout(() => {
+      done({ status: 0, json: undefined, text: '', error: 'client timeout', timedOut: true });
+      req.destroy();
+    }, options.timeoutMs ?? 10_000);
+    req.on('error', (error) =>
+      done({ status: 0, json: undefined, text: '', error: String(error), timedOut: false }),
+    );
+    req.end(body);
+  });
+}
+
+export interface SocketAttempt {
+  /** 101 when the node said hello, else the upgrade's HTTP status (0: no answer). */
+  status: number;
+  ws?: WebSocket;
+  connId?: number;
+  nodeId?: number;
+  closed?: Promise<{ code: number; reason: string }>;
+  closeCode?: number;
+}
+
+/** A WebSocket connect, recorded as a guard decision: accepted (hello) or the upgrade's status. */
+export function connectSocket(port: number, token: string, timeoutMs = 5_000): Promise<SocketAttempt> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`);
+    let settled = false;
+    const attempt: SocketAttempt = { status: 0 };
+    const done = (status: number) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      attempt.status = status;
+      if (status !== 101) ws.terminate();
+      resolve(attempt);
+    };
+    const timer = setTimeout(() => done(0), timeoutMs);
+    attempt.closed = new Promise((resolveClosed) =>
+      ws.once('close', (code, reason) => {
+        attempt.closeCode = code;
+        resolveClosed({ code, reason: String(reason) });
+        done(0);
+      }),
+    );
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      done(res.statusCode ?? 0);
+    });
+    ws.on('error', () => done(0));
+    ws.once('message', (data) => {
+      try {
+        const hello = JSON.parse(String(data));
+        attempt.ws = ws;
+        attempt.connId = hello.conn_id;
+        attempt.nodeId = hello.node_id;
+        done(101);
+      } catch {
+        done(0);
+      }
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A small seeded PRNG (mulberry32): a run's choices are reproducible from FAULT_SEED. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const keepAliveAgent = () => new Agent({ keepAlive: true, maxSockets: 32 });
