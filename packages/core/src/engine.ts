@@ -453,37 +453,46 @@ export class Evict {
    * Is this credential live? Never throws for a store failure: it answers `unavailable` (or fails
    * open). Reads the local cache first, the store on a miss.
    */
-  async check(credential: Credential): Promise<CheckResult> {
-    return this.#check(credential, 'cache');
+  check(credential: Credential): Promise<CheckResult> {
+    // Synchronous while the cache answers: a warm check allocates no promise per layer and never
+    // touches the store wrapper. Anything thrown becomes a rejection, as from an async function.
+    try {
+      const verdict = this.#check(credential, 'cache');
+      return verdict instanceof Promise ? verdict : Promise.resolve(verdict);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async #check(credential: Credential, source: ReadSource): Promise<CheckResult> {
+  /** The verdict, synchronously when every record it needs is in the cache, else a promise of it. */
+  #check(credential: Credential, source: ReadSource): Sync<CheckResult> {
     if (credential.type === 'session') return this.#checkSession(credential.token, source);
     return this.#checkStateless(credential, source);
   }
 
-  async #checkSession(token: string, source: ReadSource): Promise<CheckResult> {
+  #checkSession(token: string, source: ReadSource): Sync<CheckResult> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096)
       return { ok: false, reason: 'unknown' };
+    let found: Sync<LiveSession>;
     try {
-      const found = await this.#liveSession(hashToken(token), source);
-      if (!found.ok) return found;
-      return {
-        ok: true,
-        uid: found.session.uid,
-        deviceFlag: found.session.deviceFlag,
-        credential: 'session',
-      };
+      found = this.#liveSession(hashToken(token), source);
     } catch (error) {
-      this.#reportCheckFailure(error);
-      return { ok: false, reason: 'unavailable' };
+      return this.#sessionCheckFailed(error);
     }
+    if (found instanceof Promise)
+      return found.then(sessionVerdict, (error: unknown) => this.#sessionCheckFailed(error));
+    return sessionVerdict(found);
   }
 
-  async #checkStateless(
+  #sessionCheckFailed(error: unknown): CheckResult {
+    this.#reportCheckFailure(error);
+    return { ok: false, reason: 'unavailable' };
+  }
+
+  #checkStateless(
     credential: Extract<Credential, { type: 'stateless' }>,
     source: ReadSource,
-  ): Promise<CheckResult> {
+  ): Sync<CheckResult> {
     const { uid, deviceFlag } = credential;
     if (typeof uid !== 'string' || uid.length === 0) return { ok: false, reason: 'unknown' };
     const now = this.#now();
@@ -502,68 +511,78 @@ export class Evict {
     if (credential.expiresAtMs !== undefined && credential.expiresAtMs <= now)
       return { ok: false, reason: 'expired', uid };
     if (issuedAtMs < now - this.#o.maxCredentialLifetimeMs) return { ok: false, reason: 'expired', uid };
-    let user: UserRecord | undefined;
-    try {
-      user = await this.#readUser(uid, source);
-    } catch (error) {
+    const failed = (error: unknown): CheckResult => {
       this.#reportCheckFailure(error);
       if (this.#o.failOpen) return { ok: true, uid, deviceFlag, credential: 'stateless', degraded: true };
       return { ok: false, reason: 'unavailable', uid };
+    };
+    let user: Sync<UserRecord | undefined>;
+    try {
+      user = this.#readUser(uid, source);
+    } catch (error) {
+      return failed(error);
     }
-    const cutoff = applicableCutoff(user, deviceFlag);
-    // Same-resolution comparison: with second resolution, a credential of the kick's own second is rejected.
-    if (
-      cutoff !== undefined &&
-      Math.floor(issuedAtMs / resolutionMs) <= Math.floor(cutoff.atMs / resolutionMs)
-    ) {
-      return { ok: false, reason: cutoff.reason, uid };
-    }
-    return deviceFlag === undefined
-      ? { ok: true, uid, credential: 'stateless' }
-      : { ok: true, uid, deviceFlag, credential: 'stateless' };
+    if (user instanceof Promise)
+      return user.then((found) => statelessVerdict(found, uid, deviceFlag, issuedAtMs, resolutionMs), failed);
+    return statelessVerdict(user, uid, deviceFlag, issuedAtMs, resolutionMs);
   }
 
-  /** The session behind a token hash if it is live, or why not. Store failures throw. */
-  async #liveSession(
-    tokenHash: string,
-    source: ReadSource,
-  ): Promise<{ ok: true; session: SessionRecord } | { ok: false; reason: RejectionReason; uid?: string }> {
-    const session = await this.#readSession(tokenHash, source);
+  /** The session behind a token hash if it is live, or why not. Store failures throw (or reject). */
+  #liveSession(tokenHash: string, source: ReadSource): Sync<LiveSession> {
+    const session = this.#readSession(tokenHash, source);
+    if (session instanceof Promise) return session.then((found) => this.#liveSessionOf(found, source));
+    return this.#liveSessionOf(session, source);
+  }
+
+  #liveSessionOf(session: SessionRecord | undefined, source: ReadSource): Sync<LiveSession> {
     if (session === undefined) return { ok: false, reason: 'unknown' };
     const uid = session.uid;
     // Logged out or expired needs no user record.
     const early = sessionRejection(session, undefined, this.#now());
     if (early !== undefined) return { ok: false, reason: early, uid };
-    const user = await this.#readUser(uid, source);
+    const user = this.#readUser(uid, source);
+    if (user instanceof Promise) return user.then((found) => this.#sessionLiveness(session, found));
+    return this.#sessionLiveness(session, user);
+  }
+
+  #sessionLiveness(session: SessionRecord, user: UserRecord | undefined): LiveSession {
     const reason = sessionRejection(session, user, this.#now());
-    return reason === undefined ? { ok: true, session } : { ok: false, reason, uid };
+    return reason === undefined ? { ok: true, session } : { ok: false, reason, uid: session.uid };
   }
 
   /** A session record, from the cache when `source` allows it. An unknown token is never cached. */
-  #readSession(tokenHash: string, source: ReadSource): Promise<SessionRecord | undefined> {
-    const read = () => this.#store(() => this.#o.store.getSession(tokenHash));
-    if (source === 'store') return read();
+  #readSession(tokenHash: string, source: ReadSource): Sync<SessionRecord | undefined> {
+    if (source === 'store') return this.#store(() => this.#o.store.getSession(tokenHash));
+    const key = sessionKey(tokenHash);
     // Past its retention the store has dropped it: ask again (it answers unknown).
-    return this.#throughCache(sessionKey(tokenHash), read, (s) => s.retainUntilMs > this.#now(), false);
+    const cached = this.#cache.get(key, this.#sessionIsCurrent);
+    if (cached !== undefined) return cached as SessionRecord;
+    return this.#loadIntoCache(key, () => this.#store(() => this.#o.store.getSession(tokenHash)), false);
   }
 
   /** A user record, from the cache when `source` allows it. "None on file" is cached too: the uid came with a live credential. */
-  #readUser(uid: string, source: ReadSource): Promise<UserRecord | undefined> {
-    const read = () => this.#store(() => this.#o.store.getUser(uid));
-    if (source === 'store') return read();
+  #readUser(uid: string, source: ReadSource): Sync<UserRecord | undefined> {
+    if (source === 'store') return this.#store(() => this.#o.store.getUser(uid));
+    const key = userKey(uid);
     // Past its expiry the store has dropped it: ask again.
-    return this.#throughCache(userKey(uid), read, (u) => u.expiresAtMs > this.#now(), true);
+    const cached = this.#cache.get(key, this.#userIsCurrent);
+    if (cached !== undefined) return (cached as UserRecord | null) ?? undefined;
+    return this.#loadIntoCache(key, () => this.#store(() => this.#o.store.getUser(uid)), true);
   }
 
-  /** The cached record while `current` says it still is, else the store's answer, cached (absent too, if `keepAbsent`). */
-  async #throughCache<T extends SessionRecord | UserRecord>(
+  /** Whether a cached session is still on file (a method made once: the hot path allocates no closure). */
+  readonly #sessionIsCurrent = (record: SessionRecord | UserRecord | null): boolean =>
+    record === null || (record as SessionRecord).retainUntilMs > this.#now();
+
+  readonly #userIsCurrent = (record: SessionRecord | UserRecord | null): boolean =>
+    record === null || (record as UserRecord).expiresAtMs > this.#now();
+
+  /** The store's answer, cached (absent too, if `keepAbsent`). */
+  async #loadIntoCache<T extends SessionRecord | UserRecord>(
     key: string,
     read: () => Promise<T | undefined>,
-    current: (record: T) => boolean,
     keepAbsent: boolean,
   ): Promise<T | undefined> {
-    const cached = this.#cache.get(key, (record) => record === null || current(record as T));
-    if (cached !== undefined) return (cached as T | null) ?? undefined;
     const found = await this.#cache.load(
       key,
       async () => (await read()) ?? null,
@@ -612,8 +631,7 @@ export class Evict {
     assertUid(uid);
     await this.#assertUserExists(uid);
     const atMs = this.#now();
-    await this.#raiseCutoff(uid, null, { atMs, reason: 'kicked' });
-    const connectionsClosed = await this.#closeUserConnections(uid, null, 'kicked');
+    const connectionsClosed = await this.#revokeAndClose(uid, null, { atMs, reason: 'kicked' });
     this.#emitRevocation({ action: 'kick_user', uid, atMs, connectionsClosed }, context);
     return { atMs, connectionsClosed };
   }
@@ -635,8 +653,7 @@ export class Evict {
     if (flag !== null && !(await this.#deviceIsPresent(uid, user, flag)))
       throw new DeviceNotFoundError(uid, flag);
     const atMs = this.#now();
-    await this.#raiseCutoff(uid, flag, { atMs, reason: 'device_quit' });
-    const connectionsClosed = await this.#closeUserConnections(uid, flag, 'device_quit');
+    const connectionsClosed = await this.#revokeAndClose(uid, flag, { atMs, reason: 'device_quit' });
     this.#emitRevocation({ action: 'quit_device', uid, deviceFlag, atMs, connectionsClosed }, context);
     return { atMs, connectionsClosed };
   }
@@ -850,10 +867,10 @@ export class Evict {
     const onFile = await this.#store(() => this.#o.store.listConnections(uid));
     const targets = onFile.filter((c) => deviceFlag === null || c.deviceFlag === deviceFlag);
     // Connections of this node that the store does not list (a lost write) are closed too.
+    const listedHere = new Set(targets.filter((t) => t.nodeId === this.nodeId).map((t) => t.connId));
     for (const connId of this.#connectionsByUid.get(uid) ?? []) {
       const local = this.#connections.get(connId)!;
-      const listed = targets.some((t) => t.nodeId === this.nodeId && t.connId === connId);
-      if (!listed && (deviceFlag === null || local.deviceFlag === deviceFlag))
+      if (!listedHere.has(connId) && (deviceFlag === null || local.deviceFlag === deviceFlag))
         targets.push(this.#recordOf(local));
     }
     return this.#closeConnections(targets, reason);
@@ -978,8 +995,13 @@ export class Evict {
     return connections.some((c) => c.deviceFlag === deviceFlag);
   }
 
-  /** Writes the cutoff, drops this node's copy of the user at once, then tells the other nodes. */
-  async #raiseCutoff(uid: string, deviceFlag: number | null, cutoff: Cutoff): Promise<void> {
+  /**
+   * Writes the cutoff and drops this node's copy of the user at once; then, side by side, tells the
+   * other nodes and closes the connections (one store round trip fewer than one after the other).
+   * The connections are listed only once the cutoff is written: one registered after the listing is
+   * rejected by its own re-check. Either failing fails the revocation (a retry does both again).
+   */
+  async #revokeAndClose(uid: string, deviceFlag: number | null, cutoff: Cutoff): Promise<number> {
     const expiresAtMs = cutoff.atMs + this.#o.maxCredentialLifetimeMs;
     try {
       await this.#store(() => this.#o.store.raiseCutoff(uid, deviceFlag, cutoff, expiresAtMs));
@@ -987,7 +1009,14 @@ export class Evict {
       // Also on failure: a write that timed out may still land.
       this.#cache.invalidate(userKey(uid));
     }
-    await this.#announceRevocation(uid);
+    // The publish is sent first: on Redis the other nodes hear `revoked` before any `close-connections`.
+    const [announced, closed] = await Promise.allSettled([
+      this.#announceRevocation(uid),
+      this.#closeUserConnections(uid, deviceFlag, cutoff.reason),
+    ]);
+    if (announced.status === 'rejected') throw announced.reason;
+    if (closed.status === 'rejected') throw closed.reason;
+    return closed.value;
   }
 
   /** Tells every node to drop its cached copies of what a revocation changed. */
@@ -1059,6 +1088,43 @@ export class Evict {
 
 /** Where a check reads: the cache (the guard's hot path) or the store (writes and re-checks that must not be stale). */
 type ReadSource = 'cache' | 'store';
+
+/** A value, or a promise of it when it had to wait for the store. */
+type Sync<T> = T | Promise<T>;
+
+type LiveSession =
+  | { ok: true; session: SessionRecord }
+  | { ok: false; reason: RejectionReason; uid?: string };
+
+function sessionVerdict(found: LiveSession): CheckResult {
+  if (!found.ok) return found;
+  return {
+    ok: true,
+    uid: found.session.uid,
+    deviceFlag: found.session.deviceFlag,
+    credential: 'session',
+  };
+}
+
+function statelessVerdict(
+  user: UserRecord | undefined,
+  uid: string,
+  deviceFlag: number | undefined,
+  issuedAtMs: number,
+  resolutionMs: number,
+): CheckResult {
+  const cutoff = applicableCutoff(user, deviceFlag);
+  // Same-resolution comparison: with second resolution, a credential of the kick's own second is rejected.
+  if (
+    cutoff !== undefined &&
+    Math.floor(issuedAtMs / resolutionMs) <= Math.floor(cutoff.atMs / resolutionMs)
+  ) {
+    return { ok: false, reason: cutoff.reason, uid };
+  }
+  return deviceFlag === undefined
+    ? { ok: true, uid, credential: 'stateless' }
+    : { ok: true, uid, deviceFlag, credential: 'stateless' };
+}
 
 const sessionKey = (tokenHash: string) => `s:${tokenHash}`;
 const userKey = (uid: string) => `u:${uid}`;

@@ -41,7 +41,16 @@ export function evictRouter(engine: Evict, options: AdminApiOptions = {}): Reque
 export function evictGuard(engine: Evict, options: GuardOptions = {}): RequestHandler {
   const guard = createGuard(engine, options);
   return (req: Request, res: Response, next: NextFunction) => {
-    guard({ headers: req.headers, query: queryOf(req.url) }).then((result) => {
+    // The query is parsed only if a credential source reads it (the default, a session token in a header, does not).
+    let query: URLSearchParams | undefined;
+    const request = {
+      headers: req.headers,
+      get query() {
+        query ??= queryOf(req.url);
+        return query;
+      },
+    };
+    guard(request).then((result) => {
       if (!result.ok) return writeNodeResponse(res, result.response);
       req.evict = result.principal;
       next();

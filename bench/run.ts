@@ -1,0 +1,265 @@
+/**
+ * The benchmark runner: `tsx bench/run.ts [--quick] [--only id,id]` (`pnpm bench` builds first).
+ * Runs every section in bench/sections (ordered by title), then writes bench/results.json (the raw
+ * figures) and BENCHMARKS.md. A section that throws is reported as failed and the run goes on.
+ */
+import { readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchOptions, BenchResult, BenchSection, BenchTable, BenchTarget } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+
+interface SectionOutcome {
+  id: string;
+  title: string;
+  file: string;
+  seconds: number;
+  result?: BenchResult;
+  error?: string;
+}
+
+interface Machine {
+  cpuModel: string;
+  cpuCount: number;
+  totalMemoryGiB: number;
+  os: string;
+  node: string;
+  redis: string;
+}
+
+function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
+  let quick = false;
+  let only: Set<string> | undefined;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--') continue;
+    if (arg === '--quick') quick = true;
+    else if (arg === '--only') only = new Set((argv[++i] ?? '').split(',').filter((s) => s !== ''));
+    else if (arg.startsWith('--only='))
+      only = new Set(
+        arg
+          .slice(7)
+          .split(',')
+          .filter((s) => s !== ''),
+      );
+    else throw new Error(`unknown argument ${arg}; usage: tsx bench/run.ts [--quick] [--only id,id]`);
+  }
+  return only === undefined ? { quick } : { quick, only };
+}
+
+async function redisVersion(redisUrl: string): Promise<string> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const info = await client.info('server');
+    return /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  } catch (error) {
+    return `unreachable at ${redisUrl} (${error instanceof Error ? error.message : String(error)})`;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function machine(redisUrl: string): Promise<Machine> {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cpuCount: cpus.length,
+    totalMemoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+    os: `${os.type()} ${os.release()} (${os.arch()})`,
+    node: process.version,
+    redis: await redisVersion(redisUrl),
+  };
+}
+
+async function loadSections(): Promise<Array<{ file: string; section: BenchSection }>> {
+  const dir = join(here, 'sections');
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
+    .sort();
+  const found: Array<{ file: string; section: BenchSection }> = [];
+  for (const file of files) {
+    let module: { section?: BenchSection };
+    try {
+      module = (await import(pathToFileURL(join(dir, file)).href)) as { section?: BenchSection };
+    } catch (error) {
+      // A section that does not even load is reported as failed, like one that throws.
+      const id = file.replace(/\.ts$/, '');
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      found.push({
+        file,
+        section: {
+          id,
+          title: `${id} (did not load)`,
+          run: () => Promise.reject(new Error(`bench/sections/${file} did not load: ${message}`)),
+        },
+      });
+      continue;
+    }
+    if (module.section === undefined || typeof module.section.run !== 'function') {
+      process.stderr.write(`bench: ${file} exports no section; skipped\n`);
+      continue;
+    }
+    found.push({ file, section: module.section });
+  }
+  return found.sort((a, b) => a.section.title.localeCompare(b.section.title, 'en', { numeric: true }));
+}
+
+const cell = (value: number | string | undefined) =>
+  value === undefined ? '' : String(value).replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+function markdownTable(table: BenchTable): string {
+  const lines = [
+    `| contender | ${table.columns.map(cell).join(' | ')} |`,
+    `| --- | ${table.columns.map(() => '---:').join(' | ')} |`,
+    ...table.rows.map(
+      (row) => `| ${cell(row.name)} | ${table.columns.map((c) => cell(row.figures[c])).join(' | ')} |`,
+    ),
+  ];
+  return `**${table.title}**\n\n${lines.join('\n')}`;
+}
+
+function targetsTable(rows: Array<{ section: string; target: BenchTarget }>): string {
+  const lines = [
+    '| section | target | result | measured | note |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map(
+      ({ section, target }) =>
+        `| ${cell(section)} | ${cell(target.target)} | ${target.met ? 'met' : '**NOT met**'} | ${cell(target.measured)} | ${cell(target.note)} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+function markdown(
+  date: string,
+  command: string,
+  quick: boolean,
+  info: Machine,
+  outcomes: SectionOutcome[],
+  totalSeconds: number,
+): string {
+  const allTargets = outcomes.flatMap((o) =>
+    (o.result?.targets ?? []).map((target) => ({ section: o.title, target })),
+  );
+  const met = allTargets.filter((t) => t.target.met).length;
+  const failed = outcomes.filter((o) => o.error !== undefined);
+  const parts: string[] = [
+    '# Benchmarks',
+    'Generated by `bench/run.ts`; do not edit by hand. The raw figures are in `bench/results.json`.',
+    [
+      'How to run (from a fresh clone; Redis on 127.0.0.1:6379 or `REDIS_URL`):',
+      '',
+      '```sh',
+      'npx --yes pnpm@10 install && npx --yes pnpm@10 bench           # the full run, a few minutes',
+      'npx --yes pnpm@10 bench --quick                                 # under a minute, indicative only',
+      'npx --yes pnpm@10 bench --only http                             # some sections only (by id)',
+      '```',
+    ].join('\n'),
+    [
+      `- Date: ${date}`,
+      `- Command: \`${command}\` (\`pnpm bench\` runs \`pnpm build\` first)${quick ? ' (quick mode: short, single rounds; indicative figures only)' : ''}`,
+      `- Machine: ${info.cpuCount} × ${info.cpuModel}, ${info.totalMemoryGiB} GiB RAM, ${info.os}`,
+      `- Node.js ${info.node}, Redis ${info.redis}`,
+      `- Duration: ${totalSeconds.toFixed(0)} s`,
+    ].join('\n'),
+    '## Summary of the targets',
+    allTargets.length === 0
+      ? 'No section reported a target.'
+      : `${met} of ${allTargets.length} targets met${failed.length > 0 ? `; ${failed.length} section(s) failed (below)` : ''}.\n\n${targetsTable(allTargets)}`,
+  ];
+  for (const outcome of outcomes) {
+    parts.push(`## ${outcome.title}`);
+    if (outcome.error !== undefined) {
+      parts.push(
+        `**This section FAILED** after ${outcome.seconds.toFixed(1)} s (\`bench/sections/${outcome.file}\`):\n\n\`\`\`\n${outcome.error}\n\`\`\``,
+      );
+      continue;
+    }
+    const result = outcome.result!;
+    parts.push(`\`bench/sections/${outcome.file}\`, ${outcome.seconds.toFixed(1)} s.`);
+    for (const table of result.tables) parts.push(markdownTable(table));
+    if (result.targets.length > 0) {
+      parts.push(
+        result.targets
+          .map(
+            (t) =>
+              `- ${t.met ? 'Met' : '**NOT met**'}: ${t.target}: ${t.measured}${t.note === undefined ? '' : `. ${t.note}`}`,
+          )
+          .join('\n'),
+      );
+    }
+    for (const note of result.notes) parts.push(note);
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const started = Date.now();
+  const date = new Date(started).toISOString();
+  const command = ['tsx bench/run.ts', ...process.argv.slice(2)].join(' ');
+  const options: BenchOptions = {
+    quick: args.quick,
+    redisUrl,
+    log: (line) => process.stderr.write(`${line}\n`),
+  };
+  const info = await machine(redisUrl);
+  options.log(`bench: ${info.cpuCount} × ${info.cpuModel}, Node ${info.node}, Redis ${info.redis}`);
+  const sections = (await loadSections()).filter(
+    ({ section }) => args.only === undefined || args.only.has(section.id),
+  );
+  if (args.only !== undefined) {
+    const known = new Set(sections.map((s) => s.section.id));
+    for (const id of args.only) if (!known.has(id)) throw new Error(`--only: no section with id ${id}`);
+  }
+  const outcomes: SectionOutcome[] = [];
+  for (const { file, section } of sections) {
+    options.log(`bench: ${section.title} (${file})`);
+    const t0 = performance.now();
+    try {
+      const result = await section.run(options);
+      outcomes.push({
+        id: section.id,
+        title: section.title,
+        file,
+        seconds: (performance.now() - t0) / 1000,
+        result,
+      });
+    } catch (error) {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      options.log(`bench: ${section.title} FAILED: ${message}`);
+      outcomes.push({
+        id: section.id,
+        title: section.title,
+        file,
+        seconds: (performance.now() - t0) / 1000,
+        error: message,
+      });
+    }
+  }
+  const totalSeconds = (Date.now() - started) / 1000;
+  const results = { date, command, quick: args.quick, machine: info, totalSeconds, sections: outcomes };
+  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(
+    join(root, 'BENCHMARKS.md'),
+    markdown(date, command, args.quick, info, outcomes, totalSeconds),
+  );
+  const targets = outcomes.flatMap((o) => o.result?.targets ?? []);
+  options.log(
+    `bench: wrote BENCHMARKS.md and bench/results.json in ${totalSeconds.toFixed(0)} s: ${targets.filter((t) => t.met).length}/${targets.length} targets met, ${outcomes.filter((o) => o.error !== undefined).length} section(s) failed`,
+  );
+  // Sections may leave handles (clients, timers) behind; the run is over.
+  process.exit(0);
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,426 @@
+/**
+ * HTTP comparisons: guard overhead on Express, Koa and NestJS (1), the peers on the same route (2),
+ * and the latency added at a fixed rate (1b). Every contender is its own server process
+ * (bench/servers/server.ts, from the built packages); the load generator is autocannon in another
+ * process (bench/servers/load.ts), on loopback. Rounds are interleaved across the contenders of a
+ * comparison (A B C A B C …) and the medians of the rounds are reported.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import {
+  type BenchOptions,
+  type BenchResult,
+  type BenchSection,
+  type BenchTable,
+  type BenchTarget,
+  median,
+} from '../report.js';
+import type { LoadResult, LoadSpec } from '../servers/load.js';
+import type { Mode } from '../servers/server.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SERVER = resolve(here, '../servers/server.ts');
+const LOAD = resolve(here, '../servers/load.ts');
+/** The servers' tsconfig for tsx: without the root's `paths`, @evict/... in the built adapters resolve to their dist folders. */
+const SERVER_TSCONFIG = resolve(here, '../servers/tsconfig.json');
+const CONNECTIONS = 50;
+const RATE_CONNECTIONS = 20;
+
+const NAMES: Record<Mode, string> = {
+  express: 'bare Express',
+  'express-evict-memory': 'Express + evictGuard (memory store)',
+  'express-evict-redis': 'Express + evictGuard (RedisStore, cache on)',
+  koa: 'bare Koa',
+  'koa-evict-memory': 'Koa + evictGuard (memory store)',
+  'koa-evict-redis': 'Koa + evictGuard (RedisStore, cache on)',
+  nestjs: 'bare NestJS',
+  'nestjs-evict-memory': 'NestJS + EvictGuard (memory store)',
+  'nestjs-evict-redis': 'NestJS + EvictGuard (RedisStore, cache on)',
+  'express-session-redis': 'Express + express-session + connect-redis',
+  'express-jwt-redis': 'Express + express-jwt (KeyObject, HS256) + isRevoked Redis GET',
+};
+
+interface Running {
+  mode: Mode;
+  url: string;
+  headers: Record<string, string>;
+  child: ChildProcess;
+}
+
+/** Node flags for the servers: BENCH_SERVER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=prof`. */
+const serverFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
+
+function startServer(mode: Mode, redisUrl: string): Promise<Running> {
+  const child = spawn(process.execPath, [...serverFlags, '--import', 'tsx', SERVER, mode], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, REDIS_URL: redisUrl, TSX_TSCONFIG_PATH: SERVER_TSCONFIG },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += String(chunk);
+  });
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`${mode} did not start within 20 s: ${stderr.trim()}`));
+    }, 20_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${mode} exited (${code}) before it was ready: ${stderr.trim()}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('READY ')) return;
+      clearTimeout(timer);
+      const { port, headers } = JSON.parse(line.slice(6)) as {
+        port: number;
+        headers: Record<string, string>;
+      };
+      done({ mode, url: `http://127.0.0.1:${port}/hello`, headers, child });
+    });
+  });
+}
+
+async function stopServer(server: Running): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((done) => server.child.once('exit', done));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The load generator process (autocannon), one per comparison; `run` sends it one round at a time. */
+class LoadGenerator {
+  readonly #child = spawn(process.execPath, ['--import', 'tsx', LOAD], { stdio: ['pipe', 'pipe', 'pipe'] });
+  readonly #waiting: Array<(line: string) => void> = [];
+  #stderr = '';
+
+  constructor() {
+    this.#child.stderr.on('data', (chunk) => {
+      this.#stderr += String(chunk);
+    });
+    createInterface({ input: this.#child.stdout }).on('line', (line) => this.#waiting.shift()?.(line));
+    this.#child.once('exit', (code) => {
+      for (const waiter of this.#waiting.splice(0))
+        waiter(JSON.stringify({ error: `load generator exited (${code}): ${this.#stderr.trim()}` }));
+    });
+  }
+
+  async run(
+    server: Running,
+    durationSec: number,
+    connections: number,
+    overallRate?: number,
+  ): Promise<LoadResult> {
+    const spec: LoadSpec = {
+      url: server.url,
+      headers: server.headers,
+      connections,
+      durationSec,
+      ...(overallRate === undefined ? {} : { overallRate }),
+    };
+    const line = await new Promise<string>((done) => {
+      this.#waiting.push(done);
+      this.#child.stdin.write(`${JSON.stringify(spec)}\n`);
+    });
+    const result = JSON.parse(line) as LoadResult | { error: string };
+    if ('error' in result) throw new Error(`${server.mode}: load generator: ${result.error}`);
+    if (result.ok === 0 || result.non2xx > 0 || result.errors > 0) {
+      throw new Error(
+        `${server.mode}: ${result.ok} ok, ${result.non2xx} non-2xx, ${result.errors} errors (${result.timeouts} timeouts)`,
+      );
+    }
+    return result;
+  }
+
+  close(): void {
+    this.#child.stdin.end();
+  }
+}
+
+interface Plan {
+  rounds: number;
+  roundSec: number;
+  warmupSec: number;
+  rateRoundSec: number;
+  /** The contenders of the fixed-rate test, each group against its own bare framework. */
+  rateGroups: Mode[][];
+}
+
+/** The servers started so far, kept for the section's later comparisons (1b reuses those of 1 and 2). */
+const pool = new Map<Mode, Promise<Running>>();
+
+async function stopAll(): Promise<void> {
+  const started = await Promise.allSettled(pool.values());
+  pool.clear();
+  await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [stopServer(s.value)] : [])));
+}
+
+/** Runs `body` with a comparison's servers (started together, or reused) and a load generator of its own. */
+async function withServers<T>(
+  modes: Mode[],
+  options: BenchOptions,
+  body: (servers: Running[], load: LoadGenerator) => Promise<T>,
+): Promise<T> {
+  for (const mode of modes) if (!pool.has(mode)) pool.set(mode, startServer(mode, options.redisUrl));
+  const servers = await Promise.all(modes.map((mode) => pool.get(mode)!));
+  const load = new LoadGenerator();
+  try {
+    return await body(servers, load);
+  } finally {
+    load.close();
+  }
+}
+
+/** Throughput, interleaved rounds: the req/s of each round, per mode. */
+async function throughput(modes: Mode[], plan: Plan, options: BenchOptions): Promise<Map<Mode, number[]>> {
+  return withServers(modes, options, async (servers, load) => {
+    for (const server of servers) await load.run(server, plan.warmupSec, CONNECTIONS);
+    const rounds = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+    for (let round = 0; round < plan.rounds; round += 1) {
+      for (const server of servers) {
+        const result = await load.run(server, plan.roundSec, CONNECTIONS);
+        rounds.get(server.mode)!.push(result.rps);
+        options.log(`  round ${round + 1} ${server.mode}: ${Math.round(result.rps)} req/s`);
+      }
+    }
+    return rounds;
+  });
+}
+
+/** Latency at a fixed rate, interleaved rounds: p50 and p99 (ms) of each round, per mode. */
+async function latency(
+  modes: Mode[],
+  rate: number,
+  plan: Plan,
+  options: BenchOptions,
+): Promise<Map<Mode, { p50: number[]; p99: number[]; rps: number[] }>> {
+  return withServers(modes, options, async (servers, load) => {
+    for (const server of servers) await load.run(server, plan.warmupSec, RATE_CONNECTIONS, rate);
+    const rounds = new Map(
+      modes.map((m) => [m, { p50: [] as number[], p99: [] as number[], rps: [] as number[] }]),
+    );
+    for (let round = 0; round < plan.rounds; round += 1) {
+      for (const server of servers) {
+        const result = await load.run(server, plan.rateRoundSec, RATE_CONNECTIONS, rate);
+        const figures = rounds.get(server.mode)!;
+        figures.p50.push(result.p50);
+        figures.p99.push(result.p99);
+        figures.rps.push(result.rps);
+        options.log(
+          `  rate round ${round + 1} ${server.mode}: p50 ${result.p50.toFixed(3)} ms, p99 ${result.p99.toFixed(3)} ms`,
+        );
+      }
+    }
+    return rounds;
+  });
+}
+
+const fixed = (value: number, digits = 2) => Number(value.toFixed(digits));
+
+async function run(options: BenchOptions): Promise<BenchResult> {
+  try {
+    return await measureAll(options);
+  } finally {
+    await stopAll();
+  }
+}
+
+async function measureAll(options: BenchOptions): Promise<BenchResult> {
+  const plan: Plan = options.quick
+    ? {
+        rounds: 1,
+        roundSec: 1,
+        warmupSec: 0.5,
+        rateRoundSec: 1,
+        rateGroups: [
+          [
+            'express',
+            'express-evict-memory',
+            'express-evict-redis',
+            'express-session-redis',
+            'express-jwt-redis',
+          ],
+        ],
+      }
+    : {
+        rounds: 3,
+        roundSec: 5,
+        warmupSec: 1,
+        rateRoundSec: 4,
+        rateGroups: [
+          [
+            'express',
+            'express-evict-memory',
+            'express-evict-redis',
+            'express-session-redis',
+            'express-jwt-redis',
+          ],
+          ['koa', 'koa-evict-memory', 'koa-evict-redis'],
+          ['nestjs', 'nestjs-evict-memory', 'nestjs-evict-redis'],
+        ],
+      };
+  const tables: BenchTable[] = [];
+  const targets: BenchTarget[] = [];
+  const notes: string[] = [
+    `Method: each contender is a separate Node.js server process (bench/servers/server.ts, evict loaded from packages/*/dist) serving GET /hello → {"hello":"world"} on 127.0.0.1. The load generator is autocannon ${CONNECTIONS} connections, pipelining 1, in its own process (bench/servers/load.ts). Throughput: a ${plan.warmupSec} s warm-up per contender, then ${plan.rounds} round(s) of ${plan.roundSec} s, interleaved across the contenders of a comparison (A B C A B C …); the table shows the median req/s of the rounds and its ratio to the bare framework's median. Servers and load generator share this machine's cores unpinned (one busy core each).`,
+    'The evict contenders send a session token issued at start-up (`token` header); the RedisStore ones use ioredis with the engine cache on (its default), so after the first request a check costs no Redis trip. express-session runs with connect-redis (node-redis client), resave: false, saveUninitialized: false, disableTouch: true: one Redis GET per request and no write. express-jwt verifies a pre-signed HS256 token against a `crypto.createSecretKey` KeyObject (a string secret costs jsonwebtoken 9 far more per verify) and its `isRevoked` does one ioredis GET per request.',
+  ];
+
+  // 1 and 2: Express with the peers (one interleaved run), then Koa, then NestJS.
+  const groups: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
+    {
+      title: 'Express: guard overhead (1) and peers (2), throughput',
+      bare: 'express',
+      modes: [
+        'express',
+        'express-evict-memory',
+        'express-evict-redis',
+        'express-session-redis',
+        'express-jwt-redis',
+      ],
+    },
+    {
+      title: 'Koa: guard overhead (1), throughput',
+      bare: 'koa',
+      modes: ['koa', 'koa-evict-memory', 'koa-evict-redis'],
+    },
+    {
+      title: 'NestJS: guard overhead (1), throughput',
+      bare: 'nestjs',
+      modes: ['nestjs', 'nestjs-evict-memory', 'nestjs-evict-redis'],
+    },
+  ];
+  const medians = new Map<Mode, number>();
+  const failures: string[] = [];
+  for (const group of groups) {
+    options.log(`http: ${group.title}`);
+    let rounds: Map<Mode, number[]>;
+    try {
+      rounds = await throughput(group.modes, plan, options);
+    } catch (error) {
+      failures.push(`${group.title}: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
+    }
+    for (const [mode, values] of rounds) medians.set(mode, median(values));
+    const bare = medians.get(group.bare)!;
+    tables.push({
+      title: group.title,
+      columns: ['median req/s', 'ratio to bare', 'rounds (req/s)'],
+      rows: group.modes.map((mode) => ({
+        name: NAMES[mode],
+        figures: {
+          'median req/s': Math.round(medians.get(mode)!),
+          'ratio to bare': fixed(medians.get(mode)! / bare, 3),
+          'rounds (req/s)': rounds
+            .get(mode)!
+            .map((v) => Math.round(v))
+            .join(', '),
+        },
+      })),
+    });
+    for (const mode of group.modes) {
+      if (mode === group.bare || !mode.includes('evict')) continue;
+      const ratio = medians.get(mode)! / bare;
+      targets.push({
+        target: `1. ${NAMES[mode]}: throughput ≥ 0.95 × ${NAMES[group.bare]}`,
+        measured: `${ratio.toFixed(3)} × (${Math.round(medians.get(mode)!)} vs ${Math.round(bare)} req/s)`,
+        met: ratio >= 0.95,
+      });
+    }
+  }
+
+  // 2: the peers, against evict with the Redis store (the same job: a revocable credential, Redis behind it).
+  const evictRedis = medians.get('express-evict-redis');
+  const peerTable: BenchTable = {
+    title: 'Peers (2): evict (RedisStore, cache on) against the peers on Express',
+    columns: ['peer req/s', 'evict req/s', 'evict / peer', 'peer / bare Express', 'target'],
+    rows: [],
+  };
+  for (const [peer, wanted] of [
+    ['express-session-redis', 1.2],
+    ['express-jwt-redis', 1.5],
+  ] as const) {
+    const peerRps = medians.get(peer);
+    if (peerRps === undefined || evictRedis === undefined) continue;
+    const ratio = evictRedis / peerRps;
+    peerTable.rows.push({
+      name: NAMES[peer],
+      figures: {
+        'peer req/s': Math.round(peerRps),
+        'evict req/s': Math.round(evictRedis),
+        'evict / peer': fixed(ratio, 3),
+        'peer / bare Express': fixed(peerRps / medians.get('express')!, 3),
+        target: `≥ ${wanted}`,
+      },
+    });
+    targets.push({
+      target: `2. Express + evictGuard (RedisStore) ≥ ${wanted} × ${NAMES[peer]}`,
+      measured: `${ratio.toFixed(3)} × (${Math.round(evictRedis)} vs ${Math.round(peerRps)} req/s)`,
+      met: ratio >= wanted,
+    });
+  }
+  if (peerTable.rows.length > 0) tables.push(peerTable);
+
+  // 1b: latency at half of bare Express's maximum.
+  const bareExpress = medians.get('express');
+  if (bareExpress === undefined) {
+    failures.push('1b skipped: no bare Express maximum to take half of');
+  } else {
+    const rate = Math.round(bareExpress / 2);
+    notes.push(
+      `1b: autocannon at a fixed overall rate of ${rate} req/s (half of bare Express's median maximum), ${RATE_CONNECTIONS} connections, ${plan.rounds} interleaved round(s) of ${plan.rateRoundSec} s after a ${plan.warmupSec} s warm-up each; p50 and p99 of the 2xx response times (sub-millisecond, from autocannon's per-response timings), median over the rounds, and the difference to the bare framework of the group.`,
+    );
+    for (const modes of plan.rateGroups) {
+      const bare = modes[0]!;
+      options.log(`http: 1b latency at ${rate} req/s (${modes.join(', ')})`);
+      let rounds: Awaited<ReturnType<typeof latency>>;
+      try {
+        rounds = await latency(modes, rate, plan, options);
+      } catch (error) {
+        failures.push(`1b ${bare}: ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      const p50 = (m: Mode) => median(rounds.get(m)!.p50);
+      const p99 = (m: Mode) => median(rounds.get(m)!.p99);
+      tables.push({
+        title: `Added latency (1b) at ${rate} req/s: ${NAMES[bare]} group`,
+        columns: ['achieved req/s', 'p50 ms', 'p99 ms', 'p50 − bare ms', 'p99 − bare ms'],
+        rows: modes.map((mode) => ({
+          name: NAMES[mode],
+          figures: {
+            'achieved req/s': Math.round(median(rounds.get(mode)!.rps)),
+            'p50 ms': fixed(p50(mode), 3),
+            'p99 ms': fixed(p99(mode), 3),
+            'p50 − bare ms': fixed(p50(mode) - p50(bare), 3),
+            'p99 − bare ms': fixed(p99(mode) - p99(bare), 3),
+          },
+        })),
+      });
+      for (const mode of modes) {
+        if (!mode.includes('evict')) continue;
+        const added = p99(mode) - p99(bare);
+        targets.push({
+          target: `1b. ${NAMES[mode]}: p99 within 0.2 ms of ${NAMES[bare]} at ${rate} req/s`,
+          measured: `${added >= 0 ? '+' : ''}${added.toFixed(3)} ms (p99 ${p99(mode).toFixed(3)} vs ${p99(bare).toFixed(3)} ms)`,
+          met: added <= 0.2,
+        });
+      }
+    }
+  }
+  if (options.quick) {
+    notes.push(
+      'Quick mode: one round of 1 s per contender, and 1b on the Express group only. The figures are indicative; the full run (`pnpm bench`) is the one to judge the targets by.',
+    );
+  }
+  for (const failure of failures) notes.push(`FAILED: ${failure}`);
+  return { tables, targets, notes };
+}
+
+export const section: BenchSection = {
+  id: 'http',
+  title: '1. HTTP: guard overhead (1), peers (2), added latency (1b)',
+  run,
+};

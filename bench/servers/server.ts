@@ -1,0 +1,261 @@
+/**
+ * One benchmark contender as its own process: `node --import tsx bench/servers/server.ts <mode>`.
+ * Serves `GET /hello` → `{"hello":"world"}` on 127.0.0.1 (a free port), then prints one line
+ * `READY {"port":…,"headers":{…}}` on stdout: the port, and the headers each request must carry
+ * (the session token, the session cookie or the JWT, made once at start-up). SIGTERM ends it.
+ *
+ * evict's packages are loaded from their build (packages/<name>/dist/esm, `pnpm build` first), so
+ * what runs is what ships. tsx only transforms this file at load time: nothing of it is in the
+ * measured path.
+ */
+import 'reflect-metadata';
+import { createSecretKey, randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const MODES = [
+  'express',
+  'express-evict-memory',
+  'express-evict-redis',
+  'koa',
+  'koa-evict-memory',
+  'koa-evict-redis',
+  'nestjs',
+  'nestjs-evict-memory',
+  'nestjs-evict-redis',
+  'express-session-redis',
+  'express-jwt-redis',
+] as const;
+export type Mode = (typeof MODES)[number];
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const built = (pkg: string) => pathToFileURL(resolve(root, 'packages', pkg, 'dist/esm/index.js')).href;
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Keys of this process only, so that runs (and other users of this Redis) never meet. */
+const prefix = `evict-bench:${process.pid}:${randomBytes(3).toString('hex')}:`;
+const BODY = { hello: 'world' };
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+type Core = typeof import('@evict/core');
+type Evict = import('@evict/core').Evict;
+
+async function engineFor(store: 'memory' | 'redis'): Promise<{ engine: Evict; token: string }> {
+  const core: Core = await import(built('core'));
+  let engine: Evict;
+  if (store === 'memory') {
+    engine = core.createEvict({ nodeId: 1 });
+  } else {
+    const { Redis } = await import('ioredis');
+    const { RedisStore }: typeof import('@evict/redis') = await import(built('redis'));
+    const client = new Redis(redisUrl, { lazyConnect: false });
+    const redisStore = new RedisStore({ client, prefix });
+    // The engine's cache is on (its default size): a check reads Redis only on a miss.
+    engine = core.createEvict({ nodeId: 1, store: redisStore });
+    cleanups.push(
+      () => engine.close(),
+      () => redisStore.close(),
+      async () => {
+        const keys = await client.keys(`${prefix}*`);
+        if (keys.length > 0) await client.del(...keys);
+      },
+      () => client.quit(),
+    );
+  }
+  await engine.ready();
+  const { token } = await engine.issueSession({ uid: 'bench-user', deviceFlag: 1, ttlMs: 3_600_000 });
+  return { engine, token };
+}
+
+async function listen(start: (port: 0) => Server | Promise<Server>): Promise<number> {
+  const server = await start(0);
+  if (!server.listening) await new Promise((done) => server.once('listening', done));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  cleanups.push(() => new Promise((done) => server.close(done)));
+  return address.port;
+}
+
+async function expressServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
+  const { default: express } = await import('express');
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const hello = (_req: unknown, res: import('express').Response) => {
+    res.json(BODY);
+  };
+  const headers: Record<string, string> = {};
+  if (mode === 'express') {
+    app.get('/hello', hello);
+  } else if (mode === 'express-evict-memory' || mode === 'express-evict-redis') {
+    const { evictGuard }: typeof import('@evict/express') = await import(built('express'));
+    const { engine, token } = await engineFor(mode === 'express-evict-memory' ? 'memory' : 'redis');
+    headers.token = token;
+    app.get('/hello', evictGuard(engine), hello);
+  } else if (mode === 'express-session-redis') {
+    // At its best: no resave, no touch, no empty sessions; one Redis GET per request.
+    const { default: session } = await import('express-session');
+    const { RedisStore } = await import('connect-redis');
+    const { createClient } = await import('redis');
+    const client = createClient({ url: redisUrl });
+    await client.connect();
+    cleanups.push(async () => {
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length > 0) await client.del(keys);
+      await client.quit();
+    });
+    app.use(
+      session({
+        store: new RedisStore({ client, prefix: `${prefix}sess:`, disableTouch: true, ttl: 3600 }),
+        secret: randomBytes(32).toString('hex'),
+        resave: false,
+        saveUninitialized: false,
+        rolling: false,
+        cookie: { httpOnly: true, maxAge: 3_600_000 },
+      }),
+    );
+    app.post('/login', (req, res) => {
+      (req.session as unknown as { uid: string }).uid = 'bench-user';
+      res.json({ ok: true });
+    });
+    app.get(
+      '/hello',
+      (req, res, next) => {
+        if ((req.session as unknown as { uid?: string }).uid === undefined) {
+          res.status(401).json({ error: 'unauthorized' });
+          return;
+        }
+        next();
+      },
+      hello,
+    );
+  } else if (mode === 'express-jwt-redis') {
+    // At its best: a KeyObject secret (a string one costs ~30× per verify), HS256 only, and the
+    // revocation list asked once per request (supertokens' pattern for immediate revocation).
+    const { expressjwt } = await import('express-jwt');
+    const { default: jwt } = await import('jsonwebtoken');
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redisUrl);
+    cleanups.push(() => client.quit());
+    const secret = createSecretKey(randomBytes(32));
+    const jti = randomBytes(12).toString('hex');
+    headers.authorization = `Bearer ${jwt.sign({ sub: 'bench-user', jti }, secret, { algorithm: 'HS256', expiresIn: '1h' })}`;
+    app.get(
+      '/hello',
+      expressjwt({
+        secret,
+        algorithms: ['HS256'],
+        isRevoked: async (_req, token) => {
+          const payload = token?.payload as { jti?: string } | undefined;
+          return (await client.get(`${prefix}revoked:${payload?.jti}`)) !== null;
+        },
+      }),
+      hello,
+    );
+  } else {
+    throw new Error(`not an express mode: ${mode}`);
+  }
+  const port = await listen((p) => app.listen(p, '127.0.0.1'));
+  if (mode === 'express-session-redis') {
+    const answer = await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST' });
+    const cookie = answer.headers.get('set-cookie');
+    if (cookie === null) throw new Error('express-session set no cookie');
+    headers.cookie = cookie.split(';')[0]!;
+  }
+  return { port, headers };
+}
+
+async function koaServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
+  const { default: Koa } = await import('koa');
+  const { default: Router } = await import('@koa/router');
+  const app = new Koa();
+  const router = new Router();
+  const headers: Record<string, string> = {};
+  const hello = (ctx: import('koa').Context) => {
+    ctx.body = BODY;
+  };
+  if (mode === 'koa') {
+    router.get('/hello', hello);
+  } else {
+    const { evictGuard }: typeof import('@evict/koa') = await import(built('koa'));
+    const { engine, token } = await engineFor(mode === 'koa-evict-memory' ? 'memory' : 'redis');
+    headers.token = token;
+    router.get('/hello', evictGuard(engine), hello);
+  }
+  app.use(router.routes());
+  const port = await listen((p) => app.listen(p, '127.0.0.1'));
+  return { port, headers };
+}
+
+async function nestServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
+  const common = await import('@nestjs/common');
+  const { NestFactory } = await import('@nestjs/core');
+  const headers: Record<string, string> = {};
+  const imports: unknown[] = [];
+  // Decorators applied as functions: no decorator transform needed, same metadata as `@Get()`.
+  class HelloController {
+    hello() {
+      return BODY;
+    }
+  }
+  const descriptor = Object.getOwnPropertyDescriptor(HelloController.prototype, 'hello')!;
+  if (mode !== 'nestjs') {
+    const nest: typeof import('@evict/nestjs') = await import(built('nestjs'));
+    const { engine, token } = await engineFor(mode === 'nestjs-evict-memory' ? 'memory' : 'redis');
+    headers.token = token;
+    imports.push(nest.EvictModule.forRoot({ engine, admin: false }));
+    common.UseGuards(nest.EvictGuard)(HelloController.prototype, 'hello', descriptor);
+  }
+  common.Get('hello')(HelloController.prototype, 'hello', descriptor);
+  common.Controller()(HelloController);
+  class AppModule {}
+  common.Module({ imports: imports as never[], controllers: [HelloController] })(AppModule);
+  const app = await NestFactory.create(AppModule, { logger: false });
+  const express = app.getHttpAdapter().getInstance() as import('express').Express;
+  express.disable('x-powered-by');
+  express.set('etag', false);
+  await app.listen(0, '127.0.0.1');
+  cleanups.unshift(() => app.close());
+  const address = app.getHttpServer().address();
+  return { port: address.port, headers };
+}
+
+async function main(): Promise<void> {
+  const mode = process.argv[2] as Mode;
+  if (!MODES.includes(mode)) throw new Error(`usage: server.ts <${MODES.join('|')}>`);
+  const started = mode.startsWith('koa')
+    ? await koaServer(mode)
+    : mode.startsWith('nestjs')
+      ? await nestServer(mode)
+      : await expressServer(mode);
+  // A request of our own: the route answers 200 with the credential (no 401 measured as speed).
+  const check = await fetch(`http://127.0.0.1:${started.port}/hello`, { headers: started.headers });
+  const text = await check.text();
+  if (check.status !== 200 || text !== JSON.stringify(BODY)) {
+    throw new Error(`${mode}: GET /hello answered ${check.status} ${text}`);
+  }
+  process.stdout.write(`READY ${JSON.stringify(started)}\n`);
+}
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const force = setTimeout(() => process.exit(0), 3000);
+  force.unref();
+  for (const cleanup of cleanups) {
+    try {
+      await cleanup();
+    } catch {
+      // best effort: the process ends anyway
+    }
+  }
+  process.exit(0); // also writes the --cpu-prof profile
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+
+main().catch((error) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
