@@ -41,6 +41,8 @@ const MB = 1024 * 1024;
  */
 const HEAP_MB_PER_MIN = QUICK ? 4 : 1;
 const RSS_MB_PER_MIN = QUICK ? 16 : 4;
+/** The shortest run whose RSS slope is held to RSS_MB_PER_MIN (see the check). */
+const RSS_MIN_SECONDS = 60;
 /** Handles once the load stopped and the client closed its sockets, over the idle baseline. */
 const HANDLE_SLACK = 2;
 
@@ -182,7 +184,12 @@ describeSoak('soak: two nodes under mixed load', () => {
       for (const r of results) {
         expect(r.samples, `${r.node} samples`).toBeGreaterThanOrEqual(4);
         expect(r.heapMBPerMin, `${r.node} heap MB/min`).toBeLessThan(HEAP_MB_PER_MIN);
-        expect(r.rssMBPerMin, `${r.node} RSS MB/min`).toBeLessThan(RSS_MB_PER_MIN);
+        // RSS still grows with the allocator's and JIT's warm-up for the first minute or so: over a
+        // shorter run its slope says nothing about leaks, so only a run of a minute or more is held to it
+        // (the heap after a full GC, the leak signal, is held to its bound in every run).
+        if (SOAK_SECONDS >= RSS_MIN_SECONDS) {
+          expect(r.rssMBPerMin, `${r.node} RSS MB/min`).toBeLessThan(RSS_MB_PER_MIN);
+        }
         expect(r.handlesIdleAfter, `${r.node} handles at rest`).toBeLessThanOrEqual(
           r.handlesIdleBefore + HANDLE_SLACK,
         );
@@ -235,7 +242,7 @@ function markdown(r: any): string {
 Written by \`pnpm test:faults\` (\`test/faults/soak.fault.ts\`); raw data in \`soak.json\` (not committed).
 Run: ${r.when}, ${r.mode}, ${r.soakSeconds} s of load, a sample every ${r.sampleMs} ms; load: ${r.load.requests} guarded
 requests, ${r.load.logins} logins, ${r.load.sockets} socket connects, ${r.load.kicks} device quits, ${r.load.logouts} logouts, ${r.load.errors} errors.
-Bounds after the warm-up (first 25 %): heap < ${r.thresholds.heapMBPerMin} MB/min, RSS < ${r.thresholds.rssMBPerMin} MB/min, handles at rest ≤ idle + ${r.thresholds.handleSlack}.
+Bounds after the warm-up (first 25 %): heap < ${r.thresholds.heapMBPerMin} MB/min, RSS < ${r.thresholds.rssMBPerMin} MB/min (held from ${RSS_MIN_SECONDS} s of load on; shorter runs report it), handles at rest ≤ idle + ${r.thresholds.handleSlack}.
 
 | node | samples | heap MB (after GC) | heap MB/min | RSS MB | RSS MB/min | handles idle / max under load / idle after |
 |---|---|---|---|---|---|---|
