@@ -5,75 +5,13 @@
  * quickly and the guard fails closed; once it is back no node accepts a credential revoked before.
  * Needs the build and the `redis-server` binary.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DemoNode, freePort, isBuilt, sleep, startDemoNode, waitFor } from './support/demo-process.js';
 import { describeRedis, randomPrefix } from './support/redis.js';
+import { hasRedisServer, OwnRedis } from './support/redis-server.js';
 
-const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 /** The demos' storeTimeoutMs here: every answer while Redis is down must come well within it. */
 const STORE_TIMEOUT_MS = 1_000;
-
-/** A redis-server of the test's own, restartable on the same port and data directory. */
-class OwnRedis {
-  readonly dir = mkdtempSync(join(tmpdir(), 'evict-redis-'));
-  #child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    // AOF with fsync on every write: a write Redis acknowledged survives a kill -9.
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes'];
-    args.push('--appendfsync', 'always', '--dir', this.dir);
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.#child = child;
-    const probe = new Redis(this.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await waitFor(
-        `redis-server on port ${this.port}`,
-        async () => {
-          if (child.exitCode !== null) throw new Error('redis-server exited');
-          try {
-            if (probe.status !== 'ready') await probe.connect();
-            return (await probe.ping()) === 'PONG';
-          } catch {
-            probe.disconnect();
-            return false;
-          }
-        },
-        10_000,
-      );
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  /** SIGKILL: no shutdown, no last save. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  async remove(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 const describeRestart = hasRedisServer ? describeRedis : describeRedis.skip;
 if (!hasRedisServer) console.warn('redis-restart.test.ts: no redis-server binary on PATH: SKIPPED');
@@ -88,7 +26,7 @@ describeRestart('Redis restarts under two demo processes', () => {
       if (!isBuilt(framework))
         throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
     }
-    redis = new OwnRedis(await freePort());
+    redis = new OwnRedis(await freePort(), true);
     await redis.start();
     const env = {
       REDIS_URL: redis.url,

@@ -1,100 +1,20 @@
 /**
- * What the fault suite and the soak share: a redis-server of their own (killable, restartable on the
- * same port and directory, pausable with SIGSTOP), demo nodes with the diagnostics preload, a
- * keep-alive HTTP client, WebSocket connects that record the guard's decision, and small statistics.
+ * What the fault suite and the soak share: demo nodes with the diagnostics preload, a keep-alive HTTP
+ * client, WebSocket connects that record the guard's decision, and small statistics. The
+ * redis-server of their own is test/support/redis-server.ts.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { type DemoNode, type Framework, startDemoNode, waitFor } from '../support/demo-process.js';
+import { type DemoNode, type Framework, startDemoNode } from '../support/demo-process.js';
 
-export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+export { hasRedisServer, OwnRedis } from '../support/redis-server.js';
 
 /** FAULT_QUICK=1 (or FAULT_SCALE<1): the short version CI runs. */
 export const QUICK = process.env.FAULT_QUICK === '1' || process.env.FAULT_QUICK === 'true';
 export const SCALE = Number(process.env.FAULT_SCALE ?? (QUICK ? 0.2 : 1));
 
 export const now = () => performance.now();
-
-/** A redis-server of the test's own. */
-export class OwnRedis {
-  readonly dir = mkdtempSync(join(tmpdir(), 'evict-faults-'));
-  #child: ChildProcess | undefined;
-  constructor(
-    readonly port: number,
-    readonly aof: boolean,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.#child?.pid;
-  }
-
-  async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir];
-    // AOF with fsync on every write: a write Redis acknowledged survives a kill -9.
-    if (this.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
-    else args.push('--appendonly', 'no');
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.#child = child;
-    const probe = new Redis(this.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await waitFor(
-        `redis-server on port ${this.port}`,
-        async () => {
-          if (child.exitCode !== null) throw new Error('redis-server exited');
-          try {
-            if (probe.status !== 'ready') await probe.connect();
-            return (await probe.ping()) === 'PONG';
-          } catch {
-            probe.disconnect();
-            return false;
-          }
-        },
-        10_000,
-      );
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  /** SIGKILL: no shutdown, no last save. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  /** SIGSTOP: the TCP connections stay up, nothing answers. */
-  pause(): void {
-    this.#child?.kill('SIGSTOP');
-  }
-
-  resume(): void {
-    this.#child?.kill('SIGCONT');
-  }
-
-  async remove(): Promise<void> {
-    this.resume();
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 const DIAG = fileURLToPath(new URL('./diag.cjs', import.meta.url));
 

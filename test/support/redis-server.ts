@@ -1,0 +1,87 @@
+/**
+ * A redis-server of a test's own: killable (SIGKILL), restartable on the same port and directory,
+ * pausable (SIGSTOP). Used by the Redis restart test and the fault suite.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { waitFor } from './demo-process.js';
+
+export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** A redis-server of the test's own; with `aof`, every acknowledged write survives a kill -9. */
+export class OwnRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), 'evict-redis-'));
+  #child: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    readonly aof: boolean,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir];
+    // AOF with fsync on every write: a write Redis acknowledged survives a kill -9.
+    if (this.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    else args.push('--appendonly', 'no');
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    this.#child = child;
+    const probe = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await waitFor(
+        `redis-server on port ${this.port}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error('redis-server exited');
+          try {
+            if (probe.status !== 'ready') await probe.connect();
+            return (await probe.ping()) === 'PONG';
+          } catch {
+            probe.disconnect();
+            return false;
+          }
+        },
+        10_000,
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** SIGKILL: no shutdown, no last save. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** SIGSTOP: the TCP connections stay up, nothing answers. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
+  async remove(): Promise<void> {
+    this.resume();
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
