@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { DEMO_ENV } from './support/demo-process.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
@@ -165,24 +166,8 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000
 async function startDemoProcess(example: Example): Promise<DemoProcess> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port) };
-  // The README's defaults, whatever the machine's environment says.
-  for (const name of [
-    'HOST',
-    'NODE_ID',
-    'TENCENT_SDKAPPID',
-    'TENCENT_SECRET_KEY',
-    'TENCENT_ADMINS',
-    'EVICT_MANAGER_TOKEN',
-    'DEMO_SEED',
-    // The in-memory store, whatever Redis the shell points at.
-    'REDIS_URL',
-    'EVICT_REDIS_PREFIX',
-    'EVICT_STORE_TIMEOUT_MS',
-    'EVICT_CONNECTION_TTL_MS',
-    'TENCENT_RATE_LIMIT',
-  ]) {
-    delete env[name];
-  }
+  // The README's defaults and the in-memory store, whatever the machine's environment says.
+  for (const name of DEMO_ENV) if (name !== 'PORT') delete env[name];
   const child = spawn(process.execPath, [example.serverJs], {
     cwd: repoRoot,
     env,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signUserSig } from '@evict/core';
 import { Redis } from 'ioredis';
-import { DEMO_TENCENT, freePort, isBuilt, repoRoot } from '../../test/support/demo-process.js';
+import { DEMO_ENV, DEMO_TENCENT, freePort, isBuilt, repoRoot } from '../../test/support/demo-process.js';
 
 export { DEMO_TENCENT };
 
@@ -29,23 +29,6 @@ export function assertBuilt(): void {
   if (!isBuilt('express'))
     throw new Error('examples/express is not built: run `npx --yes pnpm@10 build` before the benchmarks');
 }
-
-/** Every variable the demo reads: a node gets what the benchmark gives, whatever the machine's environment says. */
-const DEMO_ENV = [
-  'PORT',
-  'HOST',
-  'NODE_ID',
-  'TENCENT_SDKAPPID',
-  'TENCENT_SECRET_KEY',
-  'TENCENT_ADMINS',
-  'TENCENT_RATE_LIMIT',
-  'EVICT_MANAGER_TOKEN',
-  'DEMO_SEED',
-  'REDIS_URL',
-  'EVICT_REDIS_PREFIX',
-  'EVICT_STORE_TIMEOUT_MS',
-  'EVICT_CONNECTION_TTL_MS',
-];
 
 /** A running demo process. */
 export interface BenchNode {

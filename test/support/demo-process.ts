@@ -19,7 +19,7 @@ export const DEMO_TENCENT = {
 } as const;
 
 /** Every variable the demo reads: a test sets what it means, whatever the machine's environment says. */
-const DEMO_ENV = [
+export const DEMO_ENV = [
   'PORT',
   'HOST',
   'NODE_ID',
