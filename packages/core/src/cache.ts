@@ -2,7 +2,9 @@
  * The guard's local copy of what can reject a credential: session records by token hash and user
  * records (their cutoffs) by uid, so that a check costs no store round trip.
  *
- * - Bounded: at most `capacity` entries, least recently used dropped first; capacity 0 caches nothing.
+ * - Bounded: at most `capacity` entries; capacity 0 caches nothing. Eviction is "second chance"
+ *   (CLOCK), an approximation of least recently used: a hit only sets a flag, where true LRU would
+ *   move the entry in the map on every hit, which cost as much as the rest of a warm check.
  * - Only what the store answered is cached, never a miss of a session: a sprayed random token would
  *   otherwise push the live sessions out (each miss still costs one store read, as without a cache).
  * - A read of the store that was under way when its key was invalidated (or the cache cleared) does
@@ -10,9 +12,15 @@
  * - Untrusted (the store's link is down): nothing is kept and nothing is served, every read goes to
  *   the store.
  */
+/** A cached value and whether it was read since eviction last passed it. */
+interface Slot<V> {
+  value: V;
+  used: boolean;
+}
+
 export class RevocationCache<V> {
   readonly capacity: number;
-  readonly #entries = new Map<string, V>();
+  readonly #entries = new Map<string, Slot<V>>();
   /** The store reads under way, per key; invalidating the key marks them stale. */
   readonly #reads = new Map<string, Set<{ stale: boolean }>>();
   #trusted = true;
@@ -28,21 +36,20 @@ export class RevocationCache<V> {
   }
 
   /**
-   * The cached value (it becomes the most recently used), or undefined on a miss. An entry that
-   * `current` rejects (past its own expiry) is dropped and counts as a miss.
+   * The cached value, or undefined on a miss. An entry that `current(value, nowMs)` rejects (past
+   * its own expiry) is dropped and counts as a miss.
    */
-  get(key: string, current: (value: V) => boolean = () => true): V | undefined {
+  get(key: string, nowMs: number, current: (value: V, nowMs: number) => boolean): V | undefined {
     if (!this.#enabled) return undefined;
-    const value = this.#entries.get(key);
-    if (value === undefined || !current(value)) {
-      if (value !== undefined) this.invalidate(key);
+    const slot = this.#entries.get(key);
+    if (slot === undefined || !current(slot.value, nowMs)) {
+      if (slot !== undefined) this.invalidate(key);
       this.#misses += 1;
       return undefined;
     }
     this.#hits += 1;
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    return value;
+    slot.used = true;
+    return slot.value;
   }
 
   /**
@@ -96,10 +103,17 @@ export class RevocationCache<V> {
 
   #put(key: string, value: V): void {
     this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.capacity) {
-      const oldest = this.#entries.keys().next().value as string;
+    this.#entries.set(key, { value, used: false });
+    // Oldest first; a read since its last pass buys an entry another round at the young end (the
+    // entry just put is never the one dropped). Each pass spends the flag, so an eviction costs
+    // O(1) amortized.
+    while (this.#entries.size > this.capacity) {
+      const [oldest, slot] = this.#entries.entries().next().value as [string, Slot<V>];
       this.#entries.delete(oldest);
+      if (slot.used || oldest === key) {
+        slot.used = false;
+        this.#entries.set(oldest, slot);
+      }
     }
   }
 }

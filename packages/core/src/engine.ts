@@ -454,14 +454,22 @@ export class Evict {
    * open). Reads the local cache first, the store on a miss.
    */
   check(credential: Credential): Promise<CheckResult> {
-    // Synchronous while the cache answers: a warm check allocates no promise per layer and never
-    // touches the store wrapper. Anything thrown becomes a rejection, as from an async function.
     try {
       const verdict = this.#check(credential, 'cache');
       return verdict instanceof Promise ? verdict : Promise.resolve(verdict);
     } catch (error) {
+      // Anything thrown becomes a rejection, as from an async function.
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * `check`, answered synchronously when the cache holds every record it needs (the guard's hot
+   * path: no promise, no microtask, so an adapter can call the route in the same tick), and a
+   * promise of the verdict when it has to read the store. Throws what `check` would reject with.
+   */
+  checkNow(credential: Credential): CheckResult | Promise<CheckResult> {
+    return this.#check(credential, 'cache');
   }
 
   /** The verdict, synchronously when every record it needs is in the cache, else a promise of it. */
@@ -518,7 +526,7 @@ export class Evict {
     };
     let user: Sync<UserRecord | undefined>;
     try {
-      user = this.#readUser(uid, source);
+      user = this.#readUser(uid, source, now);
     } catch (error) {
       return failed(error);
     }
@@ -529,53 +537,50 @@ export class Evict {
 
   /** The session behind a token hash if it is live, or why not. Store failures throw (or reject). */
   #liveSession(tokenHash: string, source: ReadSource): Sync<LiveSession> {
-    const session = this.#readSession(tokenHash, source);
-    if (session instanceof Promise) return session.then((found) => this.#liveSessionOf(found, source));
-    return this.#liveSessionOf(session, source);
+    // One clock read for an answer the cache gives at once; a fresh one after each store read.
+    const now = this.#now();
+    const session = this.#readSession(tokenHash, source, now);
+    if (session instanceof Promise)
+      return session.then((found) => this.#liveSessionOf(found, source, this.#now()));
+    return this.#liveSessionOf(session, source, now);
   }
 
-  #liveSessionOf(session: SessionRecord | undefined, source: ReadSource): Sync<LiveSession> {
+  #liveSessionOf(session: SessionRecord | undefined, source: ReadSource, now: number): Sync<LiveSession> {
     if (session === undefined) return { ok: false, reason: 'unknown' };
     const uid = session.uid;
     // Logged out or expired needs no user record.
-    const early = sessionRejection(session, undefined, this.#now());
+    const early = sessionRejection(session, undefined, now);
     if (early !== undefined) return { ok: false, reason: early, uid };
-    const user = this.#readUser(uid, source);
-    if (user instanceof Promise) return user.then((found) => this.#sessionLiveness(session, found));
-    return this.#sessionLiveness(session, user);
+    const user = this.#readUser(uid, source, now);
+    if (user instanceof Promise)
+      return user.then((found) => this.#sessionLiveness(session, found, this.#now()));
+    return this.#sessionLiveness(session, user, now);
   }
 
-  #sessionLiveness(session: SessionRecord, user: UserRecord | undefined): LiveSession {
-    const reason = sessionRejection(session, user, this.#now());
+  #sessionLiveness(session: SessionRecord, user: UserRecord | undefined, now: number): LiveSession {
+    const reason = sessionRejection(session, user, now);
     return reason === undefined ? { ok: true, session } : { ok: false, reason, uid: session.uid };
   }
 
   /** A session record, from the cache when `source` allows it. An unknown token is never cached. */
-  #readSession(tokenHash: string, source: ReadSource): Sync<SessionRecord | undefined> {
+  #readSession(tokenHash: string, source: ReadSource, now: number): Sync<SessionRecord | undefined> {
     if (source === 'store') return this.#store(() => this.#o.store.getSession(tokenHash));
     const key = sessionKey(tokenHash);
     // Past its retention the store has dropped it: ask again (it answers unknown).
-    const cached = this.#cache.get(key, this.#sessionIsCurrent);
+    const cached = this.#cache.get(key, now, sessionIsCurrent);
     if (cached !== undefined) return cached as SessionRecord;
     return this.#loadIntoCache(key, () => this.#store(() => this.#o.store.getSession(tokenHash)), false);
   }
 
   /** A user record, from the cache when `source` allows it. "None on file" is cached too: the uid came with a live credential. */
-  #readUser(uid: string, source: ReadSource): Sync<UserRecord | undefined> {
+  #readUser(uid: string, source: ReadSource, now = this.#now()): Sync<UserRecord | undefined> {
     if (source === 'store') return this.#store(() => this.#o.store.getUser(uid));
     const key = userKey(uid);
     // Past its expiry the store has dropped it: ask again.
-    const cached = this.#cache.get(key, this.#userIsCurrent);
+    const cached = this.#cache.get(key, now, userIsCurrent);
     if (cached !== undefined) return (cached as UserRecord | null) ?? undefined;
     return this.#loadIntoCache(key, () => this.#store(() => this.#o.store.getUser(uid)), true);
   }
-
-  /** Whether a cached session is still on file (a method made once: the hot path allocates no closure). */
-  readonly #sessionIsCurrent = (record: SessionRecord | UserRecord | null): boolean =>
-    record === null || (record as SessionRecord).retainUntilMs > this.#now();
-
-  readonly #userIsCurrent = (record: SessionRecord | UserRecord | null): boolean =>
-    record === null || (record as UserRecord).expiresAtMs > this.#now();
 
   /** The store's answer, cached (absent too, if `keepAbsent`). */
   async #loadIntoCache<T extends SessionRecord | UserRecord>(
@@ -1126,8 +1131,18 @@ function statelessVerdict(
     : { ok: true, uid, deviceFlag, credential: 'stateless' };
 }
 
-const sessionKey = (tokenHash: string) => `s:${tokenHash}`;
+/**
+ * Cache keys. A session's is its token hash as it is (base64url, never a colon): no string is built
+ * on the hot path. A user's has a colon, so it can never be a token hash.
+ */
+const sessionKey = (tokenHash: string) => tokenHash;
 const userKey = (uid: string) => `u:${uid}`;
+
+/** Whether a cached record is still on file (module functions: the hot path allocates no closure). */
+const sessionIsCurrent = (record: SessionRecord | UserRecord | null, nowMs: number): boolean =>
+  record === null || (record as SessionRecord).retainUntilMs > nowMs;
+const userIsCurrent = (record: SessionRecord | UserRecord | null, nowMs: number): boolean =>
+  record === null || (record as UserRecord).expiresAtMs > nowMs;
 
 /** Why a session is not live, or undefined when it is. */
 function sessionRejection(

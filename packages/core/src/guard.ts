@@ -46,7 +46,14 @@ export type GuardResult =
   | { ok: true; principal: Principal }
   | { ok: false; reason: RejectionReason; response: EvictResponse };
 
-export type Guard = (request: GuardRequest) => Promise<GuardResult>;
+export interface Guard {
+  (request: GuardRequest): Promise<GuardResult>;
+  /**
+   * The same decision, returned synchronously when the engine's cache answers it, a promise of it
+   * otherwise. Adapters use it so that a warm request reaches the route in the same tick.
+   */
+  decide(request: GuardRequest): GuardResult | Promise<GuardResult>;
+}
 
 const MESSAGES: Record<RejectionReason, string> = {
   kicked: 'the user was kicked; log in again',
@@ -117,13 +124,29 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
     },
   });
 
-  return async function guard(request: GuardRequest): Promise<GuardResult> {
-    for (const source of sources) {
+  const verdictOf = (verdict: CheckResult, credential: Principal['credential']): GuardResult =>
+    verdict.ok ? accept(verdict, credential) : reject(verdict.reason);
+  const userSigVerdictOf = (verdict: CheckResult): GuardResult => {
+    if (verdict.ok) return accept(verdict, 'usersig');
+    const code: TencentErrorCode =
+      verdict.reason === 'unavailable' ? 70500 : verdict.reason === 'expired' ? 70001 : 70052;
+    return rejectUserSig(verdict.reason, code);
+  };
+  const settle = (
+    verdict: CheckResult | Promise<CheckResult>,
+    answer: (verdict: CheckResult) => GuardResult,
+  ): GuardResult | Promise<GuardResult> =>
+    verdict instanceof Promise ? verdict.then(answer) : answer(verdict);
+  const sessionVerdict = (verdict: CheckResult) => verdictOf(verdict, 'session');
+
+  /** Tries the sources from `index` on; synchronous until one of them has to wait. */
+  const decideFrom = (request: GuardRequest, index: number): GuardResult | Promise<GuardResult> => {
+    for (let i = index; i < sources.length; i += 1) {
+      const source = sources[i]!;
       if (source === 'session') {
         const token = sessionTokenOf(request, queryToken);
         if (token === undefined) continue;
-        const verdict = await engine.check({ type: 'session', token });
-        return verdict.ok ? accept(verdict, 'session') : reject(verdict.reason);
+        return settle(engine.checkNow({ type: 'session', token }), sessionVerdict);
       }
       if (source === 'usersig') {
         const identifier = request.query.get('identifier');
@@ -141,24 +164,34 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
             USERSIG_FAILURE_CODES[verified.failure],
           );
         }
-        const verdict = await engine.check({
+        const verdict = engine.checkNow({
           type: 'stateless',
           uid: verified.identifier,
           issuedAtSec: verified.issuedAtSec,
           expiresAtMs: verified.expiresAtMs,
         });
-        if (verdict.ok) return accept(verdict, 'usersig');
-        const code: TencentErrorCode =
-          verdict.reason === 'unavailable' ? 70500 : verdict.reason === 'expired' ? 70001 : 70052;
-        return rejectUserSig(verdict.reason, code);
+        return settle(verdict, userSigVerdictOf);
       }
-      const credential = await source(request);
-      if (credential === undefined) continue;
-      const verdict = await engine.check(credential);
-      return verdict.ok ? accept(verdict, credential.type) : reject(verdict.reason);
+      const found = source(request);
+      const next = i + 1;
+      const checkFound = (credential: Credential | undefined): GuardResult | Promise<GuardResult> =>
+        credential === undefined
+          ? decideFrom(request, next)
+          : settle(engine.checkNow(credential), (verdict) => verdictOf(verdict, credential.type));
+      return found instanceof Promise ? found.then(checkFound) : checkFound(found);
     }
     return reject('unknown', missingCredential);
   };
+
+  const decide = (request: GuardRequest): GuardResult | Promise<GuardResult> => decideFrom(request, 0);
+  const guard = (request: GuardRequest): Promise<GuardResult> => {
+    try {
+      return Promise.resolve(decide(request));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  return Object.assign(guard, { decide });
 }
 
 const WHERE: Record<'session' | 'usersig', string> = {

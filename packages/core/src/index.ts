@@ -51,7 +51,13 @@ export {
   sessionTokenOf,
 } from './guard.js';
 export { parsedBodyOf, parseRawBody, readNodeBody } from './http/body.js';
-export { createUpgradeCheck, fromNodeRequest, queryOf, writeNodeResponse } from './http/node.js';
+export {
+  createUpgradeCheck,
+  fromNodeRequest,
+  guardRequestOf,
+  queryOf,
+  writeNodeResponse,
+} from './http/node.js';
 export {
   type BodyResult,
   type EvictHandler,
@@ -76,7 +82,7 @@ export type {
 export { PUSH_TOKEN_KINDS } from './model.js';
 export { hashToken } from './secrets.js';
 export { type ClosableSocket, registerSocket, rejectUpgrade } from './sockets.js';
-export type { EvictStore } from './store.js';
+export type { EvictStore, KickOutcome, KickRequest } from './store.js';
 export {
   MAX_USERSIG_LENGTH,
   type SignUserSigOptions,

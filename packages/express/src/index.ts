@@ -6,9 +6,10 @@ import {
   type Evict,
   fromNodeRequest,
   type GuardOptions,
+  type GuardResult,
+  guardRequestOf,
   type Principal,
   parsedBodyOf,
-  queryOf,
   writeNodeResponse,
 } from '@evict/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -41,21 +42,25 @@ export function evictRouter(engine: Evict, options: AdminApiOptions = {}): Reque
 export function evictGuard(engine: Evict, options: GuardOptions = {}): RequestHandler {
   const guard = createGuard(engine, options);
   return (req: Request, res: Response, next: NextFunction) => {
-    // The query is parsed only if a credential source reads it (the default, a session token in a header, does not).
-    let query: URLSearchParams | undefined;
-    const request = {
-      headers: req.headers,
-      get query() {
-        query ??= queryOf(req.url);
-        return query;
-      },
-    };
-    guard(request).then((result) => {
-      if (!result.ok) return writeNodeResponse(res, result.response);
-      req.evict = result.principal;
-      next();
-    }, next);
+    let result: GuardResult | Promise<GuardResult>;
+    try {
+      result = guard.decide(guardRequestOf(req));
+    } catch (error) {
+      return next(error);
+    }
+    // A warm check answers synchronously: the route then runs in this same tick.
+    if (result instanceof Promise) result.then((settled) => admit(req, res, next, settled), next);
+    else admit(req, res, next, result);
   };
+}
+
+function admit(req: Request, res: Response, next: NextFunction, result: GuardResult): void {
+  if (result.ok) {
+    req.evict = result.principal;
+    next();
+  } else {
+    writeNodeResponse(res, result.response);
+  }
 }
 
 /** The same check as a plain function for WebSocket upgrades (reads `?token=` too). */

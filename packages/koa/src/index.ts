@@ -7,10 +7,11 @@ import {
   type EvictResponse,
   fromNodeRequest,
   type GuardOptions,
+  type GuardResult,
+  guardRequestOf,
   type Principal,
-  queryOf,
 } from '@evict/core';
-import type { Middleware, ParameterizedContext } from 'koa';
+import type { Middleware, Next, ParameterizedContext } from 'koa';
 
 declare module 'koa' {
   interface DefaultState {
@@ -51,12 +52,22 @@ export function evictRoutes(engine: Evict, options: EvictRoutesOptions = {}): Mi
 /** Rejects requests whose credential is revoked, expired or unknown; sets `ctx.state.evict` on the others. */
 export function evictGuard(engine: Evict, options: GuardOptions = {}): Middleware {
   const guard = createGuard(engine, options);
-  return async (ctx, next) => {
-    const result = await guard({ headers: ctx.headers, query: queryOf(ctx.url) });
-    if (!result.ok) return writeAnswer(ctx, result.response);
-    ctx.state.evict = result.principal;
-    return next();
+  // Not an async function: a warm check answers synchronously and the next middleware runs in this
+  // same tick. Koa's compose turns a synchronous throw into a rejection.
+  return (ctx, next) => {
+    const result = guard.decide(guardRequestOf(ctx.req));
+    if (result instanceof Promise) return result.then((settled) => admit(ctx, next, settled));
+    return admit(ctx, next, result);
   };
+}
+
+function admit(ctx: ParameterizedContext, next: Next, result: GuardResult): Promise<void> | undefined {
+  if (!result.ok) {
+    writeAnswer(ctx, result.response);
+    return undefined;
+  }
+  ctx.state.evict = result.principal;
+  return next();
 }
 
 /** The same check as a plain function for WebSocket upgrades (reads `?token=` too). */

@@ -4,8 +4,9 @@ import {
   type Evict,
   type EvictResponse,
   type Guard,
+  type GuardResult,
+  guardRequestOf,
   type Principal,
-  queryOf,
   type RejectionReason,
 } from '@evict/core';
 import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
@@ -30,7 +31,7 @@ export class EvictGuard implements CanActivate {
     this.#guard = createGuard(engine, options.guard);
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(EVICT_PUBLIC, targets)) return true;
     if (context.getType() !== 'http') {
@@ -40,7 +41,17 @@ export class EvictGuard implements CanActivate {
     }
     const http = context.switchToHttp();
     const request = http.getRequest<IncomingMessage & { evict?: Principal }>();
-    const result = await this.#guard({ headers: request.headers, query: queryOf(request.url) });
+    const result = this.#guard.decide(guardRequestOf(request));
+    // A warm check answers synchronously: no promise for Nest to wait on.
+    if (result instanceof Promise) return result.then((settled) => this.#admit(request, http, settled));
+    return this.#admit(request, http, result);
+  }
+
+  #admit(
+    request: IncomingMessage & { evict?: Principal },
+    http: ReturnType<ExecutionContext['switchToHttp']>,
+    result: GuardResult,
+  ): boolean {
     if (result.ok) {
       request.evict = result.principal;
       return true;

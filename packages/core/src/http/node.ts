@@ -1,6 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Evict } from '../engine.js';
-import { createGuard, type GuardOptions, type GuardResult } from '../guard.js';
+import { createGuard, type GuardOptions, type GuardRequest, type GuardResult } from '../guard.js';
 import { readNodeBody } from './body.js';
 import type { EvictRequest, EvictResponse } from './types.js';
 
@@ -47,5 +47,30 @@ export function createUpgradeCheck(
   options: GuardOptions = {},
 ): (request: IncomingMessage) => Promise<GuardResult> {
   const guard = createGuard(engine, { queryToken: true, ...options });
-  return (request) => guard({ headers: request.headers, query: queryOf(request.url) });
+  return (request) => guard(guardRequestOf(request));
+}
+
+/**
+ * What a guard reads of a Node request. The query string is parsed only if a credential source
+ * reads it: the default source, a session token in a header, does not, and the guard runs on
+ * every request.
+ */
+export function guardRequestOf(request: Pick<IncomingMessage, 'url' | 'headers'>): GuardRequest {
+  return new NodeGuardRequest(request.headers, request.url);
+}
+
+class NodeGuardRequest implements GuardRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly #url: string | undefined;
+  #query: URLSearchParams | undefined;
+
+  constructor(headers: IncomingHttpHeaders, url: string | undefined) {
+    this.headers = headers;
+    this.#url = url;
+  }
+
+  get query(): URLSearchParams {
+    this.#query ??= queryOf(this.#url);
+    return this.#query;
+  }
 }
