@@ -3,6 +3,7 @@ import type {
   ClusterMessage,
   ConnectionRecord,
   Cutoff,
+  DeviceRecord,
   PushTokenKind,
   PushTokenRecord,
   SessionRecord,
@@ -17,11 +18,113 @@ export interface MemoryStoreOptions {
   sweepIntervalMs?: number;
 }
 
-interface UserEntry {
-  record: UserRecord;
-  /** Keys of the user's connections (`nodeId:connId`). */
-  connections: Map<string, ConnectionRecord>;
-  pushTokens: Map<PushTokenKind, PushTokenRecord>;
+// Memory: the store is meant to hold a million sessions in a few hundred MB of heap (the benchmark's
+// target: ≤ 400 bytes per session of a user with one session). Hence classes with fixed fields
+// instead of spread copies and nested objects (every instance shares one hidden class), and nothing
+// allocated for what most users never have: a second session or device, connections, push tokens,
+// device cutoffs. What goes out is always a fresh `SessionRecord` / `UserRecord`, never these.
+
+/** A session on file. `tokenHash` is also its key in the sessions map. */
+class StoredSession {
+  readonly tokenHash: string;
+  readonly uid: string;
+  readonly deviceFlag: number;
+  readonly issuedAtMs: number;
+  readonly expiresAtMs: number;
+  readonly retainUntilMs: number;
+  revokedAtMs: number | undefined;
+
+  constructor(session: SessionRecord) {
+    this.tokenHash = session.tokenHash;
+    this.uid = session.uid;
+    this.deviceFlag = session.deviceFlag;
+    this.issuedAtMs = session.issuedAtMs;
+    this.expiresAtMs = session.expiresAtMs;
+    this.retainUntilMs = session.retainUntilMs;
+    this.revokedAtMs = session.revokedAtMs;
+  }
+
+  toRecord(): SessionRecord {
+    const record: SessionRecord = {
+      tokenHash: this.tokenHash,
+      uid: this.uid,
+      deviceFlag: this.deviceFlag,
+      issuedAtMs: this.issuedAtMs,
+      expiresAtMs: this.expiresAtMs,
+      retainUntilMs: this.retainUntilMs,
+    };
+    if (this.revokedAtMs !== undefined) record.revokedAtMs = this.revokedAtMs;
+    return record;
+  }
+}
+
+/** What is on file of one device of a user (a `DeviceRecord` plus its flag). */
+class StoredDevice implements DeviceRecord {
+  constructor(
+    readonly flag: number,
+    public lastIssuedAtMs: number,
+    public expiresAtMs: number,
+  ) {}
+}
+
+/**
+ * What is on file of one user: the `UserRecord` fields, and the user's connections and push tokens.
+ * The collections are created on first use and are undefined until then: a user with one session has
+ * one device and nothing else, and an empty Map (about 180 bytes) costs twice the rest of the user.
+ */
+class UserEntry {
+  readonly uid: string;
+  cutoff: Cutoff | undefined = undefined;
+  /** Cutoffs per device flag; created by the first device cutoff. */
+  deviceCutoffs: Map<number, Cutoff> | undefined = undefined;
+  /**
+   * The device itself while the user has one (nearly every user), an array (one entry per flag, at
+   * most 256) from the second on: an array of one would cost as much again as the device.
+   */
+  devices: StoredDevice | StoredDevice[] | undefined = undefined;
+  expiresAtMs = 0;
+  /** Keyed by `nodeId:connId`; created by the first connection, dropped when the last one goes. */
+  connections: Map<string, ConnectionRecord> | undefined = undefined;
+  /** Created by the first push token, dropped when the last one goes. */
+  pushTokens: Map<PushTokenKind, PushTokenRecord> | undefined = undefined;
+
+  constructor(uid: string) {
+    this.uid = uid;
+  }
+
+  allDevices(): StoredDevice[] {
+    const devices = this.devices;
+    return devices === undefined ? [] : devices instanceof StoredDevice ? [devices] : devices;
+  }
+
+  device(flag: number): StoredDevice | undefined {
+    return this.allDevices().find((device) => device.flag === flag);
+  }
+
+  addDevice(device: StoredDevice): void {
+    const devices = this.devices;
+    if (devices === undefined) this.devices = device;
+    else if (devices instanceof StoredDevice) this.devices = [devices, device];
+    else devices.push(device);
+  }
+
+  /** A fresh copy, in the store's public shape. */
+  toRecord(): UserRecord {
+    const record: UserRecord = {
+      uid: this.uid,
+      deviceCutoffs: {},
+      devices: {},
+      expiresAtMs: this.expiresAtMs,
+    };
+    if (this.cutoff !== undefined) record.cutoff = copyCutoff(this.cutoff);
+    for (const [flag, cutoff] of this.deviceCutoffs ?? []) record.deviceCutoffs[flag] = copyCutoff(cutoff);
+    for (const device of this.allDevices())
+      record.devices[device.flag] = {
+        lastIssuedAtMs: device.lastIssuedAtMs,
+        expiresAtMs: device.expiresAtMs,
+      };
+    return record;
+  }
 }
 
 /**
@@ -31,10 +134,14 @@ interface UserEntry {
  */
 export class MemoryStore implements EvictStore {
   readonly #clock: Clock;
-  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #sessions = new Map<string, StoredSession>();
   readonly #users = new Map<string, UserEntry>();
-  /** Token hashes of each user's sessions: kept apart from the user record, which may expire before them. */
-  readonly #sessionsByUser = new Map<string, Set<string>>();
+  /**
+   * Token hashes of each user's sessions: kept apart from the user entry, which may expire before
+   * them. A user with one session maps to that hash itself; a Set is made for the second one only
+   * (nearly every user has one session at a time, and a Set of one costs about 150 bytes).
+   */
+  readonly #sessionsByUser = new Map<string, string | Set<string>>();
   readonly #counters = new Map<string, { windowStartMs: number; count: number; expiresAtMs: number }>();
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
   readonly #sweepTimer: NodeJS.Timeout;
@@ -63,10 +170,7 @@ export class MemoryStore implements EvictStore {
       if (session.retainUntilMs <= now) this.#sessions.delete(hash);
     for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
     for (const uid of this.#users.keys()) this.#liveUser(uid, now);
-    for (const [uid, hashes] of this.#sessionsByUser) {
-      for (const hash of hashes) if (!this.#sessions.has(hash)) hashes.delete(hash);
-      if (hashes.size === 0) this.#sessionsByUser.delete(uid);
-    }
+    for (const uid of this.#sessionsByUser.keys()) this.#pruneSessionsOf(uid);
   }
 
   /**
@@ -77,16 +181,16 @@ export class MemoryStore implements EvictStore {
     const sorted = <T>(entries: Iterable<[string, T]>) =>
       [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return structuredClone({
-      sessions: sorted(this.#sessions),
-      users: sorted(this.#users).map(([uid, e]) => [
+      sessions: sorted(this.#sessions).map(([hash, session]) => [hash, session.toRecord()]),
+      users: sorted(this.#users).map(([uid, entry]) => [
         uid,
         {
-          record: e.record,
-          connections: sorted(e.connections),
-          pushTokens: sorted(e.pushTokens),
+          record: entry.toRecord(),
+          connections: sorted(entry.connections ?? []),
+          pushTokens: sorted(entry.pushTokens ?? []),
         },
       ]),
-      sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, [...hashes].sort()]),
+      sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, hashesOf(hashes).sort()]),
       counters: sorted(this.#counters),
     });
   }
@@ -97,34 +201,35 @@ export class MemoryStore implements EvictStore {
   }
 
   async putSession(session: SessionRecord): Promise<void> {
-    this.#sessions.set(session.tokenHash, { ...session });
-    const hashes = this.#sessionsByUser.get(session.uid);
-    if (hashes === undefined) this.#sessionsByUser.set(session.uid, new Set([session.tokenHash]));
-    else hashes.add(session.tokenHash);
-    const entry = this.#userEntry(session.uid);
-    const device = entry.record.devices[session.deviceFlag];
-    entry.record.devices[session.deviceFlag] = {
-      lastIssuedAtMs: Math.max(device?.lastIssuedAtMs ?? 0, session.issuedAtMs),
-      expiresAtMs: Math.max(device?.expiresAtMs ?? 0, session.expiresAtMs),
-    };
-    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, session.expiresAtMs);
+    const { tokenHash, uid } = session;
+    this.#sessions.set(tokenHash, new StoredSession(session));
+    const hashes = this.#sessionsByUser.get(uid);
+    if (hashes === undefined) this.#sessionsByUser.set(uid, tokenHash);
+    else if (typeof hashes !== 'string') hashes.add(tokenHash);
+    else if (hashes !== tokenHash) this.#sessionsByUser.set(uid, new Set([hashes, tokenHash]));
+    const entry = this.#userEntry(uid);
+    const device = entry.device(session.deviceFlag);
+    if (device === undefined) {
+      entry.addDevice(new StoredDevice(session.deviceFlag, session.issuedAtMs, session.expiresAtMs));
+    } else {
+      device.lastIssuedAtMs = Math.max(device.lastIssuedAtMs, session.issuedAtMs);
+      device.expiresAtMs = Math.max(device.expiresAtMs, session.expiresAtMs);
+    }
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, session.expiresAtMs);
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
-    const session = this.#liveSession(tokenHash);
-    return session === undefined ? undefined : { ...session };
+    return this.#liveSession(tokenHash)?.toRecord();
   }
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
-    const hashes = this.#sessionsByUser.get(uid);
-    if (hashes === undefined) return [];
     const sessions: SessionRecord[] = [];
-    for (const hash of hashes) {
+    for (const hash of hashesOf(this.#sessionsByUser.get(uid) ?? [])) {
+      // #liveSession drops a session whose retention has passed; pruning then drops its hash.
       const session = this.#liveSession(hash);
-      if (session === undefined) hashes.delete(hash);
-      else sessions.push({ ...session });
+      if (session !== undefined) sessions.push(session.toRecord());
     }
-    if (hashes.size === 0) this.#sessionsByUser.delete(uid);
+    this.#pruneSessionsOf(uid);
     return sessions;
   }
 
@@ -132,19 +237,18 @@ export class MemoryStore implements EvictStore {
     // Read and write without an await in between, so that concurrent revocations keep the first time.
     const session = this.#liveSession(tokenHash);
     if (session === undefined) return undefined;
-    const before = { ...session };
+    const before = session.toRecord();
     if (session.revokedAtMs === undefined) session.revokedAtMs = atMs;
     return before;
   }
 
   async getUser(uid: string): Promise<UserRecord | undefined> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    return entry === undefined ? undefined : structuredClone(entry.record);
+    return this.#liveUser(uid, this.#clock.nowMs())?.toRecord();
   }
 
   async touchUser(uid: string, expiresAtMs: number): Promise<void> {
     const entry = this.#userEntry(uid);
-    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, expiresAtMs);
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
   }
 
   async raiseCutoff(
@@ -154,45 +258,57 @@ export class MemoryStore implements EvictStore {
     expiresAtMs: number,
   ): Promise<void> {
     const entry = this.#userEntry(uid);
-    const current = deviceFlag === null ? entry.record.cutoff : entry.record.deviceCutoffs[deviceFlag];
+    const current = deviceFlag === null ? entry.cutoff : entry.deviceCutoffs?.get(deviceFlag);
     if (current === undefined || current.atMs < cutoff.atMs) {
-      if (deviceFlag === null) entry.record.cutoff = { ...cutoff };
-      else entry.record.deviceCutoffs[deviceFlag] = { ...cutoff };
+      if (deviceFlag === null) {
+        entry.cutoff = copyCutoff(cutoff);
+      } else {
+        entry.deviceCutoffs ??= new Map();
+        entry.deviceCutoffs.set(deviceFlag, copyCutoff(cutoff));
+      }
     }
-    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, expiresAtMs);
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
   }
 
   async putConnection(connection: ConnectionRecord): Promise<void> {
     const entry = this.#userEntry(connection.uid);
+    entry.connections ??= new Map();
     entry.connections.set(connectionKey(connection.nodeId, connection.connId), { ...connection });
-    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, connection.expiresAtMs);
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, connection.expiresAtMs);
   }
 
   async deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean> {
     const entry = this.#liveUser(uid, this.#clock.nowMs());
-    return entry?.connections.delete(connectionKey(nodeId, connId)) ?? false;
+    if (entry?.connections === undefined) return false;
+    const deleted = entry.connections.delete(connectionKey(nodeId, connId));
+    if (entry.connections.size === 0) entry.connections = undefined;
+    return deleted;
   }
 
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
     const entry = this.#liveUser(uid, this.#clock.nowMs());
-    return entry === undefined ? [] : [...entry.connections.values()].map((c) => ({ ...c }));
+    return [...(entry?.connections?.values() ?? [])].map((c) => ({ ...c }));
   }
 
   async setPushToken(uid: string, record: PushTokenRecord): Promise<void> {
     const entry = this.#userEntry(uid);
+    entry.pushTokens ??= new Map();
     entry.pushTokens.set(record.kind, { ...record });
-    entry.record.expiresAtMs = Math.max(entry.record.expiresAtMs, record.expiresAtMs);
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, record.expiresAtMs);
   }
 
   async getPushTokens(uid: string): Promise<PushTokenRecord[]> {
     const entry = this.#liveUser(uid, this.#clock.nowMs());
-    return entry === undefined ? [] : [...entry.pushTokens.values()].map((t) => ({ ...t }));
+    return [...(entry?.pushTokens?.values() ?? [])].map((t) => ({ ...t }));
   }
 
   async clearPushTokens(uid: string, kinds: readonly PushTokenKind[]): Promise<PushTokenKind[]> {
     const entry = this.#liveUser(uid, this.#clock.nowMs());
-    if (entry === undefined) return [];
-    return kinds.filter((kind) => entry.pushTokens.delete(kind));
+    const tokens = entry?.pushTokens;
+    if (entry === undefined || tokens === undefined) return [];
+    const cleared = kinds.filter((kind) => tokens.delete(kind));
+    if (tokens.size === 0) entry.pushTokens = undefined;
+    return cleared;
   }
 
   async hit(key: string, atMs: number, windowMs: number): Promise<number> {
@@ -220,17 +336,13 @@ export class MemoryStore implements EvictStore {
   #userEntry(uid: string): UserEntry {
     const live = this.#liveUser(uid, this.#clock.nowMs());
     if (live !== undefined) return live;
-    const entry: UserEntry = {
-      record: { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: 0 },
-      connections: new Map(),
-      pushTokens: new Map(),
-    };
+    const entry = new UserEntry(uid);
     this.#users.set(uid, entry);
     return entry;
   }
 
   /** The session on file (not a copy), or undefined (and dropped) once its retention has passed. */
-  #liveSession(tokenHash: string): SessionRecord | undefined {
+  #liveSession(tokenHash: string): StoredSession | undefined {
     const session = this.#sessions.get(tokenHash);
     if (session === undefined) return undefined;
     if (session.retainUntilMs <= this.#clock.nowMs()) {
@@ -240,18 +352,45 @@ export class MemoryStore implements EvictStore {
     return session;
   }
 
+  /** Drops from the user's index the hashes whose session is no longer on file. */
+  #pruneSessionsOf(uid: string): void {
+    const hashes = this.#sessionsByUser.get(uid);
+    if (hashes === undefined) return;
+    if (typeof hashes === 'string') {
+      if (!this.#sessions.has(hashes)) this.#sessionsByUser.delete(uid);
+      return;
+    }
+    for (const hash of hashes) if (!this.#sessions.has(hash)) hashes.delete(hash);
+    if (hashes.size === 0) this.#sessionsByUser.delete(uid);
+  }
+
   /** The user's entry with its expired parts dropped, or undefined (and dropped) when nothing is left. */
   #liveUser(uid: string, now: number): UserEntry | undefined {
     const entry = this.#users.get(uid);
     if (entry === undefined) return undefined;
-    for (const [key, c] of entry.connections) if (c.expiresAtMs <= now) entry.connections.delete(key);
-    for (const [kind, t] of entry.pushTokens) if (t.expiresAtMs <= now) entry.pushTokens.delete(kind);
-    if (entry.record.expiresAtMs <= now && entry.connections.size === 0 && entry.pushTokens.size === 0) {
+    if (entry.connections !== undefined) {
+      for (const [key, c] of entry.connections) if (c.expiresAtMs <= now) entry.connections.delete(key);
+      if (entry.connections.size === 0) entry.connections = undefined;
+    }
+    if (entry.pushTokens !== undefined) {
+      for (const [kind, t] of entry.pushTokens) if (t.expiresAtMs <= now) entry.pushTokens.delete(kind);
+      if (entry.pushTokens.size === 0) entry.pushTokens = undefined;
+    }
+    if (entry.expiresAtMs <= now && entry.connections === undefined && entry.pushTokens === undefined) {
       this.#users.delete(uid);
       return undefined;
     }
     return entry;
   }
+}
+
+/** The hashes of a `#sessionsByUser` value, as an array. */
+function hashesOf(hashes: string | Iterable<string>): string[] {
+  return typeof hashes === 'string' ? [hashes] : [...hashes];
+}
+
+function copyCutoff(cutoff: Cutoff): Cutoff {
+  return { atMs: cutoff.atMs, reason: cutoff.reason };
 }
 
 function connectionKey(nodeId: number, connId: number): string {
