@@ -12,7 +12,7 @@ import {
   type RevocationEvent,
   signUserSig,
 } from '@evict/core';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { secretsEqual } from '../packages/core/src/secrets.js';
 import type { ContractAdapter, ContractApp } from './contract/apps/types.js';
@@ -27,6 +27,7 @@ import {
   SECRET_KEY,
 } from './contract/cases.js';
 import { ManualClock } from './support/clock.js';
+import { FaultyStore } from './support/faulty-store.js';
 
 const modules = import.meta.glob<{ adapter?: ContractAdapter }>('./contract/apps/*.ts', { eager: true });
 const adapters: ContractAdapter[] = Object.entries(modules)
@@ -41,6 +42,8 @@ const express = adapters.find((a) => a.name === 'express')!;
 interface World {
   engine: Evict;
   memory: MemoryStore;
+  /** What the engine talks to: `memory`, with faults on demand. */
+  faults: FaultyStore;
   clock: ManualClock;
   app: ContractApp;
   events: RevocationEvent[];
@@ -57,14 +60,21 @@ async function start(
   adapter: ContractAdapter = express,
   shared?: { memory: MemoryStore; clock: ManualClock },
   admin = adminOptionsFor(),
+  storeTimeoutMs?: number,
 ): Promise<World> {
   const clock = shared?.clock ?? new ManualClock();
   const memory = shared?.memory ?? new MemoryStore({ clock });
-  const engine = createEvict({ store: memory, clock, nodeId: open.length + 1 });
+  const faults = new FaultyStore(memory);
+  const engine = createEvict({
+    store: faults,
+    clock,
+    nodeId: open.length + 1,
+    ...(storeTimeoutMs === undefined ? {} : { storeTimeoutMs }),
+  });
   const events: RevocationEvent[] = [];
   engine.on('revocation', (event) => events.push(event));
   const app = await adapter.start({ engine, admin, guard: GUARD });
-  const world = { engine, memory, clock, app, events };
+  const world = { engine, memory, faults, clock, app, events };
   open.push(world);
   return world;
 }
@@ -290,79 +300,436 @@ describe('the WuKongIM manager token', () => {
   });
 });
 
-describe('brute force: failed authentications are limited per client', () => {
-  const TOO_MANY = { msg: 'too many failed attempts', status: 429 };
+// ---- brute force, on every adapter ----
 
-  it('WuKongIM: 10 failures answer 401, then 429 for everything from that client until the minute is over', async () => {
-    const w = await start();
-    await w.engine.issueSession({ uid: 'alice01', deviceFlag: 0 });
-    // Start at the beginning of a minute so the window does not roll over mid-test.
-    w.clock.advance(60_000 - (w.clock.nowMs() % 60_000));
-    for (let i = 0; i < 10; i++) expect((await deviceQuit(w, `guess-${i}`)).status).toBe(401);
-    const eleventh = await deviceQuit(w, 'guess-10');
-    expect(eleventh.status).toBe(429);
-    expect(eleventh.json()).toEqual(TOO_MANY);
-    // The right token from the locked-out client answers the same: a lucky guess is not told apart.
-    const right = await deviceQuit(w, MANAGER_TOKEN);
-    expect(right.status).toBe(429);
-    expect(w.events).toEqual([]);
-    // The count is in the store, where the whole cluster sees it.
-    const counters = (w.memory.snapshot() as { counters: [string, { count: number }][] }).counters;
-    expect(counters.find(([key]) => key === 'wukongim:authfail:127.0.0.1')?.[1].count).toBe(11);
-
-    // Another client is not affected, and its success resets nobody's counter.
-    const other = await deviceQuit(w, MANAGER_TOKEN, 'alice01', '127.0.0.2');
-    expect(other.status).toBe(200);
-    expect((await deviceQuit(w, 'nope', 'alice01', '127.0.0.2')).status).toBe(401);
-    expect((await deviceQuit(w, MANAGER_TOKEN)).status).toBe(429);
-
-    // Once the minute is over the client may try again.
-    w.clock.advance(60_000);
-    expect((await deviceQuit(w, MANAGER_TOKEN)).status).toBe(200);
-  });
-
-  it('WuKongIM: the count is shared by the nodes of a cluster', async () => {
-    const a = await start();
-    const b = await start(express, { memory: a.memory, clock: a.clock });
-    a.clock.advance(60_000 - (a.clock.nowMs() % 60_000));
-    for (let i = 0; i < 10; i++) expect((await deviceQuit(i % 2 ? a : b, `guess-${i}`)).status).toBe(401);
-    expect((await deviceQuit(b, 'guess')).status).toBe(429);
-    expect((await deviceQuit(a, 'guess')).status).toBe(429);
-    expect((await deviceQuit(a, MANAGER_TOKEN)).status).toBe(429);
-  });
-
-  it('WuKongIM: the limit is an option', async () => {
-    const w = await start(express, undefined, {
-      ...adminOptionsFor(),
-      wukongim: { managerToken: MANAGER_TOKEN, maxFailedAuthPerMinute: 2 },
-    });
-    w.clock.advance(60_000 - (w.clock.nowMs() % 60_000));
-    expect((await deviceQuit(w, 'a')).status).toBe(401);
-    expect((await deviceQuit(w, 'b')).status).toBe(401);
-    expect((await deviceQuit(w, 'c')).status).toBe(429);
-    for (const bad of [0, -1, 1.5, Number.NaN]) {
-      expect(() =>
-        createAdminApi(w.engine, { wukongim: { managerToken: 'x', maxFailedAuthPerMinute: bad } }),
-      ).toThrow(/maxFailedAuthPerMinute/);
-    }
-  });
-
-  it('Tencent: 10 failed UserSigs answer their code, then 60007 for the client until the minute is over', async () => {
-    const w = await start();
-    await w.engine.issueSession({ uid: 'alice01', deviceFlag: 0 });
-    w.clock.advance(60_000 - (w.clock.nowMs() % 60_000));
-    const before = records(w.memory);
-    for (let i = 0; i < 10; i++) {
-      expect((await kick(w, sigAt(w, { key: OTHER_KEY }))).json()).toMatchObject({ ErrorCode: 70003 });
-    }
-    expect((await kick(w, sigAt(w, { key: OTHER_KEY }))).json()).toMatchObject({ ErrorCode: 60007 });
-    expect((await kick(w, sigAt(w))).json()).toMatchObject({ ErrorCode: 60007 });
-    expect(records(w.memory)).toEqual(before);
-    expect((await kick(w, sigAt(w), { from: '127.0.0.2' })).json()).toMatchObject({ ErrorCode: 0 });
-    w.clock.advance(60_000);
-    expect((await kick(w, sigAt(w))).json()).toMatchObject({ ErrorCode: 0 });
-  });
+const TOO_MANY = { msg: 'too many failed attempts', status: 429 };
+const WUKONGIM_INTERNAL = { msg: 'internal server error', status: 500 };
+const tencentFail = (code: number, info: string) => ({
+  ActionStatus: 'FAIL',
+  ErrorCode: code,
+  ErrorInfo: info,
 });
+const TENCENT_TOO_MANY = tencentFail(
+  60007,
+  'REST API call frequency exceeds the limit: too many failed authentications',
+);
+const TENCENT_INTERNAL = tencentFail(70500, 'internal server error, please try again later');
+const TENCENT_TIMEOUT = tencentFail(70169, 'internal server timeout, please try again later');
+const KICKED = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' };
+
+const connRemove = (w: World, token: string | undefined, from?: string) =>
+  send(w.app.url, 'POST', '/conn/remove', {
+    headers: token === undefined ? {} : { token },
+    body: { uid: 'alice01', conn_id: 424242 },
+    ...(from ? { from } : {}),
+  });
+
+/** The failed-auth count of a client in the store, or undefined when it has none (this minute or ever). */
+function failures(w: World, family: 'wukongim' | 'tencent', client = '127.0.0.1'): number | undefined {
+  const { counters } = w.memory.snapshot() as {
+    counters: [string, { count: number; windowStartMs: number }][];
+  };
+  const entry = counters.find(([key]) => key === `${family}:authfail:${client}`)?.[1];
+  if (entry === undefined || entry.windowStartMs + 60_000 <= w.clock.nowMs()) return undefined;
+  return entry.count;
+}
+
+/** How many of alice01's sessions are live, read from the store. */
+const liveSessions = async (w: World) => (await w.engine.sessionsOf('alice01')).filter((s) => s.live).length;
+
+/** Moves the clock to the first millisecond of the next minute (the limiter's windows are whole minutes). */
+const toNextMinute = (w: World) => w.clock.advance(60_000 - (w.clock.nowMs() % 60_000));
+
+/** JSON answer with its status, for exact comparisons. */
+async function answered(call: Promise<Answer>): Promise<{ status: number; body: unknown }> {
+  const answer = await call;
+  return { status: answer.status, body: answer.text === '' ? '' : answer.json() };
+}
+
+describe.each(adapters.map((a) => [a.name, a] as const))(
+  'brute force: failed authentications are limited per client (%s)',
+  (_n, adapter) => {
+    /** A world at the first millisecond of a minute, with alice01 signed in. */
+    async function world(admin = adminOptionsFor()) {
+      const w = await start(adapter, undefined, admin);
+      await w.engine.issueSession({ uid: 'alice01', deviceFlag: 0 });
+      toNextMinute(w);
+      w.events.length = 0;
+      return w;
+    }
+
+    it('WuKongIM: 10 failures answer 401, then 429 for everything from that client, the right token included, until the minute is over', async () => {
+      const w = await world();
+      const before = records(w.memory);
+      // Ten failures of every kind, on both routes: missing, empty, wrong, shorter, longer.
+      const guesses = [undefined, '', 'guess', MANAGER_TOKEN.slice(0, -1), `${MANAGER_TOKEN}0`];
+      for (let i = 0; i < 10; i++) {
+        const token = guesses[i % guesses.length];
+        const answer = await (i % 2 ? connRemove(w, token) : deviceQuit(w, token));
+        expect(answer.status, `failure ${i + 1}`).toBe(401);
+        expect(answer.text).toBe('');
+        expect(failures(w, 'wukongim')).toBe(i + 1);
+      }
+      expect(await answered(deviceQuit(w, 'guess-11'))).toEqual({ status: 429, body: TOO_MANY });
+      expect(failures(w, 'wukongim')).toBe(11);
+
+      // Locked: the right token is refused the same way, on both routes, to the last millisecond of the minute.
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual({ status: 429, body: TOO_MANY });
+      expect(await answered(connRemove(w, MANAGER_TOKEN))).toEqual({ status: 429, body: TOO_MANY });
+      w.clock.advance(59_999);
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual({ status: 429, body: TOO_MANY });
+      expect(await answered(deviceQuit(w, undefined))).toEqual({ status: 429, body: TOO_MANY });
+      // A locked-out call is refused before it is counted or read: only the counter moved, and only to 11.
+      expect(failures(w, 'wukongim')).toBe(11);
+      expect(records(w.memory)).toEqual(before);
+      expect(w.events).toEqual([]);
+      expect(await liveSessions(w)).toBe(1);
+
+      // Another client is not locked out: the right token passes authentication (404: no such connection).
+      expect(await answered(connRemove(w, MANAGER_TOKEN, '127.0.0.2'))).toEqual({
+        status: 404,
+        body: { msg: 'connection does not exist', status: 404 },
+      });
+
+      // A fresh minute: the right token goes through, and a wrong one is counted from 1 again.
+      w.clock.advance(1);
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual({ status: 200, body: { status: 'ok' } });
+      expect(w.events).toHaveLength(1);
+      expect(w.events[0]).toMatchObject({ uid: 'alice01' });
+      expect(await liveSessions(w)).toBe(0);
+      expect((await deviceQuit(w, 'guess')).status).toBe(401);
+      expect(failures(w, 'wukongim')).toBe(1);
+    });
+
+    it('WuKongIM: the count is shared by the nodes of a cluster', async () => {
+      const a = await start(adapter);
+      const b = await start(adapter, { memory: a.memory, clock: a.clock });
+      toNextMinute(a);
+      for (let i = 0; i < 10; i++) expect((await deviceQuit(i % 2 ? a : b, `guess-${i}`)).status).toBe(401);
+      expect(failures(a, 'wukongim')).toBe(10);
+      expect((await deviceQuit(b, 'guess')).status).toBe(429);
+      expect((await deviceQuit(a, 'guess')).status).toBe(429);
+      expect((await deviceQuit(a, MANAGER_TOKEN)).status).toBe(429);
+      expect((await deviceQuit(b, MANAGER_TOKEN)).status).toBe(429);
+    });
+
+    it('WuKongIM and Tencent: the limit is an option', async () => {
+      const w = await world({
+        ...adminOptionsFor(),
+        wukongim: { managerToken: MANAGER_TOKEN, maxFailedAuthPerMinute: 2 },
+        tencent: { ...adminOptionsFor().tencent!, maxFailedAuthPerMinute: 3 },
+      });
+      expect((await deviceQuit(w, 'a')).status).toBe(401);
+      expect((await deviceQuit(w, 'b')).status).toBe(401);
+      expect(await answered(deviceQuit(w, 'c'))).toEqual({ status: 429, body: TOO_MANY });
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual({ status: 429, body: TOO_MANY });
+      for (let i = 0; i < 3; i++) expect((await kick(w, '')).json()).toMatchObject({ ErrorCode: 70003 });
+      expect(await answered(kick(w, ''))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        expect(() =>
+          createAdminApi(w.engine, { wukongim: { managerToken: 'x', maxFailedAuthPerMinute: bad } }),
+        ).toThrow(/maxFailedAuthPerMinute/);
+        expect(() =>
+          createAdminApi(w.engine, {
+            families: ['tencent'],
+            tencent: { ...adminOptionsFor().tencent!, maxFailedAuthPerMinute: bad },
+          }),
+        ).toThrow(/maxFailedAuthPerMinute/);
+      }
+    });
+
+    it('Tencent: 10 failed authentications of every kind answer their code, then 60007 for the client, the right UserSig included, until the minute is over', async () => {
+      const w = await world();
+      const before = records(w.memory);
+      const attempts: (() => [Promise<Answer>, number])[] = [
+        () => [kick(w, ''), 70003],
+        () => [kick(w, sigAt(w, { key: OTHER_KEY })), 70003],
+        () => [kick(w, sigAt(w, { expireSec: 60, atMs: w.clock.nowMs() - 120_000 })), 70001],
+        () => [kick(w, sigAt(w, { identifier: OPS }), { identifier: ADMIN }), 70013],
+        () => [kick(w, sigAt(w, { app: SDKAPPID + 1 })), 70014],
+        () => [kick(w, sigAt(w, { identifier: 'alice01' }), { identifier: 'alice01' }), 70403],
+      ];
+      for (let i = 0; i < 10; i++) {
+        const [call, code] = attempts[i % attempts.length]!();
+        const answer = await call;
+        expect(answer.status).toBe(200);
+        expect(answer.json(), `failure ${i + 1}`).toMatchObject({ ActionStatus: 'FAIL', ErrorCode: code });
+        expect(failures(w, 'tencent')).toBe(i + 1);
+      }
+      // A wrong sdkappid is not an authentication failure: answered, not counted.
+      expect((await kick(w, sigAt(w), { sdkappid: SDKAPPID + 1 })).json()).toMatchObject({
+        ErrorCode: 60006,
+      });
+      expect(failures(w, 'tencent')).toBe(10);
+
+      expect(await answered(kick(w, sigAt(w, { key: OTHER_KEY })))).toEqual({
+        status: 200,
+        body: TENCENT_TOO_MANY,
+      });
+      expect(failures(w, 'tencent')).toBe(11);
+      // Locked: the right UserSig of a real admin is refused the same way, to the last millisecond.
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      expect(await answered(kick(w, sigAt(w, { identifier: OPS }), { identifier: OPS }))).toEqual({
+        status: 200,
+        body: TENCENT_TOO_MANY,
+      });
+      w.clock.advance(59_999);
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      expect(failures(w, 'tencent')).toBe(11);
+      // Nothing but the failed-auth counter moved: no kick, not even the app's rate counter.
+      expect(records(w.memory)).toEqual(before);
+      expect(w.events).toEqual([]);
+      expect(await liveSessions(w)).toBe(1);
+
+      // A fresh minute: the right UserSig kicks, and a failure is counted from 1 again.
+      w.clock.advance(1);
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: KICKED });
+      expect(w.events).toHaveLength(1);
+      expect(w.events[0]).toMatchObject({ uid: 'alice01' });
+      expect((await kick(w, sigAt(w, { key: OTHER_KEY }))).json()).toMatchObject({ ErrorCode: 70003 });
+      expect(failures(w, 'tencent')).toBe(1);
+    });
+
+    it('Tencent: another client is not locked out, and its success resets nobody', async () => {
+      const w = await world();
+      for (let i = 0; i < 11; i++) await kick(w, sigAt(w, { key: OTHER_KEY }));
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      expect(await answered(kick(w, sigAt(w), { from: '127.0.0.2' }))).toEqual({ status: 200, body: KICKED });
+      expect(failures(w, 'tencent', '127.0.0.2')).toBeUndefined();
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      expect(failures(w, 'tencent')).toBe(11);
+    });
+  },
+);
+
+// ---- the limiter when the store fails, on every adapter ----
+
+describe.each(adapters.map((a) => [a.name, a] as const))(
+  'the failed-auth limiter when the store fails (%s)',
+  (_n, adapter) => {
+    // A rejection nobody handles would only be a warning somewhere: catch it and fail the test.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    beforeEach(() => {
+      unhandled.length = 0;
+      process.on('unhandledRejection', onUnhandled);
+    });
+    afterEach(async () => {
+      // Let a stray rejection of the test's last call surface before looking.
+      await new Promise((resolve) => setImmediate(resolve));
+      process.off('unhandledRejection', onUnhandled);
+      expect(unhandled).toEqual([]);
+    });
+
+    /** A world at the first millisecond of a minute, with alice01 signed in; the store answers or times out in 50 ms. */
+    async function world() {
+      const w = await start(adapter, undefined, adminOptionsFor(), 50);
+      await w.engine.issueSession({ uid: 'alice01', deviceFlag: 0 });
+      toNextMinute(w);
+      w.events.length = 0;
+      return w;
+    }
+
+    /** Every answer must come, and quickly: a store that hangs times out, it does not hang the route. */
+    const soon = async <T>(call: Promise<T>): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within 2 s')), 2_000);
+      });
+      try {
+        return await Promise.race([call, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
+    const WRONG_TOKENS = [undefined, '', 'guess', MANAGER_TOKEN.slice(0, -1), `${MANAGER_TOKEN}0`];
+    const OK = { status: 200, body: { status: 'ok' } };
+
+    it('WuKongIM: a failure the store cannot count answers 500, never 401 or a success; past the limit 429, the right token included (the node counts them itself)', async () => {
+      const w = await world();
+      const before = w.memory.snapshot();
+      w.faults.inject('fail', 'hit');
+      for (let i = 0; i < 10; i++) {
+        const token = WRONG_TOKENS[i % WRONG_TOKENS.length];
+        const call = i % 2 ? connRemove(w, token) : deviceQuit(w, token);
+        expect(await answered(soon(call)), `failure ${i + 1}`).toEqual({
+          status: 500,
+          body: WUKONGIM_INTERNAL,
+        });
+      }
+      expect(await answered(soon(deviceQuit(w, 'guess')))).toEqual({ status: 429, body: TOO_MANY });
+      w.clock.advance(59_999);
+      for (const call of [
+        () => deviceQuit(w, MANAGER_TOKEN),
+        () => connRemove(w, MANAGER_TOKEN),
+        () => deviceQuit(w, 'guess'),
+      ]) {
+        expect(await answered(soon(call()))).toEqual({ status: 429, body: TOO_MANY });
+      }
+      // Nothing was written: not a revocation, not even a counter.
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+
+      // Another client's right token needs no count: it is authenticated, the quit is written, and says so.
+      expect(await answered(soon(deviceQuit(w, MANAGER_TOKEN, 'alice01', '127.0.0.2')))).toEqual(OK);
+      expect(w.events).toHaveLength(1);
+      expect(await liveSessions(w)).toBe(0);
+
+      // The next minute: the client's failures are answered 500 again, up to the limit.
+      w.clock.advance(1);
+      expect(await answered(soon(deviceQuit(w, 'guess')))).toEqual({ status: 500, body: WUKONGIM_INTERNAL });
+    });
+
+    it('WuKongIM: with the whole store down a wrong and a right token answer the same 500, and the right one cannot be told apart by a bad body past the limit', async () => {
+      const w = await world();
+      const before = w.memory.snapshot();
+      w.faults.inject('fail');
+      for (const token of ['guess', MANAGER_TOKEN]) {
+        expect(await answered(soon(deviceQuit(w, token)))).toEqual({ status: 500, body: WUKONGIM_INTERNAL });
+        expect(await answered(soon(connRemove(w, token)))).toEqual({ status: 500, body: WUKONGIM_INTERNAL });
+      }
+      // Under the limit, a right token with a bad body is told apart (400: it needs no store), a wrong one is not: the limit bounds how often that can be tried.
+      const badBody = (token: string) =>
+        send(w.app.url, 'POST', '/user/device_quit', {
+          headers: { token },
+          body: { uid: 'alice01', device_flag: 'x' },
+        });
+      expect((await soon(badBody(MANAGER_TOKEN))).status).toBe(400);
+      for (let i = 2; i < 10; i++) {
+        expect(await answered(soon(badBody(`guess-${i}`)))).toEqual({ status: 500, body: WUKONGIM_INTERNAL });
+      }
+      expect(await answered(soon(badBody('guess-10')))).toEqual({ status: 429, body: TOO_MANY });
+      expect(await answered(soon(badBody(MANAGER_TOKEN)))).toEqual({ status: 429, body: TOO_MANY });
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+
+      // It heals: the lock this node set holds to the end of the minute; then the right token works.
+      w.faults.heal();
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual({ status: 429, body: TOO_MANY });
+      toNextMinute(w);
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual(OK);
+      expect(w.events).toHaveLength(1);
+    });
+
+    it('WuKongIM: failures the store missed still count once it heals, for the rest of the minute', async () => {
+      const w = await world();
+      w.faults.inject('fail', 'hit');
+      for (let i = 0; i < 8; i++) expect((await soon(deviceQuit(w, `guess-${i}`))).status).toBe(500);
+      w.faults.heal();
+      expect((await deviceQuit(w, 'guess-8')).status).toBe(401);
+      expect((await deviceQuit(w, 'guess-9')).status).toBe(401);
+      expect(failures(w, 'wukongim')).toBe(2);
+      expect(await answered(deviceQuit(w, 'guess-10'))).toEqual({ status: 429, body: TOO_MANY });
+      expect(await answered(deviceQuit(w, MANAGER_TOKEN))).toEqual({ status: 429, body: TOO_MANY });
+    });
+
+    it('WuKongIM: a store that hangs answers 500 after its timeout, for a wrong and a right token', async () => {
+      const w = await world();
+      const before = w.memory.snapshot();
+      w.faults.inject('hang');
+      for (const token of ['guess', undefined, MANAGER_TOKEN]) {
+        expect(await answered(soon(deviceQuit(w, token)))).toEqual({ status: 500, body: WUKONGIM_INTERNAL });
+      }
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+    });
+
+    it('WuKongIM: a client locked out before the store failed stays locked (429, not 500) until the minute is over', async () => {
+      const w = await world();
+      for (let i = 0; i < 11; i++) await deviceQuit(w, `guess-${i}`);
+      w.faults.inject('fail');
+      for (const token of ['guess', MANAGER_TOKEN]) {
+        expect(await answered(soon(deviceQuit(w, token)))).toEqual({ status: 429, body: TOO_MANY });
+      }
+      w.clock.advance(60_000);
+      expect(await answered(soon(deviceQuit(w, 'guess')))).toEqual({ status: 500, body: WUKONGIM_INTERNAL });
+    });
+
+    const wrongKicks = (w: World) => [
+      () => kick(w, ''),
+      () => kick(w, sigAt(w, { key: OTHER_KEY })),
+      () => kick(w, sigAt(w, { expireSec: 60, atMs: w.clock.nowMs() - 120_000 })),
+      () => kick(w, sigAt(w, { identifier: OPS }), { identifier: ADMIN }),
+      () => kick(w, sigAt(w, { app: SDKAPPID + 1 })),
+      () => kick(w, sigAt(w, { identifier: 'alice01' }), { identifier: 'alice01' }),
+    ];
+
+    it('Tencent: a failure the store cannot count answers 70500, never its own code or a success; past the limit 60007, the right UserSig included', async () => {
+      const w = await world();
+      const before = w.memory.snapshot();
+      w.faults.inject('fail', 'hit');
+      // The right UserSig: its call must be counted against the app's rate limit, which fails: 70500, no kick.
+      expect(await answered(soon(kick(w, sigAt(w))))).toEqual({ status: 200, body: TENCENT_INTERNAL });
+      const wrong = wrongKicks(w);
+      for (let i = 0; i < 10; i++) {
+        expect(await answered(soon(wrong[i % wrong.length]!())), `failure ${i + 1}`).toEqual({
+          status: 200,
+          body: TENCENT_INTERNAL,
+        });
+      }
+      for (const call of [
+        wrong[1]!,
+        () => kick(w, sigAt(w)),
+        () => kick(w, sigAt(w, { identifier: OPS }), { identifier: OPS }),
+      ]) {
+        expect(await answered(soon(call()))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      }
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+
+      // The next minute, the store still failing: 70500 again, and the right UserSig still kicks nobody.
+      toNextMinute(w);
+      expect(await answered(soon(kick(w, sigAt(w))))).toEqual({ status: 200, body: TENCENT_INTERNAL });
+      expect(await answered(soon(wrong[0]!()))).toEqual({ status: 200, body: TENCENT_INTERNAL });
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+    });
+
+    it('Tencent: with the whole store down a wrong and a right UserSig answer the same 70500; once it heals, the right one kicks', async () => {
+      const w = await world();
+      const before = w.memory.snapshot();
+      w.faults.inject('fail');
+      for (const call of [...wrongKicks(w), () => kick(w, sigAt(w))]) {
+        expect(await answered(soon(call()))).toEqual({ status: 200, body: TENCENT_INTERNAL });
+      }
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+
+      w.faults.heal();
+      expect((await kick(w, sigAt(w, { key: OTHER_KEY }))).json()).toMatchObject({ ErrorCode: 70003 });
+      expect(failures(w, 'tencent')).toBe(1);
+      expect(await answered(kick(w, sigAt(w)))).toEqual({ status: 200, body: KICKED });
+      expect(w.events).toHaveLength(1);
+      expect(await liveSessions(w)).toBe(0);
+    });
+
+    it('Tencent: a store that hangs answers 70169 after its timeout, for a wrong and a right UserSig', async () => {
+      const w = await world();
+      const before = w.memory.snapshot();
+      w.faults.inject('hang');
+      for (const call of [
+        () => kick(w, sigAt(w, { key: OTHER_KEY })),
+        () => kick(w, ''),
+        () => kick(w, sigAt(w)),
+      ]) {
+        expect(await answered(soon(call()))).toEqual({ status: 200, body: TENCENT_TIMEOUT });
+      }
+      expect(w.memory.snapshot()).toEqual(before);
+      expect(w.events).toEqual([]);
+    });
+
+    it('Tencent: a client locked out before the store failed stays locked (60007, not 70500)', async () => {
+      const w = await world();
+      for (let i = 0; i < 11; i++) await kick(w, sigAt(w, { key: OTHER_KEY }));
+      w.faults.inject('fail');
+      for (const sig of [sigAt(w, { key: OTHER_KEY }), sigAt(w)]) {
+        expect(await answered(soon(kick(w, sig)))).toEqual({ status: 200, body: TENCENT_TOO_MANY });
+      }
+    });
+  },
+);
 
 describe.each(adapters.map((a) => [a.name, a] as const))(
   'a revoked credential never passes a guard (%s)',
