@@ -183,7 +183,7 @@ export const section: BenchSection = {
           met: redis.perSession <= 250,
           ...(redis.perSession > 250
             ? {
-                note: "A session is a JSON string under its own key, plus a member of the user's sorted set and the user's hash (device record, expiry); each key carries Redis's own overhead (key name with prefix and hash tag, dict entry, expiry).",
+                note: "A session is three keys: its own string (`<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> - <uid>`, see packages/redis/src/keys.ts), the user's hash (expiry and device record) and the user's session index (a sorted set of token hashes). What each key costs before any content (its name, with this run's 21-character prefix, the hash tag and, for the session, the 43-character token hash; Redis's dict entry; the object header) already comes to over 300 bytes for the three (about 280 with the default prefix `evict:`, where a session costs 440 in all), so 250 cannot be met while a session, its user and its index are three keys. Keeping the index inside the user's hash would make it two keys (about 380 bytes here), at the cost of reading every index entry on each getUser.",
               }
             : {}),
         },

@@ -15,6 +15,7 @@ import type {
   ClusterMessage,
   ConnectionRecord,
   Cutoff,
+  CutoffReason,
   PushTokenKind,
   PushTokenRecord,
   RejectionReason,
@@ -23,7 +24,7 @@ import type {
 } from './model.js';
 import { PUSH_TOKEN_KINDS } from './model.js';
 import { hashToken, newSessionToken } from './secrets.js';
-import type { EvictStore } from './store.js';
+import type { EvictStore, KickOutcome } from './store.js';
 import { assertDeviceFlag, assertUid, isPositiveSafeInteger } from './validation.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -634,9 +635,7 @@ export class Evict {
   /** Rejects every credential of the user issued up to now and closes all of their connections. */
   async kickUser(uid: string, context: RevocationContext = {}): Promise<RevocationResult> {
     assertUid(uid);
-    await this.#assertUserExists(uid);
-    const atMs = this.#now();
-    const connectionsClosed = await this.#revokeAndClose(uid, null, { atMs, reason: 'kicked' });
+    const { atMs, connectionsClosed } = await this.#kick(uid, null, 'kicked');
     this.#emitRevocation({ action: 'kick_user', uid, atMs, connectionsClosed }, context);
     return { atMs, connectionsClosed };
   }
@@ -653,12 +652,8 @@ export class Evict {
   ): Promise<RevocationResult> {
     assertUid(uid);
     if (deviceFlag !== 'all') assertDeviceFlag(deviceFlag);
-    const user = await this.#assertUserExists(uid);
     const flag = deviceFlag === 'all' ? null : deviceFlag;
-    if (flag !== null && !(await this.#deviceIsPresent(uid, user, flag)))
-      throw new DeviceNotFoundError(uid, flag);
-    const atMs = this.#now();
-    const connectionsClosed = await this.#revokeAndClose(uid, flag, { atMs, reason: 'device_quit' });
+    const { atMs, connectionsClosed } = await this.#kick(uid, flag, 'device_quit');
     this.#emitRevocation({ action: 'quit_device', uid, deviceFlag, atMs, connectionsClosed }, context);
     return { atMs, connectionsClosed };
   }
@@ -868,8 +863,14 @@ export class Evict {
     }));
   }
 
-  async #closeUserConnections(uid: string, deviceFlag: number | null, reason: CloseReason): Promise<number> {
-    const onFile = await this.#store(() => this.#o.store.listConnections(uid));
+  /** Closes the user's connections (of one device, or all): those `listed` (default: listed now), and this node's own. */
+  async #closeUserConnections(
+    uid: string,
+    deviceFlag: number | null,
+    reason: CloseReason,
+    listed?: ConnectionRecord[],
+  ): Promise<number> {
+    const onFile = listed ?? (await this.#store(() => this.#o.store.listConnections(uid)));
     const targets = onFile.filter((c) => deviceFlag === null || c.deviceFlag === deviceFlag);
     // Connections of this node that the store does not list (a lost write) are closed too.
     const listedHere = new Set(targets.filter((t) => t.nodeId === this.nodeId).map((t) => t.connId));
@@ -893,18 +894,22 @@ export class Evict {
         remote.set(target.nodeId, [...list, { uid: target.uid, connId: target.connId }]);
       }
     }
-    for (const [nodeId, connections] of remote) {
-      await this.#store(() =>
-        this.#o.store.publish({
-          type: 'close-connections',
-          nodeId,
-          connections,
-          code,
-          reason,
-          fromNodeId: this.nodeId,
-        }),
-      );
-    }
+    // Side by side: each message names one node, so their relative order does not matter. The records
+    // are dropped only once every message is out: if one fails, a retry still finds them to close.
+    await Promise.all(
+      [...remote].map(([nodeId, connections]) =>
+        this.#store(() =>
+          this.#o.store.publish({
+            type: 'close-connections',
+            nodeId,
+            connections,
+            code,
+            reason,
+            fromNodeId: this.nodeId,
+          }),
+        ),
+      ),
+    );
     await Promise.all(
       targets.map((t) => this.#store(() => this.#o.store.deleteConnection(t.uid, t.nodeId, t.connId))),
     );
@@ -1001,7 +1006,57 @@ export class Evict {
   }
 
   /**
-   * Writes the cutoff and drops this node's copy of the user at once; then, side by side, tells the
+   * A kick of the user (`deviceFlag` null) or of one device: checks that the user (and the device)
+   * is there, raises the cutoff, tells every node, and closes the connections. With a store that
+   * has `kick`, the check, the cutoff, the listing of the connections and (on one Redis) the
+   * announcement are one store call; without it, step by step (`#revokeAndClose`). Same guarantees
+   * either way: nothing is written for a missing user or device, the kick is announced before it is
+   * acknowledged, and the connections are listed only once the cutoff is written.
+   */
+  async #kick(uid: string, deviceFlag: number | null, reason: CutoffReason): Promise<RevocationResult> {
+    const store = this.#o.store;
+    const kick = store.kick?.bind(store);
+    if (kick === undefined) {
+      const user = await this.#assertUserExists(uid);
+      if (deviceFlag !== null && !(await this.#deviceIsPresent(uid, user, deviceFlag)))
+        throw new DeviceNotFoundError(uid, deviceFlag);
+      const atMs = this.#now();
+      return { atMs, connectionsClosed: await this.#revokeAndClose(uid, deviceFlag, { atMs, reason }) };
+    }
+    // A host with its own user table decides whether the user exists; the store then checks only the device.
+    const hook = this.#o.userExists;
+    if (hook !== undefined && !(await hook(uid))) throw new UnknownUserError(uid);
+    const atMs = this.#now();
+    let outcome: KickOutcome;
+    try {
+      outcome = await this.#store(() =>
+        kick({
+          uid,
+          deviceFlag,
+          cutoff: { atMs, reason },
+          expiresAtMs: atMs + this.#o.maxCredentialLifetimeMs,
+          require: { user: hook === undefined, device: deviceFlag !== null },
+          announce: { type: 'revoked', uid, fromNodeId: this.nodeId },
+        }),
+      );
+    } finally {
+      // Also on failure: a write that timed out may still land.
+      this.#cache.invalidate(userKey(uid));
+    }
+    if (!outcome.applied) {
+      if (outcome.missing === 'device' && deviceFlag !== null) throw new DeviceNotFoundError(uid, deviceFlag);
+      throw new UnknownUserError(uid);
+    }
+    // The `revoked` message is out already: the other nodes hear it before any `close-connections`.
+    return {
+      atMs,
+      connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, reason, outcome.connections),
+    };
+  }
+
+  /**
+   * `#kick` step by step, for a store without `kick`, once the user and the device are known to be
+   * there. Writes the cutoff and drops this node's copy of the user at once; then, side by side, tells the
    * other nodes and closes the connections (one store round trip fewer than one after the other).
    * The connections are listed only once the cutoff is written: one registered after the listing is
    * rejected by its own re-check. Either failing fails the revocation (a retry does both again).

@@ -8,6 +8,31 @@ import type {
   UserRecord,
 } from './model.js';
 
+/** What a kick asks of the store: see `EvictStore.kick`. */
+export interface KickRequest {
+  uid: string;
+  /** The device whose cutoff is raised; null: the user's, for every device. */
+  deviceFlag: number | null;
+  cutoff: Cutoff;
+  /** The user's record lives until at least then (as in `raiseCutoff`). */
+  expiresAtMs: number;
+  /**
+   * What must be on file for the kick to apply, checked in the same atomic step as the write:
+   * - `user`: the user's record (`getUser` would return it);
+   * - `device` (needs a `deviceFlag`): the device is present: its record is live
+   *   (`expiresAtMs > now`) and was issued after every cutoff that applies to it (the user's and
+   *   the device's), or a live connection of that device is on file.
+   */
+  require: { user: boolean; device: boolean };
+  /** Published once the cutoff is written (the engine's `revoked` message). */
+  announce: ClusterMessage;
+}
+
+/** What a kick did: the user's live connections once the cutoff was raised, or what was missing. */
+export type KickOutcome =
+  | { applied: true; connections: ConnectionRecord[] }
+  | { applied: false; missing: 'user' | 'device' };
+
 /**
  * Where evict keeps its state. Every method is async; every time is an absolute instant in ms since
  * the epoch (`...AtMs`), every duration is in ms (`...Ms`).
@@ -68,6 +93,25 @@ export interface EvictStore {
    * so concurrent kicks never lower it. The user's `expiresAtMs` becomes the larger of the two.
    */
   raiseCutoff(uid: string, deviceFlag: number | null, cutoff: Cutoff, expiresAtMs: number): Promise<void>;
+  /**
+   * Optional: a kick in one step, for stores where each call is a network round trip. The engine
+   * falls back to `getUser` (and, for one device, `listConnections`), `raiseCutoff`, `publish` and
+   * `listConnections` when a store leaves it out; a store that has it must give the same result.
+   *
+   * In one atomic step: checks what `request.require` asks for; when it is missing, writes and
+   * publishes nothing and answers `{ applied: false, missing }` (`user` before `device`). Otherwise
+   * raises the cutoff exactly as `raiseCutoff(uid, deviceFlag, cutoff, expiresAtMs)` would and
+   * lists the user's live connections as `listConnections` would right after it (so a connection
+   * registered later is one whose own re-check sees the cutoff).
+   *
+   * Then `request.announce` is published, as `publish` would, and only then does the promise
+   * resolve: every node can hear of the cutoff before the kick is acknowledged. The message is
+   * never published unless the cutoff is written; a store that cannot do both in one step (Redis
+   * Cluster: another slot) publishes after the write, and if that fails the promise rejects with
+   * the cutoff written and unannounced, as `raiseCutoff` then a failed `publish` would (a retry
+   * writes and announces again).
+   */
+  kick?(request: KickRequest): Promise<KickOutcome>;
 
   /** Saves (or refreshes) a live connection and indexes it under its user. */
   putConnection(connection: ConnectionRecord): Promise<void>;

@@ -5,6 +5,8 @@ import {
   type Cutoff,
   type DeviceRecord,
   type EvictStore,
+  type KickOutcome,
+  type KickRequest,
   type PushTokenKind,
   type PushTokenRecord,
   type SessionRecord,
@@ -26,6 +28,7 @@ import {
   DELETE_CONNECTION,
   GRACE_MS,
   HIT,
+  KICK,
   LIST_CONNECTIONS,
   type LuaScript,
   PUBLISH,
@@ -132,6 +135,8 @@ export class RedisStore implements EvictStore {
   readonly #commands: RedisCommands;
   readonly #keys: KeyLayout;
   readonly #clock: Clock;
+  /** Every publish of a cluster goes through PUBLISH's routing key; one Redis can publish from any script. */
+  readonly #cluster: boolean;
   readonly #subscriberSource: ResolvedOptions['subscriber'];
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
   readonly #linkListeners = new Set<(up: boolean) => void>();
@@ -148,6 +153,7 @@ export class RedisStore implements EvictStore {
     this.#commands = resolved.commands;
     this.#keys = resolved.keys;
     this.#clock = resolved.clock;
+    this.#cluster = resolved.clientKind === 'ioredis-cluster' || resolved.clientKind === 'node-redis-cluster';
     this.#subscriberSource = resolved.subscriber;
     this.prefix = resolved.keys.prefix;
   }
@@ -212,7 +218,7 @@ export class RedisStore implements EvictStore {
     const key = this.#keys.session(tokenHash);
     const raw = await this.#commands.command(['GET', key], key);
     if (raw === null || raw === undefined) return undefined;
-    const session = decodeSession(key, raw);
+    const session = decodeSession(key, tokenHash, raw);
     return session.retainUntilMs <= this.#now() ? undefined : session;
   }
 
@@ -230,7 +236,9 @@ export class RedisStore implements EvictStore {
     const key = this.#keys.session(tokenHash);
     const raw = await this.#eval(REVOKE_SESSION, [key], [String(this.#now()), String(atMs)]);
     // A Lua false is nil in RESP2, and may arrive as false or null in RESP3.
-    return raw === null || raw === undefined || raw === false ? undefined : decodeSession(key, raw);
+    return raw === null || raw === undefined || raw === false
+      ? undefined
+      : decodeSession(key, tokenHash, raw);
   }
 
   // Users
@@ -255,11 +263,40 @@ export class RedisStore implements EvictStore {
   ): Promise<void> {
     await this.#userScript(RAISE_CUTOFF, uid, [
       String(this.#now()),
-      deviceFlag === null ? 'cutoff' : `cutoff:${deviceFlag}`,
-      JSON.stringify({ atMs: cutoff.atMs, reason: cutoff.reason }),
+      deviceFlag === null ? 'c' : `c:${deviceFlag}`,
+      encodeCutoff(cutoff),
       String(cutoff.atMs),
       String(expiresAtMs),
     ]);
+  }
+
+  /**
+   * One script checks what is required, raises the cutoff, lists the connections and, on one Redis,
+   * publishes the announcement: one round trip. On a cluster the announcement follows the script (it
+   * must enter at PUBLISH's master, and the user's keys live on another), so a failure between the
+   * two leaves the cutoff written and the call rejected, as `raiseCutoff` then `publish` would.
+   */
+  async kick(request: KickRequest): Promise<KickOutcome> {
+    const { uid, deviceFlag, cutoff } = request;
+    const inline = !this.#cluster;
+    if (inline) await this.#awaitOwnSubscription();
+    const keys = this.#keys.user(uid);
+    const reply = await this.#eval(KICK, userKeyList(keys), [
+      String(this.#now()),
+      deviceFlag === null ? '' : String(deviceFlag),
+      encodeCutoff(cutoff),
+      String(cutoff.atMs),
+      String(request.expiresAtMs),
+      request.require.user ? '1' : '0',
+      request.require.device && deviceFlag !== null ? '1' : '0',
+      inline ? this.#keys.channel : '',
+      inline ? JSON.stringify(request.announce) : '',
+    ]);
+    const [status, ...raws] = stringList(reply, 'kick');
+    if (status === 'user' || status === 'device') return { applied: false, missing: status };
+    if (status !== 'ok') throw new StoreCorruptError('unexpected reply from Redis for kick');
+    if (!inline) await this.publish(request.announce);
+    return { applied: true, connections: raws.map((raw) => decodeConnection(keys.conns, raw)) };
   }
 
   // Connections
@@ -338,16 +375,7 @@ export class RedisStore implements EvictStore {
   // Cluster messages
 
   async publish(message: ClusterMessage): Promise<void> {
-    // A store subscribed a moment ago receives its own message: the subscription is confirmed first
-    // (waiting a bounded time: a subscriber connection in trouble must not hold revocations back).
-    if (this.#linkStarted !== undefined && this.#linkUp !== true) {
-      let timer: NodeJS.Timeout | undefined;
-      const waited = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, PUBLISH_WAITS_FOR_LINK_MS);
-      });
-      await Promise.race([this.#linkStarted.catch(() => {}), waited]);
-      clearTimeout(timer);
-    }
+    await this.#awaitOwnSubscription();
     await this.#eval(PUBLISH, [this.#keys.publishRoute], [this.#keys.channel, JSON.stringify(message)]);
   }
 
@@ -372,6 +400,21 @@ export class RedisStore implements EvictStore {
 
   #now(): number {
     return this.#clock.nowMs();
+  }
+
+  /**
+   * Before a publish: a store subscribed a moment ago receives its own message, so the subscription
+   * is confirmed first (waiting a bounded time: a subscriber connection in trouble must not hold
+   * revocations back). Costs nothing once the link is up.
+   */
+  async #awaitOwnSubscription(): Promise<void> {
+    if (this.#linkStarted === undefined || this.#linkUp === true) return;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, PUBLISH_WAITS_FOR_LINK_MS);
+    });
+    await Promise.race([this.#linkStarted.catch(() => {}), waited]);
+    clearTimeout(timer);
   }
 
   /** The subscriber connection, created on first use. */
@@ -439,17 +482,18 @@ function connectionField(nodeId: number, connId: number): string {
   return `${nodeId}:${connId}`;
 }
 
+/**
+ * A session as stored (see `keys.ts`): `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs>
+ * <revokedAtMs or -> <uid>`. The token hash is the key's; the uid comes last, as it may hold spaces.
+ */
 function encodeSession(session: SessionRecord): string {
-  const record: SessionRecord = {
-    tokenHash: session.tokenHash,
-    uid: session.uid,
-    deviceFlag: session.deviceFlag,
-    issuedAtMs: session.issuedAtMs,
-    expiresAtMs: session.expiresAtMs,
-    retainUntilMs: session.retainUntilMs,
-  };
-  if (session.revokedAtMs !== undefined) record.revokedAtMs = session.revokedAtMs;
-  return JSON.stringify(record);
+  const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid } = session;
+  return `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${revokedAtMs ?? '-'} ${uid}`;
+}
+
+/** A cutoff as stored: `<atMs> <reason>`. */
+function encodeCutoff(cutoff: Cutoff): string {
+  return `${cutoff.atMs} ${cutoff.reason}`;
 }
 
 function text(value: unknown): string | undefined {
@@ -476,61 +520,81 @@ function isNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
-function decodeSession(key: string, raw: unknown): SessionRecord {
-  const v = parseJson(key, raw, 'session');
+/** A number as the store writes them (JavaScript's String, Lua's %.17g); anything else is undefined. */
+const NUMBER = /^-?\d+(?:\.\d+)?(?:e[+-]\d+)?$/;
+
+function numberOf(raw: string | undefined): number | undefined {
+  if (raw === undefined || !NUMBER.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+const SESSION = /^(\S+) (\S+) (\S+) (\S+) (\S+) ([\s\S]*)$/;
+
+function decodeSession(key: string, tokenHash: string, raw: unknown): SessionRecord {
+  const match = SESSION.exec(text(raw) ?? '');
+  const deviceFlag = numberOf(match?.[1]);
+  const issuedAtMs = numberOf(match?.[2]);
+  const expiresAtMs = numberOf(match?.[3]);
+  const retainUntilMs = numberOf(match?.[4]);
+  const revokedAtMs = match?.[5] === '-' ? undefined : numberOf(match?.[5]);
   if (
-    typeof v.tokenHash !== 'string' ||
-    typeof v.uid !== 'string' ||
-    !isNumber(v.deviceFlag) ||
-    !isNumber(v.issuedAtMs) ||
-    !isNumber(v.expiresAtMs) ||
-    !isNumber(v.retainUntilMs) ||
-    (v.revokedAtMs !== undefined && !isNumber(v.revokedAtMs))
+    match === null ||
+    deviceFlag === undefined ||
+    issuedAtMs === undefined ||
+    expiresAtMs === undefined ||
+    retainUntilMs === undefined ||
+    (revokedAtMs === undefined && match[5] !== '-')
   ) {
     throw new StoreCorruptError(`unreadable session in Redis at ${key}`);
   }
   const session: SessionRecord = {
-    tokenHash: v.tokenHash,
-    uid: v.uid,
-    deviceFlag: v.deviceFlag,
-    issuedAtMs: v.issuedAtMs,
-    expiresAtMs: v.expiresAtMs,
-    retainUntilMs: v.retainUntilMs,
+    tokenHash,
+    uid: match[6]!,
+    deviceFlag,
+    issuedAtMs,
+    expiresAtMs,
+    retainUntilMs,
   };
-  if (v.revokedAtMs !== undefined) session.revokedAtMs = v.revokedAtMs;
+  if (revokedAtMs !== undefined) session.revokedAtMs = revokedAtMs;
   return session;
 }
 
+const CUTOFF = /^(\S+) (kicked|device_quit)$/;
+const DEVICE = /^(\S+) (\S+)$/;
+
 function decodeCutoff(key: string, field: string, raw: string): Cutoff {
-  const v = parseJson(key, raw, field);
-  if (!isNumber(v.atMs) || (v.reason !== 'kicked' && v.reason !== 'device_quit')) {
+  const match = CUTOFF.exec(raw);
+  const atMs = numberOf(match?.[1]);
+  if (match === null || atMs === undefined)
     throw new StoreCorruptError(`unreadable ${field} in Redis at ${key}`);
-  }
-  return { atMs: v.atMs, reason: v.reason };
+  return { atMs, reason: match[2] as Cutoff['reason'] };
 }
 
 function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
-  const v = parseJson(key, raw, field);
-  if (!isNumber(v.lastIssuedAtMs) || !isNumber(v.expiresAtMs)) {
+  const match = DEVICE.exec(raw);
+  const lastIssuedAtMs = numberOf(match?.[1]);
+  const expiresAtMs = numberOf(match?.[2]);
+  if (lastIssuedAtMs === undefined || expiresAtMs === undefined) {
     throw new StoreCorruptError(`unreadable ${field} in Redis at ${key}`);
   }
-  return { lastIssuedAtMs: v.lastIssuedAtMs, expiresAtMs: v.expiresAtMs };
+  return { lastIssuedAtMs, expiresAtMs };
 }
 
-const DEVICE_FIELD = /^(cutoff|device):(\d+)$/;
+const DEVICE_FIELD = /^([cd]):(\d+)$/;
 
 function decodeUser(key: string, uid: string, fields: [string, string][]): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
   for (const [field, raw] of fields) {
-    if (field === 'expiresAtMs') {
-      user.expiresAtMs = Number(raw);
-    } else if (field === 'cutoff') {
+    if (field === 'e') {
+      user.expiresAtMs = numberOf(raw) ?? Number.NaN;
+    } else if (field === 'c') {
       user.cutoff = decodeCutoff(key, field, raw);
     } else {
       const match = DEVICE_FIELD.exec(field);
       if (match === null) continue; // a field a later version may add
       const flag = Number(match[2]);
-      if (match[1] === 'cutoff') user.deviceCutoffs[flag] = decodeCutoff(key, field, raw);
+      if (match[1] === 'c') user.deviceCutoffs[flag] = decodeCutoff(key, field, raw);
       else user.devices[flag] = decodeDevice(key, field, raw);
     }
   }

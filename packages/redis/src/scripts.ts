@@ -37,6 +37,17 @@ local function fmt(n)
   return string.format('%.17g', n)
 end
 
+-- A number as the store writes them (decimal, as JavaScript's String or %.17g prints it), else nil:
+-- tonumber alone would also take hex, "inf" and "nan".
+local function num(s)
+  if type(s) ~= 'string' then return nil end
+  if string.find(s, '^%-?%d+$') or string.find(s, '^%-?%d+%.%d+$')
+    or string.find(s, '^%-?%d+e[%+%-]%d+$') or string.find(s, '^%-?%d+%.%d+e[%+%-]%d+$') then
+    return tonumber(s)
+  end
+  return nil
+end
+
 -- Sets the key's TTL from the expiry of its content (ms, by the store's clock), or deletes it once expired.
 local function expire_at(key, at_ms)
   if at_ms <= now then
@@ -55,49 +66,63 @@ local function decode(key, name, raw, field)
   return value
 end
 
--- Reads a hash of JSON records, checking every one before anything is written: field -> expiresAtMs.
+-- Reads a hash of JSON records, checking every one before anything is written: field -> expiresAtMs,
+-- and field -> the record as stored.
 local function read_records(key)
   local fields = redis.call('HGETALL', key)
-  local records = {}
+  local records, raws = {}, {}
   for i = 1, #fields, 2 do
     records[fields[i]] = decode(key, fields[i], fields[i + 1], 'expiresAtMs').expiresAtMs
+    raws[fields[i]] = fields[i + 1]
   end
-  return records
+  return records, raws
 end
 
--- Drops the expired fields of a hash of records and sets its TTL from the latest expiry left.
-local function prune(key, records)
-  local latest = 0
+-- Drops the fields of a hash of records that expired (or that the caller set to 0: removed), in one
+-- HDEL. The key's TTL follows its latest record; it is set again only when \`changed\` (a record was
+-- written, or a live one removed): dropping expired records never lowers the latest. With no field
+-- left, Redis has removed the hash already.
+local function prune(key, records, changed)
+  local latest, dead = 0, {}
   for field, expires in pairs(records) do
     if expires <= now then
-      redis.call('HDEL', key, field)
+      dead[#dead + 1] = field
+      if #dead == 1000 then
+        redis.call('HDEL', key, unpack(dead))
+        dead = {}
+      end
     elseif expires > latest then
       latest = expires
     end
   end
-  expire_at(key, latest)
+  if #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
+  if changed and latest > 0 then expire_at(key, latest) end
 end
 `;
 
-/** KEYS: user, sessions, conns, push (one hash tag). */
+/**
+ * KEYS: user, sessions, conns, push (one hash tag). The user hash's fields (see `keys.ts`): `e` the
+ * user's expiresAtMs, `c` and `c:<flag>` cutoffs as `<atMs> <reason>`, `d:<flag>` devices as
+ * `<lastIssuedAtMs> <expiresAtMs>`.
+ */
 const USER = `${COMMON}
--- The user's expiry, or nil when the user is unknown or expired by the store's clock.
-local function live_user()
-  local raw = redis.call('HGET', KEYS[1], 'expiresAtMs')
+-- The user's expiry from its \`e\` field (false: absent), or nil when the user is unknown or expired
+-- by the store's clock. A hash without \`e\` is not one the store wrote.
+local function live_expiry(raw)
   if not raw then
-    if redis.call('EXISTS', KEYS[1]) == 1 then corrupt(KEYS[1], 'expiresAtMs') end
+    if redis.call('EXISTS', KEYS[1]) == 1 then corrupt(KEYS[1], 'e') end
     return nil
   end
-  local expires = tonumber(raw)
-  if not expires then corrupt(KEYS[1], 'expiresAtMs') end
+  local expires = num(raw)
+  if expires == nil then corrupt(KEYS[1], 'e') end
   if expires <= now then return nil end
   return expires
 end
 
--- The user's expiry, starting the user afresh (as MemoryStore does) when unknown or expired. The
--- session index is not the user's: it lives as long as the sessions it lists, which may outlive the user.
-local function open_user()
-  local expires = live_user()
+-- The user's expiry, or 0 after starting the user afresh (as MemoryStore does) when unknown or
+-- expired. The session index is not the user's: it lives as long as the sessions it lists, which may
+-- outlive the user.
+local function open_expiry(expires)
   if expires == nil then
     redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
     return 0
@@ -105,11 +130,36 @@ local function open_user()
   return expires
 end
 
--- Grows the user's expiry to at least \`wanted\`; the user hash lives that long.
-local function keep_user(expires, wanted)
+local function open_user()
+  return open_expiry(live_expiry(redis.call('HGET', KEYS[1], 'e')))
+end
+
+-- Grows the user's expiry to at least \`wanted\`, in the same HSET as \`field\` (if any); the user hash
+-- lives that long.
+local function keep_user(expires, wanted, field, value)
   if wanted > expires then expires = wanted end
-  redis.call('HSET', KEYS[1], 'expiresAtMs', fmt(expires))
+  if field then
+    redis.call('HSET', KEYS[1], field, value, 'e', fmt(expires))
+  else
+    redis.call('HSET', KEYS[1], 'e', fmt(expires))
+  end
   expire_at(KEYS[1], expires)
+end
+
+-- The instant of a cutoff on file (\`<atMs> <reason>\`).
+local function cutoff_at(field, raw)
+  local at, reason = string.match(raw, '^(%S+) (%S+)$')
+  local n = num(at)
+  if n == nil or (reason ~= 'kicked' and reason ~= 'device_quit') then corrupt(KEYS[1], field) end
+  return n
+end
+
+-- The times of a device on file (\`<lastIssuedAtMs> <expiresAtMs>\`).
+local function device_times(field, raw)
+  local a, b = string.match(raw, '^(%S+) (%S+)$')
+  local issued, expires = num(a), num(b)
+  if issued == nil or expires == nil then corrupt(KEYS[1], field) end
+  return issued, expires
 end
 
 -- Drops the index entries whose retention has passed; the index lives as long as its last entry.
@@ -129,17 +179,68 @@ return 1
 `,
 );
 
-/** ARGV: now, field (`cutoff` or `cutoff:<flag>`), cutoff JSON, cutoff atMs, expiresAtMs. Atomic maximum. */
+/** ARGV: now, field (`c` or `c:<flag>`), cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs. Atomic maximum. */
 export const RAISE_CUTOFF = script(
   'raiseCutoff',
   `${USER}
-local expires = open_user()
-local current = redis.call('HGET', KEYS[1], ARGV[2])
-if not current or decode(KEYS[1], ARGV[2], current, 'atMs').atMs < tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-end
-keep_user(expires, tonumber(ARGV[5]))
+local got = redis.call('HMGET', KEYS[1], 'e', ARGV[2])
+local expires = open_expiry(live_expiry(got[1]))
+-- A user started afresh has no cutoff any more.
+local raise = expires == 0 or not got[2] or cutoff_at(ARGV[2], got[2]) < tonumber(ARGV[4])
+keep_user(expires, tonumber(ARGV[5]), raise and ARGV[2] or nil, ARGV[3])
 return 1
+`,
+);
+
+/**
+ * A kick in one step (`EvictStore.kick`): checks what is required, raises the cutoff as RAISE_CUTOFF
+ * does, lists the live connections as LIST_CONNECTIONS does, and publishes the announcement (on one
+ * Redis only: on a cluster the store publishes it through PUBLISH afterwards). Replies `{'user'}` or
+ * `{'device'}` when that is missing (nothing written or published), else `{'ok', connection...}`.
+ * ARGV: now, deviceFlag ('' for all devices), cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs,
+ * require user ('1'/'0'), require device ('1'/'0'), channel ('' for none), message.
+ */
+export const KICK = script(
+  'kick',
+  `${USER}
+local flag = ARGV[2]
+local field = flag == '' and 'c' or 'c:' .. flag
+local got = redis.call('HMGET', KEYS[1], 'e', field, 'c', 'd:' .. flag)
+local expires = live_expiry(got[1])
+if expires == nil and ARGV[6] == '1' then return { 'user' } end
+-- Read (and checked) before anything is written.
+local records, raws = read_records(KEYS[3])
+if ARGV[7] == '1' and flag ~= '' then
+  -- Present: a live device record issued after every cutoff that applies to it, or a live connection.
+  local present = false
+  if expires ~= nil and got[4] then
+    local issued, until_ms = device_times('d:' .. flag, got[4])
+    present = until_ms > now
+    if got[2] and issued <= cutoff_at(field, got[2]) then present = false end
+    if got[3] and issued <= cutoff_at('c', got[3]) then present = false end
+  end
+  if not present then
+    local wanted = tonumber(flag)
+    for f, at in pairs(records) do
+      if at > now and cjson.decode(raws[f]).deviceFlag == wanted then present = true end
+    end
+  end
+  if not present then return { 'device' } end
+end
+if expires == nil then
+  -- Started afresh, as RAISE_CUTOFF does: nothing of an expired user is kept.
+  expires = open_expiry(nil)
+  records = {}
+end
+local raise = expires == 0 or not got[2] or cutoff_at(field, got[2]) < tonumber(ARGV[4])
+keep_user(expires, tonumber(ARGV[5]), raise and field or nil, ARGV[3])
+prune(KEYS[3], records, false)
+local reply = { 'ok' }
+for f, at in pairs(records) do
+  if at > now then reply[#reply + 1] = raws[f] end
+end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+return reply
 `,
 );
 
@@ -150,22 +251,19 @@ return 1
 export const RECORD_SESSION = script(
   'recordSession',
   `${USER}
-local expires = open_user()
-local field = 'device:' .. ARGV[2]
+local field = 'd:' .. ARGV[2]
+local got = redis.call('HMGET', KEYS[1], 'e', field)
+local expires = open_expiry(live_expiry(got[1]))
 local issued = tonumber(ARGV[3])
 local until_ms = tonumber(ARGV[4])
-local raw = redis.call('HGET', KEYS[1], field)
-if raw then
-  local device = decode(KEYS[1], field, raw, 'lastIssuedAtMs')
-  if type(device.expiresAtMs) ~= 'number' then corrupt(KEYS[1], field) end
-  if device.lastIssuedAtMs > issued then issued = device.lastIssuedAtMs end
-  if device.expiresAtMs > until_ms then until_ms = device.expiresAtMs end
+if expires ~= 0 and got[2] then
+  local last, longest = device_times(field, got[2])
+  if last > issued then issued = last end
+  if longest > until_ms then until_ms = longest end
 end
-redis.call('HSET', KEYS[1], field,
-  '{"lastIssuedAtMs":' .. fmt(issued) .. ',"expiresAtMs":' .. fmt(until_ms) .. '}')
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
 prune_index()
-keep_user(expires, tonumber(ARGV[4]))
+keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
 return 1
 `,
 );
@@ -187,7 +285,7 @@ local expires = open_user()
 local records = read_records(KEYS[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 records[ARGV[2]] = tonumber(ARGV[4])
-prune(KEYS[3], records)
+prune(KEYS[3], records, true)
 keep_user(expires, tonumber(ARGV[4]))
 return 1
 `,
@@ -200,9 +298,8 @@ export const DELETE_CONNECTION = script(
 local records = read_records(KEYS[3])
 local expires = records[ARGV[2]]
 if expires == nil then return 0 end
-redis.call('HDEL', KEYS[3], ARGV[2])
-records[ARGV[2]] = nil
-prune(KEYS[3], records)
+records[ARGV[2]] = 0
+prune(KEYS[3], records, expires > now)
 if expires <= now then return 0 end
 return 1
 `,
@@ -212,11 +309,11 @@ return 1
 export const LIST_CONNECTIONS = script(
   'listConnections',
   `${USER}
-local records = read_records(KEYS[3])
-prune(KEYS[3], records)
+local records, raws = read_records(KEYS[3])
+prune(KEYS[3], records, false)
 local live = {}
 for field, expires in pairs(records) do
-  if expires > now then live[#live + 1] = redis.call('HGET', KEYS[3], field) end
+  if expires > now then live[#live + 1] = raws[field] end
 end
 return live
 `,
@@ -230,7 +327,7 @@ local expires = open_user()
 local records = read_records(KEYS[4])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
 records[ARGV[2]] = tonumber(ARGV[4])
-prune(KEYS[4], records)
+prune(KEYS[4], records, true)
 keep_user(expires, tonumber(ARGV[4]))
 return 1
 `,
@@ -245,42 +342,48 @@ local cleared = {}
 for i = 2, #ARGV do
   local expires = records[ARGV[i]]
   if expires ~= nil then
-    redis.call('HDEL', KEYS[4], ARGV[i])
-    records[ARGV[i]] = nil
+    records[ARGV[i]] = 0
     if expires > now then cleared[#cleared + 1] = ARGV[i] end
   end
 end
-prune(KEYS[4], records)
+prune(KEYS[4], records, #cleared > 0)
 return cleared
 `,
 );
 
 /**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
- * was. KEYS: session. ARGV: now, atMs.
+ * was. The record: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs or -> <uid>`
+ * (see `keys.ts`). KEYS: session. ARGV: now, atMs.
  */
 export const REVOKE_SESSION = script(
   'revokeSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
-local session = decode(KEYS[1], 'session', raw, 'retainUntilMs')
-if session.retainUntilMs <= now then return false end
-if session.revokedAtMs == nil or session.revokedAtMs == cjson.null then
-  if string.sub(raw, -1) ~= '}' then corrupt(KEYS[1], 'session') end
-  -- Spliced rather than re-encoded: cjson would round numbers to 14 digits.
-  redis.call('SET', KEYS[1], string.sub(raw, 1, -2) .. ',"revokedAtMs":' .. ARGV[2] .. '}', 'KEEPTTL')
+local flag, issued, expires, retain, revoked, uid = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%S+) (.*)$')
+local until_ms = num(retain)
+if not (num(flag) and num(issued) and num(expires) and until_ms and (revoked == '-' or num(revoked))) then
+  corrupt(KEYS[1], 'session')
+end
+if until_ms <= now then return false end
+if revoked == '-' then
+  -- Rebuilt from the fields as read: the numbers keep their exact digits.
+  redis.call('SET', KEYS[1], table.concat({ flag, issued, expires, retain, ARGV[2], uid }, ' '), 'KEEPTTL')
 end
 return raw
 `,
 );
 
-/** Counts a hit in a fixed window. KEYS: counter. ARGV: ttlMs (until the window ends). */
+/**
+ * Counts a hit in a fixed window. KEYS: counter. ARGV: ttlMs (until the window ends). The first hit
+ * creates the key and gives it its TTL in the same atomic step, so a later hit never needs to look.
+ */
 export const HIT = script(
   'hit',
   `
 local count = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then
+if count == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return count
@@ -303,6 +406,7 @@ export const SCRIPTS: readonly LuaScript[] = [
   PUBLISH,
   TOUCH_USER,
   RAISE_CUTOFF,
+  KICK,
   RECORD_SESSION,
   SESSION_INDEX,
   PUT_CONNECTION,

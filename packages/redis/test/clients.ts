@@ -81,3 +81,26 @@ export async function deleteKeysUnder(host: Pick<HostClient, 'command'>, prefix:
   const keys = await keysUnder(host, prefix);
   for (let i = 0; i < keys.length; i += 500) await host.command(['DEL', ...keys.slice(i, i + 500)]);
 }
+
+/**
+ * The client, seen through a proxy that counts the commands the store sends on it: one per round trip
+ * (`call` on ioredis, `sendCommand` on node-redis). Its duplicates (the subscriber) are not counted.
+ */
+export function countingClient(client: RedisClient): { client: RedisClient; sent: string[][] } {
+  const sent: string[][] = [];
+  const method = 'call' in client && typeof client.call === 'function' ? 'call' : 'sendCommand';
+  const proxy = new Proxy(client, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property !== method) return value.bind(target);
+      return (...args: unknown[]) => {
+        // ioredis: call(name, ...args); node-redis: sendCommand(args) or, on a cluster, (key, readonly, args).
+        const command = method === 'call' ? args : (args[args.length - 1] as unknown[]);
+        sent.push(command.map(String));
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { client: proxy, sent };
+}

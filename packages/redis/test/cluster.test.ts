@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { randomPrefix } from '../../../test/support/redis.js';
 import { RedisStore } from '../src/index.js';
 import type { RedisClient } from '../src/redis-commands.js';
+import { countingClient } from './clients.js';
 
 const hasBinaries = ['redis-server', 'redis-cli'].every(
   (bin) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0,
@@ -180,6 +181,55 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
       await store.publish(message);
       await waitUntil('the message after the reconnect', () => heard.length === 1);
       expect(heard).toEqual([message]);
+      await store.close();
+    });
+  }
+
+  for (const kind of ['ioredis-cluster', 'node-redis-cluster'] as const) {
+    it(`(${kind}) kicks in two round trips: the script on the user's slot, then the announcement through PUBLISH's`, async () => {
+      const prefix = randomPrefix();
+      const counted = countingClient(kind === 'ioredis-cluster' ? ioredis! : nodeRedis!);
+      const store = new RedisStore({ client: counted.client, prefix });
+      const heard: ClusterMessage[] = [];
+      store.subscribe((message) => heard.push(message));
+      await store.ready();
+      const t = Date.now();
+      const announce: ClusterMessage = { type: 'revoked', uid: 'kicked', fromNodeId: 1 };
+      const request = {
+        uid: 'kicked',
+        deviceFlag: null,
+        cutoff: { atMs: t, reason: 'kicked' as const },
+        expiresAtMs: t + 60_000,
+        require: { user: true, device: false },
+        announce,
+      };
+      expect(await store.kick(request)).toEqual({ applied: false, missing: 'user' });
+      await store.putConnection({
+        uid: 'kicked',
+        deviceFlag: 1,
+        nodeId: 2,
+        connId: 5,
+        connectedAtMs: t,
+        expiresAtMs: t + 60_000,
+      });
+      await store.publish(announce); // loads PUBLISH on its master before counting
+      await waitUntil('the first announcement', () => heard.length === 1);
+      counted.sent.length = 0;
+      const result = await store.kick(request);
+      expect(result).toEqual({
+        applied: true,
+        connections: [
+          { uid: 'kicked', deviceFlag: 1, nodeId: 2, connId: 5, connectedAtMs: t, expiresAtMs: t + 60_000 },
+        ],
+      });
+      // The kick script may be new on its master (EVALSHA, then EVAL); the publish follows it.
+      const names = counted.sent.map(([name]) => name);
+      expect(names.filter((name) => name === 'EVALSHA')).toHaveLength(2);
+      expect(names.length).toBeLessThanOrEqual(3);
+      expect(counted.sent.at(-1)).toContain(`${prefix}{cluster}`);
+      await waitUntil('the announcement of the kick', () => heard.length === 2);
+      expect(heard).toEqual([announce, announce]);
+      expect((await store.getUser('kicked'))?.cutoff).toEqual({ atMs: t, reason: 'kicked' });
       await store.close();
     });
   }

@@ -346,24 +346,104 @@ for (const library of CLIENT_LIBRARIES) {
       for (const key of await keysUnder(host, prefix)) expect(key.startsWith(prefix)).toBe(true);
     });
 
+    it('writes sessions, cutoffs and devices as the plain text keys.ts documents', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'plain text: a b';
+      const t = Date.now();
+      const expiresAtMs = t + MINUTE_MS + 0.5;
+      const s = session(uid, { deviceFlag: 3, issuedAtMs: t, expiresAtMs, retainUntilMs: 9e15 });
+      await store.putSession(s);
+      const key = layout.session(s.tokenHash);
+      expect(await host.command(['GET', key])).toBe(`3 ${t} ${expiresAtMs} 9000000000000000 - ${uid}`);
+      await store.revokeSession(s.tokenHash, t + 7);
+      expect(await host.command(['GET', key])).toBe(`3 ${t} ${expiresAtMs} 9000000000000000 ${t + 7} ${uid}`);
+      expect(await store.getSession(s.tokenHash)).toEqual({ ...s, revokedAtMs: t + 7 });
+      await store.raiseCutoff(uid, null, { atMs: t, reason: 'kicked' }, t + MINUTE_MS);
+      await store.raiseCutoff(uid, 3, { atMs: t + 1, reason: 'device_quit' }, t + MINUTE_MS);
+      const reply = await host.command(['HGETALL', layout.user(uid).user]);
+      // RESP2 replies a flat list, RESP3 a map.
+      const fields = Array.isArray(reply)
+        ? Object.fromEntries(
+            reply.flatMap((v, i) => (i % 2 === 0 ? [[String(v), String(reply[i + 1])]] : [])),
+          )
+        : reply;
+      expect(fields).toEqual({
+        e: String(expiresAtMs),
+        c: `${t} kicked`,
+        'c:3': `${t + 1} device_quit`,
+        'd:3': `${t} ${expiresAtMs}`,
+      });
+    });
+
     it('throws StoreCorruptError for a record it cannot read, and writes nothing over it', async () => {
       const store = open();
       const layout = new KeyLayout(prefix);
       const s = session('corrupt');
       await store.putSession(s);
-      await host.command(['SET', layout.session(s.tokenHash), '{not json', 'PX', '60000']);
-      await expect(store.getSession(s.tokenHash)).rejects.toBeInstanceOf(StoreCorruptError);
-      await expect(store.revokeSession(s.tokenHash, 1)).rejects.toBeInstanceOf(StoreCorruptError);
-      expect(await host.command(['GET', layout.session(s.tokenHash)])).toBe('{not json');
+      const sessionKey = layout.session(s.tokenHash);
+      // JSON (the layout before this one) is as unreadable as garbage: no field may be missing or not a number.
+      for (const raw of [
+        '{not json',
+        JSON.stringify({ ...s }),
+        '1 2 3 4 -',
+        '1 2 3 x - corrupt',
+        '1 2 0x3 4 - corrupt',
+        '1 2 3 4 never corrupt',
+        '1 2 3 Infinity - corrupt',
+      ]) {
+        await host.command(['SET', sessionKey, raw, 'PX', '60000']);
+        await expect(store.getSession(s.tokenHash)).rejects.toBeInstanceOf(StoreCorruptError);
+        await expect(store.revokeSession(s.tokenHash, 1)).rejects.toBeInstanceOf(StoreCorruptError);
+        expect(await host.command(['GET', sessionKey])).toBe(raw);
+      }
 
       const keys = layout.user('corrupt');
-      await host.command(['HSET', keys.user, 'cutoff', '[1,2']);
+      const kick = (require: { user: boolean; device: boolean }) =>
+        store.kick({
+          uid: 'corrupt',
+          deviceFlag: 1,
+          cutoff: { atMs: Date.now(), reason: 'device_quit' },
+          expiresAtMs: Date.now() + MINUTE_MS,
+          require,
+          announce: { type: 'revoked', uid: 'corrupt', fromNodeId: 1 },
+        });
+      for (const [field, raw] of [
+        ['c', '[1,2'],
+        ['c', '{"atMs":1,"reason":"kicked"}'],
+        ['c:1', '5 banned'],
+        ['d:1', '5'],
+      ] as const) {
+        const before = await host.command(['HGETALL', keys.user]);
+        const prior = await host.command(['HGET', keys.user, field]);
+        await host.command(['HSET', keys.user, field, raw]);
+        await expect(store.getUser('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
+        if (field !== 'd:1') {
+          const error = await store
+            .raiseCutoff(
+              'corrupt',
+              field === 'c' ? null : 1,
+              { atMs: Date.now(), reason: 'kicked' },
+              Date.now(),
+            )
+            .catch((e: unknown) => e);
+          expect(isEvictError(error, 'EVICT_STORE_CORRUPT')).toBe(true);
+        }
+        await expect(kick({ user: true, device: true })).rejects.toBeInstanceOf(StoreCorruptError);
+        expect(await host.command(['HGET', keys.user, field])).toBe(raw);
+        if (prior === null) await host.command(['HDEL', keys.user, field]);
+        else await host.command(['HSET', keys.user, field, String(prior)]);
+        expect(await host.command(['HGETALL', keys.user])).toEqual(before);
+      }
+      // A user hash without its expiry is none the store wrote (the old layout named it expiresAtMs).
+      await host.command(['HDEL', keys.user, 'e']);
+      await host.command(['HSET', keys.user, 'expiresAtMs', String(Date.now() + MINUTE_MS)]);
       await expect(store.getUser('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
-      const error = await store
-        .raiseCutoff('corrupt', null, { atMs: Date.now(), reason: 'kicked' }, Date.now() + MINUTE_MS)
-        .catch((e: unknown) => e);
-      expect(isEvictError(error, 'EVICT_STORE_CORRUPT')).toBe(true);
-      expect(await host.command(['HGET', keys.user, 'cutoff'])).toBe('[1,2');
+      await expect(store.touchUser('corrupt', Date.now() + MINUTE_MS)).rejects.toBeInstanceOf(
+        StoreCorruptError,
+      );
+      await expect(kick({ user: false, device: false })).rejects.toBeInstanceOf(StoreCorruptError);
+      expect(await host.command(['HGET', keys.user, 'e'])).toBeNull();
 
       await host.command(['HSET', keys.conns, '1:1', 'nope']);
       await expect(store.listConnections('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
