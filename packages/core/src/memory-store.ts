@@ -9,7 +9,7 @@ import type {
   SessionRecord,
   UserRecord,
 } from './model.js';
-import type { EvictStore } from './store.js';
+import type { EvictStore, KickOutcome, KickRequest } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Source of "now" for expiry; defaults to the system clock. */
@@ -257,17 +257,29 @@ export class MemoryStore implements EvictStore {
     cutoff: Cutoff,
     expiresAtMs: number,
   ): Promise<void> {
-    const entry = this.#userEntry(uid);
-    const current = deviceFlag === null ? entry.cutoff : entry.deviceCutoffs?.get(deviceFlag);
-    if (current === undefined || current.atMs < cutoff.atMs) {
-      if (deviceFlag === null) {
-        entry.cutoff = copyCutoff(cutoff);
-      } else {
-        entry.deviceCutoffs ??= new Map();
-        entry.deviceCutoffs.set(deviceFlag, copyCutoff(cutoff));
-      }
+    raiseCutoffOf(this.#userEntry(uid), deviceFlag, cutoff, expiresAtMs);
+  }
+
+  /**
+   * The check, the cutoff and the listing run synchronously, and the announcement is handed to
+   * `publish` in the same step (delivered on a later tick, before any message published after this
+   * call): atomic, as the contract asks, and what the engine's fallback would do call by call.
+   */
+  async kick(request: KickRequest): Promise<KickOutcome> {
+    const { uid, deviceFlag } = request;
+    const now = this.#clock.nowMs();
+    const live = this.#liveUser(uid, now);
+    if (request.require.user && live === undefined) return { applied: false, missing: 'user' };
+    if (request.require.device && deviceFlag !== null && !devicePresent(live, deviceFlag, now)) {
+      return { applied: false, missing: 'device' };
     }
-    entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
+    // An unknown or expired user is started afresh, as `raiseCutoff` does.
+    const entry = live ?? this.#userEntry(uid);
+    raiseCutoffOf(entry, deviceFlag, request.cutoff, request.expiresAtMs);
+    // `#liveUser` dropped the expired connections above: what is left is what `listConnections` lists.
+    const connections = [...(entry.connections?.values() ?? [])].map((c) => ({ ...c }));
+    await this.publish(request.announce);
+    return { applied: true, connections };
   }
 
   async putConnection(connection: ConnectionRecord): Promise<void> {
@@ -382,6 +394,49 @@ export class MemoryStore implements EvictStore {
     }
     return entry;
   }
+}
+
+/** `raiseCutoff` on an entry that is live (or new): an atomic maximum, and the user's life only grows. */
+function raiseCutoffOf(
+  entry: UserEntry,
+  deviceFlag: number | null,
+  cutoff: Cutoff,
+  expiresAtMs: number,
+): void {
+  const current = deviceFlag === null ? entry.cutoff : entry.deviceCutoffs?.get(deviceFlag);
+  if (current === undefined || current.atMs < cutoff.atMs) {
+    if (deviceFlag === null) {
+      entry.cutoff = copyCutoff(cutoff);
+    } else {
+      entry.deviceCutoffs ??= new Map();
+      entry.deviceCutoffs.set(deviceFlag, copyCutoff(cutoff));
+    }
+  }
+  entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
+}
+
+/**
+ * Whether the device is present, as the engine defines it (`EvictStore.kick`): a live device record
+ * issued after every cutoff that applies to it (the user's and the device's), or a live connection of
+ * the device. `entry` is the live user (expired connections already dropped), or undefined.
+ */
+function devicePresent(entry: UserEntry | undefined, deviceFlag: number, now: number): boolean {
+  if (entry === undefined) return false;
+  const device = entry.device(deviceFlag);
+  if (device !== undefined && device.expiresAtMs > now) {
+    const userCutoff = entry.cutoff;
+    const deviceCutoff = entry.deviceCutoffs?.get(deviceFlag);
+    if (
+      (userCutoff === undefined || device.lastIssuedAtMs > userCutoff.atMs) &&
+      (deviceCutoff === undefined || device.lastIssuedAtMs > deviceCutoff.atMs)
+    ) {
+      return true;
+    }
+  }
+  for (const connection of entry.connections?.values() ?? []) {
+    if (connection.deviceFlag === deviceFlag) return true;
+  }
+  return false;
 }
 
 /** The hashes of a `#sessionsByUser` value, as an array. */

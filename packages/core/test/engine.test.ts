@@ -6,7 +6,6 @@ import {
   createEvict,
   type Evict,
   type EvictOptions,
-  type EvictStore,
   hashToken,
   isStoreFailure,
   MemoryStore,
@@ -423,11 +422,12 @@ describe('kickUser', () => {
     // The engine reads "now" once per kick: each kick gets the next value of this jittery clock.
     const jittery: Clock = { nowMs: () => pending.shift() ?? base + 5 };
     // Writes land in reverse order of their start, so the kick with the latest time is not the last write.
+    // The engine writes through the store's `kick` (the fallback's raiseCutoff: kick-fallback.test.ts).
     const delays = offsets.map((_, i) => (offsets.length - i) * 3);
     class SlowCutoffs extends MemoryStore {
-      override async raiseCutoff(...args: Parameters<EvictStore['raiseCutoff']>): Promise<void> {
+      override async kick(...args: Parameters<MemoryStore['kick']>): ReturnType<MemoryStore['kick']> {
         await new Promise((resolve) => setTimeout(resolve, delays.shift() ?? 0));
-        return super.raiseCutoff(...args);
+        return super.kick(...args);
       }
     }
     const store = new SlowCutoffs({ clock: storeClock });
