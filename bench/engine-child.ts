@@ -14,6 +14,8 @@ export interface ChildOptions {
   input: unknown;
   /** --max-old-space-size in MB. */
   heapMb: number;
+  /** More node flags (V8's, e.g. `--max-semi-space-size=64`). */
+  nodeFlags?: string[];
   log(line: string): void;
 }
 
@@ -23,7 +25,14 @@ export function runChild<T>(options: ChildOptions): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--expose-gc', `--max-old-space-size=${options.heapMb}`, '--import', 'tsx', file],
+      [
+        '--expose-gc',
+        `--max-old-space-size=${options.heapMb}`,
+        ...(options.nodeFlags ?? []),
+        '--import',
+        'tsx',
+        file,
+      ],
       {
         env: {
           ...process.env,

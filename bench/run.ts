@@ -156,8 +156,8 @@ function markdown(
       'How to run (from a fresh clone; Redis on 127.0.0.1:6379 or `REDIS_URL`):',
       '',
       '```sh',
-      'npx --yes pnpm@10 install && npx --yes pnpm@10 bench           # the full run, a few minutes',
-      'npx --yes pnpm@10 bench --quick                                 # under a minute, indicative only',
+      'npx --yes pnpm@10 install && npx --yes pnpm@10 bench           # the full run, under 10 minutes with its build',
+      'npx --yes pnpm@10 bench --quick                                 # under a minute after the build; indicative only',
       'npx --yes pnpm@10 bench --only http                             # some sections only (by id)',
       '```',
     ].join('\n'),
@@ -219,6 +219,9 @@ async function main(): Promise<void> {
     const known = new Set(sections.map((s) => s.section.id));
     for (const id of args.only) if (!known.has(id)) throw new Error(`--only: no section with id ${id}`);
   }
+  options.log(
+    `bench: ${sections.length} section(s) loaded at ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   const outcomes: SectionOutcome[] = [];
   for (const { file, section } of sections) {
     options.log(`bench: ${section.title} (${file})`);
@@ -243,6 +246,7 @@ async function main(): Promise<void> {
         error: message,
       });
     }
+    options.log(`bench: ${section.id} took ${outcomes[outcomes.length - 1]!.seconds.toFixed(1)} s`);
   }
   const totalSeconds = (Date.now() - started) / 1000;
   const results = { date, command, quick: args.quick, machine: info, totalSeconds, sections: outcomes };
@@ -253,7 +257,7 @@ async function main(): Promise<void> {
   );
   const targets = outcomes.flatMap((o) => o.result?.targets ?? []);
   options.log(
-    `bench: wrote BENCHMARKS.md and bench/results.json in ${totalSeconds.toFixed(0)} s: ${targets.filter((t) => t.met).length}/${targets.length} targets met, ${outcomes.filter((o) => o.error !== undefined).length} section(s) failed`,
+    `bench: wrote BENCHMARKS.md and bench/results.json in ${totalSeconds.toFixed(0)} s (${outcomes.map((o) => `${o.id} ${o.seconds.toFixed(0)} s`).join(', ')}): ${targets.filter((t) => t.met).length}/${targets.length} targets met, ${outcomes.filter((o) => o.error !== undefined).length} section(s) failed`,
   );
   // Sections may leave handles (clients, timers) behind; the run is over.
   process.exit(0);

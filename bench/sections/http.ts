@@ -3,7 +3,9 @@
  * and the latency added at a fixed rate (1b). Every contender is its own server process
  * (bench/servers/server.ts, from the built packages); the load generator is autocannon in another
  * process (bench/servers/load.ts), on loopback. Rounds are interleaved across the contenders of a
- * comparison (A B C A B C …) and the medians of the rounds are reported.
+ * comparison (A B C A B C …) and the medians of the rounds are reported. All the servers are started
+ * side by side before anything is measured, each from a plain-JavaScript copy of server.ts
+ * (bench/support/compile.ts): starting them one group at a time under tsx took most of a quick run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
@@ -19,6 +21,7 @@ import {
 } from '../report.js';
 import type { LoadResult, LoadSpec } from '../servers/load.js';
 import type { Mode } from '../servers/server.js';
+import { nodeArgsFor, repoRoot } from '../support/compile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER = resolve(here, '../servers/server.ts');
@@ -52,10 +55,18 @@ interface Running {
 /** Node flags for the servers: BENCH_SERVER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=prof`. */
 const serverFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
 
+/** Gives up on a server that has not printed READY by then (eleven of them start at once on two cores). */
+const START_TIMEOUT_MS = 60_000;
+
 function startServer(mode: Mode, redisUrl: string): Promise<Running> {
-  const child = spawn(process.execPath, [...serverFlags, '--import', 'tsx', SERVER, mode], {
+  const child = spawn(process.execPath, [...serverFlags, ...nodeArgsFor(SERVER), mode], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, REDIS_URL: redisUrl, TSX_TSCONFIG_PATH: SERVER_TSCONFIG },
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      EVICT_BENCH_ROOT: repoRoot,
+      TSX_TSCONFIG_PATH: SERVER_TSCONFIG,
+    },
   });
   let stderr = '';
   child.stderr!.on('data', (chunk) => {
@@ -64,8 +75,8 @@ function startServer(mode: Mode, redisUrl: string): Promise<Running> {
   return new Promise((done, fail) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      fail(new Error(`${mode} did not start within 20 s: ${stderr.trim()}`));
-    }, 20_000);
+      fail(new Error(`${mode} did not start within ${START_TIMEOUT_MS / 1000} s: ${stderr.trim()}`));
+    }, START_TIMEOUT_MS);
     child.once('exit', (code) => {
       clearTimeout(timer);
       fail(new Error(`${mode} exited (${code}) before it was ready: ${stderr.trim()}`));
@@ -91,11 +102,13 @@ async function stopServer(server: Running): Promise<void> {
   clearTimeout(timer);
 }
 
-/** The load generator process (autocannon), one per comparison; `run` sends it one round at a time. */
+/** The load generator process (autocannon), one for the section; `run` sends it one round at a time. */
 class LoadGenerator {
-  readonly #child = spawn(process.execPath, ['--import', 'tsx', LOAD], { stdio: ['pipe', 'pipe', 'pipe'] });
+  readonly #child = spawn(process.execPath, nodeArgsFor(LOAD), { stdio: ['pipe', 'pipe', 'pipe'] });
   readonly #waiting: Array<(line: string) => void> = [];
   #stderr = '';
+  /** The process ended (a crash fails the comparison it was serving; the next one gets a new process). */
+  exited = false;
 
   constructor() {
     this.#child.stderr.on('data', (chunk) => {
@@ -103,6 +116,7 @@ class LoadGenerator {
     });
     createInterface({ input: this.#child.stdout }).on('line', (line) => this.#waiting.shift()?.(line));
     this.#child.once('exit', (code) => {
+      this.exited = true;
       for (const waiter of this.#waiting.splice(0))
         waiter(JSON.stringify({ error: `load generator exited (${code}): ${this.#stderr.trim()}` }));
     });
@@ -144,21 +158,42 @@ interface Plan {
   rounds: number;
   roundSec: number;
   warmupSec: number;
+  /** The fixed-rate test's warm-up per contender: short, the servers are warm from the throughput rounds. */
+  rateWarmupSec: number;
   rateRoundSec: number;
   /** The contenders of the fixed-rate test, each group against its own bare framework. */
   rateGroups: Mode[][];
 }
 
-/** The servers started so far, kept for the section's later comparisons (1b reuses those of 1 and 2). */
+/** Every server of the section, started side by side before the first measurement; 1b reuses those of 1 and 2. */
 const pool = new Map<Mode, Promise<Running>>();
+let loadGenerator: LoadGenerator | undefined;
+
+/** Starts every contender at once and waits until each is ready or failed (a failure shows in its comparison). */
+async function startAll(options: BenchOptions): Promise<void> {
+  const t0 = performance.now();
+  for (const mode of Object.keys(NAMES) as Mode[]) {
+    const started = startServer(mode, options.redisUrl);
+    started.catch(() => undefined); // awaited by its comparison, which reports the failure
+    pool.set(mode, started);
+  }
+  loadGenerator = new LoadGenerator();
+  const outcomes = await Promise.allSettled(pool.values());
+  const failed = outcomes.filter((o) => o.status === 'rejected').length;
+  options.log(
+    `http: ${pool.size - failed} servers ready in ${((performance.now() - t0) / 1000).toFixed(1)} s${failed > 0 ? `, ${failed} failed` : ''}`,
+  );
+}
 
 async function stopAll(): Promise<void> {
+  loadGenerator?.close();
+  loadGenerator = undefined;
   const started = await Promise.allSettled(pool.values());
   pool.clear();
   await Promise.all(started.flatMap((s) => (s.status === 'fulfilled' ? [stopServer(s.value)] : [])));
 }
 
-/** Runs `body` with a comparison's servers (started together, or reused) and a load generator of its own. */
+/** Runs `body` with a comparison's servers and the section's load generator. */
 async function withServers<T>(
   modes: Mode[],
   options: BenchOptions,
@@ -166,12 +201,8 @@ async function withServers<T>(
 ): Promise<T> {
   for (const mode of modes) if (!pool.has(mode)) pool.set(mode, startServer(mode, options.redisUrl));
   const servers = await Promise.all(modes.map((mode) => pool.get(mode)!));
-  const load = new LoadGenerator();
-  try {
-    return await body(servers, load);
-  } finally {
-    load.close();
-  }
+  if (loadGenerator === undefined || loadGenerator.exited) loadGenerator = new LoadGenerator();
+  return body(servers, loadGenerator);
 }
 
 /** Throughput, interleaved rounds: the req/s of each round, per mode. */
@@ -198,7 +229,7 @@ async function latency(
   options: BenchOptions,
 ): Promise<Map<Mode, { p50: number[]; p99: number[]; rps: number[] }>> {
   return withServers(modes, options, async (servers, load) => {
-    for (const server of servers) await load.run(server, plan.warmupSec, RATE_CONNECTIONS, rate);
+    for (const server of servers) await load.run(server, plan.rateWarmupSec, RATE_CONNECTIONS, rate);
     const rounds = new Map(
       modes.map((m) => [m, { p50: [] as number[], p99: [] as number[], rps: [] as number[] }]),
     );
@@ -222,6 +253,7 @@ const fixed = (value: number, digits = 2) => Number(value.toFixed(digits));
 
 async function run(options: BenchOptions): Promise<BenchResult> {
   try {
+    await startAll(options);
     return await measureAll(options);
   } finally {
     await stopAll();
@@ -232,9 +264,10 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
   const plan: Plan = options.quick
     ? {
         rounds: 1,
-        roundSec: 1,
-        warmupSec: 0.5,
-        rateRoundSec: 1,
+        roundSec: 0.8,
+        warmupSec: 0.25,
+        rateWarmupSec: 0.2,
+        rateRoundSec: 0.8,
         rateGroups: [
           [
             'express',
@@ -247,9 +280,10 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
       }
     : {
         rounds: 3,
-        roundSec: 5,
+        roundSec: 4,
         warmupSec: 1,
-        rateRoundSec: 4,
+        rateWarmupSec: 0.5,
+        rateRoundSec: 3,
         rateGroups: [
           [
             'express',
@@ -265,7 +299,7 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
   const tables: BenchTable[] = [];
   const targets: BenchTarget[] = [];
   const notes: string[] = [
-    `Method: each contender is a separate Node.js server process (bench/servers/server.ts, evict loaded from packages/*/dist) serving GET /hello → {"hello":"world"} on 127.0.0.1. The load generator is autocannon ${CONNECTIONS} connections, pipelining 1, in its own process (bench/servers/load.ts). Throughput: a ${plan.warmupSec} s warm-up per contender, then ${plan.rounds} round(s) of ${plan.roundSec} s, interleaved across the contenders of a comparison (A B C A B C …); the table shows the median req/s of the rounds and its ratio to the bare framework's median. Servers and load generator share this machine's cores unpinned (one busy core each).`,
+    `Method: each contender is a separate Node.js server process (bench/servers/server.ts, run as plain JavaScript transformed once with esbuild; evict loaded from packages/*/dist) serving GET /hello → {"hello":"world"} on 127.0.0.1. All ${pool.size} are started side by side before the first measurement, and stay idle while the others are measured. The load generator is autocannon ${CONNECTIONS} connections, pipelining 1, in its own process (bench/servers/load.ts). Throughput: a ${plan.warmupSec} s warm-up per contender, then ${plan.rounds} round(s) of ${plan.roundSec} s, interleaved across the contenders of a comparison (A B C A B C …); the table shows the median req/s of the rounds and its ratio to the bare framework's median. Servers and load generator share this machine's cores unpinned (one busy core each).`,
     'The evict contenders send a session token issued at start-up (`token` header); the RedisStore ones use ioredis with the engine cache on (its default), so after the first request a check costs no Redis trip. express-session runs with connect-redis (node-redis client), resave: false, saveUninitialized: false, disableTouch: true: one Redis GET per request and no write. express-jwt verifies a pre-signed HS256 token against a `crypto.createSecretKey` KeyObject (a string secret costs jsonwebtoken 9 far more per verify) and its `isRevoked` does one ioredis GET per request.',
   ];
 
@@ -371,7 +405,7 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
   } else {
     const rate = Math.round(bareExpress / 2);
     notes.push(
-      `1b: autocannon at a fixed overall rate of ${rate} req/s (half of bare Express's median maximum), ${RATE_CONNECTIONS} connections, ${plan.rounds} interleaved round(s) of ${plan.rateRoundSec} s after a ${plan.warmupSec} s warm-up each; p50 and p99 of the 2xx response times (sub-millisecond, from autocannon's per-response timings), median over the rounds, and the difference to the bare framework of the group.`,
+      `1b: autocannon at a fixed overall rate of ${rate} req/s (half of bare Express's median maximum), ${RATE_CONNECTIONS} connections, ${plan.rounds} interleaved round(s) of ${plan.rateRoundSec} s after a ${plan.rateWarmupSec} s warm-up each (the servers are the ones of the throughput rounds, warm already); p50 and p99 of the 2xx response times (sub-millisecond, from autocannon's per-response timings), median over the rounds, and the difference to the bare framework of the group.`,
     );
     for (const modes of plan.rateGroups) {
       const bare = modes[0]!;
@@ -412,7 +446,7 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
   }
   if (options.quick) {
     notes.push(
-      'Quick mode: one round of 1 s per contender, and 1b on the Express group only. The figures are indicative; the full run (`pnpm bench`) is the one to judge the targets by.',
+      `Quick mode: one round of ${plan.roundSec} s per contender after a ${plan.warmupSec} s warm-up, and 1b on the Express group only (one round of ${plan.rateRoundSec} s). The figures are indicative; the full run (\`pnpm bench\`) is the one to judge the targets by.`,
     );
   }
   for (const failure of failures) notes.push(`FAILED: ${failure}`);

@@ -1,9 +1,10 @@
 /**
- * The load generator, in its own process: `node --import tsx bench/servers/load.ts`. Reads one
- * `LoadSpec` per line of stdin, runs autocannon with it, and answers each with one line of JSON on
- * stdout, a `LoadResult` (or `{"error": …}`); ends with stdin. One process serves all the rounds of a
- * comparison, so that no round pays for a process start. Latencies are kept with sub-millisecond precision (autocannon's own histogram rounds
- * to whole milliseconds), from the same per-response times autocannon measures.
+ * The load generator, in its own process: `node --import tsx bench/servers/load.ts` (or its compiled
+ * copy, bench/support/compile.ts). Reads one `LoadSpec` per line of stdin, runs autocannon with it,
+ * and answers each with one line of JSON on stdout, a `LoadResult` (or `{"error": …}`); ends with
+ * stdin. One process serves all the rounds of the HTTP section, so that no round pays for a process
+ * start. Latencies are kept with sub-millisecond precision (autocannon's own histogram rounds to
+ * whole milliseconds), from the same per-response times autocannon measures.
  */
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
@@ -54,6 +55,9 @@ async function measure(spec: LoadSpec): Promise<LoadResult> {
       connections: spec.connections,
       pipelining: 1,
       duration: spec.durationSec,
+      // autocannon notices the end of `duration` only on its sampling tick (default every 1 000 ms): a
+      // 1 s round could last 2 s and a 0.3 s warm-up 1 s. Ticking every 50 ms ends a round on time.
+      sampleInt: 50,
       ...(spec.overallRate === undefined ? {} : { overallRate: Math.max(1, Math.round(spec.overallRate)) }),
     },
     (error, result) => (error ? failWith(error) : finish(result)),

@@ -1,12 +1,13 @@
 /**
- * One benchmark contender as its own process: `node --import tsx bench/servers/server.ts <mode>`.
+ * One benchmark contender as its own process: `node --import tsx bench/servers/server.ts <mode>`, or
+ * `node <compiled copy> <mode>` (bench/support/compile.ts, what the HTTP section runs).
  * Serves `GET /hello` → `{"hello":"world"}` on 127.0.0.1 (a free port), then prints one line
  * `READY {"port":…,"headers":{…}}` on stdout: the port, and the headers each request must carry
  * (the session token, the session cookie or the JWT, made once at start-up). SIGTERM ends it.
  *
  * evict's packages are loaded from their build (packages/<name>/dist/esm, `pnpm build` first), so
- * what runs is what ships. tsx only transforms this file at load time: nothing of it is in the
- * measured path.
+ * what runs is what ships. Under tsx, tsx only transforms this file at load time: nothing of it is
+ * in the measured path.
  */
 import 'reflect-metadata';
 import { createSecretKey, randomBytes } from 'node:crypto';
@@ -29,7 +30,8 @@ export const MODES = [
 ] as const;
 export type Mode = (typeof MODES)[number];
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository: EVICT_BENCH_ROOT when run from a compiled copy elsewhere (bench/support/compile.ts). */
+const root = process.env.EVICT_BENCH_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const built = (pkg: string) => pathToFileURL(resolve(root, 'packages', pkg, 'dist/esm/index.js')).href;
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Keys of this process only, so that runs (and other users of this Redis) never meet. */
