@@ -1,6 +1,8 @@
 // Preloaded into the demo processes of the fault suite and the soak (NODE_OPTIONS=--require): no
 // product change. Every FAULT_DIAG_MS it prints one `[diag] {json}` line (after a full GC when
-// --expose-gc is on): heap, RSS and the active resources.
+// --expose-gc is on): RSS, the V8 heap (used after the GC, and committed), the young generation's
+// committed size, external and ArrayBuffer memory, and the active resources.
+const v8 = require('node:v8');
 const interval = Number(process.env.FAULT_DIAG_MS || 0);
 const counts = () => {
   const out = {};
@@ -11,11 +13,21 @@ if (interval > 0) {
   const timer = setInterval(() => {
     if (typeof globalThis.gc === 'function') globalThis.gc();
     const m = process.memoryUsage();
+    const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size;
     const resources = counts();
     const handles = Object.values(resources).reduce((a, b) => a + b, 0);
-    process.stdout.write(
-      `[diag] ${JSON.stringify({ t: Date.now(), rss: m.rss, heapUsed: m.heapUsed, external: m.external, handles, resources })}\n`,
-    );
+    const sample = {
+      t: Date.now(),
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      newSpace,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      handles,
+      resources,
+    };
+    process.stdout.write(`[diag] ${JSON.stringify(sample)}\n`);
   }, interval);
   timer.unref();
 }

@@ -18,25 +18,40 @@ export const now = () => performance.now();
 
 const DIAG = fileURLToPath(new URL('./diag.cjs', import.meta.url));
 
-/** A demo node with the diagnostics preload (`[diag]` lines every `diagMs`; 0: only `[diag-exit]`). */
+/**
+ * A demo node with the diagnostics preload (`[diag]` lines every `diagMs`; 0: only `[diag-exit]`).
+ * `nodeArgs` go to node itself (V8 flags NODE_OPTIONS does not take, such as the semi-space sizes).
+ */
 export function startNode(
   framework: Framework,
   nodeId: number,
   env: Record<string, string>,
   diagMs = 0,
+  nodeArgs: string[] = [],
 ): Promise<DemoNode> {
-  return startDemoNode(framework, nodeId, {
-    ...env,
-    NODE_OPTIONS: `--expose-gc --require ${DIAG}`,
-    FAULT_DIAG_MS: String(diagMs),
-  });
+  return startDemoNode(
+    framework,
+    nodeId,
+    {
+      ...env,
+      NODE_OPTIONS: `--expose-gc --require ${DIAG}`,
+      FAULT_DIAG_MS: String(diagMs),
+    },
+    nodeArgs,
+  );
 }
 
 export interface DiagSample {
   t: number;
   rss: number;
+  /** After a full GC: what is live. */
   heapUsed: number;
+  /** What V8 has committed for its heap, the young generation included. */
+  heapTotal: number;
+  /** The young generation's committed size (both semi-spaces). */
+  newSpace: number;
   external: number;
+  arrayBuffers: number;
   handles: number;
   resources: Record<string, number>;
 }

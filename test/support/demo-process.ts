@@ -113,17 +113,21 @@ export interface DemoNode {
   stop(): Promise<void>;
 }
 
-/** Starts a demo process and waits for its banner. `env` is added to a clean demo environment. */
+/**
+ * Starts a demo process and waits for its banner. `env` is added to a clean demo environment;
+ * `nodeArgs` go to node before the script (for V8 flags that NODE_OPTIONS does not allow).
+ */
 export async function startDemoNode(
   framework: Framework,
   nodeId: number,
   env: Record<string, string>,
+  nodeArgs: string[] = [],
 ): Promise<DemoNode> {
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of DEMO_ENV) delete childEnv[name];
   Object.assign(childEnv, env, { PORT: String(port), NODE_ID: String(nodeId) });
-  const child = spawn(process.execPath, [demoServerJs(framework)], {
+  const child = spawn(process.execPath, [...nodeArgs, demoServerJs(framework)], {
     cwd: repoRoot,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
