@@ -890,8 +890,10 @@ export class Evict {
       if (target.nodeId === this.nodeId) {
         this.#closeLocal(target.uid, target.connId, code, reason);
       } else {
-        const list = remote.get(target.nodeId) ?? [];
-        remote.set(target.nodeId, [...list, { uid: target.uid, connId: target.connId }]);
+        const entry = { uid: target.uid, connId: target.connId };
+        const list = remote.get(target.nodeId);
+        if (list === undefined) remote.set(target.nodeId, [entry]);
+        else list.push(entry);
       }
     }
     // Side by side: each message names one node, so their relative order does not matter. The records

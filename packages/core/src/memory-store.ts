@@ -83,7 +83,11 @@ class UserEntry {
    */
   devices: StoredDevice | StoredDevice[] | undefined = undefined;
   expiresAtMs = 0;
-  /** Keyed by `nodeId:connId`; created by the first connection, dropped when the last one goes. */
+  /**
+   * Keyed by `nodeId:connId`; created by the first connection, dropped when the last one goes. May
+   * hold expired connections: they are dropped when the user's connections are read as a whole
+   * (`liveConnections`) or swept, so that a put or a delete costs O(1) however many the user has.
+   */
   connections: Map<string, ConnectionRecord> | undefined = undefined;
   /** Created by the first push token, dropped when the last one goes. */
   pushTokens: Map<PushTokenKind, PushTokenRecord> | undefined = undefined;
@@ -106,6 +110,19 @@ class UserEntry {
     if (devices === undefined) this.devices = device;
     else if (devices instanceof StoredDevice) this.devices = [devices, device];
     else devices.push(device);
+  }
+
+  /** The live connections on file (not copies), once the expired ones are dropped. */
+  liveConnections(now: number): ConnectionRecord[] {
+    const connections = this.connections;
+    if (connections === undefined) return [];
+    const live: ConnectionRecord[] = [];
+    for (const [key, c] of connections) {
+      if (c.expiresAtMs > now) live.push(c);
+      else connections.delete(key);
+    }
+    if (connections.size === 0) this.connections = undefined;
+    return live;
   }
 
   /** A fresh copy, in the store's public shape. */
@@ -169,7 +186,7 @@ export class MemoryStore implements EvictStore {
     for (const [hash, session] of this.#sessions)
       if (session.retainUntilMs <= now) this.#sessions.delete(hash);
     for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
-    for (const uid of this.#users.keys()) this.#liveUser(uid, now);
+    for (const uid of this.#users.keys()) this.#liveUser(uid, now)?.liveConnections(now);
     for (const uid of this.#sessionsByUser.keys()) this.#pruneSessionsOf(uid);
   }
 
@@ -276,8 +293,7 @@ export class MemoryStore implements EvictStore {
     // An unknown or expired user is started afresh, as `raiseCutoff` does.
     const entry = live ?? this.#userEntry(uid);
     raiseCutoffOf(entry, deviceFlag, request.cutoff, request.expiresAtMs);
-    // `#liveUser` dropped the expired connections above: what is left is what `listConnections` lists.
-    const connections = [...(entry.connections?.values() ?? [])].map((c) => ({ ...c }));
+    const connections = entry.liveConnections(now).map((c) => ({ ...c }));
     await this.publish(request.announce);
     return { applied: true, connections };
   }
@@ -290,16 +306,21 @@ export class MemoryStore implements EvictStore {
   }
 
   async deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    if (entry?.connections === undefined) return false;
-    const deleted = entry.connections.delete(connectionKey(nodeId, connId));
-    if (entry.connections.size === 0) entry.connections = undefined;
-    return deleted;
+    const now = this.#clock.nowMs();
+    const entry = this.#liveUser(uid, now);
+    const connections = entry?.connections;
+    if (entry === undefined || connections === undefined) return false;
+    const key = connectionKey(nodeId, connId);
+    const connection = connections.get(key);
+    if (connection === undefined) return false;
+    connections.delete(key);
+    if (connections.size === 0) entry.connections = undefined;
+    return connection.expiresAtMs > now;
   }
 
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    return [...(entry?.connections?.values() ?? [])].map((c) => ({ ...c }));
+    const now = this.#clock.nowMs();
+    return (this.#liveUser(uid, now)?.liveConnections(now) ?? []).map((c) => ({ ...c }));
   }
 
   async setPushToken(uid: string, record: PushTokenRecord): Promise<void> {
@@ -376,21 +397,23 @@ export class MemoryStore implements EvictStore {
     if (hashes.size === 0) this.#sessionsByUser.delete(uid);
   }
 
-  /** The user's entry with its expired parts dropped, or undefined (and dropped) when nothing is left. */
+  /**
+   * The user's entry with its expired push tokens dropped, or undefined (and dropped) once the user
+   * has expired. The user's `expiresAtMs` is never below a connection's or a push token's (each put
+   * raises it), so a user that has expired holds nothing live; a live one may still hold expired
+   * connections, which `liveConnections` drops (not done here: this runs on every call, and a user
+   * may have thousands of connections).
+   */
   #liveUser(uid: string, now: number): UserEntry | undefined {
     const entry = this.#users.get(uid);
     if (entry === undefined) return undefined;
-    if (entry.connections !== undefined) {
-      for (const [key, c] of entry.connections) if (c.expiresAtMs <= now) entry.connections.delete(key);
-      if (entry.connections.size === 0) entry.connections = undefined;
+    if (entry.expiresAtMs <= now) {
+      this.#users.delete(uid);
+      return undefined;
     }
     if (entry.pushTokens !== undefined) {
       for (const [kind, t] of entry.pushTokens) if (t.expiresAtMs <= now) entry.pushTokens.delete(kind);
       if (entry.pushTokens.size === 0) entry.pushTokens = undefined;
-    }
-    if (entry.expiresAtMs <= now && entry.connections === undefined && entry.pushTokens === undefined) {
-      this.#users.delete(uid);
-      return undefined;
     }
     return entry;
   }
@@ -418,7 +441,7 @@ function raiseCutoffOf(
 /**
  * Whether the device is present, as the engine defines it (`EvictStore.kick`): a live device record
  * issued after every cutoff that applies to it (the user's and the device's), or a live connection of
- * the device. `entry` is the live user (expired connections already dropped), or undefined.
+ * the device. `entry` is the live user, or undefined.
  */
 function devicePresent(entry: UserEntry | undefined, deviceFlag: number, now: number): boolean {
   if (entry === undefined) return false;
@@ -434,7 +457,7 @@ function devicePresent(entry: UserEntry | undefined, deviceFlag: number, now: nu
     }
   }
   for (const connection of entry.connections?.values() ?? []) {
-    if (connection.deviceFlag === deviceFlag) return true;
+    if (connection.deviceFlag === deviceFlag && connection.expiresAtMs > now) return true;
   }
   return false;
 }

@@ -6,6 +6,13 @@
  * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`
  *                                 (it lives as long as its last session, which may outlive the user)
  * - `<prefix>{u:<uid>}:conns`     hash: `<nodeId>:<connId>` → connection record (JSON)
+ * - `<prefix>{u:<uid>}:conn-expiry`  sorted set: the same `<nodeId>:<connId>` fields, scored by
+ *                                 the record's `expiresAtMs`; every script adds and removes a field
+ *                                 in both keys, which share one TTL. A put or a delete touches its
+ *                                 own field and finds the expired records and the latest expiry
+ *                                 here, in O(log n), instead of reading all of a user's records.
+ *                                 (Records of an earlier version, which kept no such set, are taken
+ *                                 in on the next write: see `check_conns` in `scripts.ts`.)
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
  * - `<prefix>{s:<tokenHash>}`     string: session record (below)
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
@@ -38,6 +45,7 @@ export interface UserKeys {
   sessions: string;
   conns: string;
   push: string;
+  connExpiry: string;
 }
 
 export class KeyLayout {
@@ -49,7 +57,7 @@ export class KeyLayout {
     this.publishRoute = `${prefix}{cluster}`;
   }
 
-  /** The user's four keys, in the order the user scripts take them (their KEYS[1] to KEYS[4]). */
+  /** The user's five keys, in the order the user scripts take them (their KEYS[1] to KEYS[5]). */
   user(uid: string): UserKeys {
     const base = `${this.prefix}{u:${encodeKeyPart(uid)}}`;
     return {
@@ -57,6 +65,7 @@ export class KeyLayout {
       sessions: `${base}:sessions`,
       conns: `${base}:conns`,
       push: `${base}:push`,
+      connExpiry: `${base}:conn-expiry`,
     };
   }
 
@@ -75,7 +84,7 @@ export class KeyLayout {
 }
 
 export function userKeyList(keys: UserKeys): string[] {
-  return [keys.user, keys.sessions, keys.conns, keys.push];
+  return [keys.user, keys.sessions, keys.conns, keys.push, keys.connExpiry];
 }
 
 /**

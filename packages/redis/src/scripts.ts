@@ -101,9 +101,15 @@ end
 `;
 
 /**
- * KEYS: user, sessions, conns, push (one hash tag). The user hash's fields (see `keys.ts`): `e` the
- * user's expiresAtMs, `c` and `c:<flag>` cutoffs as `<atMs> <reason>`, `d:<flag>` devices as
- * `<lastIssuedAtMs> <expiresAtMs>`.
+ * KEYS: user, sessions, conns, push, conn-expiry (one hash tag). The user hash's fields (see
+ * `keys.ts`): `e` the user's expiresAtMs, `c` and `c:<flag>` cutoffs as `<atMs> <reason>`, `d:<flag>`
+ * devices as `<lastIssuedAtMs> <expiresAtMs>`.
+ *
+ * Connections: the records in the `conns` hash, and their expiries in the `conn-expiry` sorted set
+ * (same fields), always written together. A put or a delete touches its own field only, and finds
+ * what expired and the latest expiry in the sorted set (O(log n) for a user of n connections): a
+ * user's n connections cost O(n log n) to register, refresh or drop, not O(n²). Only the listings
+ * (LIST_CONNECTIONS, KICK) read every record.
  */
 const USER = `${COMMON}
 -- The user's expiry from its \`e\` field (false: absent), or nil when the user is unknown or expired
@@ -124,7 +130,7 @@ end
 -- outlive the user.
 local function open_expiry(expires)
   if expires == nil then
-    redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
+    redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5])
     return 0
   end
   return expires
@@ -160,6 +166,56 @@ local function device_times(field, raw)
   local issued, expires = num(a), num(b)
   if issued == nil or expires == nil then corrupt(KEYS[1], field) end
   return issued, expires
+end
+
+-- Both connection keys live as long as the latest expiry in the sorted set (both go when it has passed).
+local function expire_conns()
+  local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
+  local latest = last[2] and tonumber(last[2]) or 0
+  expire_at(KEYS[3], latest)
+  expire_at(KEYS[5], latest)
+end
+
+-- Drops expired connections found through the sorted set, at most 1000 a call: a call adds one
+-- record at most, so the expired ones never pile up, and each is dropped once (amortized O(log n)).
+-- Whatever is left expires with the keys, and no reader returns an expired record.
+local function drop_expired_conns()
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+  if #dead > 0 then
+    redis.call('HDEL', KEYS[3], unpack(dead))
+    redis.call('ZREM', KEYS[5], unpack(dead))
+  end
+end
+
+-- After reading every connection (\`records\`, from read_records): drops the expired ones from both
+-- keys. The TTLs stay: dropping expired records never lowers the latest. The sorted set then holds
+-- exactly the live records; if it does not (or if \`rebuild\`), it is rebuilt from them, and both
+-- TTLs follow the latest.
+local function settle_conns(records, rebuild)
+  prune(KEYS[3], records, false)
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[1])
+  local live = 0
+  for _, expires in pairs(records) do
+    if expires > now then live = live + 1 end
+  end
+  if rebuild or redis.call('ZCARD', KEYS[5]) ~= live then
+    redis.call('DEL', KEYS[5])
+    for field, expires in pairs(records) do
+      if expires > now then redis.call('ZADD', KEYS[5], fmt(expires), field) end
+    end
+    expire_conns()
+  end
+end
+
+-- Before a put or a delete, which trust the sorted set: both keys hold the same fields, expired ones
+-- included (every script adds and removes a field in both). When their counts differ, they disagree
+-- (a key lost to eviction, or records written by an earlier version, which kept no sorted set):
+-- every record is read and the set rebuilt from them, once. Otherwise the TTLs would follow the set
+-- alone, and a record it misses could be dropped while live.
+local function check_conns()
+  if redis.call('HLEN', KEYS[3]) ~= redis.call('ZCARD', KEYS[5]) then
+    settle_conns(read_records(KEYS[3]), true)
+  end
 end
 
 -- Drops the index entries whose retention has passed; the index lives as long as its last entry.
@@ -234,7 +290,7 @@ if expires == nil then
 end
 local raise = expires == 0 or not got[2] or cutoff_at(field, got[2]) < tonumber(ARGV[4])
 keep_user(expires, tonumber(ARGV[5]), raise and field or nil, ARGV[3])
-prune(KEYS[3], records, false)
+settle_conns(records, false)
 local reply = { 'ok' }
 for f, at in pairs(records) do
   if at > now then reply[#reply + 1] = raws[f] end
@@ -277,30 +333,49 @@ return redis.call('ZRANGE', KEYS[2], 0, -1)
 `,
 );
 
-/** ARGV: now, field (`<nodeId>:<connId>`), record JSON, expiresAtMs. */
+/**
+ * Reads only the connection's own record (checked before it is overwritten), not the user's others.
+ * ARGV: now, field (`<nodeId>:<connId>`), record JSON, expiresAtMs.
+ */
 export const PUT_CONNECTION = script(
   'putConnection',
   `${USER}
 local expires = open_user()
-local records = read_records(KEYS[3])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-records[ARGV[2]] = tonumber(ARGV[4])
-prune(KEYS[3], records, true)
-keep_user(expires, tonumber(ARGV[4]))
+local field = ARGV[2]
+local until_ms = tonumber(ARGV[4])
+local raw = redis.call('HGET', KEYS[3], field)
+if raw then decode(KEYS[3], field, raw, 'expiresAtMs') end
+check_conns()
+drop_expired_conns()
+if until_ms > now then
+  redis.call('HSET', KEYS[3], field, ARGV[3])
+  redis.call('ZADD', KEYS[5], ARGV[4], field)
+else
+  -- Expired already: put and dropped at once, as any expired record.
+  redis.call('HDEL', KEYS[3], field)
+  redis.call('ZREM', KEYS[5], field)
+end
+expire_conns()
+keep_user(expires, until_ms)
 return 1
 `,
 );
 
-/** 1 when a live connection was removed. ARGV: now, field. */
+/** 1 when a live connection was removed. Reads only that connection's record. ARGV: now, field. */
 export const DELETE_CONNECTION = script(
   'deleteConnection',
   `${USER}
-local records = read_records(KEYS[3])
-local expires = records[ARGV[2]]
-if expires == nil then return 0 end
-records[ARGV[2]] = 0
-prune(KEYS[3], records, expires > now)
+local field = ARGV[2]
+local raw = redis.call('HGET', KEYS[3], field)
+if not raw then return 0 end
+local expires = decode(KEYS[3], field, raw, 'expiresAtMs').expiresAtMs
+check_conns()
+redis.call('HDEL', KEYS[3], field)
+redis.call('ZREM', KEYS[5], field)
+drop_expired_conns()
 if expires <= now then return 0 end
+-- A live record removed: the keys live as long as the latest left.
+expire_conns()
 return 1
 `,
 );
@@ -310,7 +385,7 @@ export const LIST_CONNECTIONS = script(
   'listConnections',
   `${USER}
 local records, raws = read_records(KEYS[3])
-prune(KEYS[3], records, false)
+settle_conns(records, false)
 local live = {}
 for field, expires in pairs(records) do
   if expires > now then live[#live + 1] = raws[field] end

@@ -78,6 +78,10 @@ function connection(uid: string, overrides: Partial<ConnectionRecord> = {}): Con
   };
 }
 
+function byConnId(connections: ConnectionRecord[]): ConnectionRecord[] {
+  return [...connections].sort((x, y) => x.nodeId - y.nodeId || x.connId - y.connId);
+}
+
 function pushToken(overrides: Partial<PushTokenRecord> = {}): PushTokenRecord {
   const now = Date.now();
   return {
@@ -151,10 +155,10 @@ describe('key layout', () => {
   it("keeps each user's keys in one hash tag that no uid can break", () => {
     const keys = new KeyLayout('evict:');
     for (const uid of ['alice', 'a{b}c', '}{', '{x}', 'a:b*c?[d]', '%7B', 'ユーザー', '\ud800lone']) {
-      const { user, sessions, conns, push } = keys.user(uid);
+      const { user, sessions, conns, push, connExpiry } = keys.user(uid);
       const tag = hashTag(user);
       expect(tag).toBe(`u:${encodeKeyPart(uid)}`);
-      for (const key of [sessions, conns, push]) expect(hashTag(key)).toBe(tag);
+      for (const key of [sessions, conns, push, connExpiry]) expect(hashTag(key)).toBe(tag);
       expect(user.startsWith('evict:{u:')).toBe(true);
     }
     expect(keys.user('a{b}c').user).toBe('evict:{u:a%7bb%7dc}:user');
@@ -244,6 +248,7 @@ for (const library of CLIENT_LIBRARIES) {
           userKeys.sessions,
           userKeys.conns,
           userKeys.push,
+          userKeys.connExpiry,
           layout.session(s.tokenHash),
           layout.counter('login:ttl', windowStart),
           layout.user('other').user,
@@ -264,6 +269,7 @@ for (const library of CLIENT_LIBRARIES) {
       await near(userKeys.user, t + 9 * MINUTE_MS);
       await near(userKeys.sessions, s.retainUntilMs);
       await near(userKeys.conns, t + 3 * MINUTE_MS);
+      await near(userKeys.connExpiry, t + 3 * MINUTE_MS);
       await near(userKeys.push, t + 4 * MINUTE_MS);
       await near(layout.session(s.tokenHash), s.retainUntilMs);
       await near(layout.counter('login:ttl', windowStart), windowStart + MINUTE_MS);
@@ -278,6 +284,96 @@ for (const library of CLIENT_LIBRARIES) {
       expect(await store.clearPushTokens(uid, ['ring', 'message'])).toEqual(['ring']);
       const keys = await keysUnder(host, prefix);
       expect(keys).toEqual([new KeyLayout(prefix).user(uid).user]);
+    });
+
+    it("keeps the connections' expiries in a sorted set: a put or a delete drops the expired ones and sets both TTLs from the latest", async () => {
+      let now = Date.now();
+      const store = open({ clock: { nowMs: () => now } });
+      const uid = 'expiring';
+      const keys = new KeyLayout(prefix).user(uid);
+      const conn = (connId: number, ttlMs: number) =>
+        connection(uid, { connId, connectedAtMs: now, expiresAtMs: now + ttlMs });
+      const expiries = async () => {
+        const reply = (await host.command(['ZRANGE', keys.connExpiry, '0', '-1', 'WITHSCORES'])) as unknown[];
+        const flat = reply.flat().map(String);
+        return Object.fromEntries(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, Number(flat[i + 1])]] : [])));
+      };
+      const fields = async () =>
+        ((await host.command(['HKEYS', keys.conns])) as unknown[]).map(String).sort();
+      const pttl = async (key: string) => Number(await host.command(['PTTL', key]));
+      const near = async (ttlMs: number) => {
+        for (const key of [keys.conns, keys.connExpiry]) {
+          expect(await pttl(key)).toBeLessThanOrEqual(ttlMs + GRACE_MS);
+          expect(await pttl(key)).toBeGreaterThan(ttlMs + GRACE_MS - 2_000);
+        }
+      };
+
+      const [a, b, c] = [conn(1, 1_000), conn(2, 1_000), conn(3, MINUTE_MS)];
+      for (const record of [a, b, c]) await store.putConnection(record);
+      expect(await expiries()).toEqual({ '1:1': a.expiresAtMs, '1:2': b.expiresAtMs, '1:3': c.expiresAtMs });
+      await near(MINUTE_MS);
+
+      now += 2_000;
+      const d = conn(4, 2 * MINUTE_MS);
+      await store.putConnection(d);
+      expect(await fields()).toEqual(['1:3', '1:4']);
+      expect(await expiries()).toEqual({ '1:3': c.expiresAtMs, '1:4': d.expiresAtMs });
+      await near(2 * MINUTE_MS);
+      // A refresh moves its expiry; a put of one already expired is dropped at once.
+      const refreshed = { ...c, expiresAtMs: now + 90_000 };
+      await store.putConnection(refreshed);
+      await store.putConnection(conn(5, 0));
+      expect(await expiries()).toEqual({ '1:3': refreshed.expiresAtMs, '1:4': d.expiresAtMs });
+      expect(byConnId(await store.listConnections(uid))).toEqual([refreshed, d]);
+
+      // Removing the latest live one: both keys live as long as the latest left.
+      expect(await store.deleteConnection(uid, 1, 4)).toBe(true);
+      await near(90_000);
+      now += 90_000;
+      expect(await store.deleteConnection(uid, 1, 3)).toBe(false);
+      expect(await keysUnder(host, prefix)).toEqual([keys.user]);
+    });
+
+    it('rebuilds the sorted set of expiries from the records when it is lost (an evicted key, an earlier version)', async () => {
+      let now = Date.now();
+      const store = open({ clock: { nowMs: () => now } });
+      const uid = 'rebuilt';
+      const keys = new KeyLayout(prefix).user(uid);
+      const a = connection(uid, { connId: 1, connectedAtMs: now, expiresAtMs: now + MINUTE_MS });
+      const b = connection(uid, { connId: 2, connectedAtMs: now, expiresAtMs: now + 1_000 });
+      await store.putConnection(a);
+      await store.putConnection(b);
+      // A record written without its expiry (as the layout before this one did), and the set lost.
+      const legacy = connection(uid, { nodeId: 7, connId: 7, connectedAtMs: now, expiresAtMs: now + 2_000 });
+      await host.command(['HSET', keys.conns, '7:7', JSON.stringify(legacy)]);
+      await host.command(['DEL', keys.connExpiry]);
+      expect(byConnId(await store.listConnections(uid))).toEqual([a, b, legacy]);
+      expect(Number(await host.command(['ZCARD', keys.connExpiry]))).toBe(3);
+      expect(Number(await host.command(['ZSCORE', keys.connExpiry, '7:7']))).toBe(legacy.expiresAtMs);
+      expect(Number(await host.command(['PTTL', keys.connExpiry]))).toBeGreaterThan(MINUTE_MS - 2_000);
+      // From then on the put of another connection drops it once it has expired, as any other.
+      now += 3_000;
+      await store.putConnection({ ...a, connId: 3 });
+      expect(((await host.command(['HKEYS', keys.conns])) as unknown[]).map(String).sort()).toEqual([
+        '1:1',
+        '1:3',
+      ]);
+
+      // A put or a delete rebuilds it too, when the two keys disagree: removing the last connection
+      // the set knows of must not drop a live record it does not know of (nor shorten its key's life).
+      const later = connection(uid, {
+        nodeId: 8,
+        connId: 8,
+        connectedAtMs: now,
+        expiresAtMs: now + 5 * MINUTE_MS,
+      });
+      await host.command(['HSET', keys.conns, '8:8', JSON.stringify(later)]);
+      expect(await store.deleteConnection(uid, 1, 1)).toBe(true);
+      expect(await store.deleteConnection(uid, 1, 3)).toBe(true);
+      expect(await store.listConnections(uid)).toEqual([later]);
+      expect(Number(await host.command(['ZSCORE', keys.connExpiry, '8:8']))).toBe(later.expiresAtMs);
+      for (const key of [keys.conns, keys.connExpiry])
+        expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(5 * MINUTE_MS - 2_000);
     });
 
     it('stays atomic under 100 concurrent writes of each kind to one user', async () => {
@@ -445,12 +541,42 @@ for (const library of CLIENT_LIBRARIES) {
       await expect(kick({ user: false, device: false })).rejects.toBeInstanceOf(StoreCorruptError);
       expect(await host.command(['HGET', keys.user, 'e'])).toBeNull();
 
-      await host.command(['HSET', keys.conns, '1:1', 'nope']);
-      await expect(store.listConnections('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
-      await expect(store.putConnection(connection('corrupt', { connId: 2 }))).rejects.toBeInstanceOf(
-        StoreCorruptError,
-      );
-      expect(await host.command(['HGET', keys.conns, '1:2'])).toBeNull();
+      // Connections, of a user whose own record is fine.
+      const conns = layout.user('corrupt-conns').conns;
+      const lives = Date.now() + MINUTE_MS;
+      await store.touchUser('corrupt-conns', lives);
+      await host.command(['HSET', conns, '1:1', 'nope']);
+      await expect(store.listConnections('corrupt-conns')).rejects.toBeInstanceOf(StoreCorruptError);
+      await expect(
+        store.kick({
+          uid: 'corrupt-conns',
+          deviceFlag: null,
+          cutoff: { atMs: Date.now(), reason: 'kicked' },
+          expiresAtMs: Date.now() + MINUTE_MS,
+          require: { user: false, device: false },
+          announce: { type: 'revoked', uid: 'corrupt-conns', fromNodeId: 1 },
+        }),
+      ).rejects.toBeInstanceOf(StoreCorruptError);
+      expect(await store.getUser('corrupt-conns')).toEqual({
+        uid: 'corrupt-conns',
+        deviceCutoffs: {},
+        devices: {},
+        expiresAtMs: lives,
+      });
+      // A put or a delete reads its own record only: a user's others are not read on every write.
+      await expect(
+        store.putConnection(connection('corrupt-conns', { nodeId: 1, connId: 1 })),
+      ).rejects.toBeInstanceOf(StoreCorruptError);
+      await expect(store.deleteConnection('corrupt-conns', 1, 1)).rejects.toBeInstanceOf(StoreCorruptError);
+      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
+      // ... unless the sorted set of expiries misses one (here: '1:1'): then all are read, to rebuild it.
+      const other = connection('corrupt-conns', { nodeId: 1, connId: 2 });
+      await expect(store.putConnection(other)).rejects.toBeInstanceOf(StoreCorruptError);
+      const connExpiry = layout.user('corrupt-conns').connExpiry;
+      await host.command(['ZADD', connExpiry, String(Date.now() + MINUTE_MS), '1:1']);
+      await store.putConnection(other);
+      expect(await store.deleteConnection('corrupt-conns', 1, 2)).toBe(true);
+      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
       await host.command(['HSET', keys.push, 'ring', '{"kind":"ring"}']);
       await expect(store.getPushTokens('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
     });
