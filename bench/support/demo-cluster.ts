@@ -75,11 +75,17 @@ export async function startExpressNode(
   const logDir = mkdtempSync(join(tmpdir(), 'evict-bench-'));
   const logFile = join(logDir, `node${nodeId}.log`);
   const out = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'examples/express/dist/server.js'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', out, 'pipe'],
-  });
+  // BENCH_SERVER_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=prof`) applies to the demo nodes too.
+  const flags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
+  const child = spawn(
+    process.execPath,
+    [...flags, ...(options.nodeArgs ?? []), 'examples/express/dist/server.js'],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', out, 'pipe'],
+    },
+  );
   closeSync(out);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

@@ -2,8 +2,10 @@ import type { EvictStore } from '@evict/core';
 
 type Fault = 'fail' | 'hang';
 
+type Method = Exclude<keyof EvictStore, 'ready' | 'close' | 'subscribe' | 'onLinkChange'>;
+
 /** The methods that reach the store's backend (not lifecycle, not subscribe). */
-const ALL: Exclude<keyof EvictStore, 'ready' | 'close' | 'subscribe'>[] = [
+const ALL: Method[] = [
   'putSession',
   'getSession',
   'listSessions',
@@ -24,12 +26,21 @@ const ALL: Exclude<keyof EvictStore, 'ready' | 'close' | 'subscribe'>[] = [
 /**
  * A real store with faults injected on chosen methods: `fail` rejects like a lost connection,
  * `hang` never answers (for timeouts). Everything else goes to the wrapped store unchanged.
+ *
+ * The optional `kick` is left out unless `{ kick: true }`: the engine then takes its step-by-step
+ * path (getUser, raiseCutoff, publish, listConnections), whose failures half-way most tests here
+ * are about. With `{ kick: true }` the wrapped store's `kick` is forwarded, faults included.
  */
 export class FaultyStore implements EvictStore {
   readonly faults = new Map<keyof EvictStore, Fault>();
+  readonly #methods: Method[];
 
-  constructor(readonly inner: EvictStore) {
-    for (const name of ALL) {
+  constructor(
+    readonly inner: EvictStore,
+    options: { kick?: boolean } = {},
+  ) {
+    this.#methods = options.kick === true && inner.kick !== undefined ? [...ALL, 'kick'] : ALL;
+    for (const name of this.#methods) {
       // biome-ignore lint/suspicious/noExplicitAny: forwarding every method with its own signature.
       (this as any)[name] = (...args: unknown[]) => this.#call(name, args);
     }
@@ -37,7 +48,7 @@ export class FaultyStore implements EvictStore {
 
   /** Makes `methods` fail (or hang); with no methods, every method. */
   inject(fault: Fault, ...methods: (keyof EvictStore)[]): void {
-    for (const m of methods.length > 0 ? methods : ALL) this.faults.set(m, fault);
+    for (const m of methods.length > 0 ? methods : this.#methods) this.faults.set(m, fault);
   }
 
   heal(): void {
@@ -77,4 +88,5 @@ export class FaultyStore implements EvictStore {
   declare clearPushTokens: EvictStore['clearPushTokens'];
   declare hit: EvictStore['hit'];
   declare publish: EvictStore['publish'];
+  declare kick?: EvictStore['kick'];
 }

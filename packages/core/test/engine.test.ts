@@ -49,11 +49,11 @@ function setup(options: EvictOptions = {}): Setup {
 }
 
 /** An engine on a FaultyStore around a MemoryStore. */
-function faultySetup(options: EvictOptions = {}) {
+function faultySetup(options: EvictOptions = {}, faulty: { kick?: boolean } = {}) {
   const clock = new ManualClock();
   const inner = new MemoryStore({ clock });
   opened.push(inner);
-  const store = new FaultyStore(inner);
+  const store = new FaultyStore(inner, faulty);
   const engine = createEvict({ store, clock, ...options });
   opened.push(engine);
   const revocations: RevocationEvent[] = [];
@@ -1216,6 +1216,53 @@ describe('store failures', () => {
     await expect(engine.kickUser('alice')).resolves.toMatchObject({ connectionsClosed: 1 });
     expect(await engine.check({ type: 'session', token })).toMatchObject({ ok: false, reason: 'kicked' });
     expect(close).toHaveBeenCalledTimes(1);
+  });
+
+  it('the one-step kick (store.kick) failing: nothing written, closed, announced or emitted; a retry applies it', async () => {
+    const { engine, store, inner, revocations, clock } = faultySetup({}, { kick: true });
+    const messages: unknown[] = [];
+    inner.subscribe((message) => messages.push(message));
+    const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 0 });
+    const close = closer();
+    await engine.registerConnection({ uid: 'alice', deviceFlag: 0, close });
+    await engine.check({ type: 'session', token }); // cached: the failure must not leave it stale either
+    await tick();
+    messages.length = 0;
+    const before = inner.snapshot();
+    clock.advance(1);
+    store.inject('fail', 'kick');
+    await expect(engine.kickUser('alice')).rejects.toMatchObject({ code: 'EVICT_STORE_UNAVAILABLE' });
+    await expect(engine.quitDevice('alice', 0)).rejects.toMatchObject({ code: 'EVICT_STORE_UNAVAILABLE' });
+    await tick();
+    expect(inner.snapshot()).toEqual(before);
+    expect(messages).toEqual([]);
+    expect((await engine.check({ type: 'session', token })).ok).toBe(true);
+    expect(close).not.toHaveBeenCalled();
+    expect(revocations).toEqual([]);
+
+    store.heal();
+    await expect(engine.quitDevice('alice', 0)).resolves.toMatchObject({ connectionsClosed: 1 });
+    expect(await engine.check({ type: 'session', token })).toMatchObject({
+      ok: false,
+      reason: 'device_quit',
+    });
+    expect(close).toHaveBeenCalledTimes(1);
+    expect(revocations).toHaveLength(1);
+  });
+
+  it('the one-step kick hanging past storeTimeoutMs rejects with EVICT_STORE_TIMEOUT and drops the cached user', async () => {
+    const { engine, store } = faultySetup({ storeTimeoutMs: 50 }, { kick: true });
+    const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 0 });
+    await engine.check({ type: 'session', token });
+    store.inject('hang', 'kick');
+    const started = Date.now();
+    const error = await engine.kickUser('alice').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'EVICT_STORE_TIMEOUT', timeoutMs: 50 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // The write may still land: the next check reads the user again instead of trusting the cache.
+    const misses = engine.cacheStats().misses;
+    expect((await engine.check({ type: 'session', token })).ok).toBe(true);
+    expect(engine.cacheStats().misses).toBe(misses + 1);
   });
 
   it('a failed write when issuing a session rejects with a store error', async () => {
