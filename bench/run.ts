@@ -1,9 +1,11 @@
 /**
  * The benchmark runner: `tsx bench/run.ts [--quick] [--only id,id]` (`pnpm bench` builds first).
  * Runs every section in bench/sections (ordered by title), then writes bench/results.json (the raw
- * figures) and BENCHMARKS.md. A section that throws is reported as failed and the run goes on.
+ * figures) and BENCHMARKS.md (with bench/FINDINGS.md, written by hand, after the summary). A section
+ * that throws is reported as failed and the run goes on. `--render` writes BENCHMARKS.md again from
+ * bench/results.json without running anything.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -30,13 +32,15 @@ interface Machine {
   redis: string;
 }
 
-function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
+function parseArgs(argv: string[]): { quick: boolean; render: boolean; only?: Set<string> } {
   let quick = false;
+  let render = false;
   let only: Set<string> | undefined;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
     if (arg === '--') continue;
     if (arg === '--quick') quick = true;
+    else if (arg === '--render') render = true;
     else if (arg === '--only') only = new Set((argv[++i] ?? '').split(',').filter((s) => s !== ''));
     else if (arg.startsWith('--only='))
       only = new Set(
@@ -45,9 +49,10 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
           .split(',')
           .filter((s) => s !== ''),
       );
-    else throw new Error(`unknown argument ${arg}; usage: tsx bench/run.ts [--quick] [--only id,id]`);
+    else
+      throw new Error(`unknown argument ${arg}; usage: tsx bench/run.ts [--quick] [--only id,id] [--render]`);
   }
-  return only === undefined ? { quick } : { quick, only };
+  return only === undefined ? { quick, render } : { quick, render, only };
 }
 
 async function redisVersion(redisUrl: string): Promise<string> {
@@ -173,6 +178,9 @@ function markdown(
       ? 'No section reported a target.'
       : `${met} of ${allTargets.length} targets met${failed.length > 0 ? `; ${failed.length} section(s) failed (below)` : ''}.\n\n${targetsTable(allTargets)}`,
   ];
+  // What profiling found and what was changed for it: written by hand, kept beside the runner.
+  const findings = join(here, 'FINDINGS.md');
+  if (existsSync(findings)) parts.push(readFileSync(findings, 'utf8').trim());
   for (const outcome of outcomes) {
     parts.push(`## ${outcome.title}`);
     if (outcome.error !== undefined) {
@@ -199,8 +207,33 @@ function markdown(
   return `${parts.join('\n\n')}\n`;
 }
 
+/** Writes BENCHMARKS.md again from bench/results.json (after editing FINDINGS.md or the layout), running nothing. */
+function render(): void {
+  const results = JSON.parse(readFileSync(join(here, 'results.json'), 'utf8')) as {
+    date: string;
+    command: string;
+    quick: boolean;
+    machine: Machine;
+    totalSeconds: number;
+    sections: SectionOutcome[];
+  };
+  writeFileSync(
+    join(root, 'BENCHMARKS.md'),
+    markdown(
+      results.date,
+      results.command,
+      results.quick,
+      results.machine,
+      results.sections,
+      results.totalSeconds,
+    ),
+  );
+  process.stderr.write(`bench: rendered BENCHMARKS.md from the run of ${results.date}\n`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.render) return render();
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const started = Date.now();
   const date = new Date(started).toISOString();
