@@ -178,7 +178,8 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
         credential === undefined
           ? decideFrom(request, next)
           : settle(engine.checkNow(credential), (verdict) => verdictOf(verdict, credential.type));
-      return found instanceof Promise ? found.then(checkFound) : checkFound(found);
+      // Any thenable (not only a native promise) is waited for, as `await` would.
+      return isThenable(found) ? Promise.resolve(found).then(checkFound) : checkFound(found);
     }
     return reject('unknown', missingCredential);
   };
@@ -192,6 +193,10 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
     }
   };
   return Object.assign(guard, { decide });
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
 const WHERE: Record<'session' | 'usersig', string> = {

@@ -310,6 +310,32 @@ describe('custom credential extractor', () => {
     expect(rejection(await guard(request()))).toMatchObject({ status: 401, reason: 'unknown' });
   });
 
+  it('waits for any thenable an extractor returns, and turns a throwing extractor into a rejection', async () => {
+    const { engine, clock } = setup();
+    await engine.addUser('alice');
+    const credential = { type: 'stateless' as const, uid: 'alice', issuedAtMs: clock.now };
+    // A thenable that is not a native promise (another promise library's, a lazy query builder's).
+    // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about.
+    const thenable = { then: (resolve: (value: typeof credential) => void) => resolve(credential) };
+    const guard = createGuard(engine, {
+      credentials: [() => thenable as unknown as Promise<typeof credential>],
+    });
+    expect(await guard(request())).toEqual({
+      ok: true,
+      principal: { uid: 'alice', credential: 'stateless' },
+    });
+
+    const failing = createGuard(engine, {
+      credentials: [
+        () => {
+          throw new Error('extractor failed');
+        },
+      ],
+    });
+    await expect(failing(request())).rejects.toThrow('extractor failed');
+    expect(() => failing.decide(request())).toThrow('extractor failed');
+  });
+
   it('rejects an expired stateless credential as expired', async () => {
     const { engine, clock } = setup();
     const guard = createGuard(engine, {
@@ -336,5 +362,42 @@ describe('custom credential extractor', () => {
       principal: { uid: 'bob', credential: 'stateless' },
     });
     expect(extractor).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('guard.decide', () => {
+  it('answers synchronously once the cache holds the records, with the same result as the promise', async () => {
+    const { engine } = setup();
+    const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 1 });
+    const guard = createGuard(engine);
+    const first = guard.decide(request({ token }));
+    expect(first).toBeInstanceOf(Promise); // a cold cache reads the store
+    const settled = await first;
+    const warm = guard.decide(request({ token }));
+    expect(warm).not.toBeInstanceOf(Promise);
+    expect(warm).toEqual(settled);
+    expect(warm).toEqual(await guard(request({ token })));
+    expect(warm).toEqual({ ok: true, principal: { uid: 'alice', deviceFlag: 1, credential: 'session' } });
+  });
+
+  it('never answers from a cache entry a revocation dropped: after a kick the next decision reads the store', async () => {
+    const { engine, clock } = setup();
+    const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 1 });
+    const guard = createGuard(engine);
+    await guard(request({ token }));
+    clock.advance(1);
+    await engine.kickUser('alice');
+    const after = guard.decide(request({ token }));
+    expect(after).toBeInstanceOf(Promise);
+    expect(rejection(await after)).toMatchObject({ status: 401, reason: 'kicked' });
+    // Warm again: the rejection comes synchronously too.
+    expect(rejection(guard.decide(request({ token })) as GuardResult)).toMatchObject({ reason: 'kicked' });
+  });
+
+  it('answers a request without any credential synchronously', () => {
+    const { engine } = setup();
+    const result = createGuard(engine).decide(request());
+    expect(result).not.toBeInstanceOf(Promise);
+    expect(rejection(result as GuardResult)).toMatchObject({ status: 401, reason: 'unknown' });
   });
 });
