@@ -2,8 +2,10 @@
  * The benchmark runner: `tsx bench/run.ts [--quick] [--only id,id]` (`pnpm bench` builds first).
  * Runs every section in bench/sections (ordered by title), then writes bench/results.json (the raw
  * figures) and BENCHMARKS.md (with bench/FINDINGS.md, written by hand, after the summary). A section
- * that throws is reported as failed and the run goes on. `--render` writes BENCHMARKS.md again from
- * bench/results.json without running anything.
+ * that throws is reported as failed and the run goes on. `--only` runs some sections and puts their
+ * outcomes in place of the same sections of the existing bench/results.json (of the same mode), so
+ * BENCHMARKS.md keeps the rest and says which sections ran later. `--render` writes BENCHMARKS.md
+ * again from bench/results.json without running anything.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +21,8 @@ interface SectionOutcome {
   title: string;
   file: string;
   seconds: number;
+  /** When the section ran, if not in the run the file is dated by (it was re-run with `--only`). */
+  date?: string;
   result?: BenchResult;
   error?: string;
 }
@@ -163,7 +167,7 @@ function markdown(
       '```sh',
       'npx --yes pnpm@10 install && npx --yes pnpm@10 bench           # the full run, under 10 minutes with its build',
       'npx --yes pnpm@10 bench --quick                                 # under a minute after the build; indicative only',
-      'npx --yes pnpm@10 bench --only http                             # some sections only (by id)',
+      'npx --yes pnpm@10 bench --only http                             # some sections again (by id), in place of theirs in the last run',
       '```',
     ].join('\n'),
     [
@@ -190,7 +194,9 @@ function markdown(
       continue;
     }
     const result = outcome.result!;
-    parts.push(`\`bench/sections/${outcome.file}\`, ${outcome.seconds.toFixed(1)} s.`);
+    const rerun =
+      outcome.date === undefined ? '' : `, run on its own on ${outcome.date} (\`--only ${outcome.id}\`)`;
+    parts.push(`\`bench/sections/${outcome.file}\`, ${outcome.seconds.toFixed(1)} s${rerun}.`);
     for (const table of result.tables) parts.push(markdownTable(table));
     if (result.targets.length > 0) {
       parts.push(
@@ -207,16 +213,20 @@ function markdown(
   return `${parts.join('\n\n')}\n`;
 }
 
+interface Results {
+  date: string;
+  command: string;
+  quick: boolean;
+  machine: Machine;
+  totalSeconds: number;
+  sections: SectionOutcome[];
+}
+
+const resultsFile = join(here, 'results.json');
+
 /** Writes BENCHMARKS.md again from bench/results.json (after editing FINDINGS.md or the layout), running nothing. */
 function render(): void {
-  const results = JSON.parse(readFileSync(join(here, 'results.json'), 'utf8')) as {
-    date: string;
-    command: string;
-    quick: boolean;
-    machine: Machine;
-    totalSeconds: number;
-    sections: SectionOutcome[];
-  };
+  const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as Results;
   writeFileSync(
     join(root, 'BENCHMARKS.md'),
     markdown(
@@ -282,11 +292,40 @@ async function main(): Promise<void> {
     options.log(`bench: ${section.id} took ${outcomes[outcomes.length - 1]!.seconds.toFixed(1)} s`);
   }
   const totalSeconds = (Date.now() - started) / 1000;
-  const results = { date, command, quick: args.quick, machine: info, totalSeconds, sections: outcomes };
-  writeFileSync(join(here, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  let results: Results = {
+    date,
+    command,
+    quick: args.quick,
+    machine: info,
+    totalSeconds,
+    sections: outcomes,
+  };
+  if (args.only !== undefined) {
+    // Some sections only: merge them into the run on file, so one section can be measured again
+    // without throwing away (or re-running for minutes) the others. A file of the other mode (quick
+    // vs full) or from before is not mixed in: then the result is these sections alone.
+    const previous = existsSync(resultsFile)
+      ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results)
+      : undefined;
+    if (previous !== undefined && previous.quick === args.quick) {
+      const fresh = new Map(outcomes.map((o) => [o.id, { ...o, date }]));
+      const merged = previous.sections.map((o) => fresh.get(o.id) ?? o);
+      for (const o of fresh.values()) if (!previous.sections.some((p) => p.id === o.id)) merged.push(o);
+      results = { ...previous, sections: merged };
+      options.log(`bench: merged ${[...fresh.keys()].join(', ')} into the run of ${previous.date}`);
+    }
+  }
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(
     join(root, 'BENCHMARKS.md'),
-    markdown(date, command, args.quick, info, outcomes, totalSeconds),
+    markdown(
+      results.date,
+      results.command,
+      results.quick,
+      results.machine,
+      results.sections,
+      results.totalSeconds,
+    ),
   );
   const targets = outcomes.flatMap((o) => o.result?.targets ?? []);
   options.log(
