@@ -46,6 +46,11 @@ export interface BenchSection {
   id: string;
   /** The heading in BENCHMARKS.md, e.g. '1. Guard overhead'. */
   title: string;
+  /**
+   * Runs only when named with `--only` (it takes minutes, or needs a tool the machine may lack); a
+   * full run keeps its last outcome from bench/results.json.
+   */
+  optIn?: boolean;
   run(options: BenchOptions): Promise<BenchResult>;
 }
 

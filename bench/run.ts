@@ -255,9 +255,11 @@ async function main(): Promise<void> {
   };
   const info = await machine(redisUrl);
   options.log(`bench: ${info.cpuCount} × ${info.cpuModel}, Node ${info.node}, Redis ${info.redis}`);
-  const sections = (await loadSections()).filter(
-    ({ section }) => args.only === undefined || args.only.has(section.id),
+  const all = await loadSections();
+  const sections = all.filter(({ section }) =>
+    args.only === undefined ? section.optIn !== true : args.only.has(section.id),
   );
+  const optIn = new Set(all.filter(({ section }) => section.optIn === true).map(({ section }) => section.id));
   if (args.only !== undefined) {
     const known = new Set(sections.map((s) => s.section.id));
     for (const id of args.only) if (!known.has(id)) throw new Error(`--only: no section with id ${id}`);
@@ -298,23 +300,30 @@ async function main(): Promise<void> {
     quick: args.quick,
     machine: info,
     totalSeconds,
-    sections: outcomes,
+    sections: [...outcomes],
   };
-  if (args.only !== undefined) {
-    // Some sections only: merge them into the run on file, so one section can be measured again
-    // without throwing away (or re-running for minutes) the others. A file of the other mode (quick
-    // vs full) or from before is not mixed in: then the result is these sections alone.
-    const previous = existsSync(resultsFile)
-      ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results)
-      : undefined;
-    if (previous !== undefined && previous.quick === args.quick) {
+  // The run on file, if of the same mode (quick figures are never mixed with full ones).
+  const onFile = existsSync(resultsFile)
+    ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results)
+    : undefined;
+  if (onFile !== undefined && onFile.quick === args.quick) {
+    if (args.only === undefined) {
+      // A full run does not run the opt-in sections: their last outcome stays, with its date.
+      for (const kept of onFile.sections) {
+        if (kept.error === undefined && optIn.has(kept.id))
+          results.sections.push({ ...kept, date: kept.date ?? onFile.date });
+      }
+    } else {
+      // Some sections only: in place of theirs in the run on file, so that one section can be
+      // measured again without throwing away (or re-running for minutes) the others.
       const fresh = new Map(outcomes.map((o) => [o.id, { ...o, date }]));
-      const merged = previous.sections.map((o) => fresh.get(o.id) ?? o);
-      for (const o of fresh.values()) if (!previous.sections.some((p) => p.id === o.id)) merged.push(o);
-      results = { ...previous, sections: merged };
-      options.log(`bench: merged ${[...fresh.keys()].join(', ')} into the run of ${previous.date}`);
+      const merged = onFile.sections.map((o) => fresh.get(o.id) ?? o);
+      for (const o of fresh.values()) if (!onFile.sections.some((p) => p.id === o.id)) merged.push(o);
+      results = { ...onFile, sections: merged };
+      options.log(`bench: merged ${[...fresh.keys()].join(', ')} into the run of ${onFile.date}`);
     }
   }
+  results.sections.sort((a, b) => a.title.localeCompare(b.title, 'en', { numeric: true }));
   writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(
     join(root, 'BENCHMARKS.md'),

@@ -7,7 +7,7 @@
  * side by side before anything is measured, each from a plain-JavaScript copy of server.ts
  * (bench/support/compile.ts): starting them one group at a time under tsx took most of a quick run.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,91 +21,33 @@ import {
 } from '../report.js';
 import type { LoadResult, LoadSpec } from '../servers/load.js';
 import type { Mode } from '../servers/server.js';
-import { nodeArgsFor, repoRoot } from '../support/compile.js';
+import { nodeArgsFor } from '../support/compile.js';
+import { NAMES, type Running, startServer, stopServer } from '../support/servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SERVER = resolve(here, '../servers/server.ts');
 const LOAD = resolve(here, '../servers/load.ts');
-/** The servers' tsconfig for tsx: without the root's `paths`, @evict/... in the built adapters resolve to their dist folders. */
-const SERVER_TSCONFIG = resolve(here, '../servers/tsconfig.json');
 const CONNECTIONS = 50;
 const RATE_CONNECTIONS = 20;
-
-const NAMES: Record<Mode, string> = {
-  express: 'bare Express',
-  'express-evict-memory': 'Express + evictGuard (memory store)',
-  'express-evict-redis': 'Express + evictGuard (RedisStore, cache on)',
-  koa: 'bare Koa',
-  'koa-evict-memory': 'Koa + evictGuard (memory store)',
-  'koa-evict-redis': 'Koa + evictGuard (RedisStore, cache on)',
-  nestjs: 'bare NestJS',
-  'nestjs-evict-memory': 'NestJS + EvictGuard (memory store)',
-  'nestjs-evict-redis': 'NestJS + EvictGuard (RedisStore, cache on)',
-  'express-session-redis': 'Express + express-session + connect-redis',
-  'express-jwt-redis': 'Express + express-jwt (KeyObject, HS256) + isRevoked Redis GET',
-};
-
-interface Running {
-  mode: Mode;
-  url: string;
-  headers: Record<string, string>;
-  child: ChildProcess;
-}
-
-/** Node flags for the servers: BENCH_SERVER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=prof`. */
-const serverFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
-
-/** Gives up on a server that has not printed READY by then (eleven of them start at once on two cores). */
-const START_TIMEOUT_MS = 60_000;
 
 /** How far apart the rounds of one contender are: max / min − 1. */
 function spreadOf(values: number[]): number {
   return values.length < 2 ? 0 : Math.max(...values) / Math.min(...values) - 1;
 }
 
-function startServer(mode: Mode, redisUrl: string): Promise<Running> {
-  const child = spawn(process.execPath, [...serverFlags, ...nodeArgsFor(SERVER), mode], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      REDIS_URL: redisUrl,
-      EVICT_BENCH_ROOT: repoRoot,
-      TSX_TSCONFIG_PATH: SERVER_TSCONFIG,
-    },
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new Error(`${mode} did not start within ${START_TIMEOUT_MS / 1000} s: ${stderr.trim()}`));
-    }, START_TIMEOUT_MS);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`${mode} exited (${code}) before it was ready: ${stderr.trim()}`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('READY ')) return;
-      clearTimeout(timer);
-      const { port, headers } = JSON.parse(line.slice(6)) as {
-        port: number;
-        headers: Record<string, string>;
-      };
-      done({ mode, url: `http://127.0.0.1:${port}/hello`, headers, child });
-    });
-  });
-}
-
-async function stopServer(server: Running): Promise<void> {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((done) => server.child.once('exit', done));
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
+/** The contenders of this section (the no-op ones are for the instruction counts, section 8). */
+const HTTP_MODES: Mode[] = [
+  'express',
+  'express-evict-memory',
+  'express-evict-redis',
+  'express-session-redis',
+  'express-jwt-redis',
+  'koa',
+  'koa-evict-memory',
+  'koa-evict-redis',
+  'nestjs',
+  'nestjs-evict-memory',
+  'nestjs-evict-redis',
+];
 
 /** The load generator process (autocannon), one for the section; `run` sends it one round at a time. */
 class LoadGenerator {
@@ -177,7 +119,7 @@ let loadGenerator: LoadGenerator | undefined;
 /** Starts every contender at once and waits until each is ready or failed (a failure shows in its comparison). */
 async function startAll(options: BenchOptions): Promise<void> {
   const t0 = performance.now();
-  for (const mode of Object.keys(NAMES) as Mode[]) {
+  for (const mode of HTTP_MODES) {
     const started = startServer(mode, options.redisUrl);
     started.catch(() => undefined); // awaited by its comparison, which reports the failure
     pool.set(mode, started);

@@ -17,12 +17,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const MODES = [
   'express',
+  'express-noop',
   'express-evict-memory',
   'express-evict-redis',
   'koa',
+  'koa-noop',
   'koa-evict-memory',
   'koa-evict-redis',
   'nestjs',
+  'nestjs-noop',
   'nestjs-evict-memory',
   'nestjs-evict-redis',
   'express-session-redis',
@@ -89,6 +92,9 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
   const headers: Record<string, string> = {};
   if (mode === 'express') {
     app.get('/hello', hello);
+  } else if (mode === 'express-noop') {
+    // The floor of any guard: one more function in the route's chain.
+    app.get('/hello', (_req, _res, next) => next(), hello);
   } else if (mode === 'express-evict-memory' || mode === 'express-evict-redis') {
     const { evictGuard }: typeof import('@evict/express') = await import(built('express'));
     const { engine, token } = await engineFor(mode === 'express-evict-memory' ? 'memory' : 'redis');
@@ -178,6 +184,8 @@ async function koaServer(mode: Mode): Promise<{ port: number; headers: Record<st
   };
   if (mode === 'koa') {
     router.get('/hello', hello);
+  } else if (mode === 'koa-noop') {
+    router.get('/hello', (_ctx, next) => next(), hello);
   } else {
     const { evictGuard }: typeof import('@evict/koa') = await import(built('koa'));
     const { engine, token } = await engineFor(mode === 'koa-evict-memory' ? 'memory' : 'redis');
@@ -201,7 +209,15 @@ async function nestServer(mode: Mode): Promise<{ port: number; headers: Record<s
     }
   }
   const descriptor = Object.getOwnPropertyDescriptor(HelloController.prototype, 'hello')!;
-  if (mode !== 'nestjs') {
+  if (mode === 'nestjs-noop') {
+    class AllowAll {
+      canActivate() {
+        return true;
+      }
+    }
+    common.Injectable()(AllowAll);
+    common.UseGuards(AllowAll)(HelloController.prototype, 'hello', descriptor);
+  } else if (mode !== 'nestjs') {
     const nest: typeof import('@evict/nestjs') = await import(built('nestjs'));
     const { engine, token } = await engineFor(mode === 'nestjs-evict-memory' ? 'memory' : 'redis');
     headers.token = token;

@@ -52,6 +52,7 @@ export {
 } from './guard.js';
 export { parsedBodyOf, parseRawBody, readNodeBody } from './http/body.js';
 export {
+  attachPrincipal,
   createUpgradeCheck,
   fromNodeRequest,
   guardRequestOf,

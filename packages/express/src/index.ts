@@ -1,5 +1,6 @@
 import {
   type AdminApiOptions,
+  attachPrincipal,
   createAdminApi,
   createGuard,
   createUpgradeCheck,
@@ -56,7 +57,7 @@ export function evictGuard(engine: Evict, options: GuardOptions = {}): RequestHa
 
 function admit(req: Request, res: Response, next: NextFunction, result: GuardResult): void {
   if (result.ok) {
-    req.evict = result.principal;
+    attachPrincipal(req, result.principal); // reads back as req.evict
     next();
   } else {
     writeNodeResponse(res, result.response);

@@ -33,6 +33,35 @@ describe('evictGuard in Express', () => {
       .expect(200, { principal: { uid: 'alice01', deviceFlag: 1, credential: 'session' } });
   });
 
+  it('req.evict is per request, undefined on routes without the guard, and writable by the host', async () => {
+    const app = express();
+    app.get('/me', evictGuard(h.engine), (req, res) => {
+      res.json({ uid: req.evict?.uid, own: Object.hasOwn(req, 'evict') });
+    });
+    app.get('/open', (req, res) => {
+      res.json({ evict: req.evict ?? null });
+    });
+    app.get(
+      '/mine',
+      (req, _res, next) => {
+        req.evict = { uid: 'set-by-host', credential: 'session' };
+        next();
+      },
+      (req, res) => {
+        res.json({ uid: req.evict?.uid });
+      },
+    );
+    const bob = await h.engine.issueSession({ uid: 'bob', deviceFlag: 2 });
+    await request(app).get('/me').set('token', alice.token).expect(200, { uid: 'alice01', own: false });
+    await request(app).get('/me').set('token', bob.token).expect(200, { uid: 'bob', own: false });
+    await request(app).get('/open').expect(200, { evict: null });
+    await request(app).get('/mine').expect(200, { uid: 'set-by-host' });
+    // A second app (its own request prototype) gets the accessor too.
+    const other = express();
+    other.get('/me', evictGuard(h.engine), (req, res) => res.json({ uid: req.evict?.uid }));
+    await request(other).get('/me').set('token', bob.token).expect(200, { uid: 'bob' });
+  });
+
   it('the route handler never runs for a rejected request', async () => {
     let ran = false;
     const app = express();

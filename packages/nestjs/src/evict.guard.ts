@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  attachPrincipal,
   createGuard,
   type Evict,
   type EvictResponse,
@@ -53,7 +54,8 @@ export class EvictGuard implements CanActivate {
     result: GuardResult,
   ): boolean {
     if (result.ok) {
-      request.evict = result.principal;
+      attachPrincipal(request, result.principal); // reads back as request.evict
+
       return true;
     }
     const response = http.getResponse();

@@ -1,0 +1,100 @@
+/**
+ * The benchmark's server processes (bench/servers/server.ts, one contender each): their names in the
+ * tables, starting one (optionally under a wrapper such as valgrind) and stopping it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Mode } from '../servers/server.js';
+import { nodeArgsFor, repoRoot } from './compile.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SERVER = resolve(here, '../servers/server.ts');
+/** The servers' tsconfig for tsx: without the root's `paths`, @evict/... in the built adapters resolve to their dist folders. */
+const SERVER_TSCONFIG = resolve(here, '../servers/tsconfig.json');
+
+export const NAMES: Record<Mode, string> = {
+  express: 'bare Express',
+  'express-noop': 'Express + a no-op middleware',
+  'express-evict-memory': 'Express + evictGuard (memory store)',
+  'express-evict-redis': 'Express + evictGuard (RedisStore, cache on)',
+  koa: 'bare Koa',
+  'koa-noop': 'Koa + a no-op middleware',
+  'koa-evict-memory': 'Koa + evictGuard (memory store)',
+  'koa-evict-redis': 'Koa + evictGuard (RedisStore, cache on)',
+  nestjs: 'bare NestJS',
+  'nestjs-noop': 'NestJS + a guard that allows all',
+  'nestjs-evict-memory': 'NestJS + EvictGuard (memory store)',
+  'nestjs-evict-redis': 'NestJS + EvictGuard (RedisStore, cache on)',
+  'express-session-redis': 'Express + express-session + connect-redis',
+  'express-jwt-redis': 'Express + express-jwt (KeyObject, HS256) + isRevoked Redis GET',
+};
+
+export interface Running {
+  mode: Mode;
+  url: string;
+  headers: Record<string, string>;
+  child: ChildProcess;
+}
+
+/** Node flags for the servers: BENCH_SERVER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=prof`. */
+const serverFlags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(/\s+/).filter((f) => f !== '');
+
+/**
+ * Starts one contender; resolves when it printed READY. `wrapper` runs it under another program
+ * (`['valgrind', …]`: node and its arguments follow). `startTimeoutMs` gives up on a server that
+ * has not printed READY by then (eleven of them start at once on two cores).
+ */
+export function startServer(
+  mode: Mode,
+  redisUrl: string,
+  { wrapper = [], startTimeoutMs = 60_000 }: { wrapper?: string[]; startTimeoutMs?: number } = {},
+): Promise<Running> {
+  const command = [...wrapper, process.execPath, ...serverFlags, ...nodeArgsFor(SERVER), mode];
+  const child = spawn(command[0]!, command.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      EVICT_BENCH_ROOT: repoRoot,
+      TSX_TSCONFIG_PATH: SERVER_TSCONFIG,
+    },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += String(chunk);
+  });
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`${mode} did not start within ${startTimeoutMs / 1000} s: ${stderr.trim()}`));
+    }, startTimeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      fail(new Error(`${mode} could not be started (${command[0]}): ${error.message}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${mode} exited (${code}) before it was ready: ${stderr.trim()}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('READY ')) return;
+      clearTimeout(timer);
+      const { port, headers } = JSON.parse(line.slice(6)) as {
+        port: number;
+        headers: Record<string, string>;
+      };
+      done({ mode, url: `http://127.0.0.1:${port}/hello`, headers, child });
+    });
+  });
+}
+
+export async function stopServer(server: Running): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((done) => server.child.once('exit', done));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
