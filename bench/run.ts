@@ -168,6 +168,7 @@ function markdown(
       'npx --yes pnpm@10 install && npx --yes pnpm@10 bench           # the full run, under 10 minutes with its build',
       'npx --yes pnpm@10 bench --quick                                 # under a minute after the build; indicative only',
       'npx --yes pnpm@10 bench --only http                             # some sections again (by id), in place of theirs in the last run',
+      'npx --yes pnpm@10 bench --only instructions                     # section 8, opt-in: instructions per request under valgrind (about 9 minutes)',
       '```',
     ].join('\n'),
     [
