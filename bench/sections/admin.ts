@@ -51,16 +51,20 @@ interface RoundFigures {
   p99Ms: number;
   /** Redis commands per request (server-wide INFO commandstats delta; NaN on the memory store). */
   redisCommandsPerRequest: number;
+  /** The same by command name (INFO itself left out); empty on the memory store. */
+  redisCommandsByName: Record<string, number>;
 }
 
-/** Total calls over every command, from Redis's INFO commandstats. */
-async function redisCommandCount(redis: Redis | undefined): Promise<number> {
-  if (redis === undefined) return Number.NaN;
+/** Calls per command, from Redis's INFO commandstats (undefined without Redis). */
+async function redisCommandCalls(redis: Redis | undefined): Promise<Map<string, number> | undefined> {
+  if (redis === undefined) return undefined;
   const info = await redis.info('commandstats');
-  let total = 0;
-  for (const match of info.matchAll(/calls=(\d+)/g)) total += Number(match[1]);
-  return total;
+  const calls = new Map<string, number>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
+  return calls;
 }
+
+const totalOf = (calls: Map<string, number>) => [...calls.values()].reduce((a, b) => a + b, 0);
 
 async function drive(
   node: BenchNode,
@@ -77,7 +81,7 @@ async function drive(
   const firstErrors: string[] = [];
   const path =
     endpoint === 'tencent' ? tencentKickPath(usersig) : endpoint === 'floor' ? '/me' : '/user/device_quit';
-  const before = await redisCommandCount(redis);
+  const before = await redisCommandCalls(redis);
   const result = await autocannon({
     url: node.base,
     connections,
@@ -112,7 +116,7 @@ async function drive(
       },
     ],
   });
-  const after = await redisCommandCount(redis);
+  const after = await redisCommandCalls(redis);
   const requests = result.requests.total;
   const elapsedSec = result.duration;
   const non2xx = endpoint === 'floor' ? result.non2xx : Math.max(result.non2xx, statusNon2xx);
@@ -130,7 +134,19 @@ async function drive(
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     // The two INFO calls count themselves: take them off.
-    redisCommandsPerRequest: requests > 0 ? (after - before - 2) / requests : Number.NaN,
+    redisCommandsPerRequest:
+      before === undefined || after === undefined || requests === 0
+        ? Number.NaN
+        : (totalOf(after) - totalOf(before) - 2) / requests,
+    redisCommandsByName:
+      before === undefined || after === undefined || requests === 0
+        ? {}
+        : Object.fromEntries(
+            [...after]
+              .filter(([name]) => name !== 'info')
+              .map(([name, calls]) => [name, round2((calls - (before.get(name) ?? 0)) / requests)] as const)
+              .filter(([, perRequest]) => perRequest > 0),
+          ),
   };
 }
 
@@ -186,15 +202,22 @@ export const section: BenchSection = {
     const medians = new Map<string, number>();
     /** Redis commands per request of each round, by endpoint: a round with many more saw other clients' load. */
     const redisRounds = new Map<string, number[]>();
+    /** Redis commands per request by name, from each endpoint's quietest round on Redis. */
+    const redisByName = new Map<string, Record<string, number>>();
     for (const store of ['memory', 'redis'] as const) {
       const byEndpoint = await measureStore(store, plan, options);
       for (const [endpoint, rounds] of byEndpoint) {
         const okPerSec = median(rounds.map((r) => r.okPerSec));
-        if (store === 'redis')
+        if (store === 'redis') {
           redisRounds.set(
             endpoint,
             rounds.map((r) => round2(r.redisCommandsPerRequest)),
           );
+          const quietest = [...rounds].sort(
+            (a, b) => a.redisCommandsPerRequest - b.redisCommandsPerRequest,
+          )[0];
+          if (quietest !== undefined) redisByName.set(endpoint, quietest.redisCommandsByName);
+        }
         medians.set(`${endpoint}/${store}`, okPerSec);
         const sum = (pick: (r: RoundFigures) => number) => rounds.reduce((n, r) => n + pick(r), 0);
         const label = {
@@ -276,7 +299,20 @@ export const section: BenchSection = {
       ],
       notes: [
         `Method: the Express demo (examples/express/dist/server.js, DEMO_SEED=0, TENCENT_RATE_LIMIT=${UNCAPPED_RATE_LIMIT}) runs in its own process, on the in-memory store or on Redis (${options.redisUrl}, a fresh key prefix deleted afterwards). ${plan.users} users log in on device 1 first; autocannon, in the benchmark process, then sends ${plan.connections} concurrent connections of kicks, each request naming the next user round-robin: \`POST /user/device_quit\` with \`{"uid", "device_flag": -1}\` (all devices: never 404 for a known user), and the Tencent kick with one admin UserSig (signed once with the demo key) in the query string. Kicking a user again is a full kick each time (cutoff raised, revocation published, connections listed).`,
-        'On Redis a kick is one Lua script (RedisStore.kick): the user check, the cutoff (an atomic maximum), the listing of the connections and the publish of the revocation, in one round trip. Redis counts 6 commands for it in commandstats (EVALSHA, then HMGET, HSET, PEXPIRE, HGETALL and PUBLISH inside the script), so device_quit costs 6 per request with no connections to close; the Tencent route adds its rate-limit counter (EVALSHA and INCR, plus PEXPIRE on the first hit of each second): 8. On Redis Cluster the publish follows the script through its own routing key: two round trips, 7 commands.',
+        `On Redis a kick is one Lua script (RedisStore.kick), in one round trip: it reads the user's cutoffs, the connection records and their expiry index, raises the cutoff (an atomic maximum) and refreshes the user's expiry, and publishes the revocation; the Tencent route also counts the call in its rate limiter (a script of its own). Redis's commandstats count each command a script runs, so a kick shows as several. Per request, by command, in each endpoint's quietest round: ${[
+          ...redisByName,
+        ]
+          .map(
+            ([endpoint, byName]) =>
+              `${endpoint === 'tencent' ? 'Tencent kick' : endpoint === 'floor' ? 'floor' : 'device_quit'}: ${
+                Object.entries(byName)
+                  .map(([name, n]) => `${name} ${n}`)
+                  .join(', ') || 'none'
+              }`,
+          )
+          .join(
+            '; ',
+          )}. On Redis Cluster the publish follows the script through its own routing key: one round trip more.`,
         'Counting: "kicks/s" counts only answers that are kicks (2xx, and for Tencent, which always answers HTTP 200, a body with ErrorCode 0); non-2xx and error bodies are counted apart and shown. Redis cmds/kick is the change of Redis\'s INFO commandstats over a round divided by the requests: server-wide, so other clients of the same Redis during the round would inflate it.',
         'The floor row is the same Express process answering the cheapest request it has (the guard finds no credential and answers 401 without touching the store): it bounds what any admin route can reach on this machine, whatever evict does.',
         ...(contaminated.length > 0
