@@ -316,6 +316,32 @@ describe('evictRouter options', () => {
     ).toThrow(TypeError);
   });
 
+  it('refuses a manager token no header can carry: non-ASCII, control characters, outer spaces', async () => {
+    for (const managerToken of [
+      'pässwort',
+      'tok\u00e9n',
+      'emoji-🔑',
+      'tab\there',
+      ' padded',
+      'padded ',
+      'nl\n',
+    ]) {
+      expect(() => evictRouter(h.engine, { families: ['wukongim'], wukongim: { managerToken } })).toThrow(
+        /printable ASCII/,
+      );
+    }
+    // Inner spaces and every printable ASCII character are fine, and such a token works end to end.
+    const managerToken = 'a b~!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}z';
+    const app = express();
+    app.use(evictRouter(h.engine, { families: ['wukongim'], wukongim: { managerToken } }));
+    await h.engine.issueSession({ uid: 'carol', deviceFlag: 1 });
+    await request(app)
+      .post('/user/device_quit')
+      .set('token', managerToken)
+      .send({ uid: 'carol', device_flag: 1 })
+      .expect(200, { status: 'ok' });
+  });
+
   it('mounts the WuKongIM routes open with allowUnauthenticated: true, with a warning', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {

@@ -40,6 +40,14 @@ export function parseWukongimOptions(options: WukongimOptions | undefined): Wuko
   if (o.managerToken !== undefined && (typeof o.managerToken !== 'string' || o.managerToken.length === 0)) {
     throw new TypeError('evict: wukongim.managerToken must be a non-empty string');
   }
+  // A header value reaches Node as Latin-1 and loses its outer spaces: a token of other characters
+  // could never match what a client sends, and every call would be refused (and rate-limited).
+  if (o.managerToken !== undefined && !/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(o.managerToken)) {
+    throw new TypeError(
+      'evict: wukongim.managerToken must be printable ASCII without leading or trailing spaces ' +
+        '(it travels in the `token` header, which carries nothing else reliably)',
+    );
+  }
   if (o.managerToken === undefined && o.allowUnauthenticated !== true) {
     throw new TypeError(
       'evict: the wukongim routes refuse to mount without wukongim.managerToken; ' +
