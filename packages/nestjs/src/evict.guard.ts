@@ -55,7 +55,6 @@ export class EvictGuard implements CanActivate {
   ): boolean {
     if (result.ok) {
       attachPrincipal(request, result.principal); // reads back as request.evict
-
       return true;
     }
     const response = http.getResponse();
