@@ -145,14 +145,25 @@ function targetsTable(rows: Array<{ section: string; target: BenchTarget }>): st
   return lines.join('\n');
 }
 
-function markdown(
-  date: string,
-  command: string,
-  quick: boolean,
-  info: Machine,
-  outcomes: SectionOutcome[],
-  totalSeconds: number,
-): string {
+interface Results {
+  date: string;
+  command: string;
+  quick: boolean;
+  machine: Machine;
+  totalSeconds: number;
+  sections: SectionOutcome[];
+}
+
+const resultsFile = join(here, 'results.json');
+
+function markdown({
+  date,
+  command,
+  quick,
+  machine: info,
+  sections: outcomes,
+  totalSeconds,
+}: Results): string {
   const allTargets = outcomes.flatMap((o) =>
     (o.result?.targets ?? []).map((target) => ({ section: o.title, target })),
   );
@@ -214,31 +225,20 @@ function markdown(
   return `${parts.join('\n\n')}\n`;
 }
 
-interface Results {
-  date: string;
-  command: string;
-  quick: boolean;
-  machine: Machine;
-  totalSeconds: number;
-  sections: SectionOutcome[];
+/** The run on file, if there is one. */
+function readResults(): Results | undefined {
+  return existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results) : undefined;
 }
 
-const resultsFile = join(here, 'results.json');
+function writeBenchmarks(results: Results): void {
+  writeFileSync(join(root, 'BENCHMARKS.md'), markdown(results));
+}
 
 /** Writes BENCHMARKS.md again from bench/results.json (after editing FINDINGS.md or the layout), running nothing. */
 function render(): void {
-  const results = JSON.parse(readFileSync(resultsFile, 'utf8')) as Results;
-  writeFileSync(
-    join(root, 'BENCHMARKS.md'),
-    markdown(
-      results.date,
-      results.command,
-      results.quick,
-      results.machine,
-      results.sections,
-      results.totalSeconds,
-    ),
-  );
+  const results = readResults();
+  if (results === undefined) throw new Error(`--render: no ${resultsFile}; run the benchmark first`);
+  writeBenchmarks(results);
   process.stderr.write(`bench: rendered BENCHMARKS.md from the run of ${results.date}\n`);
 }
 
@@ -304,9 +304,7 @@ async function main(): Promise<void> {
     sections: [...outcomes],
   };
   // The run on file, if of the same mode (quick figures are never mixed with full ones).
-  const onFile = existsSync(resultsFile)
-    ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results)
-    : undefined;
+  const onFile = readResults();
   if (onFile !== undefined && onFile.quick === args.quick) {
     if (args.only === undefined) {
       // A full run does not run the opt-in sections: their last outcome stays, with its date.
@@ -326,17 +324,7 @@ async function main(): Promise<void> {
   }
   results.sections.sort((a, b) => a.title.localeCompare(b.title, 'en', { numeric: true }));
   writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(
-    join(root, 'BENCHMARKS.md'),
-    markdown(
-      results.date,
-      results.command,
-      results.quick,
-      results.machine,
-      results.sections,
-      results.totalSeconds,
-    ),
-  );
+  writeBenchmarks(results);
   const targets = outcomes.flatMap((o) => o.result?.targets ?? []);
   options.log(
     `bench: wrote BENCHMARKS.md and bench/results.json in ${totalSeconds.toFixed(0)} s (${outcomes.map((o) => `${o.id} ${o.seconds.toFixed(0)} s`).join(', ')}): ${targets.filter((t) => t.met).length}/${targets.length} targets met, ${outcomes.filter((o) => o.error !== undefined).length} section(s) failed`,
