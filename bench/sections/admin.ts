@@ -66,6 +66,26 @@ async function redisCommandCalls(redis: Redis | undefined): Promise<Map<string, 
 
 const totalOf = (calls: Map<string, number>) => [...calls.values()].reduce((a, b) => a + b, 0);
 
+/** Commands per request between two commandstats readings, in all and by name (NaN and none without Redis). */
+function redisCommandsPerRequest(
+  before: Map<string, number> | undefined,
+  after: Map<string, number> | undefined,
+  requests: number,
+): Pick<RoundFigures, 'redisCommandsPerRequest' | 'redisCommandsByName'> {
+  if (before === undefined || after === undefined || requests === 0)
+    return { redisCommandsPerRequest: Number.NaN, redisCommandsByName: {} };
+  return {
+    // The two INFO calls count themselves: take them off.
+    redisCommandsPerRequest: (totalOf(after) - totalOf(before) - 2) / requests,
+    redisCommandsByName: Object.fromEntries(
+      [...after]
+        .filter(([name]) => name !== 'info')
+        .map(([name, calls]) => [name, round2((calls - (before.get(name) ?? 0)) / requests)] as const)
+        .filter(([, perRequest]) => perRequest > 0),
+    ),
+  };
+}
+
 async function drive(
   node: BenchNode,
   endpoint: Endpoint,
@@ -133,20 +153,7 @@ async function drive(
     timeouts: result.timeouts,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    // The two INFO calls count themselves: take them off.
-    redisCommandsPerRequest:
-      before === undefined || after === undefined || requests === 0
-        ? Number.NaN
-        : (totalOf(after) - totalOf(before) - 2) / requests,
-    redisCommandsByName:
-      before === undefined || after === undefined || requests === 0
-        ? {}
-        : Object.fromEntries(
-            [...after]
-              .filter(([name]) => name !== 'info')
-              .map(([name, calls]) => [name, round2((calls - (before.get(name) ?? 0)) / requests)] as const)
-              .filter(([, perRequest]) => perRequest > 0),
-          ),
+    ...redisCommandsPerRequest(before, after, requests),
   };
 }
 
