@@ -34,20 +34,33 @@ function spreadOf(values: number[]): number {
   return values.length < 2 ? 0 : Math.max(...values) / Math.min(...values) - 1;
 }
 
-/** The contenders of this section (the no-op ones are for the instruction counts, section 8). */
-const HTTP_MODES: Mode[] = [
-  'express',
-  'express-evict-memory',
-  'express-evict-redis',
-  'express-session-redis',
-  'express-jwt-redis',
-  'koa',
-  'koa-evict-memory',
-  'koa-evict-redis',
-  'nestjs',
-  'nestjs-evict-memory',
-  'nestjs-evict-redis',
+/** The comparisons of 1 and 2: Express with the peers (one interleaved run), then Koa, then NestJS. */
+const GROUPS: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
+  {
+    title: 'Express: guard overhead (1) and peers (2), throughput',
+    bare: 'express',
+    modes: [
+      'express',
+      'express-evict-memory',
+      'express-evict-redis',
+      'express-session-redis',
+      'express-jwt-redis',
+    ],
+  },
+  {
+    title: 'Koa: guard overhead (1), throughput',
+    bare: 'koa',
+    modes: ['koa', 'koa-evict-memory', 'koa-evict-redis'],
+  },
+  {
+    title: 'NestJS: guard overhead (1), throughput',
+    bare: 'nestjs',
+    modes: ['nestjs', 'nestjs-evict-memory', 'nestjs-evict-redis'],
+  },
 ];
+
+/** The contenders of this section (the no-op ones are for the instruction counts, section 8). */
+const HTTP_MODES: Mode[] = GROUPS.flatMap((group) => group.modes);
 
 /** The load generator process (autocannon), one for the section; `run` sends it one round at a time. */
 class LoadGenerator {
@@ -215,15 +228,7 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
         warmupSec: 0.25,
         rateWarmupSec: 0.2,
         rateRoundSec: 0.8,
-        rateGroups: [
-          [
-            'express',
-            'express-evict-memory',
-            'express-evict-redis',
-            'express-session-redis',
-            'express-jwt-redis',
-          ],
-        ],
+        rateGroups: [GROUPS[0]!.modes],
       }
     : {
         rounds: 3,
@@ -231,17 +236,7 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
         warmupSec: 1,
         rateWarmupSec: 0.5,
         rateRoundSec: 3,
-        rateGroups: [
-          [
-            'express',
-            'express-evict-memory',
-            'express-evict-redis',
-            'express-session-redis',
-            'express-jwt-redis',
-          ],
-          ['koa', 'koa-evict-memory', 'koa-evict-redis'],
-          ['nestjs', 'nestjs-evict-memory', 'nestjs-evict-redis'],
-        ],
+        rateGroups: GROUPS.map((group) => group.modes),
       };
   const tables: BenchTable[] = [];
   const targets: BenchTarget[] = [];
@@ -250,33 +245,9 @@ async function measureAll(options: BenchOptions): Promise<BenchResult> {
     'The evict contenders send a session token issued at start-up (`token` header); the RedisStore ones use ioredis with the engine cache on (its default), so after the first request a check costs no Redis trip. express-session runs with connect-redis (node-redis client), resave: false, saveUninitialized: false, disableTouch: true: one Redis GET per request and no write. express-jwt verifies a pre-signed HS256 token against a `crypto.createSecretKey` KeyObject (a string secret costs jsonwebtoken 9 far more per verify) and its `isRevoked` does one ioredis GET per request.',
   ];
 
-  // 1 and 2: Express with the peers (one interleaved run), then Koa, then NestJS.
-  const groups: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
-    {
-      title: 'Express: guard overhead (1) and peers (2), throughput',
-      bare: 'express',
-      modes: [
-        'express',
-        'express-evict-memory',
-        'express-evict-redis',
-        'express-session-redis',
-        'express-jwt-redis',
-      ],
-    },
-    {
-      title: 'Koa: guard overhead (1), throughput',
-      bare: 'koa',
-      modes: ['koa', 'koa-evict-memory', 'koa-evict-redis'],
-    },
-    {
-      title: 'NestJS: guard overhead (1), throughput',
-      bare: 'nestjs',
-      modes: ['nestjs', 'nestjs-evict-memory', 'nestjs-evict-redis'],
-    },
-  ];
   const medians = new Map<Mode, number>();
   const failures: string[] = [];
-  for (const group of groups) {
+  for (const group of GROUPS) {
     options.log(`http: ${group.title}`);
     let rounds: Map<Mode, number[]>;
     try {
