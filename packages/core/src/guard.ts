@@ -1,4 +1,4 @@
-import type { CheckResult, Credential, Evict } from './engine.js';
+import type { CheckResult, Credential, Evict } from './engine/index.js';
 import { TENCENT_ERRORS, type TencentErrorCode, USERSIG_FAILURE_CODES } from './families/tencent.js';
 import { type EvictResponse, type HeaderValue, headerValue, jsonResponse } from './http/types.js';
 import type { RejectionReason } from './model.js';

@@ -21,7 +21,7 @@ export {
   type RevocationEvent,
   type RevocationResult,
   type SessionStatus,
-} from './engine.js';
+} from './engine/index.js';
 export {
   ConnectionNotFoundError,
   DeviceNotFoundError,

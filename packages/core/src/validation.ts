@@ -35,3 +35,16 @@ export function assertDeviceFlag(deviceFlag: unknown, name = 'deviceFlag'): asse
   if (!isDeviceFlag(deviceFlag))
     throw new TypeError(`${name} must be an integer from 0 to ${MAX_DEVICE_FLAG}`);
 }
+
+/** The longest token evict accepts (session tokens and push tokens): longer is never one it issued. */
+export const MAX_TOKEN_LENGTH = 4096;
+
+/** A non-empty string of at most `MAX_TOKEN_LENGTH` characters. */
+export function isTokenString(token: unknown): token is string {
+  return typeof token === 'string' && token.length > 0 && token.length <= MAX_TOKEN_LENGTH;
+}
+
+export function assertToken(token: unknown, name = 'token'): asserts token is string {
+  if (!isTokenString(token))
+    throw new TypeError(`${name} must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`);
+}

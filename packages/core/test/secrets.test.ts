@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAdminApi } from '../src/admin-api.js';
-import { createEvict, type Evict } from '../src/engine.js';
+import { createEvict, type Evict } from '../src/engine/index.js';
 import type { EvictRequest } from '../src/http/types.js';
 import { MemoryStore } from '../src/memory-store.js';
 import { secretsEqual } from '../src/secrets.js';

@@ -1,4 +1,4 @@
-import type { Evict } from '../engine.js';
+import type { Evict } from '../engine/index.js';
 
 /** Failed authentications are counted in windows of one minute. */
 export const AUTH_FAILURE_WINDOW_MS = 60_000;

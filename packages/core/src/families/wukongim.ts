@@ -1,4 +1,4 @@
-import type { Evict, RevocationContext } from '../engine.js';
+import type { Evict, RevocationContext } from '../engine/index.js';
 import { isEvictError } from '../errors.js';
 import {
   type EvictRequest,

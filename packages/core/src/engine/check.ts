@@ -1,0 +1,209 @@
+import { type CacheStats, RevocationCache } from '../cache.js';
+import type { Clock } from '../clock.js';
+import type { MaybePromise } from '../maybe-promise.js';
+import type { SessionRecord, UserRecord } from '../model.js';
+import { hashToken } from '../secrets.js';
+import { isTokenString } from '../validation.js';
+import type { EventHub } from './events.js';
+import {
+  type LiveSession,
+  sessionLiveness,
+  sessionRejection,
+  sessionVerdict,
+  statelessVerdict,
+} from './rules.js';
+import type { TimedStore } from './timed-store.js';
+import type { CheckResult, Credential, StatelessCredential } from './types.js';
+
+/** Where a check reads: the cache (the guard's hot path) or the store (writes and re-checks that must not be stale). */
+export type ReadSource = 'cache' | 'store';
+
+type Cached = SessionRecord | UserRecord | null;
+
+/**
+ * Cache keys. A session's is its token hash as it is (base64url, never a colon), so that no string
+ * is built on the hot path; a user's is `u:` + uid, and its colon keeps it apart from every token hash.
+ */
+const sessionKey = (tokenHash: string) => tokenHash;
+const userKey = (uid: string) => `u:${uid}`;
+
+/** Whether a cached record is still on file (module functions: the hot path allocates no closure). */
+const sessionIsCurrent = (record: Cached, nowMs: number): boolean =>
+  record === null || (record as SessionRecord).retainUntilMs > nowMs;
+const userIsCurrent = (record: Cached, nowMs: number): boolean =>
+  record === null || (record as UserRecord).expiresAtMs > nowMs;
+
+export interface CheckOptions {
+  store: TimedStore;
+  clock: Clock;
+  events: EventHub;
+  cacheSize: number;
+  maxCredentialLifetimeMs: number;
+  failOpen: boolean;
+}
+
+/**
+ * Whether a credential is live, from the guard's cache of session and user records when it holds
+ * them (then synchronously) or from the store. Revocations drop what they change with `forget*`.
+ */
+export class CredentialCheck {
+  readonly #o: CheckOptions;
+  readonly #cache: RevocationCache<Cached>;
+
+  constructor(options: CheckOptions) {
+    this.#o = options;
+    this.#cache = new RevocationCache(options.cacheSize);
+  }
+
+  /**
+   * The verdict, synchronously when every record it needs is at hand, else a promise of it. Never
+   * fails for a store failure: it answers `unavailable` (or, for a stateless credential with
+   * `failOpen`, a degraded acceptance). Throws a `TypeError` for a stateless credential without an
+   * issue time.
+   */
+  check(credential: Credential, source: ReadSource): MaybePromise<CheckResult> {
+    if (credential.type === 'session') return this.#checkSession(credential.token, source);
+    return this.#checkStateless(credential, source);
+  }
+
+  /** The session behind a token hash if it is live, or why not. Store failures throw (or reject). */
+  liveSession(tokenHash: string, source: ReadSource): MaybePromise<LiveSession> {
+    // One clock read for an answer the cache gives at once; a fresh one after each store read.
+    const now = this.#now();
+    const session = this.#readSession(tokenHash, source, now);
+    if (session instanceof Promise)
+      return session.then((found) => this.#liveSessionWithUser(found, source, this.#now()));
+    return this.#liveSessionWithUser(session, source, now);
+  }
+
+  forgetUser(uid: string): void {
+    this.#cache.invalidate(userKey(uid));
+  }
+
+  forgetSession(tokenHash: string): void {
+    this.#cache.invalidate(sessionKey(tokenHash));
+  }
+
+  /** While messages may be lost the cache is not trusted; once they flow again it starts empty (a resync). */
+  setTrusted(trusted: boolean): void {
+    this.#cache.setTrusted(trusted);
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  stats(): CacheStats {
+    return this.#cache.stats();
+  }
+
+  #checkSession(token: string, source: ReadSource): MaybePromise<CheckResult> {
+    if (!isTokenString(token)) return { ok: false, reason: 'unknown' };
+    let found: MaybePromise<LiveSession>;
+    try {
+      found = this.liveSession(hashToken(token), source);
+    } catch (error) {
+      return this.#sessionUnavailable(error);
+    }
+    if (found instanceof Promise)
+      return found.then(sessionVerdict, (error: unknown) => this.#sessionUnavailable(error));
+    return sessionVerdict(found);
+  }
+
+  #sessionUnavailable(error: unknown): CheckResult {
+    this.#o.events.error(error);
+    return { ok: false, reason: 'unavailable' };
+  }
+
+  #checkStateless(credential: StatelessCredential, source: ReadSource): MaybePromise<CheckResult> {
+    const { uid, deviceFlag } = credential;
+    if (typeof uid !== 'string' || uid.length === 0) return { ok: false, reason: 'unknown' };
+    const now = this.#now();
+    let issuedAtMs: number;
+    let resolutionMs: number;
+    if (credential.issuedAtSec !== undefined) {
+      issuedAtMs = credential.issuedAtSec * 1000;
+      resolutionMs = 1000;
+    } else if (credential.issuedAtMs !== undefined) {
+      issuedAtMs = credential.issuedAtMs;
+      resolutionMs = 1;
+    } else {
+      throw new TypeError('a stateless credential needs issuedAtMs or issuedAtSec');
+    }
+    if (!Number.isFinite(issuedAtMs)) return { ok: false, reason: 'unknown', uid };
+    if (credential.expiresAtMs !== undefined && credential.expiresAtMs <= now)
+      return { ok: false, reason: 'expired', uid };
+    if (issuedAtMs < now - this.#o.maxCredentialLifetimeMs) return { ok: false, reason: 'expired', uid };
+    const unavailable = (error: unknown): CheckResult => {
+      this.#o.events.error(error);
+      if (this.#o.failOpen) return { ok: true, uid, deviceFlag, credential: 'stateless', degraded: true };
+      return { ok: false, reason: 'unavailable', uid };
+    };
+    let user: MaybePromise<UserRecord | undefined>;
+    try {
+      user = this.#readUser(uid, source, now);
+    } catch (error) {
+      return unavailable(error);
+    }
+    if (user instanceof Promise)
+      return user.then(
+        (found) => statelessVerdict(found, uid, deviceFlag, issuedAtMs, resolutionMs),
+        unavailable,
+      );
+    return statelessVerdict(user, uid, deviceFlag, issuedAtMs, resolutionMs);
+  }
+
+  /** `liveSession` once the session record is read: reads the user's record too, unless the session alone rejects it. */
+  #liveSessionWithUser(
+    session: SessionRecord | undefined,
+    source: ReadSource,
+    now: number,
+  ): MaybePromise<LiveSession> {
+    if (session === undefined) return { ok: false, reason: 'unknown' };
+    const uid = session.uid;
+    // Logged out or expired needs no user record.
+    const early = sessionRejection(session, undefined, now);
+    if (early !== undefined) return { ok: false, reason: early, uid };
+    const user = this.#readUser(uid, source, now);
+    if (user instanceof Promise) return user.then((found) => sessionLiveness(session, found, this.#now()));
+    return sessionLiveness(session, user, now);
+  }
+
+  /** A session record, from the cache when `source` allows it. An unknown token is never cached. */
+  #readSession(tokenHash: string, source: ReadSource, now: number): MaybePromise<SessionRecord | undefined> {
+    if (source === 'store') return this.#o.store.getSession(tokenHash);
+    const key = sessionKey(tokenHash);
+    // Past its retention the store has dropped it: ask again (it answers unknown).
+    const cached = this.#cache.get(key, now, sessionIsCurrent);
+    if (cached !== undefined) return cached as SessionRecord;
+    return this.#loadIntoCache(key, () => this.#o.store.getSession(tokenHash), false);
+  }
+
+  /** A user record, from the cache when `source` allows it. "None on file" is cached too: the uid came with a live credential. */
+  #readUser(uid: string, source: ReadSource, now: number): MaybePromise<UserRecord | undefined> {
+    if (source === 'store') return this.#o.store.getUser(uid);
+    const key = userKey(uid);
+    // Past its expiry the store has dropped it: ask again.
+    const cached = this.#cache.get(key, now, userIsCurrent);
+    if (cached !== undefined) return (cached as UserRecord | null) ?? undefined;
+    return this.#loadIntoCache(key, () => this.#o.store.getUser(uid), true);
+  }
+
+  /** The store's answer, cached (absent too, if `keepAbsent`). */
+  async #loadIntoCache<T extends SessionRecord | UserRecord>(
+    key: string,
+    read: () => Promise<T | undefined>,
+    keepAbsent: boolean,
+  ): Promise<T | undefined> {
+    const found = await this.#cache.load(
+      key,
+      async () => (await read()) ?? null,
+      (record) => record !== null || keepAbsent,
+    );
+    return (found as T | null) ?? undefined;
+  }
+
+  #now(): number {
+    return this.#o.clock.nowMs();
+  }
+}

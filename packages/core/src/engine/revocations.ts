@@ -1,0 +1,153 @@
+import type { Clock } from '../clock.js';
+import { ConnectionNotFoundError, DeviceNotFoundError, UnknownUserError } from '../errors.js';
+import type { ConnectionRecord, Cutoff, CutoffReason, UserRecord } from '../model.js';
+import type { EvictStore, KickOutcome } from '../store.js';
+import type { CredentialCheck } from './check.js';
+import type { ConnectionRegistry } from './connections.js';
+import { applicableCutoff, deviceRecordIsCurrent } from './rules.js';
+import type { TimedStore } from './timed-store.js';
+import type { RevocationResult } from './types.js';
+
+export interface RevocationsOptions {
+  nodeId: number;
+  /** The store as the host gave it: whether it has `kick` is read from it. */
+  rawStore: EvictStore;
+  store: TimedStore;
+  clock: Clock;
+  check: CredentialCheck;
+  connections: ConnectionRegistry;
+  maxCredentialLifetimeMs: number;
+  userExists: ((uid: string) => boolean | Promise<boolean>) | undefined;
+}
+
+/**
+ * What a revocation does to the store, the caches of every node and the live connections, in the
+ * order that keeps the engine's guarantees: nothing written for a missing user or device, a cutoff
+ * announced to every node before it is acknowledged, connections listed only once it is written.
+ */
+export class Revocations {
+  readonly #o: RevocationsOptions;
+
+  constructor(options: RevocationsOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * A kick of the user (`deviceFlag` null) or of one device: checks that the user (and the device)
+   * is there, raises the cutoff, tells every node, and closes the connections. With a store that
+   * has `kick`, the check, the cutoff, the listing of the connections and (on one Redis) the
+   * announcement are one store call; without it, step by step (`#revokeAndClose`), with the same
+   * guarantees.
+   */
+  async kick(uid: string, deviceFlag: number | null, reason: CutoffReason): Promise<RevocationResult> {
+    const { rawStore, store, check } = this.#o;
+    if (rawStore.kick === undefined) {
+      const user = await this.assertUserExists(uid);
+      if (deviceFlag !== null && !(await this.#deviceIsPresent(uid, user, deviceFlag)))
+        throw new DeviceNotFoundError(uid, deviceFlag);
+      const atMs = this.#o.clock.nowMs();
+      return { atMs, connectionsClosed: await this.#revokeAndClose(uid, deviceFlag, { atMs, reason }) };
+    }
+    // A host with its own user table decides whether the user exists; the store then checks only the device.
+    const hook = this.#o.userExists;
+    if (hook !== undefined && !(await hook(uid))) throw new UnknownUserError(uid);
+    const atMs = this.#o.clock.nowMs();
+    let outcome: KickOutcome;
+    try {
+      outcome = await store.kick({
+        uid,
+        deviceFlag,
+        cutoff: { atMs, reason },
+        expiresAtMs: atMs + this.#o.maxCredentialLifetimeMs,
+        require: { user: hook === undefined, device: deviceFlag !== null },
+        announce: { type: 'revoked', uid, fromNodeId: this.#o.nodeId },
+      });
+    } finally {
+      // Also on failure: a write that timed out may still land.
+      check.forgetUser(uid);
+    }
+    if (!outcome.applied) {
+      if (outcome.missing === 'device' && deviceFlag !== null) throw new DeviceNotFoundError(uid, deviceFlag);
+      throw new UnknownUserError(uid);
+    }
+    // The `revoked` message is out already: the other nodes hear it before any `close-connections`.
+    return {
+      atMs,
+      connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, reason, outcome.connections),
+    };
+  }
+
+  /** Closes one live connection wherever it is (all nodes when `nodeId` is absent). */
+  async removeConnection(uid: string, connId: number, nodeId: number | undefined): Promise<RevocationResult> {
+    const listed = await this.#o.store.listConnections(uid);
+    const targets = this.#o.connections.targetsOfConnection(uid, connId, nodeId, listed);
+    if (targets.length === 0) throw new ConnectionNotFoundError(uid, connId);
+    const atMs = this.#o.clock.nowMs();
+    return { atMs, connectionsClosed: await this.#o.connections.close(targets, 'connection_removed') };
+  }
+
+  /** Tells every node to drop its cached copies of what a revocation changed. */
+  async announce(uid: string, tokenHash?: string): Promise<void> {
+    // A revocation is acknowledged only once every node can hear of it: a failed publish fails the request, and the retry publishes again.
+    await this.#o.store.publish({
+      type: 'revoked',
+      uid,
+      ...(tokenHash === undefined ? {} : { tokenHash }),
+      fromNodeId: this.#o.nodeId,
+    });
+  }
+
+  /** The user's record, or `EVICT_UNKNOWN_USER` when the user does not exist (the host's hook decides, if any). */
+  async assertUserExists(uid: string): Promise<UserRecord | undefined> {
+    const user = await this.#o.store.getUser(uid);
+    const hook = this.#o.userExists;
+    const exists = hook !== undefined ? Boolean(await hook(uid)) : user !== undefined;
+    if (!exists) throw new UnknownUserError(uid);
+    return user;
+  }
+
+  /** A live device record issued after its cutoff, or a live connection of the device (`EvictStore.kick`'s rule). */
+  async #deviceIsPresent(uid: string, user: UserRecord | undefined, deviceFlag: number): Promise<boolean> {
+    const now = this.#o.clock.nowMs();
+    if (deviceRecordIsCurrent(user?.devices[deviceFlag], applicableCutoff(user, deviceFlag), now))
+      return true;
+    const connections = await this.#o.store.listConnections(uid);
+    return connections.some((c) => c.deviceFlag === deviceFlag);
+  }
+
+  /**
+   * `kick` step by step, once the user and the device are known to be there. Writes the cutoff and
+   * drops this node's copy of the user at once; then, side by side, tells the other nodes and closes
+   * the connections (one store round trip fewer than one after the other). The connections are
+   * listed only once the cutoff is written: one registered after the listing is rejected by its own
+   * re-check. Either failing fails the revocation (a retry does both again).
+   */
+  async #revokeAndClose(uid: string, deviceFlag: number | null, cutoff: Cutoff): Promise<number> {
+    const expiresAtMs = cutoff.atMs + this.#o.maxCredentialLifetimeMs;
+    try {
+      await this.#o.store.raiseCutoff(uid, deviceFlag, cutoff, expiresAtMs);
+    } finally {
+      // Also on failure: a write that timed out may still land.
+      this.#o.check.forgetUser(uid);
+    }
+    // The publish is sent first: on Redis the other nodes hear `revoked` before any `close-connections`.
+    const [announced, closed] = await Promise.allSettled([
+      this.announce(uid),
+      this.#closeUserConnections(uid, deviceFlag, cutoff.reason),
+    ]);
+    if (announced.status === 'rejected') throw announced.reason;
+    if (closed.status === 'rejected') throw closed.reason;
+    return closed.value;
+  }
+
+  /** Closes the user's connections (of one device, or all): those `listed` (default: listed now), and this node's own. */
+  async #closeUserConnections(
+    uid: string,
+    deviceFlag: number | null,
+    reason: CutoffReason,
+    listed?: ConnectionRecord[],
+  ): Promise<number> {
+    const onFile = listed ?? (await this.#o.store.listConnections(uid));
+    return this.#o.connections.close(this.#o.connections.targetsOf(uid, deviceFlag, onFile), reason);
+  }
+}

@@ -1,0 +1,159 @@
+import type { PushTokenKind, RejectionReason } from '../model.js';
+
+/** A credential the guard checks. */
+export type Credential =
+  /** An opaque login token, issued by evict or registered by the host. */
+  | { type: 'session'; token: string }
+  /**
+   * A credential evict never saw issued (a JWT, a Tencent UserSig), already verified by its own
+   * signature: evict only knows its user, device and issue time. Give `issuedAtSec` for
+   * second-resolution times (JWT `iat`, UserSig `TLS.time`): such a credential issued in the same
+   * second as a kick is rejected.
+   */
+  | {
+      type: 'stateless';
+      uid: string;
+      deviceFlag?: number;
+      issuedAtMs?: number;
+      issuedAtSec?: number;
+      expiresAtMs?: number;
+    };
+
+export type StatelessCredential = Extract<Credential, { type: 'stateless' }>;
+
+export type CheckResult =
+  | {
+      ok: true;
+      uid: string;
+      /** Absent for a stateless credential not bound to a device. */
+      deviceFlag?: number;
+      credential: 'session' | 'stateless';
+      /** True when the store could not be read and `failOpen` let the credential through. */
+      degraded?: boolean;
+    }
+  | { ok: false; reason: RejectionReason; uid?: string };
+
+/** Who asked for a revocation. */
+export interface Actor {
+  type: 'manager' | 'admin' | 'user' | 'host';
+  /** The admin's identifier, the user's uid; absent for a shared manager token. */
+  id?: string;
+}
+
+/** Where a revocation came from, for the audit event. */
+export interface RevocationContext {
+  actor?: Actor;
+  /** The endpoint that served it, e.g. `POST /user/device_quit`. */
+  endpoint?: string;
+}
+
+export type RevocationAction =
+  | 'kick_user'
+  | 'quit_device'
+  | 'remove_connection'
+  | 'logout'
+  | 'clear_push_token';
+
+/** The audit event every revocation emits. It never carries a raw token. */
+export interface RevocationEvent {
+  action: RevocationAction;
+  uid: string;
+  /** For `quit_device`: the device, or `all`. For `logout`: the session's device. */
+  deviceFlag?: number | 'all';
+  connId?: number;
+  nodeId?: number;
+  /** For `logout` and `clear_push_token`: the push-token kinds that were cleared. */
+  pushTokenKinds?: PushTokenKind[];
+  actor: Actor;
+  endpoint?: string;
+  atMs: number;
+  /** The node that served the revocation. */
+  servedByNodeId: number;
+  /** Connections closed on this node plus those whose node was told to close them. */
+  connectionsClosed: number;
+}
+
+export interface ConnectionClosedEvent {
+  uid: string;
+  deviceFlag: number;
+  connId: number;
+  nodeId: number;
+  code: number;
+  reason: string;
+}
+
+export interface EvictEvents {
+  revocation: RevocationEvent;
+  connectionClosed: ConnectionClosedEvent;
+  /** A background task failed (a heartbeat, a close). Requests report their own failures. */
+  error: Error;
+}
+
+export interface RevocationResult {
+  atMs: number;
+  connectionsClosed: number;
+}
+
+/** WebSocket close codes (application range) and reasons evict closes connections with. */
+export const CLOSE_CODES = {
+  kicked: 4001,
+  device_quit: 4002,
+  connection_removed: 4003,
+} as const;
+
+export type CloseReason = keyof typeof CLOSE_CODES;
+
+export interface ConnectionCloseInfo {
+  code: number;
+  reason: CloseReason;
+}
+
+export interface RegisterConnectionOptions {
+  uid: string;
+  deviceFlag: number;
+  /** A positive integer unique on this node; default: one is assigned. */
+  connId?: number;
+  /** Closes the live connection (e.g. `ws.close(code, reason)`). Called at most once. */
+  close: (info: ConnectionCloseInfo) => void;
+  /**
+   * The credential the connection authenticated with. When given, it is checked again after the
+   * connection is registered, so a kick that lands between the guard and the registration still
+   * closes it.
+   */
+  credential?: Credential;
+}
+
+export interface ConnectionHandle {
+  readonly uid: string;
+  readonly deviceFlag: number;
+  readonly connId: number;
+  readonly nodeId: number;
+  /** Call when the connection closes for any reason; idempotent. */
+  unregister(): Promise<void>;
+}
+
+/** One of this node's live connections, as `localConnections` lists it. */
+export interface LocalConnectionInfo {
+  uid: string;
+  deviceFlag: number;
+  connId: number;
+  connectedAtMs: number;
+}
+
+/** A session as `sessionsOf` lists it: no token, only its hash. */
+export interface SessionStatus {
+  tokenHash: string;
+  deviceFlag: number;
+  issuedAtMs: number;
+  expiresAtMs: number;
+  live: boolean;
+  reason?: RejectionReason;
+}
+
+export interface IssuedSession {
+  token: string;
+  uid: string;
+  deviceFlag: number;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
