@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against the sources; the packed builds are tested separately.
     alias: {
       '@evict/core/testing': fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)),
+      '@evict/core/node': fileURLToPath(new URL('./packages/core/src/node.ts', import.meta.url)),
       '@evict/core': src('core'),
       '@evict/redis': src('redis'),
       '@evict/express': src('express'),

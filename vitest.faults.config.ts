@@ -11,6 +11,7 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     alias: {
+      '@evict/core/node': fileURLToPath(new URL('./packages/core/src/node.ts', import.meta.url)),
       '@evict/core': src('core'),
       '@evict/redis': src('redis'),
     },

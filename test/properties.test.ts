@@ -92,7 +92,8 @@ interface World {
 async function startWorld(adapter: ContractAdapter): Promise<World> {
   const clock = new ManualClock();
   const memory = new MemoryStore({ clock });
-  const engine = createEvict({ store: memory, clock });
+  // A day: the real-time heartbeat must not refresh records between two snapshots of a long run.
+  const engine = createEvict({ store: memory, clock, connectionTtlMs: 24 * 60 * 60_000 });
   const app = await adapter.start({ engine, admin: adminOptionsFor(), guard: GUARD });
   return { engine, memory, clock, app, tokens: [], connIds: [] };
 }

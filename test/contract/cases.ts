@@ -13,7 +13,7 @@ import type {
   GuardRequest,
   PushTokenKind,
 } from '@evict/core';
-import { StoreCorruptError } from '@evict/core';
+import { StoreCorruptError, userSigSource } from '@evict/core';
 import { expect } from 'vitest';
 import type { ManualClock } from '../support/clock.js';
 import type { FaultyStore } from '../support/faulty-store.js';
@@ -44,8 +44,7 @@ function claimsFromHeader(request: GuardRequest): Credential | undefined {
 
 /** The guard on `GET /protected`: a session token, else a UserSig, else the host's own JWT. */
 export const GUARD: GuardOptions = {
-  credentials: ['session', 'usersig', claimsFromHeader],
-  userSig: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY },
+  credentials: ['session', userSigSource({ sdkAppId: SDKAPPID, secretKey: SECRET_KEY }), claimsFromHeader],
 };
 
 /** How one case's app differs from the default one. */

@@ -1,13 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type Evict,
-  type GuardResult,
-  queryOf,
-  registerSocket,
-  rejectUpgrade,
-  sessionTokenOf,
-} from '@evict/core';
+import { type Evict, type GuardResult, sessionTokenOf } from '@evict/core';
+import { queryOf, registerSocket, rejectUpgrade } from '@evict/core/node';
 import { WebSocketServer } from 'ws';
 import type { ContractApp } from './apps/types.js';
 

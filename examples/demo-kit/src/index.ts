@@ -2,13 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createEvict,
-  createUpgradeCheck,
   type Evict,
   type RevocationEvent,
-  registerSocket,
-  rejectUpgrade,
   type TencentOptions,
+  userSigSource,
 } from '@evict/core';
+import { createUpgradeCheck, registerSocket, rejectUpgrade } from '@evict/core/node';
 import { RedisStore } from '@evict/redis';
 import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
@@ -164,7 +163,7 @@ export function logEngineEvents(engine: Evict, log: (line: string) => void): voi
  */
 export function attachWebSocket(server: Server, engine: Evict, options: DemoOptions): { close(): void } {
   const sockets = new WebSocketServer({ noServer: true });
-  const check = createUpgradeCheck(engine, { credentials: ['session', 'usersig'], userSig: options.tencent });
+  const check = createUpgradeCheck(engine, { credentials: ['session', userSigSource(options.tencent)] });
 
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');

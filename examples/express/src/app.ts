@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { signUserSig } from '@evict/core';
+import { signUserSig, userSigSource } from '@evict/core';
 import {
   createDemoEngine,
   type Demo,
@@ -26,7 +26,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   app.use(evictRouter(engine, { wukongim: wukongimOptions(options), tencent: options.tencent }));
 
   // The host's own routes.
-  const guard = evictGuard(engine, { credentials: ['session', 'usersig'], userSig: options.tencent });
+  const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });
 
   app.post('/login', express.json(), async (req, res) => {
     const uid = req.body?.uid ?? req.body?.username;

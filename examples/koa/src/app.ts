@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { type PushTokenKind, signUserSig } from '@evict/core';
+import { type PushTokenKind, signUserSig, userSigSource } from '@evict/core';
 import {
   createDemoEngine,
   type Demo,
@@ -44,7 +44,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   app.use(evictRoutes(engine, { wukongim: wukongimOptions(options), tencent: options.tencent }));
 
   // The host's own routes.
-  const guard = evictGuard(engine, { credentials: ['session', 'usersig'], userSig: options.tencent });
+  const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });
   const json = bodyParser();
   const router = new Router();
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
-import { type Evict, type Principal, type PushTokenKind, signUserSig } from '@evict/core';
+import { type Evict, type Principal, type PushTokenKind, signUserSig, userSigSource } from '@evict/core';
 import {
   createDemoEngine,
   type Demo,
@@ -82,7 +82,7 @@ class DemoController {
   @UseGuards(EvictGuard)
   async setPushToken(@EvictUser() user: Principal, @Body() body: PushTokenBody | undefined) {
     try {
-      await this.evict.engine.setPushToken(user.uid, {
+      await this.evict.setPushToken(user.uid, {
         kind: body?.kind as PushTokenKind,
         token: body?.push_token as string,
         deviceFlag: user.deviceFlag ?? 0,
@@ -96,7 +96,7 @@ class DemoController {
   @Get('push-tokens')
   @UseGuards(EvictGuard)
   async pushTokens(@EvictUser('uid') uid: string) {
-    const tokens = await this.evict.engine.pushTokens(uid);
+    const tokens = await this.evict.pushTokens(uid);
     return Object.fromEntries(tokens.map((t) => [t.kind, t.token]));
   }
 
@@ -122,7 +122,7 @@ class DemoModule {
         EvictModule.forRoot({
           engine,
           admin: { wukongim: wukongimOptions(options), tencent: options.tencent },
-          guard: { credentials: ['session', 'usersig'], userSig: options.tencent },
+          guard: { credentials: ['session', userSigSource(options.tencent)] },
         }),
       ],
       controllers: [DemoController],

@@ -1,9 +1,10 @@
 import type { Evict } from './engine/index.js';
 import { FAMILY_NAMES, type Family, type FamilyName } from './families/family.js';
 import { type LancensOptions, lancensFamily } from './families/lancens.js';
-import { type TencentOptions, tencentFamily } from './families/tencent.js';
+import { type TencentOptions, tencentFamily } from './families/tencent/index.js';
 import { type WukongimOptions, wukongimFamily } from './families/wukongim.js';
 import type { EvictHandler, EvictRequest, EvictResponse } from './http/types.js';
+import { definedOptions } from './options.js';
 
 export interface AdminApiOptions {
   /** Which families to mount. Default: all three. */
@@ -29,25 +30,19 @@ export interface AdminApi {
   routes: readonly AdminRoute[];
 }
 
-const KNOWN = new Set(['families', 'wukongim', 'tencent', 'lancens']);
+const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens'];
 
 /** The admin endpoints of the chosen families as one framework-neutral handler. */
 export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): AdminApi {
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) {
-      process.emitWarning(`evict: unknown admin option ${JSON.stringify(key)} is ignored`, {
-        code: 'EVICT_UNKNOWN_OPTION',
-      });
-    }
-  }
-  const names = options.families ?? FAMILY_NAMES;
+  const defined = definedOptions(options, KNOWN_OPTIONS, 'evict admin API');
+  const names = defined.families ?? FAMILY_NAMES;
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => !FAMILY_NAMES.includes(n))) {
     throw new TypeError(`evict: families must be a non-empty list of ${FAMILY_NAMES.join(', ')}`);
   }
   const build: Record<FamilyName, () => Family> = {
-    wukongim: () => wukongimFamily(engine, options.wukongim),
-    tencent: () => tencentFamily(engine, options.tencent),
-    lancens: () => lancensFamily(engine, options.lancens),
+    wukongim: () => wukongimFamily(engine, defined.wukongim),
+    tencent: () => tencentFamily(engine, defined.tencent),
+    lancens: () => lancensFamily(engine, defined.lancens),
   };
   const families = [...new Set<FamilyName>(names)].map((name) => build[name]());
   const table = new Map<string, Family['routes'][number]>();

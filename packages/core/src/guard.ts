@@ -1,8 +1,13 @@
+/**
+ * The guard every adapter runs: find a credential in the request with the configured sources (in
+ * order; the first that finds one decides), ask the engine whether it is live, and accept it or
+ * answer why not. The guard knows no API family: a source that speaks a family's language (the
+ * Tencent UserSig source) says itself how its rejections are answered.
+ */
 import type { CheckResult, Credential, Evict } from './engine/index.js';
-import { TENCENT_ERRORS, type TencentErrorCode, USERSIG_FAILURE_CODES } from './families/tencent.js';
 import { type EvictResponse, type HeaderValue, headerValue, jsonResponse } from './http/types.js';
+import { isThenable, type MaybePromise } from './maybe-promise.js';
 import type { RejectionReason } from './model.js';
-import { verifyUserSig } from './usersig.js';
 
 /** What a guard reads of a request (an HTTP request or a WebSocket upgrade). */
 export interface GuardRequest {
@@ -10,49 +15,64 @@ export interface GuardRequest {
   query: URLSearchParams;
 }
 
-/** Finds a credential in a request; undefined when this source has none there. */
-export type CredentialExtractor = (
-  request: GuardRequest,
-) => Credential | undefined | Promise<Credential | undefined>;
-
-/**
- * Where the guard looks for a credential, tried in order:
- * - `session`: a login token in the `token` header or `Authorization: Bearer` (and the `token`
- *   query parameter when `queryToken` is on);
- * - `usersig`: a Tencent UserSig in the `identifier` and `usersig` query parameters, as Tencent's
- *   REST calls carry them (needs `userSig`);
- * - a function: your own, e.g. one that verifies a JWT and returns
- *   `{ type: 'stateless', uid, deviceFlag, issuedAtSec: claims.iat }`.
- */
-export type CredentialSource = 'session' | 'usersig' | CredentialExtractor;
-
-export interface GuardOptions {
-  /** Default `['session']`. */
-  credentials?: readonly CredentialSource[];
-  /** The Tencent app whose UserSigs the `usersig` source verifies. */
-  userSig?: { sdkAppId: number; secretKey: string };
-  /** Read the session token from the `token` query parameter too. Default false; upgrade checks turn it on. */
-  queryToken?: boolean;
-}
-
 /** Who the request is, once the guard accepted it. */
 export interface Principal {
   uid: string;
   deviceFlag?: number;
-  credential: 'session' | 'stateless' | 'usersig';
+  /** The credential's kind: `session`, `stateless`, or the source's own name (`usersig`, …). */
+  credential: 'session' | 'stateless' | 'usersig' | (string & {});
 }
 
-export type GuardResult =
-  | { ok: true; principal: Principal }
-  | { ok: false; reason: RejectionReason; response: EvictResponse };
+export type GuardRejection = { ok: false; reason: RejectionReason; response: EvictResponse };
+
+export type GuardResult = { ok: true; principal: Principal } | GuardRejection;
+
+/**
+ * Where the guard looks for a credential. `sessionSource()` and `userSigSource()` are evict's; a
+ * host writes its own for a JWT, an API key, a cookie.
+ */
+export interface CredentialSource {
+  /** What a request without any credential is told to send, e.g. "a session token in the `token` header". */
+  readonly expects: string;
+  /** How the principal names a credential this source found. Default: the credential's own `type`. */
+  readonly principal?: string;
+  /**
+   * The credential the request carries; undefined when this source finds none there (the next
+   * source is tried); or a rejection the source answers itself (a signature that does not verify).
+   * A promise (any thenable) is waited for.
+   */
+  read(
+    request: GuardRequest,
+    engine: Evict,
+  ): Credential | GuardRejection | undefined | PromiseLike<Credential | GuardRejection | undefined>;
+  /** The answer when the engine rejects a credential of this source. Default: `guardRejection(reason)`. */
+  reject?(reason: RejectionReason): GuardRejection;
+}
+
+/** A source written as one function: finds a credential in a request, or undefined. */
+export type CredentialExtractor = (
+  request: GuardRequest,
+) => Credential | undefined | PromiseLike<Credential | undefined>;
+
+export interface GuardOptions {
+  /**
+   * Where to look for a credential, tried in order. `'session'` is `sessionSource({ queryToken })`;
+   * a function is a source that expects "a credential". Default `['session']`.
+   */
+  credentials?: readonly (CredentialSource | 'session' | CredentialExtractor)[];
+  /** The `'session'` shorthand reads the `token` query parameter too. Default false; upgrade checks turn it on. */
+  queryToken?: boolean;
+}
 
 export interface Guard {
+  /** Checks a request; the same as `guard.check(request)`. */
   (request: GuardRequest): Promise<GuardResult>;
+  check(request: GuardRequest): Promise<GuardResult>;
   /**
-   * The same decision, returned synchronously when the engine's cache answers it, a promise of it
-   * otherwise. Adapters use it so that a warm request reaches the route in the same tick.
+   * `check`, answered synchronously when the engine's cache answers it, a promise of it otherwise
+   * (as `engine.checkNow`): adapters use it so that a warm request reaches the route in the same tick.
    */
-  decide(request: GuardRequest): GuardResult | Promise<GuardResult>;
+  checkNow(request: GuardRequest): MaybePromise<GuardResult>;
 }
 
 const MESSAGES: Record<RejectionReason, string> = {
@@ -64,24 +84,10 @@ const MESSAGES: Record<RejectionReason, string> = {
   unavailable: 'the session store is unavailable; try again later',
 };
 
-function reject(reason: RejectionReason, message = MESSAGES[reason]): GuardResult {
+/** evict's own answer to a rejected credential: 401 (503 when the store is unavailable) with the reason. */
+export function guardRejection(reason: RejectionReason, message = MESSAGES[reason]): GuardRejection {
   const status = reason === 'unavailable' ? 503 : 401;
   return { ok: false, reason, response: jsonResponse(status, { error: 'unauthorized', reason, message }) };
-}
-
-/** A rejection of a UserSig, in Tencent's shape plus the reason. */
-function rejectUserSig(reason: RejectionReason, code: TencentErrorCode): GuardResult {
-  const status = reason === 'unavailable' ? 503 : 401;
-  return {
-    ok: false,
-    reason,
-    response: jsonResponse(status, {
-      ActionStatus: 'FAIL',
-      ErrorCode: code,
-      ErrorInfo: TENCENT_ERRORS[code],
-      reason,
-    }),
-  };
 }
 
 /** The session token a request carries, if any. */
@@ -95,123 +101,105 @@ export function sessionTokenOf(request: GuardRequest, queryToken: boolean): stri
   return query === null || query === '' ? undefined : query;
 }
 
+/** A login token in the `token` header or `Authorization: Bearer` (and `?token=` with `queryToken`). */
+export function sessionSource(options: { queryToken?: boolean } = {}): CredentialSource {
+  const queryToken = options.queryToken ?? false;
+  const where = 'a session token in the `token` header or `Authorization: Bearer`';
+  return {
+    expects: queryToken ? `${where} (or \`?token=\`)` : where,
+    read(request) {
+      const token = sessionTokenOf(request, queryToken);
+      return token === undefined ? undefined : { type: 'session', token };
+    },
+  };
+}
+
+function sourceOf(
+  source: CredentialSource | 'session' | CredentialExtractor,
+  queryToken: boolean,
+): CredentialSource {
+  if (source === 'session') return sessionSource({ queryToken });
+  if (typeof source === 'function') return { expects: 'a credential', read: (request) => source(request) };
+  if (typeof source === 'object' && source !== null && typeof source.read === 'function') return source;
+  if ((source as unknown) === 'usersig') {
+    throw new TypeError(
+      "evict: the 'usersig' credential source is userSigSource({ sdkAppId, secretKey }) from @evict/core",
+    );
+  }
+  throw new TypeError(`evict: unknown guard credential source ${JSON.stringify(source)}`);
+}
+
 /** The check every adapter's guard runs: find the credential, ask the engine, accept or answer why not. */
 export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
-  const sources = options.credentials ?? ['session'];
-  if (!Array.isArray(sources) || sources.length === 0)
+  const given = options.credentials ?? ['session'];
+  if (!Array.isArray(given) || given.length === 0)
     throw new TypeError('evict: guard credentials must be a non-empty list');
-  for (const source of sources) {
-    if (source !== 'session' && source !== 'usersig' && typeof source !== 'function') {
-      throw new TypeError(`evict: unknown guard credential source ${JSON.stringify(source)}`);
-    }
-  }
-  const userSig = options.userSig;
-  if (sources.includes('usersig') && (userSig === undefined || typeof userSig.secretKey !== 'string')) {
-    throw new TypeError('evict: the usersig credential source needs userSig: { sdkAppId, secretKey }');
-  }
-  const queryToken = options.queryToken ?? false;
-  const missingCredential = describeMissing(sources, queryToken);
+  const sources = given.map((source) => sourceOf(source, options.queryToken ?? false));
+  const missing = guardRejection(
+    'unknown',
+    `no credential: send ${[...new Set(sources.map((s) => s.expects))].join(', or ')}`,
+  );
 
-  const accept = (
-    verdict: Extract<CheckResult, { ok: true }>,
-    credential: Principal['credential'],
-  ): GuardResult => ({
-    ok: true,
-    // Two literals rather than a conditional spread: this runs on every accepted request.
-    principal:
-      verdict.deviceFlag === undefined
-        ? { uid: verdict.uid, credential }
-        : { uid: verdict.uid, deviceFlag: verdict.deviceFlag, credential },
-  });
-
-  const verdictOf = (verdict: CheckResult, credential: Principal['credential']): GuardResult =>
-    verdict.ok ? accept(verdict, credential) : reject(verdict.reason);
-  const userSigVerdictOf = (verdict: CheckResult): GuardResult => {
-    if (verdict.ok) return accept(verdict, 'usersig');
-    const code: TencentErrorCode =
-      verdict.reason === 'unavailable' ? 70500 : verdict.reason === 'expired' ? 70001 : 70052;
-    return rejectUserSig(verdict.reason, code);
+  const checkFound = (
+    source: CredentialSource,
+    found: Credential | GuardRejection,
+  ): MaybePromise<GuardResult> => {
+    if ((found as GuardRejection).ok === false) return found as GuardRejection;
+    const credential = found as Credential;
+    const verdict = engine.checkNow(credential);
+    if (verdict instanceof Promise) return answerLater(source, credential, verdict);
+    return answer(source, credential, verdict);
   };
-  const settle = (
-    verdict: CheckResult | Promise<CheckResult>,
-    answer: (verdict: CheckResult) => GuardResult,
-  ): GuardResult | Promise<GuardResult> =>
-    verdict instanceof Promise ? verdict.then(answer) : answer(verdict);
-  const sessionVerdict = (verdict: CheckResult) => verdictOf(verdict, 'session');
 
   /** Tries the sources from `index` on; synchronous until one of them has to wait. */
-  const decideFrom = (request: GuardRequest, index: number): GuardResult | Promise<GuardResult> => {
+  const checkFrom = (request: GuardRequest, index: number): MaybePromise<GuardResult> => {
     for (let i = index; i < sources.length; i += 1) {
       const source = sources[i]!;
-      if (source === 'session') {
-        const token = sessionTokenOf(request, queryToken);
-        if (token === undefined) continue;
-        return settle(engine.checkNow({ type: 'session', token }), sessionVerdict);
-      }
-      if (source === 'usersig') {
-        const identifier = request.query.get('identifier');
-        const sig = request.query.get('usersig');
-        if (identifier === null || sig === null) continue;
-        const verified = verifyUserSig(sig, {
-          sdkAppId: userSig!.sdkAppId,
-          secretKey: userSig!.secretKey,
-          nowMs: engine.clock.nowMs(),
-          identifier,
-        });
-        if (!verified.ok) {
-          return rejectUserSig(
-            verified.failure === 'expired' ? 'expired' : 'unknown',
-            USERSIG_FAILURE_CODES[verified.failure],
-          );
-        }
-        const verdict = engine.checkNow({
-          type: 'stateless',
-          uid: verified.identifier,
-          issuedAtSec: verified.issuedAtSec,
-          expiresAtMs: verified.expiresAtMs,
-        });
-        return settle(verdict, userSigVerdictOf);
-      }
-      const found = source(request);
-      const next = i + 1;
-      const checkFound = (credential: Credential | undefined): GuardResult | Promise<GuardResult> =>
-        credential === undefined
-          ? decideFrom(request, next)
-          : settle(engine.checkNow(credential), (verdict) => verdictOf(verdict, credential.type));
-      // Any thenable (not only a native promise) is waited for, as `await` would.
-      return isThenable(found) ? Promise.resolve(found).then(checkFound) : checkFound(found);
+      const found = source.read(request, engine);
+      if (found === undefined) continue;
+      if (isThenable(found)) return Promise.resolve(found).then((read) => settleRead(request, i, read));
+      return checkFound(source, found);
     }
-    return reject('unknown', missingCredential);
+    return missing;
   };
 
-  const decide = (request: GuardRequest): GuardResult | Promise<GuardResult> => decideFrom(request, 0);
-  const guard = (request: GuardRequest): Promise<GuardResult> => {
+  const settleRead = (
+    request: GuardRequest,
+    index: number,
+    found: Credential | GuardRejection | undefined,
+  ): MaybePromise<GuardResult> =>
+    found === undefined ? checkFrom(request, index + 1) : checkFound(sources[index]!, found);
+
+  const checkNow = (request: GuardRequest): MaybePromise<GuardResult> => checkFrom(request, 0);
+  const check = (request: GuardRequest): Promise<GuardResult> => {
     try {
-      return Promise.resolve(decide(request));
+      return Promise.resolve(checkNow(request));
     } catch (error) {
       return Promise.reject(error);
     }
   };
-  return Object.assign(guard, { decide });
+  return Object.assign(check, { check, checkNow });
 }
 
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+/** Kept apart from the synchronous path, so that only a verdict still to come allocates a closure. */
+function answerLater(
+  source: CredentialSource,
+  credential: Credential,
+  verdict: Promise<CheckResult>,
+): Promise<GuardResult> {
+  return verdict.then((settled) => answer(source, credential, settled));
 }
 
-const WHERE: Record<'session' | 'usersig', string> = {
-  session: 'a session token in the `token` header or `Authorization: Bearer`',
-  usersig: 'a UserSig in the `identifier` and `usersig` query parameters',
-};
-
-/** What the rejection of a request without any credential tells the caller to send. */
-function describeMissing(sources: readonly CredentialSource[], queryToken: boolean): string {
-  const wanted = sources.map((source) =>
-    typeof source === 'function'
-      ? 'a credential'
-      : source === 'session' && queryToken
-        ? `${WHERE.session} (or \`?token=\`)`
-        : WHERE[source],
-  );
-  return `no credential: send ${[...new Set(wanted)].join(', or ')}`;
+/** The guard's answer to the engine's verdict on a credential `source` found. */
+function answer(source: CredentialSource, credential: Credential, verdict: CheckResult): GuardResult {
+  if (!verdict.ok) return source.reject?.(verdict.reason) ?? guardRejection(verdict.reason);
+  const kind = source.principal ?? credential.type;
+  return {
+    ok: true,
+    // Two literals rather than a conditional spread: this runs on every accepted request.
+    principal:
+      verdict.deviceFlag === undefined
+        ? { uid: verdict.uid, credential: kind }
+        : { uid: verdict.uid, deviceFlag: verdict.deviceFlag, credential: kind },
+  };
 }

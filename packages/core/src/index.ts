@@ -1,3 +1,8 @@
+/**
+ * `@evict/core`: the revocation engine, its stores, credentials and guard, the admin API families,
+ * errors and events. Node HTTP plumbing for adapters is in `@evict/core/node`; the store conformance
+ * suite in `@evict/core/testing`.
+ */
 export { type AdminApi, type AdminApiOptions, type AdminRoute, createAdminApi } from './admin-api.js';
 export type { CacheStats } from './cache.js';
 export { type Clock, systemClock } from './clock.js';
@@ -15,12 +20,14 @@ export {
   type EvictEvents,
   type EvictOptions,
   type IssuedSession,
+  type LocalConnectionInfo,
   type RegisterConnectionOptions,
   type RevocationAction,
   type RevocationContext,
   type RevocationEvent,
   type RevocationResult,
   type SessionStatus,
+  type StatelessCredential,
 } from './engine/index.js';
 export {
   ConnectionNotFoundError,
@@ -37,7 +44,21 @@ export {
 } from './errors.js';
 export { FAMILY_NAMES, type FamilyName } from './families/family.js';
 export type { LancensOptions } from './families/lancens.js';
-export { TENCENT_ERRORS, type TencentErrorCode, type TencentOptions } from './families/tencent.js';
+export {
+  MAX_USERSIG_LENGTH,
+  type SignUserSigOptions,
+  signUserSig,
+  TENCENT_ERRORS,
+  type TencentErrorCode,
+  type TencentOptions,
+  type UserSigClaims,
+  type UserSigFailure,
+  type UserSigResult,
+  type UserSigSourceOptions,
+  userSigSource,
+  type VerifyUserSigOptions,
+  verifyUserSig,
+} from './families/tencent/index.js';
 export type { WukongimOptions } from './families/wukongim.js';
 export {
   type CredentialExtractor,
@@ -45,20 +66,15 @@ export {
   createGuard,
   type Guard,
   type GuardOptions,
+  type GuardRejection,
   type GuardRequest,
   type GuardResult,
+  guardRejection,
   type Principal,
+  sessionSource,
   sessionTokenOf,
 } from './guard.js';
-export { parsedBodyOf, parseRawBody, readNodeBody } from './http/body.js';
-export {
-  attachPrincipal,
-  createUpgradeCheck,
-  fromNodeRequest,
-  guardRequestOf,
-  queryOf,
-  writeNodeResponse,
-} from './http/node.js';
+export { parseRawBody } from './http/body.js';
 export {
   type BodyResult,
   type EvictHandler,
@@ -67,6 +83,7 @@ export {
   type HeaderValue,
   MAX_BODY_BYTES,
 } from './http/types.js';
+export { isThenable, type MaybePromise, mapMaybePromise } from './maybe-promise.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type {
   ClusterMessage,
@@ -81,16 +98,6 @@ export type {
   UserRecord,
 } from './model.js';
 export { PUSH_TOKEN_KINDS } from './model.js';
+export { definedOptions } from './options.js';
 export { hashToken } from './secrets.js';
-export { type ClosableSocket, registerSocket, rejectUpgrade } from './sockets.js';
 export type { EvictStore, KickOutcome, KickRequest } from './store.js';
-export {
-  MAX_USERSIG_LENGTH,
-  type SignUserSigOptions,
-  signUserSig,
-  type UserSigClaims,
-  type UserSigFailure,
-  type UserSigResult,
-  type VerifyUserSigOptions,
-  verifyUserSig,
-} from './usersig.js';

@@ -9,6 +9,8 @@ import {
   type HeaderValue,
   MemoryStore,
   signUserSig,
+  type UserSigSourceOptions,
+  userSigSource,
 } from '@evict/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../../test/support/clock.js';
@@ -67,17 +69,14 @@ describe('guard options', () => {
   it('rejects invalid options with a TypeError', () => {
     const { engine } = setup();
     expect(() => createGuard(engine, { credentials: [] })).toThrow(TypeError);
-    expect(() => createGuard(engine, { credentials: ['jwt' as CredentialSource] })).toThrow(/jwt/);
+    expect(() => createGuard(engine, { credentials: ['jwt' as unknown as CredentialSource] })).toThrow(/jwt/);
     expect(() => createGuard(engine, { credentials: 'session' as unknown as CredentialSource[] })).toThrow(
       TypeError,
     );
-    expect(() => createGuard(engine, { credentials: ['usersig'] })).toThrow(/userSig/);
-    expect(() =>
-      createGuard(engine, {
-        credentials: ['usersig'],
-        userSig: { sdkAppId: SDKAPPID } as GuardOptions['userSig'],
-      }),
-    ).toThrow(TypeError);
+    expect(() => createGuard(engine, { credentials: ['usersig' as unknown as CredentialSource] })).toThrow(
+      /userSigSource/,
+    );
+    expect(() => userSigSource({ sdkAppId: SDKAPPID } as UserSigSourceOptions)).toThrow(TypeError);
     expect(() => createGuard(engine)).not.toThrow();
   });
 });
@@ -187,8 +186,7 @@ describe('usersig guard', () => {
   function usersigSetup() {
     const ctx = setup();
     const guard = createGuard(ctx.engine, {
-      credentials: ['usersig'],
-      userSig: { sdkAppId: SDKAPPID, secretKey: KEY },
+      credentials: [userSigSource({ sdkAppId: SDKAPPID, secretKey: KEY })],
     });
     const ask = (identifier: string, usersig: string) => guard(request({}, { identifier, usersig }));
     return { ...ctx, guard, ask };
@@ -270,8 +268,7 @@ describe('usersig guard', () => {
     const { engine } = setup();
     const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 0 });
     const guard = createGuard(engine, {
-      credentials: ['usersig', 'session'],
-      userSig: { sdkAppId: SDKAPPID, secretKey: KEY },
+      credentials: [userSigSource({ sdkAppId: SDKAPPID, secretKey: KEY }), 'session'],
     });
     expect(await guard(request({ token }, { identifier: 'alice' }))).toMatchObject({
       ok: true,
@@ -333,7 +330,7 @@ describe('custom credential extractor', () => {
       ],
     });
     await expect(failing(request())).rejects.toThrow('extractor failed');
-    expect(() => failing.decide(request())).toThrow('extractor failed');
+    expect(() => failing.checkNow(request())).toThrow('extractor failed');
   });
 
   it('rejects an expired stateless credential as expired', async () => {
@@ -365,15 +362,15 @@ describe('custom credential extractor', () => {
   });
 });
 
-describe('guard.decide', () => {
+describe('guard.checkNow', () => {
   it('answers synchronously once the cache holds the records, with the same result as the promise', async () => {
     const { engine } = setup();
     const { token } = await engine.issueSession({ uid: 'alice', deviceFlag: 1 });
     const guard = createGuard(engine);
-    const first = guard.decide(request({ token }));
+    const first = guard.checkNow(request({ token }));
     expect(first).toBeInstanceOf(Promise); // a cold cache reads the store
     const settled = await first;
-    const warm = guard.decide(request({ token }));
+    const warm = guard.checkNow(request({ token }));
     expect(warm).not.toBeInstanceOf(Promise);
     expect(warm).toEqual(settled);
     expect(warm).toEqual(await guard(request({ token })));
@@ -387,16 +384,16 @@ describe('guard.decide', () => {
     await guard(request({ token }));
     clock.advance(1);
     await engine.kickUser('alice');
-    const after = guard.decide(request({ token }));
+    const after = guard.checkNow(request({ token }));
     expect(after).toBeInstanceOf(Promise);
     expect(rejection(await after)).toMatchObject({ status: 401, reason: 'kicked' });
     // Warm again: the rejection comes synchronously too.
-    expect(rejection(guard.decide(request({ token })) as GuardResult)).toMatchObject({ reason: 'kicked' });
+    expect(rejection(guard.checkNow(request({ token })) as GuardResult)).toMatchObject({ reason: 'kicked' });
   });
 
   it('answers a request without any credential synchronously', () => {
     const { engine } = setup();
-    const result = createGuard(engine).decide(request());
+    const result = createGuard(engine).checkNow(request());
     expect(result).not.toBeInstanceOf(Promise);
     expect(rejection(result as GuardResult)).toMatchObject({ status: 401, reason: 'unknown' });
   });

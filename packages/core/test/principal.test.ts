@@ -2,7 +2,8 @@
  * attachPrincipal: `request.evict` through an accessor on the request's prototype (no property added
  * to the request), or a plain property where the name is already someone else's.
  */
-import { attachPrincipal, type Principal } from '@evict/core';
+import type { Principal } from '@evict/core';
+import { attachPrincipal } from '@evict/core/node';
 import { describe, expect, it } from 'vitest';
 
 const alice: Principal = { uid: 'alice', deviceFlag: 1, credential: 'session' };

@@ -1,18 +1,22 @@
 import {
   type AdminApiOptions,
-  attachPrincipal,
   createAdminApi,
   createGuard,
-  createUpgradeCheck,
   type Evict,
-  fromNodeRequest,
   type GuardOptions,
   type GuardResult,
-  guardRequestOf,
+  type MaybePromise,
+  mapMaybePromise,
   type Principal,
+} from '@evict/core';
+import {
+  attachPrincipal,
+  createUpgradeCheck,
+  fromNodeRequest,
+  guardRequestOf,
   parsedBodyOf,
   writeNodeResponse,
-} from '@evict/core';
+} from '@evict/core/node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 declare global {
@@ -43,15 +47,14 @@ export function evictRouter(engine: Evict, options: AdminApiOptions = {}): Reque
 export function evictGuard(engine: Evict, options: GuardOptions = {}): RequestHandler {
   const guard = createGuard(engine, options);
   return (req: Request, res: Response, next: NextFunction) => {
-    let result: GuardResult | Promise<GuardResult>;
+    let result: MaybePromise<GuardResult>;
     try {
-      result = guard.decide(guardRequestOf(req));
+      result = guard.checkNow(guardRequestOf(req));
     } catch (error) {
       return next(error);
     }
     // A warm check answers synchronously: the route then runs in this same tick.
-    if (result instanceof Promise) result.then((settled) => admit(req, res, next, settled), next);
-    else admit(req, res, next, result);
+    mapMaybePromise(result, (settled) => admit(req, res, next, settled), next);
   };
 }
 

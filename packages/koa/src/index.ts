@@ -2,15 +2,20 @@ import {
   type AdminApiOptions,
   createAdminApi,
   createGuard,
-  createUpgradeCheck,
   type Evict,
   type EvictResponse,
-  fromNodeRequest,
   type GuardOptions,
   type GuardResult,
-  guardRequestOf,
+  mapMaybePromise,
   type Principal,
 } from '@evict/core';
+import {
+  createUpgradeCheck,
+  fromNodeRequest,
+  guardRequestOf,
+  mountPathOf,
+  pathBelowMount,
+} from '@evict/core/node';
 import type { Middleware, Next, ParameterizedContext } from 'koa';
 
 declare module 'koa' {
@@ -21,7 +26,7 @@ declare module 'koa' {
 }
 
 export interface EvictRoutesOptions extends AdminApiOptions {
-  /** Serve the routes below this path (e.g. `/admin`) as the request has it (`ctx.path`); others pass on. */
+  /** Serve the routes below this path (e.g. `/admin`) as the request has it (`ctx.path`); others pass on. Surrounding slashes do not matter. */
   prefix?: string;
 }
 
@@ -41,7 +46,7 @@ export function evictRoutes(engine: Evict, options: EvictRoutesOptions = {}): Mi
   const mount = mountPathOf(prefix);
   const api = createAdminApi(engine, admin);
   return async (ctx, next) => {
-    const path = pathBelow(mount, ctx.path);
+    const path = pathBelowMount(mount, ctx.path);
     const answer =
       path === undefined ? undefined : await api.handle(fromNodeRequest(ctx.req, path, bodyReadBefore(ctx)));
     if (answer === undefined) return next();
@@ -54,11 +59,8 @@ export function evictGuard(engine: Evict, options: GuardOptions = {}): Middlewar
   const guard = createGuard(engine, options);
   // Not an async function: a warm check answers synchronously and the next middleware runs in this
   // same tick. Koa's compose turns a synchronous throw into a rejection.
-  return (ctx, next) => {
-    const result = guard.decide(guardRequestOf(ctx.req));
-    if (result instanceof Promise) return result.then((settled) => admit(ctx, next, settled));
-    return admit(ctx, next, result);
-  };
+  return (ctx, next) =>
+    mapMaybePromise(guard.checkNow(guardRequestOf(ctx.req)), (settled) => admit(ctx, next, settled));
 }
 
 function admit(ctx: ParameterizedContext, next: Next, result: GuardResult): Promise<void> | undefined {
@@ -74,19 +76,6 @@ function admit(ctx: ParameterizedContext, next: Next, result: GuardResult): Prom
 export const checkUpgrade = createUpgradeCheck;
 
 export type { AdminApiOptions, GuardOptions, Principal } from '@evict/core';
-
-function mountPathOf(prefix: string | undefined): string {
-  if (prefix === undefined) return '';
-  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.startsWith('/'))) {
-    throw new TypeError('evict: prefix must be a path that starts with "/"');
-  }
-  return prefix.replace(/\/+$/, '');
-}
-
-function pathBelow(mount: string, path: string): string | undefined {
-  if (mount === '' || path === mount) return path.slice(mount.length) || '/';
-  return path.startsWith(`${mount}/`) ? path.slice(mount.length) : undefined;
-}
 
 /**
  * The body a body parser already read, if one did. @koa/bodyparser and koa-bodyparser keep the raw

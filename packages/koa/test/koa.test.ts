@@ -1,7 +1,14 @@
 import { createServer, request as httpRequest, type OutgoingHttpHeaders, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { type AdminApiOptions, createEvict, type Evict, MemoryStore, signUserSig } from '@evict/core';
+import {
+  type AdminApiOptions,
+  createEvict,
+  type Evict,
+  MemoryStore,
+  signUserSig,
+  userSigSource,
+} from '@evict/core';
 import { checkUpgrade, evictGuard, evictRoutes } from '@evict/koa';
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
@@ -463,8 +470,7 @@ describe('evictGuard', () => {
     router.get(
       '/me',
       evictGuard(engine, {
-        credentials: ['session', 'usersig'],
-        userSig: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY },
+        credentials: ['session', userSigSource({ sdkAppId: SDKAPPID, secretKey: SECRET_KEY })],
       }),
       (ctx) => {
         ctx.body = { principal: ctx.state.evict };

@@ -1,15 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import {
-  attachPrincipal,
   createGuard,
   type Evict,
   type EvictResponse,
   type Guard,
   type GuardResult,
-  guardRequestOf,
+  mapMaybePromise,
   type Principal,
   type RejectionReason,
 } from '@evict/core';
+import { attachPrincipal, guardRequestOf } from '@evict/core/node';
 import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { EVICT_ENGINE, EVICT_PUBLIC } from './evict.constants.js';
@@ -42,10 +42,10 @@ export class EvictGuard implements CanActivate {
     }
     const http = context.switchToHttp();
     const request = http.getRequest<IncomingMessage & { evict?: Principal }>();
-    const result = this.#guard.decide(guardRequestOf(request));
     // A warm check answers synchronously: no promise for Nest to wait on.
-    if (result instanceof Promise) return result.then((settled) => this.#admit(request, http, settled));
-    return this.#admit(request, http, result);
+    return mapMaybePromise(this.#guard.checkNow(guardRequestOf(request)), (settled) =>
+      this.#admit(request, http, settled),
+    );
   }
 
   #admit(

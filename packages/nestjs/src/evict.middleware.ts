@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AdminApi, fromNodeRequest, parsedBodyOf, writeNodeResponse } from '@evict/core';
+import type { AdminApi } from '@evict/core';
+import { fromNodeRequest, parsedBodyOf, pathBelowMount, writeNodeResponse } from '@evict/core/node';
 
 /**
  * The admin routes as a Node middleware below `mountPath()`, read per request so that the global prefix
@@ -7,7 +8,9 @@ import { type AdminApi, fromNodeRequest, parsedBodyOf, writeNodeResponse } from 
  */
 export function adminMiddleware(api: AdminApi, mountPath: () => string) {
   return (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void => {
-    const path = pathBelow(mountPath(), req.url ?? '/');
+    const url = req.url ?? '/';
+    const end = url.indexOf('?');
+    const path = pathBelowMount(mountPath(), end === -1 ? url : url.slice(0, end));
     if (path === undefined) {
       next();
       return;
@@ -17,17 +20,4 @@ export function adminMiddleware(api: AdminApi, mountPath: () => string) {
       else writeNodeResponse(res, answer);
     }, next);
   };
-}
-
-/** A path as Nest reads a prefix: `'api'`, `'/api/'` → `'/api'`; `''`, `'/'` → `''`. */
-export function mountPathOf(path: string): string {
-  const trimmed = path.replace(/^\/+|\/+$/g, '');
-  return trimmed === '' ? '' : `/${trimmed}`;
-}
-
-function pathBelow(mount: string, url: string): string | undefined {
-  const end = url.indexOf('?');
-  const pathname = end === -1 ? url : url.slice(0, end);
-  if (mount === '') return pathname;
-  return pathname.startsWith(`${mount}/`) ? pathname.slice(mount.length) : undefined;
 }

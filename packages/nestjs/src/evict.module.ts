@@ -1,4 +1,5 @@
-import { createAdminApi, createEvict, type Evict } from '@evict/core';
+import { createAdminApi, createEvict, definedOptions, type Evict } from '@evict/core';
+import { mountPathOf } from '@evict/core/node';
 import {
   type DynamicModule,
   Inject,
@@ -8,11 +9,11 @@ import {
 } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { EVICT_ENGINE } from './evict.constants.js';
-import { adminMiddleware, mountPathOf } from './evict.middleware.js';
+import { adminMiddleware } from './evict.middleware.js';
 import { EVICT_OPTIONS, type EvictModuleAsyncOptions, type EvictOptionsFactory } from './evict.options.js';
 import { EvictService } from './evict.service.js';
 
-const KNOWN_OPTIONS = new Set(['engine', 'engineOptions', 'admin', 'guard']);
+const KNOWN_OPTIONS = ['engine', 'engineOptions', 'admin', 'guard'];
 
 /**
  * evict for Nest: `EvictModule.forRoot({ engine, admin, guard })` serves the families' admin routes and
@@ -29,8 +30,9 @@ export class EvictModule implements OnApplicationShutdown {
     if (options.admin === false) return;
     const { path = '', ignoreGlobalPrefix = false, ...admin } = options.admin ?? {};
     const api = createAdminApi(engine, admin);
-    const mountPath = () =>
-      (ignoreGlobalPrefix ? '' : mountPathOf(config.getGlobalPrefix())) + mountPathOf(path);
+    // Nest writes paths with or without a leading slash (`setGlobalPrefix('api')`).
+    const nestPath = (given: string) => mountPathOf(`/${given.replace(/^\/+/, '')}`);
+    const mountPath = () => (ignoreGlobalPrefix ? '' : nestPath(config.getGlobalPrefix())) + nestPath(path);
     // Mounted as soon as the adapter exists, before Nest's body parsers: the families read each body as sent.
     // A standalone application context has no adapter (null), and nothing to serve.
     adapterHost.init$.subscribe(() => adapterHost.httpAdapter?.use(adminMiddleware(api, mountPath)));
@@ -68,20 +70,14 @@ const engineProvider: Provider = {
   provide: EVICT_ENGINE,
   inject: [EVICT_OPTIONS],
   useFactory: async (options: EVICT_OPTIONS): Promise<Evict> => {
-    for (const key of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(key)) {
-        process.emitWarning(`evict: unknown EvictModule option ${JSON.stringify(key)} is ignored`, {
-          code: 'EVICT_UNKNOWN_OPTION',
-        });
-      }
-    }
-    if (options.engine !== undefined) {
-      if (options.engineOptions !== undefined) {
+    const { engine: given, engineOptions } = definedOptions(options, KNOWN_OPTIONS, 'evict EvictModule');
+    if (given !== undefined) {
+      if (engineOptions !== undefined) {
         throw new TypeError('evict: EvictModule takes engine or engineOptions, not both');
       }
-      return options.engine;
+      return given;
     }
-    const engine = createEvict(options.engineOptions);
+    const engine = createEvict(engineOptions);
     await engine.ready();
     return engine;
   },

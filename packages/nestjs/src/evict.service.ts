@@ -1,41 +1,42 @@
-import type { Evict, EvictEvents } from '@evict/core';
+import { Evict } from '@evict/core';
 import { Inject, Injectable } from '@nestjs/common';
 import { EVICT_ENGINE } from './evict.constants.js';
 
-/** The engine, injectable: revoke, check and issue from your own providers. */
+/** The engine, injectable: every method and property of `Evict`, delegated to the module's engine. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares what the loop below defines on the prototype.
+export interface EvictService extends Evict {}
+
 @Injectable()
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above.
 export class EvictService {
   constructor(@Inject(EVICT_ENGINE) readonly engine: Evict) {}
 
-  kickUser(...args: Parameters<Evict['kickUser']>): ReturnType<Evict['kickUser']> {
-    return this.engine.kickUser(...args);
+  get nodeId(): number {
+    return this.engine.nodeId;
   }
+}
 
-  quitDevice(...args: Parameters<Evict['quitDevice']>): ReturnType<Evict['quitDevice']> {
-    return this.engine.quitDevice(...args);
-  }
-
-  removeConnection(...args: Parameters<Evict['removeConnection']>): ReturnType<Evict['removeConnection']> {
-    return this.engine.removeConnection(...args);
-  }
-
-  logout(...args: Parameters<Evict['logout']>): ReturnType<Evict['logout']> {
-    return this.engine.logout(...args);
-  }
-
-  clearPushToken(...args: Parameters<Evict['clearPushToken']>): ReturnType<Evict['clearPushToken']> {
-    return this.engine.clearPushToken(...args);
-  }
-
-  check(...args: Parameters<Evict['check']>): ReturnType<Evict['check']> {
-    return this.engine.check(...args);
-  }
-
-  issueSession(...args: Parameters<Evict['issueSession']>): ReturnType<Evict['issueSession']> {
-    return this.engine.issueSession(...args);
-  }
-
-  on<K extends keyof EvictEvents>(event: K, listener: (payload: EvictEvents[K]) => void): () => void {
-    return this.engine.on(event, listener);
-  }
+// Written once from the engine's prototype, so the service can never lag behind the engine's surface.
+for (const name of Object.getOwnPropertyNames(Evict.prototype)) {
+  if (name === 'constructor') continue;
+  const member = Object.getOwnPropertyDescriptor(Evict.prototype, name)!;
+  Object.defineProperty(
+    EvictService.prototype,
+    name,
+    typeof member.value === 'function'
+      ? {
+          configurable: true,
+          writable: true,
+          value(this: EvictService, ...args: unknown[]) {
+            const method = this.engine[name as keyof Evict] as (...a: unknown[]) => unknown;
+            return method.apply(this.engine, args);
+          },
+        }
+      : {
+          configurable: true,
+          get(this: EvictService) {
+            return this.engine[name as keyof Evict];
+          },
+        },
+  );
 }

@@ -1,4 +1,4 @@
-import { createUpgradeCheck } from '@evict/core';
+import { createUpgradeCheck } from '@evict/core/node';
 
 export { EVICT_ENGINE } from './evict.constants.js';
 export { EvictUser, Public } from './evict.decorators.js';

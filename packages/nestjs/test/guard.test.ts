@@ -1,6 +1,13 @@
 import 'reflect-metadata';
 import type { IncomingMessage, Server } from 'node:http';
-import { createGuard, type Evict, type GuardOptions, type Principal, signUserSig } from '@evict/core';
+import {
+  createGuard,
+  type Evict,
+  type GuardOptions,
+  type Principal,
+  signUserSig,
+  userSigSource,
+} from '@evict/core';
 import { checkUpgrade, EvictGuard, EvictModule, EvictUser, Public } from '@evict/nestjs';
 import { Controller, type DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
@@ -145,8 +152,7 @@ describe('EvictGuard per route and per controller', () => {
 
   it('checks UserSigs when told to, with Tencent’s code after a kick', async () => {
     const guard: GuardOptions = {
-      credentials: ['session', 'usersig'],
-      userSig: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY },
+      credentials: ['session', userSigSource({ sdkAppId: SDKAPPID, secretKey: SECRET_KEY })],
     };
     const server = (await start(appModule({ guard }))).getHttpServer();
     const sig = signUserSig({

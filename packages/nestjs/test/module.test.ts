@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type Evict, isEvictError } from '@evict/core';
+import { Evict, isEvictError } from '@evict/core';
 import {
   EVICT_ENGINE,
   type EVICT_OPTIONS,
@@ -201,7 +201,7 @@ describe('EvictService', () => {
       ok: true,
       uid: 'alice01',
     });
-    await evict.engine.registerConnection({
+    await evict.registerConnection({
       uid: 'alice01',
       deviceFlag: 0,
       connId: 7,
@@ -215,6 +215,28 @@ describe('EvictService', () => {
     off();
     await evict.kickUser('alice01');
     expect(events).toEqual(['remove_connection', 'clear_push_token', 'logout', 'quit_device', 'kick_user']);
+    await moduleRef.close();
+  });
+
+  it("offers every method and property of the engine, bound to the module's engine", async () => {
+    const e = engine();
+    const moduleRef = await Test.createTestingModule({
+      imports: [EvictModule.forRoot({ engine: e, admin: false })],
+    }).compile();
+    const evict = moduleRef.get(EvictService);
+    const members = Object.getOwnPropertyNames(Evict.prototype).filter((name) => name !== 'constructor');
+    expect(members.length).toBeGreaterThan(20);
+    for (const name of members) {
+      const own = (e as unknown as Record<string, unknown>)[name];
+      const served = (evict as unknown as Record<string, unknown>)[name];
+      expect(typeof served, name).toBe(typeof own);
+      if (typeof own !== 'function') expect(served, name).toBe(own);
+    }
+    expect(evict.nodeId).toBe(e.nodeId);
+    expect(evict.store).toBe(e.store);
+    await evict.setPushToken('bob0001', { kind: 'ring', token: 'r-1', deviceFlag: 0 });
+    expect(await evict.pushTokens('bob0001')).toMatchObject([{ kind: 'ring', token: 'r-1' }]);
+    expect(await e.pushTokens('bob0001')).toMatchObject([{ kind: 'ring', token: 'r-1' }]);
     await moduleRef.close();
   });
 });

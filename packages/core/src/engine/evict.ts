@@ -4,7 +4,7 @@ import { EvictError, InvalidTokenError, StoreUnavailableError } from '../errors.
 import type { MaybePromise } from '../maybe-promise.js';
 import type { PushTokenKind, PushTokenRecord, SessionRecord } from '../model.js';
 import { PUSH_TOKEN_KINDS } from '../model.js';
-import { hashToken, newSessionToken } from '../secrets.js';
+import { hashToken } from '../secrets.js';
 import type { EvictStore } from '../store.js';
 import {
   assertDeviceFlag,
@@ -16,14 +16,9 @@ import {
 import { CredentialCheck } from './check.js';
 import { ConnectionRegistry } from './connections.js';
 import { EventHub } from './events.js';
-import {
-  type EvictOptions,
-  EXPIRED_SESSION_RETENTION_MS,
-  parseEvictOptions,
-  type ResolvedOptions,
-} from './options.js';
+import { type EvictOptions, parseEvictOptions, type ResolvedOptions } from './options.js';
 import { Revocations } from './revocations.js';
-import { applicableCutoff, sessionRejection } from './rules.js';
+import { Sessions } from './sessions.js';
 import { type TimedStore, timedStore } from './timed-store.js';
 import type {
   CheckResult,
@@ -48,6 +43,7 @@ export class Evict {
   readonly #check: CredentialCheck;
   readonly #connections: ConnectionRegistry;
   readonly #revocations: Revocations;
+  readonly #sessions: Sessions;
   readonly #unsubscribe: () => void;
   readonly #unwatchLink: () => void;
   readonly #ownsStore: boolean;
@@ -74,6 +70,12 @@ export class Evict {
       connections: this.#connections,
       maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
       userExists: o.userExists,
+    });
+    this.#sessions = new Sessions({
+      ...shared,
+      check: this.#check,
+      sessionTtlMs: o.sessionTtlMs,
+      maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
     });
     this.#unsubscribe = o.store.subscribe((message) => {
       if (message.type === 'revoked') {
@@ -127,67 +129,19 @@ export class Evict {
   // ---- sessions ----
 
   /** Issues a new opaque login token. Only its hash is stored. */
-  async issueSession(input: { uid: string; deviceFlag: number; ttlMs?: number }): Promise<IssuedSession> {
-    const ttlMs = input.ttlMs ?? this.#o.sessionTtlMs;
-    if (!isPositiveSafeInteger(ttlMs) || ttlMs > this.#o.maxCredentialLifetimeMs) {
-      throw new TypeError('ttlMs must be a positive integer no larger than maxCredentialLifetimeMs');
-    }
-    assertUid(input.uid);
-    assertDeviceFlag(input.deviceFlag);
-    const token = newSessionToken();
-    const issuedAtMs = await this.#issueTime(input.uid, input.deviceFlag);
-    const session = {
-      token,
-      uid: input.uid,
-      deviceFlag: input.deviceFlag,
-      issuedAtMs,
-      expiresAtMs: issuedAtMs + ttlMs,
-    };
-    await this.registerSession(session);
-    return session;
+  issueSession(input: { uid: string; deviceFlag: number; ttlMs?: number }): Promise<IssuedSession> {
+    return this.#sessions.issue(input);
   }
 
   /** Registers a login token the host issued itself, so the guard and the families know it. */
-  async registerSession(input: {
+  registerSession(input: {
     token: string;
     uid: string;
     deviceFlag: number;
     issuedAtMs?: number;
     expiresAtMs: number;
   }): Promise<void> {
-    assertUid(input.uid);
-    assertDeviceFlag(input.deviceFlag);
-    assertToken(input.token);
-    const issuedAtMs = input.issuedAtMs ?? (await this.#issueTime(input.uid, input.deviceFlag));
-    if (!Number.isSafeInteger(issuedAtMs) || !Number.isSafeInteger(input.expiresAtMs)) {
-      throw new TypeError('issuedAtMs and expiresAtMs must be integers of milliseconds since the epoch');
-    }
-    if (input.expiresAtMs <= issuedAtMs) throw new TypeError('expiresAtMs must be after issuedAtMs');
-    const record: SessionRecord = {
-      tokenHash: hashToken(input.token),
-      uid: input.uid,
-      deviceFlag: input.deviceFlag,
-      issuedAtMs,
-      expiresAtMs: input.expiresAtMs,
-      retainUntilMs: input.expiresAtMs + EXPIRED_SESSION_RETENTION_MS,
-    };
-    try {
-      await this.#store.putSession(record);
-    } finally {
-      // A token registered again replaces its record: this node must not keep serving the old one.
-      this.#check.forgetSession(record.tokenHash);
-    }
-  }
-
-  /**
-   * "Now" for a session being issued, but later than any cutoff of its device on file: a login that
-   * follows a kick within the same millisecond (or a kick from a node whose clock is ahead) comes
-   * after it, and must not be rejected by it.
-   */
-  async #issueTime(uid: string, deviceFlag: number): Promise<number> {
-    const now = this.#now();
-    const cutoff = applicableCutoff(await this.#store.getUser(uid), deviceFlag);
-    return cutoff !== undefined && cutoff.atMs >= now ? cutoff.atMs + 1 : now;
+    return this.#sessions.register(input);
   }
 
   // ---- the check the guards use ----
@@ -223,26 +177,9 @@ export class Evict {
     return found.session;
   }
 
-  /** The user's sessions on file, each with whether it is live and, if not, why. Never a token, only its hash. */
-  async sessionsOf(uid: string): Promise<SessionStatus[]> {
-    assertUid(uid);
-    const [sessions, user] = await Promise.all([this.#store.listSessions(uid), this.#store.getUser(uid)]);
-    const now = this.#now();
-    return sessions
-      .map((session) => {
-        const reason = sessionRejection(session, user, now);
-        const { tokenHash, deviceFlag, issuedAtMs, expiresAtMs } = session;
-        const status: SessionStatus = {
-          tokenHash,
-          deviceFlag,
-          issuedAtMs,
-          expiresAtMs,
-          live: reason === undefined,
-        };
-        if (reason !== undefined) status.reason = reason;
-        return status;
-      })
-      .sort((a, b) => a.issuedAtMs - b.issuedAtMs);
+  /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. Never a token, only its hash. */
+  sessionsOf(uid: string): Promise<SessionStatus[]> {
+    return this.#sessions.statusesOf(uid);
   }
 
   // ---- revocations ----

@@ -2,7 +2,7 @@ import type { Evict } from '../engine/index.js';
 import { isEvictError } from '../errors.js';
 import { type EvictRequest, type EvictResponse, headerValue, jsonResponse } from '../http/types.js';
 import type { PushTokenKind } from '../model.js';
-import { uidProblem } from '../validation.js';
+import { isTokenString, MAX_TOKEN_LENGTH, uidProblem } from '../validation.js';
 import { type Family, objectBody } from './family.js';
 
 /** Lancens' logout API (seed 002). Its callers authenticate with their own login token. */
@@ -10,7 +10,6 @@ import { type Family, objectBody } from './family.js';
 export type LancensOptions = {};
 
 const LOGOUT_FIELDS = ['username', 'token'] as const;
-const MAX_TOKEN_LENGTH = 4096;
 
 const ok = (): EvictResponse => jsonResponse(200, { status: 'ok' });
 const fail = (status: number, error: string | number): EvictResponse => jsonResponse(status, { error });
@@ -63,7 +62,7 @@ export function lancensFamily(engine: Evict, _options: LancensOptions | undefine
           if (length < 6 || length > 32) return fail(400, 'username length error');
           if (uidProblem(username) !== undefined) return fail(400, 'username format error');
           if (token === undefined) return fail(400, 'undefined token');
-          if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) {
+          if (!isTokenString(token)) {
             return fail(400, 'token format error');
           }
           try {

@@ -12,7 +12,6 @@
 import { Buffer } from 'node:buffer';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { EvictError } from './errors.js';
 
 export interface UserSigClaims {
   identifier: string;
@@ -226,32 +225,32 @@ function verify(userSig: string, options: VerifyUserSigOptions): UserSigResult {
 /**
  * Signs a UserSig exactly as TLSSigAPIv2's `genSig` does (`genUserSig` without `userBuf`,
  * `genPrivateMapKey*` with one): same JSON key order, same content string, same deflate.
- * Throws `EvictError('EVICT_INVALID_ARGUMENT')` on options that could not yield a verifiable sig.
+ * Throws a `TypeError` on options that could not yield a verifiable sig.
  */
 export function signUserSig(options: SignUserSigOptions): string {
   const { sdkAppId, secretKey, identifier, expireSec, userBuf } = options;
   const nowMs = options.nowMs ?? Date.now();
   if (typeof secretKey !== 'string' || secretKey.length === 0) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'secretKey must be a non-empty string');
+    throw new TypeError('secretKey must be a non-empty string');
   }
   if (typeof identifier !== 'string' || identifier.length === 0) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'identifier must be a non-empty string');
+    throw new TypeError('identifier must be a non-empty string');
   }
   if (!isSafeNonNegativeInteger(sdkAppId)) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'sdkAppId must be a non-negative integer');
+    throw new TypeError('sdkAppId must be a non-negative integer');
   }
   if (!isSafeNonNegativeInteger(expireSec)) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'expireSec must be a non-negative integer');
+    throw new TypeError('expireSec must be a non-negative integer');
   }
   if (typeof nowMs !== 'number' || !Number.isFinite(nowMs) || nowMs < 0) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'nowMs must be a non-negative finite number');
+    throw new TypeError('nowMs must be a non-negative finite number');
   }
   if (userBuf !== undefined && !Buffer.isBuffer(userBuf)) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'userBuf must be a Buffer');
+    throw new TypeError('userBuf must be a Buffer');
   }
   const time = Math.floor(nowMs / 1000);
   if (!Number.isSafeInteger((time + expireSec) * 1000)) {
-    throw new EvictError('EVICT_INVALID_ARGUMENT', 'expireSec is out of range');
+    throw new TypeError('expireSec is out of range');
   }
 
   // Key insertion order matters: it is the JSON field order of the library.

@@ -1,11 +1,11 @@
-import type { Evict } from '../engine/index.js';
-import { isEvictError } from '../errors.js';
-import { type EvictRequest, type EvictResponse, jsonResponse } from '../http/types.js';
-import { type UserSigFailure, verifyUserSig } from '../usersig.js';
-import { isPositiveSafeInteger, uidProblem } from '../validation.js';
-import { authFailureLimiter, clientOf } from './auth-limiter.js';
-import type { Family } from './family.js';
-import { objectBody } from './family.js';
+import type { Evict } from '../../engine/index.js';
+import { isEvictError } from '../../errors.js';
+import { type EvictRequest, type EvictResponse, jsonResponse } from '../../http/types.js';
+import { isPositiveSafeInteger, uidProblem } from '../../validation.js';
+import { authFailureLimiter, clientOf } from '../auth-limiter.js';
+import { type Family, objectBody } from '../family.js';
+import { codeOfRejection, type TencentErrorCode, tencentBody, USERSIG_FAILURE_CODES } from './codes.js';
+import { verifyUserSig } from './usersig.js';
 
 /** A Tencent Cloud IM app (seed 003): `POST /v4/im_open_login_svc/kick`. */
 export interface TencentOptions {
@@ -23,43 +23,6 @@ export interface TencentOptions {
    * it every call of that client answers 60007 until the minute is over. Default 10.
    */
   maxFailedAuthPerMinute?: number;
-}
-
-/** Tencent's error codes this family answers, with the text it sends. */
-export const TENCENT_ERRORS = {
-  60003: 'request body is not valid JSON',
-  60006: 'SDKAppID is invalid',
-  60007: 'REST API call frequency exceeds the limit',
-  70001: 'usersig is expired',
-  70003: 'usersig is invalid',
-  70013: 'identifier does not match the usersig',
-  70014: 'sdkappid does not match the usersig',
-  70052: 'usersig has been invalidated',
-  70107: 'the requested account does not exist',
-  70169: 'internal server timeout, please try again later',
-  70402: 'invalid parameter',
-  70403: 'the request requires App admin rights',
-  70500: 'internal server error, please try again later',
-} as const;
-
-export type TencentErrorCode = keyof typeof TENCENT_ERRORS;
-
-/** The Tencent code for a UserSig verification failure. */
-export const USERSIG_FAILURE_CODES: Record<UserSigFailure, TencentErrorCode> = {
-  expired: 70001,
-  invalid: 70003,
-  identifier_mismatch: 70013,
-  sdkappid_mismatch: 70014,
-};
-
-export function tencentBody(code: 0 | TencentErrorCode, detail?: string) {
-  if (code === 0) return { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' };
-  const info = TENCENT_ERRORS[code];
-  return {
-    ActionStatus: 'FAIL',
-    ErrorCode: code,
-    ErrorInfo: detail === undefined ? info : `${info}: ${detail}`,
-  };
 }
 
 export function parseTencentOptions(options: TencentOptions | undefined): Required<TencentOptions> {
@@ -143,9 +106,7 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
       issuedAtSec: verified.issuedAtSec,
       expiresAtMs: verified.expiresAtMs,
     });
-    if (!live.ok) {
-      return answer(live.reason === 'unavailable' ? 70500 : live.reason === 'expired' ? 70001 : 70052);
-    }
+    if (!live.ok) return answer(codeOfRejection(live.reason));
     const random = query.get('random');
     if (random === null || !/^\d{1,10}$/.test(random) || Number(random) > UINT32_MAX) {
       return answer(70402, 'random must be a 32-bit unsigned integer');
