@@ -4,6 +4,9 @@ export type {
   IoredisClient,
   NodeRedisClient,
   NodeRedisClusterClient,
+  PubSubListener,
   RedisClient,
+  RedisEventEmitter,
+  RedisEventListener,
 } from './redis-commands.js';
 export { RedisStore, type RedisStoreOptions } from './redis-store.js';

@@ -5,18 +5,18 @@ import type { LuaScript } from './scripts.js';
  * ioredis nor redis is needed at type level: pass the client as it is.
  */
 
-type Listener = (...args: unknown[]) => void;
+export type RedisEventListener = (...args: unknown[]) => void;
 
 /** node-redis hands a message as a string, or a Buffer in buffer mode. */
-type PubSubListener = (message: string | Buffer, channel: string | Buffer) => void;
+export type PubSubListener = (message: string | Buffer, channel: string | Buffer) => void;
 
-interface Emitter {
-  on(event: string, listener: Listener): unknown;
-  off(event: string, listener: Listener): unknown;
+export interface RedisEventEmitter {
+  on(event: string, listener: RedisEventListener): unknown;
+  off(event: string, listener: RedisEventListener): unknown;
 }
 
 /** An ioredis `Redis` or `Cluster` (ioredis 5 or 6). */
-export interface IoredisClient extends Emitter {
+export interface IoredisClient extends RedisEventEmitter {
   call(command: string, ...args: string[]): Promise<unknown>;
   duplicate(...args: never[]): unknown;
   subscribe(...channels: string[]): Promise<unknown>;
@@ -26,7 +26,7 @@ export interface IoredisClient extends Emitter {
 }
 
 /** A node-redis client (`createClient()` of redis 4 to 6), connected by the host. */
-export interface NodeRedisClient extends Emitter {
+export interface NodeRedisClient extends RedisEventEmitter {
   sendCommand(args: string[]): Promise<unknown>;
   duplicate(): unknown;
   subscribe(channel: string, listener: PubSubListener): Promise<unknown>;
@@ -36,7 +36,7 @@ export interface NodeRedisClient extends Emitter {
 }
 
 /** A node-redis cluster client (`createCluster()` of redis 4 to 6), connected by the host. */
-export interface NodeRedisClusterClient extends Emitter {
+export interface NodeRedisClusterClient extends RedisEventEmitter {
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
