@@ -1,3 +1,9 @@
+/** A cached value and whether it was read since eviction last passed it. */
+interface Slot<V> {
+  value: V;
+  used: boolean;
+}
+
 /**
  * The guard's local copy of what can reject a credential: session records by token hash and user
  * records (their cutoffs) by uid, so that a check costs no store round trip.
@@ -12,12 +18,6 @@
  * - Untrusted (the store's link is down): nothing is kept and nothing is served, every read goes to
  *   the store.
  */
-/** A cached value and whether it was read since eviction last passed it. */
-interface Slot<V> {
-  value: V;
-  used: boolean;
-}
-
 export class RevocationCache<V> {
   readonly capacity: number;
   readonly #entries = new Map<string, Slot<V>>();

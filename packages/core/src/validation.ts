@@ -1,4 +1,4 @@
-/** The engine's own rules for identifiers (SPEC: "The engine's model"); each family may add its own. */
+/** The engine's own rules for identifiers (docs/engine.md); each family may add its own. */
 
 export const MAX_UID_BYTES = 255;
 export const MAX_DEVICE_FLAG = 255;

@@ -101,13 +101,10 @@ const principalAccessor: PropertyDescriptor = {
 /**
  * Makes `request.evict` the principal a guard accepted, without adding a property to the request.
  * Express (and NestJS on it) give every request its app's prototype with `Object.setPrototypeOf`,
- * after which V8 builds a new hidden class for each property added to it: under callgrind, a
- * middleware that only did `req.evict = principal` cost about 43 000 instructions of a
- * 540 000-instruction Express request, more than the rest of the guard (bench/FINDINGS.md). So
- * `evict` is an accessor, defined once on the
- * request's prototype, over a WeakMap (a request's entry goes with it). Where the name is already
- * taken, on the request or up its prototype chain by something else, the principal is assigned as
- * a plain property, as before.
+ * after which V8 builds a new hidden class for each property added to it, a cost larger than the
+ * rest of the guard (bench/FINDINGS.md). So `evict` is an accessor, defined once on the request's
+ * prototype, over a WeakMap (a request's entry goes with it). Where the name is already taken, on
+ * the request or up its prototype chain by something else, the principal is a plain property.
  */
 export function attachPrincipal(request: object, principal: Principal): void {
   const proto = Object.getPrototypeOf(request) as object | null;

@@ -33,7 +33,7 @@ export interface EvictResponse {
 /** Answers a request evict serves, or undefined for one it does not (the adapter passes it on). */
 export type EvictHandler = (request: EvictRequest) => Promise<EvictResponse | undefined>;
 
-/** Request bodies larger than this are a parameter error of the family (SPEC: 16 KiB). */
+/** Request bodies larger than this are a parameter error of the family (docs/families.md). */
 export const MAX_BODY_BYTES = 16 * 1024;
 
 export function jsonResponse(
