@@ -26,6 +26,7 @@ export {
   type RevocationContext,
   type RevocationEvent,
   type RevocationResult,
+  type SessionRegistration,
   type SessionStatus,
   type StatelessCredential,
 } from './engine/index.js';

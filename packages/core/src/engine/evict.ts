@@ -31,6 +31,7 @@ import type {
   RevocationContext,
   RevocationEvent,
   RevocationResult,
+  SessionRegistration,
   SessionStatus,
 } from './types.js';
 
@@ -134,13 +135,7 @@ export class Evict {
   }
 
   /** Registers a login token the host issued itself, so the guard and the families know it. */
-  registerSession(input: {
-    token: string;
-    uid: string;
-    deviceFlag: number;
-    issuedAtMs?: number;
-    expiresAtMs: number;
-  }): Promise<void> {
+  registerSession(input: SessionRegistration): Promise<void> {
     return this.#sessions.register(input);
   }
 

@@ -18,6 +18,7 @@ export {
   type RevocationContext,
   type RevocationEvent,
   type RevocationResult,
+  type SessionRegistration,
   type SessionStatus,
   type StatelessCredential,
 } from './types.js';

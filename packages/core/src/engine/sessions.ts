@@ -6,7 +6,7 @@ import type { CredentialCheck } from './check.js';
 import { EXPIRED_SESSION_RETENTION_MS } from './options.js';
 import { applicableCutoff, sessionRejection } from './rules.js';
 import type { TimedStore } from './timed-store.js';
-import type { IssuedSession, SessionStatus } from './types.js';
+import type { IssuedSession, SessionRegistration, SessionStatus } from './types.js';
 
 export interface SessionsOptions {
   store: TimedStore;
@@ -44,13 +44,7 @@ export class Sessions {
     return session;
   }
 
-  async register(input: {
-    token: string;
-    uid: string;
-    deviceFlag: number;
-    issuedAtMs?: number;
-    expiresAtMs: number;
-  }): Promise<void> {
+  async register(input: SessionRegistration): Promise<void> {
     assertUid(input.uid);
     assertDeviceFlag(input.deviceFlag);
     assertToken(input.token);

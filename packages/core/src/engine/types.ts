@@ -150,6 +150,16 @@ export interface SessionStatus {
   reason?: RejectionReason;
 }
 
+/** A login token the host issued itself, as `registerSession` takes it. */
+export interface SessionRegistration {
+  token: string;
+  uid: string;
+  deviceFlag: number;
+  /** Default: now (later than any cutoff of the device on file). */
+  issuedAtMs?: number;
+  expiresAtMs: number;
+}
+
 export interface IssuedSession {
   token: string;
   uid: string;
