@@ -6,15 +6,17 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     // Tests run against the sources; the packed builds are tested separately.
-    alias: {
-      '@evict/core/testing': fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)),
-      '@evict/core/node': fileURLToPath(new URL('./packages/core/src/node.ts', import.meta.url)),
-      '@evict/core': src('core'),
-      '@evict/redis': src('redis'),
-      '@evict/express': src('express'),
-      '@evict/koa': src('koa'),
-      '@evict/nestjs': src('nestjs'),
-    },
+    alias: [
+      // A subpath of core's exports, as its source: `@evict/core/testing` is src/testing (its index.ts).
+      {
+        find: /^@evict\/core\/(.+)$/,
+        replacement: fileURLToPath(new URL('./packages/core/src/$1', import.meta.url)),
+      },
+      ...['core', 'redis', 'express', 'koa', 'nestjs'].map((pkg) => ({
+        find: `@evict/${pkg}`,
+        replacement: src(pkg),
+      })),
+    ],
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],

@@ -1,10 +1,11 @@
 /**
  * The packages as users get them: packed with `pnpm pack` (workspace ranges become versions),
- * installed with npm into a scratch project, then imported as ESM and required as CJS.
+ * checked with publint and Are the Types Wrong (attw), installed with npm into a scratch project,
+ * then imported as ESM and required as CJS, every subpath their `exports` list included.
  * Needs the build (the root `test` script builds first) and the npm registry for the frameworks.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,16 +16,18 @@ const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs'] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;
+const tarballOf = {} as Record<(typeof PACKAGES)[number], string>;
 
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'evict-packed-'));
   const tarballs = join(scratch, 'tarballs');
   mkdirSync(tarballs);
   for (const name of PACKAGES) {
-    execFileSync(npx, ['--yes', 'pnpm@10', 'pack', '--pack-destination', tarballs], {
+    const out = execFileSync(npx, ['--yes', 'pnpm@10', 'pack', '--pack-destination', tarballs], {
       cwd: join(root, 'packages', name),
-      stdio: 'pipe',
+      encoding: 'utf8',
     });
+    tarballOf[name] = out.trim().split('\n').at(-1)!;
   }
   const app = join(scratch, 'app');
   mkdirSync(app);
@@ -132,11 +135,62 @@ function run(kind: 'esm' | 'cjs', source: string): unknown {
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
+/** Runs a dev tool of the workspace; a non-zero exit fails the test with the tool's report. */
+function lint(tool: string, args: string[]): void {
+  try {
+    execFileSync(npx, ['--no', '--', tool, ...args], { cwd: root, encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout: string; stderr: string };
+    expect.fail(`${tool} ${args.join(' ')}\n${stdout}${stderr}`);
+  }
+}
+
+/** The subpaths a package's `exports` lists, as import specifiers (`@evict/core/testing`). */
+function entrypointsOf(name: (typeof PACKAGES)[number]): string[] {
+  const manifest = JSON.parse(readFileSync(join(root, 'packages', name, 'package.json'), 'utf8'));
+  return Object.keys(manifest.exports)
+    .filter((subpath) => subpath !== './package.json')
+    .map((subpath) => manifest.name + subpath.slice(1));
+}
+
 describe.each(PACKAGES)('packed @evict/%s', (name) => {
+  it('passes publint, warnings included', () => {
+    lint('publint', [tarballOf[name], '--strict']);
+  });
+  it('has the types right in every module resolution (attw)', () => {
+    // The strict profile keeps node10 (`moduleResolution: node`, what `module: commonjs` implies):
+    // the packages' "typesVersions" serve it every subpath from dist/cjs.
+    lint('attw', [tarballOf[name], '--profile', 'strict', '--format', 'ascii', '--no-color']);
+  });
+  it('ships the build of its sources and no build state', () => {
+    const files = execFileSync('tar', ['-tzf', tarballOf[name]], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.replace(/^package\//, ''));
+    const sources = new Set(files.filter((file) => file.startsWith('src/')));
+    // tsc -b leaves the outputs of a deleted source in dist: they must not reach users.
+    const orphans = files.filter((file) => {
+      const built = /^dist\/(?:esm|cjs)\/(.+?)(?:\.d\.ts|\.js|\.js\.map)$/.exec(file);
+      return built !== null && !sources.has(`src/${built[1]}.ts`);
+    });
+    expect(orphans, 'outputs without a source (delete dist and build again)').toEqual([]);
+    expect(files.filter((file) => file.endsWith('.tsbuildinfo'))).toEqual([]);
+  });
   it('imports as ESM and works', () => {
     expect(run('esm', probes[name].esm)).toEqual(expected[name]);
   });
   it('requires as CJS and works', () => {
     expect(run('cjs', probes[name].cjs)).toEqual(expected[name]);
+  });
+  it('gives the same names to ESM and CJS on every subpath of its exports', () => {
+    const specifiers = JSON.stringify(entrypointsOf(name));
+    const names = (load: string) => `const out = {};
+for (const specifier of ${specifiers}) out[specifier] = Object.keys(${load}).sort();
+console.log(JSON.stringify(out));`;
+    const esm = run('esm', names('await import(specifier)')) as Record<string, string[]>;
+    const cjs = run('cjs', names('require(specifier)'));
+    expect(cjs).toEqual(esm);
+    for (const [specifier, exported] of Object.entries(esm)) {
+      expect(exported.length, `${specifier} exports nothing`).toBeGreaterThan(0);
+    }
   });
 });
