@@ -8,18 +8,10 @@ import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { createEvict, type Evict, MemoryStore, signUserSig, TENCENT_ERRORS } from '@evict/core';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { adminOptionsFor, GUARD } from './contract/app.js';
 import type { ContractAdapter, ContractApp } from './contract/apps/types.js';
-import {
-  ADMIN,
-  adminOptionsFor,
-  GUARD,
-  MANAGER_TOKEN,
-  OPS,
-  OTHER_KEY,
-  SDKAPPID,
-  SECRET_KEY,
-} from './contract/cases.js';
 import { ManualClock } from './support/clock.js';
+import { ADMIN, MANAGER_TOKEN, OPS, OTHER_KEY, SDKAPPID, SECRET_KEY } from './support/fixtures.js';
 
 /** Fixed, so that a failure reproduces; `pnpm test` runs exactly this many cases. */
 const SEED = 20_260_101;

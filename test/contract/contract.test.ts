@@ -1,5 +1,5 @@
 /**
- * The one HTTP contract suite: every case of `cases.ts`, over real HTTP and real WebSockets, against
+ * The one HTTP contract suite: every case of `cases/`, over real HTTP and real WebSockets, against
  * every adapter builder in `apps/` (a new `apps/<name>.ts` exporting `adapter` joins by itself).
  * Each case gets a fresh engine, store, clock and app.
  */
@@ -10,21 +10,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ManualClock } from '../support/clock.js';
 import { FaultyStore } from '../support/faulty-store.js';
+import { SDKAPPID, SECRET_KEY } from '../support/fixtures.js';
+import { adminOptionsFor, GUARD } from './app.js';
 import type { ContractAdapter, ContractApp } from './apps/types.js';
-import {
-  type Answer,
-  adminOptionsFor,
-  type ContractCase,
-  type ContractRequest,
-  cases,
-  type Expectation,
-  GUARD,
-  SDKAPPID,
-  SECRET_KEY,
-  type SigOptions,
-  type Step,
-  type World,
-} from './cases.js';
+import { cases } from './cases/index.js';
+import type { Answer, ContractCase, ContractRequest, Expectation, SigOptions, Step, World } from './table.js';
 
 declare global {
   interface ImportMeta {

@@ -1,0 +1,40 @@
+/**
+ * The credentials every in-process test app is configured with: the WuKongIM manager token, the
+ * Tencent app (SDKAppID, secret key, admins), and the kick URL signed as that app's admin. The demo
+ * processes have their own defaults (`DEMO_TENCENT` in `demo-process.ts`), as the README gives them.
+ */
+import { type AdminApiOptions, signUserSig } from '@evict/core';
+
+export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
+export const SDKAPPID = 1400000001;
+export const SECRET_KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
+/** A well-formed secret key that is not the app's. */
+export const OTHER_KEY = '0000000000000000000000000000000000000000000000000000000000000000';
+export const ADMIN = 'admin';
+/** A second App admin. */
+export const OPS = 'ops';
+
+/** The WuKongIM and Tencent families on the fixtures; `extra` adds or replaces a family. */
+export const adminOptions = (extra: AdminApiOptions = {}): AdminApiOptions => ({
+  wukongim: { managerToken: MANAGER_TOKEN },
+  tencent: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY, admins: [ADMIN] },
+  ...extra,
+});
+
+/** The Tencent kick URL with a fresh UserSig of the admin, below `prefix`. */
+export function kickUrl(prefix = ''): string {
+  const usersig = signUserSig({
+    sdkAppId: SDKAPPID,
+    secretKey: SECRET_KEY,
+    identifier: ADMIN,
+    expireSec: 86_400,
+  });
+  const query = new URLSearchParams({
+    sdkappid: String(SDKAPPID),
+    identifier: ADMIN,
+    usersig,
+    random: '99999999',
+    contenttype: 'json',
+  });
+  return `${prefix}/v4/im_open_login_svc/kick?${query}`;
+}
