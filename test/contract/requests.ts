@@ -1,5 +1,5 @@
 /** The requests the contract cases send, by family: paths, credentials and bodies. */
-import { ADMIN, MANAGER_TOKEN, SDKAPPID } from '../support/fixtures.js';
+import { ADMIN, bigJson, MANAGER_TOKEN, SDKAPPID } from '../support/fixtures.js';
 import type { ContractBody, ContractRequest, SigOptions, World } from './table.js';
 
 export const DEVICE_QUIT = '/user/device_quit';
@@ -82,12 +82,6 @@ export const upgrade = (token?: string): ContractRequest => ({
   websocket: true,
   ...(token === undefined ? {} : { query: { token } }),
 });
-
-/** A valid JSON object padded with whitespace to `bytes` bytes. */
-export function bigJson(fields: Record<string, unknown>, bytes = 17 * 1024): string {
-  const base = JSON.stringify(fields);
-  return `${base.slice(0, -1)}${' '.repeat(Math.max(0, bytes - base.length))}}`;
-}
 
 /** The same, over 16 KiB, sent in chunks without Content-Length. */
 export const chunkedOver16KiB = (fields: Record<string, unknown>) => ({

@@ -21,13 +21,14 @@ export const adminOptions = (extra: AdminApiOptions = {}): AdminApiOptions => ({
   ...extra,
 });
 
-/** The Tencent kick URL with a fresh UserSig of the admin, below `prefix`. */
-export function kickUrl(prefix = ''): string {
+/** The Tencent kick URL with a UserSig of the admin signed at `nowMs` (default: now), below `prefix`. */
+export function kickUrl(prefix = '', nowMs?: number): string {
   const usersig = signUserSig({
     sdkAppId: SDKAPPID,
     secretKey: SECRET_KEY,
     identifier: ADMIN,
     expireSec: 86_400,
+    ...(nowMs === undefined ? {} : { nowMs }),
   });
   const query = new URLSearchParams({
     sdkappid: String(SDKAPPID),
@@ -37,4 +38,11 @@ export function kickUrl(prefix = ''): string {
     contenttype: 'json',
   });
   return `${prefix}/v4/im_open_login_svc/kick?${query}`;
+}
+
+/** A JSON object of about `bytes` bytes: valid, so only its size is wrong. */
+export function bigJson(fields: Record<string, unknown>, bytes = 17 * 1024): string {
+  const base = JSON.stringify(fields);
+  // Padding as whitespace keeps the object's fields exactly `fields`.
+  return `${base.slice(0, -1)}${' '.repeat(Math.max(0, bytes - base.length))}}`;
 }

@@ -1,7 +1,8 @@
 /** Lancens (seed 002): the logout and the push-token routes. */
 import { type PushTokenKind, StoreCorruptError } from '@evict/core';
+import { bigJson } from '../../support/fixtures.js';
 import { ALICE_APP, ALICE_WEB, json, LOGGED_OUT, lancens, OK, principal, sessionNow } from '../answers.js';
-import { bigJson, chunkedOver16KiB, del, logout, MESSAGE, RING } from '../requests.js';
+import { chunkedOver16KiB, del, logout, MESSAGE, RING } from '../requests.js';
 import type { ContractBody, ContractCase, ContractRequest, World } from '../table.js';
 
 const logoutBadBodies: [string, ContractBody | undefined, string][] = [

@@ -1,6 +1,6 @@
 /** Tencent Cloud IM (seed 003): the kick. */
 import { expect } from 'vitest';
-import { ADMIN, OPS, OTHER_KEY, SDKAPPID } from '../../support/fixtures.js';
+import { ADMIN, bigJson, OPS, OTHER_KEY, SDKAPPID } from '../../support/fixtures.js';
 import {
   ALICE_APP,
   ALICE_WEB,
@@ -18,7 +18,7 @@ import {
   TENCENT_TIMEOUT,
   tamper,
 } from '../answers.js';
-import { bigJson, chunkedOver16KiB, kick, kickWith } from '../requests.js';
+import { chunkedOver16KiB, kick, kickWith } from '../requests.js';
 import type { ContractBody, ContractCase, World } from '../table.js';
 
 const kickParamErrors: [string, Record<string, string | undefined>, string][] = [

@@ -1,5 +1,5 @@
 /** WuKongIM (seeds 000 and 001): `/user/device_quit` and `/conn/remove`. */
-import { MANAGER_TOKEN } from '../../support/fixtures.js';
+import { bigJson, MANAGER_TOKEN } from '../../support/fixtures.js';
 import {
   ALICE_APP,
   ALICE_WEB,
@@ -12,7 +12,7 @@ import {
   sessionNow,
   wkError,
 } from '../answers.js';
-import { asSession, bigJson, CONN_REMOVE, chunkedOver16KiB, DEVICE_QUIT, wk } from '../requests.js';
+import { asSession, CONN_REMOVE, chunkedOver16KiB, DEVICE_QUIT, wk } from '../requests.js';
 import type { ContractBody, ContractCase } from '../table.js';
 
 const wukongimAuth: ContractCase[] = [DEVICE_QUIT, CONN_REMOVE].flatMap((path) => {
