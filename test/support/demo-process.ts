@@ -113,20 +113,30 @@ export interface DemoNode {
   stop(): Promise<void>;
 }
 
+export interface SpawnedDemo {
+  port: number;
+  child: ChildProcess;
+  /** Everything the demo printed to stdout, line by line. */
+  lines: string[];
+  stderr(): string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
 /**
- * Starts a demo process and waits for its banner. `env` is added to a clean demo environment;
- * `nodeArgs` go to node before the script (for V8 flags that NODE_OPTIONS does not allow).
+ * Spawns a demo on a free port with a clean demo environment plus `env` (`nodeArgs` go to node before
+ * the script, for V8 flags that NODE_OPTIONS does not allow) and collects its output; the caller
+ * waits for the banner it expects.
  */
-export async function startDemoNode(
+export async function spawnDemo(
   framework: Framework,
-  nodeId: number,
-  env: Record<string, string>,
+  env: Record<string, string> = {},
   nodeArgs: string[] = [],
-): Promise<DemoNode> {
+): Promise<SpawnedDemo> {
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of DEMO_ENV) delete childEnv[name];
-  Object.assign(childEnv, env, { PORT: String(port), NODE_ID: String(nodeId) });
+  Object.assign(childEnv, env, { PORT: String(port) });
   const child = spawn(process.execPath, [...nodeArgs, demoServerJs(framework)], {
     cwd: repoRoot,
     env: childEnv,
@@ -143,14 +153,34 @@ export async function startDemoNode(
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { port, child, lines, stderr: () => stderr, exited };
+}
+
+/**
+ * Starts a demo process and waits for its banner. `env` is added to a clean demo environment;
+ * `nodeArgs` go to node before the script (for V8 flags that NODE_OPTIONS does not allow).
+ */
+export async function startDemoNode(
+  framework: Framework,
+  nodeId: number,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<DemoNode> {
+  const {
+    port,
+    child,
+    lines,
+    stderr: stderrOf,
+    exited,
+  } = await spawnDemo(framework, { ...env, NODE_ID: String(nodeId) }, nodeArgs);
   const banner = `evict ${BANNER_NAME[framework]} demo on http://127.0.0.1:${port} (node ${nodeId}`;
   try {
     await waitFor(
       `the ${framework} demo (node ${nodeId}) to print "${banner}"`,
       () => {
         if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderr}`);
+          throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderrOf()}`);
         return lines.some((l) => l.includes(banner));
       },
       20_000,
@@ -190,7 +220,7 @@ export async function startDemoNode(
     base,
     child,
     lines,
-    stderr: () => stderr,
+    stderr: stderrOf,
     call,
     async login(uid, deviceFlag = 0) {
       const answer = await call('POST', '/login', { body: { uid, device_flag: deviceFlag } });

@@ -3,6 +3,7 @@
  * Tencent app (SDKAppID, secret key, admins), and the kick URL signed as that app's admin. The demo
  * processes have their own defaults (`DEMO_TENCENT` in `demo-process.ts`), as the README gives them.
  */
+import { createRequire } from 'node:module';
 import { type AdminApiOptions, signUserSig } from '@evict/core';
 
 export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
@@ -45,4 +46,28 @@ export function bigJson(fields: Record<string, unknown>, bytes = 17 * 1024): str
   const base = JSON.stringify(fields);
   // Padding as whitespace keeps the object's fields exactly `fields`.
   return `${base.slice(0, -1)}${' '.repeat(Math.max(0, bytes - base.length))}}`;
+}
+
+interface TlsSigApiV2 {
+  Api: new (sdkappid: number, key: string) => { genUserSig(identifier: string, expireSec: number): string };
+}
+const TLSSigAPIv2 = createRequire(import.meta.url)('tls-sig-api-v2') as TlsSigApiV2;
+
+/** A UserSig from Tencent's own library, tls-sig-api-v2 (no types shipped), signed at `atMs` (default: now). */
+export function tencentUserSig(
+  app: { sdkAppId: number; secretKey: string },
+  identifier: string,
+  expireSec: number,
+  atMs?: number,
+): string {
+  const api = new TLSSigAPIv2.Api(app.sdkAppId, app.secretKey);
+  if (atMs === undefined) return api.genUserSig(identifier, expireSec);
+  // genUserSig signs at Date.now(): pin it for this synchronous call only.
+  const realNow = Date.now;
+  Date.now = () => atMs;
+  try {
+    return api.genUserSig(identifier, expireSec);
+  } finally {
+    Date.now = realNow;
+  }
 }
