@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
 import { signUserSig } from '@evict/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TENCENT, type DemoNode, freePort, isBuilt } from '../support/demo-process.js';
+import { DEMO_TENCENT, type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
 import {
   connectSocket,
@@ -121,9 +121,7 @@ describeFaults('faults: Redis killed, Redis paused, a node killed, under load', 
   });
 
   beforeAll(async () => {
-    for (const framework of ['express', 'koa', 'nestjs'] as const)
-      if (!isBuilt(framework))
-        throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
+    requireBuilt('express', 'koa', 'nestjs');
     redis = new OwnRedis(await freePort(), true);
     await redis.start();
     const env = {

@@ -13,7 +13,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoNode, freePort, isBuilt } from '../support/demo-process.js';
+import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
 import { MixedLoad } from './mixed-load.js';
 import {
@@ -71,9 +71,7 @@ describeSoak('soak: two nodes under mixed load', () => {
   const { counts } = load;
 
   beforeAll(async () => {
-    for (const framework of ['express', 'koa'] as const)
-      if (!isBuilt(framework))
-        throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
+    requireBuilt('express', 'koa');
     redis = new OwnRedis(await freePort(), false);
     await redis.start();
     const env = {

@@ -46,6 +46,13 @@ export function isBuilt(framework: Framework): boolean {
   return existsSync(`${repoRoot}${demoServerJs(framework)}`);
 }
 
+/** Throws, before anything starts, when a demo the test needs has not been built. */
+export function requireBuilt(...frameworks: Framework[]): void {
+  for (const framework of frameworks)
+    if (!isBuilt(framework))
+      throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
+}
+
 export async function freePort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
