@@ -18,6 +18,28 @@ export const DEMO_TENCENT = {
   admin: 'admin',
 } as const;
 
+/** A UserSig of the demo's Tencent admin, from core's signUserSig. */
+export function demoAdminUserSig(expireSec: number): string {
+  return signUserSig({
+    sdkAppId: DEMO_TENCENT.sdkAppId,
+    secretKey: DEMO_TENCENT.secretKey,
+    identifier: DEMO_TENCENT.admin,
+    expireSec,
+  });
+}
+
+/** The path of a Tencent kick on a demo, signed as its admin with `usersig`; `random` is the call's nonce. */
+export function demoKickPath(usersig: string, random: number | string): string {
+  const query = new URLSearchParams({
+    sdkappid: String(DEMO_TENCENT.sdkAppId),
+    identifier: DEMO_TENCENT.admin,
+    usersig,
+    random: String(random),
+    contenttype: 'json',
+  });
+  return `/v4/im_open_login_svc/kick?${query}`;
+}
+
 /** Every variable the demo reads: a test sets what it means, whatever the machine's environment says. */
 export const DEMO_ENV = [
   'PORT',
@@ -236,20 +258,8 @@ export async function startDemoNode(
     },
     me: (token) => call('GET', '/me', { headers: { token } }),
     tencentKick(uid) {
-      const usersig = signUserSig({
-        sdkAppId: DEMO_TENCENT.sdkAppId,
-        secretKey: DEMO_TENCENT.secretKey,
-        identifier: DEMO_TENCENT.admin,
-        expireSec: 3_600,
-      });
-      const query = new URLSearchParams({
-        sdkappid: String(DEMO_TENCENT.sdkAppId),
-        identifier: DEMO_TENCENT.admin,
-        usersig,
-        random: String(Math.floor(Math.random() * 0xffffffff)),
-        contenttype: 'json',
-      });
-      return call('POST', `/v4/im_open_login_svc/kick?${query}`, { body: { Identifier: uid } });
+      const path = demoKickPath(demoAdminUserSig(3_600), Math.floor(Math.random() * 0xffffffff));
+      return call('POST', path, { body: { Identifier: uid } });
     },
     async openSocket(token) {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`);
