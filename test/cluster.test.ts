@@ -5,7 +5,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DemoNode, isBuilt, sleep, startDemoNode, waitFor } from './support/demo-process.js';
+import { type DemoNode, requireBuilt, sleep, startDemoNode, waitFor } from './support/demo-process.js';
 import { describeRedis, REDIS_URL, randomPrefix } from './support/redis.js';
 
 /** Kicks per second for the app, counted on Redis: the rate-limit test spends them across both nodes. */
@@ -19,10 +19,7 @@ describeRedis('a cluster of two demo processes on one Redis', () => {
   let b: DemoNode;
 
   beforeAll(async () => {
-    for (const framework of ['express', 'koa'] as const) {
-      if (!isBuilt(framework))
-        throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
-    }
+    requireBuilt('express', 'koa');
     const env = {
       REDIS_URL,
       EVICT_REDIS_PREFIX: prefix,

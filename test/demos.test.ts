@@ -8,18 +8,16 @@
  * optionally python3 with `requests` (the Python part is skipped, loudly, without it). An example
  * that is not built yet is skipped, loudly; under CI=true it fails.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { type AddressInfo, createServer } from 'node:net';
+import { type ChildProcess, execFile, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DEMO_ENV } from './support/demo-process.js';
+import { DEMO_TENCENT, demoServerJs, isBuilt, spawnDemo, waitFor } from './support/demo-process.js';
+import { tencentUserSig } from './support/fixtures.js';
 
 const run = promisify(execFile);
-const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 // The seed pages, copied from the project's shared documents so the test needs nothing outside the repo.
 const seedsDir = fileURLToPath(new URL('./fixtures/seeds', import.meta.url));
 
@@ -41,8 +39,7 @@ const EXAMPLES: Example[] = (
     ['nestjs', 'NestJS'],
   ] as const
 ).map(([name, framework]) => {
-  const serverJs = `examples/${name}/dist/server.js`;
-  return { name, framework, serverJs, built: existsSync(`${repoRoot}${serverJs}`) };
+  return { name, framework, serverJs: demoServerJs(name), built: isBuilt(name) };
 });
 
 const CI = process.env.CI === 'true';
@@ -56,16 +53,9 @@ if (unbuilt.length > 0) {
   );
 }
 
-// ---- Tencent's own signing library (no types shipped) ----
+// ---- UserSigs of the demo's Tencent app, from Tencent's own library ----
 
-interface TlsSigApiV2 {
-  Api: new (sdkappid: number, key: string) => { genUserSig(id: string, expire: number): string };
-}
-const TLSSigAPIv2 = createRequire(import.meta.url)('tls-sig-api-v2') as TlsSigApiV2;
-// The demo's defaults (README): sdkappid 1400000001, admin 'admin', the demo key.
-const SDKAPPID = 1400000001;
-const tencent = new TLSSigAPIv2.Api(SDKAPPID, 'evict-demo-secret-key-do-not-use-in-production');
-const userSig = (identifier: string) => tencent.genUserSig(identifier, 86_400);
+const userSig = (identifier: string) => tencentUserSig(DEMO_TENCENT, identifier, 86_400);
 
 // ---- python3 + requests: optional on this machine ----
 
@@ -147,44 +137,9 @@ interface DemoProcess {
   stop(): Promise<number | null>;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 async function startDemoProcess(example: Example): Promise<DemoProcess> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port) };
   // The README's defaults and the in-memory store, whatever the machine's environment says.
-  for (const name of DEMO_ENV) if (name !== 'PORT') delete env[name];
-  const child = spawn(process.execPath, [example.serverJs], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop()!;
-    lines.push(...parts);
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { port, child, lines, stderr, exited } = await spawnDemo(example.name);
   let exitedEarly = false;
   void exited.then(() => {
     exitedEarly = true;
@@ -193,7 +148,7 @@ async function startDemoProcess(example: Example): Promise<DemoProcess> {
   await waitFor(
     `the demo to print "${banner}"`,
     () => {
-      if (exitedEarly) throw new Error(`the ${example.name} demo exited before listening:\n${stderr}`);
+      if (exitedEarly) throw new Error(`the ${example.name} demo exited before listening:\n${stderr()}`);
       return lines.some((l) => l.includes(banner));
     },
     15_000,
@@ -208,7 +163,7 @@ async function startDemoProcess(example: Example): Promise<DemoProcess> {
     base: `http://127.0.0.1:${port}`,
     child,
     lines,
-    stderr: () => stderr,
+    stderr,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
@@ -266,9 +221,9 @@ const me = (demo: DemoProcess, token: string) => call(demo, 'GET', '/me', { head
 /** Tencent's kick, signed with a UserSig of the demo's admin made by Tencent's own library. */
 function kick(demo: DemoProcess, uid: string): Promise<Answer> {
   const query = new URLSearchParams({
-    sdkappid: String(SDKAPPID),
-    identifier: 'admin',
-    usersig: userSig('admin'),
+    sdkappid: String(DEMO_TENCENT.sdkAppId),
+    identifier: DEMO_TENCENT.admin,
+    usersig: userSig(DEMO_TENCENT.admin),
     random: String(Math.floor(Math.random() * 4_294_967_295)),
     contenttype: 'json',
   });

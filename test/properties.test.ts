@@ -8,18 +8,11 @@ import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { createEvict, type Evict, MemoryStore, signUserSig, TENCENT_ERRORS } from '@evict/core';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { adapters } from './contract/adapters.js';
+import { adminOptionsFor, GUARD } from './contract/app.js';
 import type { ContractAdapter, ContractApp } from './contract/apps/types.js';
-import {
-  ADMIN,
-  adminOptionsFor,
-  GUARD,
-  MANAGER_TOKEN,
-  OPS,
-  OTHER_KEY,
-  SDKAPPID,
-  SECRET_KEY,
-} from './contract/cases.js';
 import { ManualClock } from './support/clock.js';
+import { ADMIN, MANAGER_TOKEN, OPS, OTHER_KEY, SDKAPPID, SECRET_KEY } from './support/fixtures.js';
 
 /** Fixed, so that a failure reproduces; `pnpm test` runs exactly this many cases. */
 const SEED = 20_260_101;
@@ -35,15 +28,6 @@ afterAll(() => {
   process.off('unhandledRejection', onEscape);
   process.off('uncaughtException', onEscape);
 });
-
-// ---- the adapters (the contract suite's apps) ----
-
-const modules = import.meta.glob<{ adapter?: ContractAdapter }>('./contract/apps/*.ts', { eager: true });
-const adapters: ContractAdapter[] = Object.entries(modules)
-  .filter(([path]) => !path.endsWith('/types.ts'))
-  .sort(([a], [b]) => (a < b ? -1 : 1))
-  .map(([, module]) => module.adapter!)
-  .filter((adapter) => adapter !== undefined);
 
 // ---- the routes ----
 

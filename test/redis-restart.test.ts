@@ -6,7 +6,14 @@
  * Needs the build and the `redis-server` binary.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DemoNode, freePort, isBuilt, sleep, startDemoNode, waitFor } from './support/demo-process.js';
+import {
+  type DemoNode,
+  freePort,
+  requireBuilt,
+  sleep,
+  startDemoNode,
+  waitFor,
+} from './support/demo-process.js';
 import { describeRedis, randomPrefix } from './support/redis.js';
 import { hasRedisServer, OwnRedis } from './support/redis-server.js';
 
@@ -22,10 +29,7 @@ describeRestart('Redis restarts under two demo processes', () => {
   let b: DemoNode;
 
   beforeAll(async () => {
-    for (const framework of ['express', 'koa'] as const) {
-      if (!isBuilt(framework))
-        throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
-    }
+    requireBuilt('express', 'koa');
     redis = new OwnRedis(await freePort(), true);
     await redis.start();
     const env = {

@@ -15,26 +15,13 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { secretsEqual } from '../packages/core/src/secrets.js';
+import { adapters } from './contract/adapters.js';
+import { adminOptionsFor, GUARD } from './contract/app.js';
 import type { ContractAdapter, ContractApp } from './contract/apps/types.js';
-import {
-  ADMIN,
-  adminOptionsFor,
-  GUARD,
-  MANAGER_TOKEN,
-  OPS,
-  OTHER_KEY,
-  SDKAPPID,
-  SECRET_KEY,
-} from './contract/cases.js';
 import { ManualClock } from './support/clock.js';
 import { FaultyStore } from './support/faulty-store.js';
+import { ADMIN, MANAGER_TOKEN, OPS, OTHER_KEY, SDKAPPID, SECRET_KEY } from './support/fixtures.js';
 
-const modules = import.meta.glob<{ adapter?: ContractAdapter }>('./contract/apps/*.ts', { eager: true });
-const adapters: ContractAdapter[] = Object.entries(modules)
-  .filter(([path]) => !path.endsWith('/types.ts'))
-  .sort(([a], [b]) => (a < b ? -1 : 1))
-  .map(([, module]) => module.adapter!)
-  .filter((adapter) => adapter !== undefined);
 const express = adapters.find((a) => a.name === 'express')!;
 
 // ---- a world ----

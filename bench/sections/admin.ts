@@ -9,15 +9,15 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { type BenchOptions, type BenchResult, type BenchRow, type BenchSection, median } from '../report.js';
 import {
-  adminUserSig,
   type BenchNode,
   benchPrefix,
   deleteRedisKeys,
+  demoAdminUserSig,
+  demoKickPath,
   KeepAliveClient,
   loginMany,
   startExpressNode,
   TENCENT_CAP_PER_SECOND,
-  tencentKickPath,
   UNCAPPED_RATE_LIMIT,
 } from '../support/demo-cluster.js';
 
@@ -100,7 +100,11 @@ async function drive(
   let statusNon2xx = 0;
   const firstErrors: string[] = [];
   const path =
-    endpoint === 'tencent' ? tencentKickPath(usersig) : endpoint === 'floor' ? '/me' : '/user/device_quit';
+    endpoint === 'tencent'
+      ? demoKickPath(usersig, '12345678')
+      : endpoint === 'floor'
+        ? '/me'
+        : '/user/device_quit';
   const before = await redisCommandCalls(redis);
   const result = await autocannon({
     url: node.base,
@@ -173,7 +177,7 @@ async function measureStore(
   try {
     const uids = Array.from({ length: plan.users }, (_, i) => `adm${i}`);
     await loginMany(client, uids, 1);
-    const usersig = adminUserSig();
+    const usersig = demoAdminUserSig(86_400);
     const endpoints: Endpoint[] =
       store === 'memory' ? ['floor', 'device_quit', 'tencent'] : ['device_quit', 'tencent'];
     for (const endpoint of endpoints) {

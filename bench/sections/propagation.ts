@@ -7,12 +7,12 @@
 import WebSocket from 'ws';
 import { type BenchOptions, type BenchResult, type BenchSection, percentile } from '../report.js';
 import {
-  adminUserSig,
   benchPrefix,
   deleteRedisKeys,
+  demoAdminUserSig,
+  demoKickPath,
   KeepAliveClient,
   startExpressNode,
-  tencentKickPath,
 } from '../support/demo-cluster.js';
 
 const TARGET_GUARD_P99_MS = 10;
@@ -84,7 +84,7 @@ export const section: BenchSection = {
     const [a, b] = await Promise.all([startExpressNode(1, env), startExpressNode(2, env)]);
     const clientA = new KeepAliveClient(a.port);
     const clientB = new KeepAliveClient(b.port);
-    const kickPath = tencentKickPath(adminUserSig());
+    const kickPath = demoKickPath(demoAdminUserSig(86_400), '12345678');
     const samples: Sample[] = [];
     const meRoundTrips: number[] = [];
     const failures: string[] = [];

@@ -9,11 +9,18 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signUserSig } from '@evict/core';
 import { Redis } from 'ioredis';
-import { DEMO_ENV, DEMO_TENCENT, freePort, isBuilt, repoRoot } from '../../test/support/demo-process.js';
+import {
+  DEMO_ENV,
+  DEMO_TENCENT,
+  demoAdminUserSig,
+  demoKickPath,
+  freePort,
+  isBuilt,
+  repoRoot,
+} from '../../test/support/demo-process.js';
 
-export { DEMO_TENCENT };
+export { DEMO_TENCENT, demoAdminUserSig, demoKickPath };
 
 /** A Tencent rate limit so high that the limiter counts every call (its cost is measured) but never answers 60007. */
 export const UNCAPPED_RATE_LIMIT = '10000000';
@@ -136,28 +143,6 @@ export async function deleteRedisKeys(redisUrl: string, prefix: string): Promise
     redis.disconnect();
   }
   return deleted;
-}
-
-/** A Tencent admin UserSig for the demo app, valid for a day. */
-export function adminUserSig(): string {
-  return signUserSig({
-    sdkAppId: DEMO_TENCENT.sdkAppId,
-    secretKey: DEMO_TENCENT.secretKey,
-    identifier: DEMO_TENCENT.admin,
-    expireSec: 86_400,
-  });
-}
-
-/** The query string of a Tencent kick signed as the demo's admin. */
-export function tencentKickPath(usersig: string): string {
-  const query = new URLSearchParams({
-    sdkappid: String(DEMO_TENCENT.sdkAppId),
-    identifier: DEMO_TENCENT.admin,
-    usersig,
-    random: '12345678',
-    contenttype: 'json',
-  });
-  return `/v4/im_open_login_svc/kick?${query}`;
 }
 
 export interface TimedAnswer {

@@ -1,55 +1,22 @@
 /**
- * The one HTTP contract suite: every case of `cases.ts`, over real HTTP and real WebSockets, against
+ * The one HTTP contract suite: every case of `cases/`, over real HTTP and real WebSockets, against
  * every adapter builder in `apps/` (a new `apps/<name>.ts` exporting `adapter` joins by itself).
  * Each case gets a fresh engine, store, clock and app.
  */
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
 import { createEvict, MemoryStore, type RevocationEvent, signUserSig, TENCENT_ERRORS } from '@evict/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ManualClock } from '../support/clock.js';
 import { FaultyStore } from '../support/faulty-store.js';
+import { SDKAPPID, SECRET_KEY, tencentUserSig } from '../support/fixtures.js';
+import { adapters } from './adapters.js';
+import { adminOptionsFor, GUARD } from './app.js';
 import type { ContractAdapter, ContractApp } from './apps/types.js';
-import {
-  type Answer,
-  adminOptionsFor,
-  type ContractCase,
-  type ContractRequest,
-  cases,
-  type Expectation,
-  GUARD,
-  SDKAPPID,
-  SECRET_KEY,
-  type SigOptions,
-  type Step,
-  type World,
-} from './cases.js';
-
-declare global {
-  interface ImportMeta {
-    /** Vite's glob import (vitest transforms it at build time). */
-    glob<T>(pattern: string, options: { eager: true }): Record<string, T>;
-  }
-}
-
-// ---- the adapters ----
-
-const modules = import.meta.glob<{ adapter?: ContractAdapter }>('./apps/*.ts', { eager: true });
-const adapters: ContractAdapter[] = Object.entries(modules)
-  .filter(([path]) => !path.endsWith('/types.ts'))
-  .sort(([a], [b]) => (a < b ? -1 : 1))
-  .map(([path, module]) => {
-    if (module.adapter === undefined) throw new Error(`${path} must export \`adapter: ContractAdapter\``);
-    return module.adapter;
-  });
+import { cases } from './cases/index.js';
+import type { Answer, ContractCase, ContractRequest, Expectation, SigOptions, Step, World } from './table.js';
 
 // ---- UserSigs: Tencent's own library, at the manual clock's time ----
-
-interface TlsSigApiV2 {
-  Api: new (sdkappid: number, key: string) => { genUserSig(identifier: string, expireSec: number): string };
-}
-const TLSSigAPIv2 = createRequire(import.meta.url)('tls-sig-api-v2') as TlsSigApiV2;
 
 function sign(identifier: string, nowMs: number, options: SigOptions): string {
   const sdkAppId = options.sdkAppId ?? SDKAPPID;
@@ -58,14 +25,7 @@ function sign(identifier: string, nowMs: number, options: SigOptions): string {
   const atMs = nowMs - (options.secondsAgo ?? 0) * 1000;
   if (options.signer === 'evict')
     return signUserSig({ sdkAppId, secretKey, identifier, expireSec, nowMs: atMs });
-  // genUserSig signs at Date.now(): pin it to the case's clock for this synchronous call only.
-  const realNow = Date.now;
-  Date.now = () => atMs;
-  try {
-    return new TLSSigAPIv2.Api(sdkAppId, secretKey).genUserSig(identifier, expireSec);
-  } finally {
-    Date.now = realNow;
-  }
+  return tencentUserSig({ sdkAppId, secretKey }, identifier, expireSec, atMs);
 }
 
 // ---- HTTP and WebSocket clients ----

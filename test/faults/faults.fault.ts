@@ -11,9 +11,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
-import { signUserSig } from '@evict/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TENCENT, type DemoNode, freePort, isBuilt } from '../support/demo-process.js';
+import {
+  type DemoNode,
+  demoAdminUserSig,
+  demoKickPath,
+  freePort,
+  requireBuilt,
+} from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
 import {
   connectSocket,
@@ -113,17 +118,10 @@ describeFaults('faults: Redis killed, Redis paused, a node killed, under load', 
   const logins = { sent: 0, ok: 0 };
   let stopped = false;
 
-  const adminSig = signUserSig({
-    sdkAppId: DEMO_TENCENT.sdkAppId,
-    secretKey: DEMO_TENCENT.secretKey,
-    identifier: DEMO_TENCENT.admin,
-    expireSec: 3_600,
-  });
+  const adminSig = demoAdminUserSig(3_600);
 
   beforeAll(async () => {
-    for (const framework of ['express', 'koa', 'nestjs'] as const)
-      if (!isBuilt(framework))
-        throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
+    requireBuilt('express', 'koa', 'nestjs');
     redis = new OwnRedis(await freePort(), true);
     await redis.start();
     const env = {
@@ -210,14 +208,8 @@ describeFaults('faults: Redis killed, Redis paused, a node killed, under load', 
     const sentAt = now();
     let answer: HttpAnswer;
     if (kind === 'tencent') {
-      const query = new URLSearchParams({
-        sdkappid: String(DEMO_TENCENT.sdkAppId),
-        identifier: DEMO_TENCENT.admin,
-        usersig: adminSig,
-        random: String(Math.floor(random() * 0xffffffff)),
-        contenttype: 'json',
-      });
-      answer = await httpCall(agent, node.base, 'POST', `/v4/im_open_login_svc/kick?${query}`, {
+      const path = demoKickPath(adminSig, Math.floor(random() * 0xffffffff));
+      answer = await httpCall(agent, node.base, 'POST', path, {
         body: { Identifier: uid },
         timeoutMs: 10_000,
       });

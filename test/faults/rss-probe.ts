@@ -15,17 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DemoNode, freePort } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
-import {
-  connectSocket,
-  diagSamples,
-  httpCall,
-  keepAliveAgent,
-  OwnRedis,
-  rng,
-  type SocketAttempt,
-  sleep,
-  startNode,
-} from './support.js';
+import { MixedLoad } from './mixed-load.js';
+import { diagSamples, keepAliveAgent, OwnRedis, rng, sleep, startNode } from './support.js';
 
 const SPECS = (process.env.NODES ?? 'express,koa').split(',');
 const MINUTES = Number(process.env.MINUTES ?? 8);
@@ -73,66 +64,22 @@ const print = () => {
 const printer = setInterval(print, PROBE_MS);
 
 const agent = keepAliveAgent();
-const random = rng(Number(process.env.FAULT_SEED ?? 7));
-const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
-let stopped = false;
-const counts = { requests: 0, logins: 0, sockets: 0, kicks: 0, logouts: 0, errors: 0 };
-const targets = nodes.map((n) => n.node);
-
-/** The soak's virtual user (soak.fault.ts). */
-async function virtualUser(index: number): Promise<void> {
-  const uid = `probe${process.pid}v${index}`;
-  let token: string | undefined;
-  const held: SocketAttempt[] = [];
-  while (!stopped) {
-    const node = pick(targets);
-    const r = random();
-    if (token === undefined) {
-      const answer = await httpCall(agent, node.base, 'POST', '/login', { body: { uid, device_flag: 0 } });
-      counts.logins += 1;
-      if (answer.status === 200) token = answer.json.token;
-      else counts.errors += 1;
-    } else if (r < 0.85) {
-      const answer = await httpCall(agent, node.base, 'GET', '/me', { headers: { token } });
-      counts.requests += 1;
-      if (answer.status === 401) token = undefined;
-      else if (answer.status !== 200) counts.errors += 1;
-    } else if (r < 0.93) {
-      const attempt = await connectSocket(node.port, token);
-      counts.sockets += 1;
-      if (attempt.status === 101) held.push(attempt);
-      while (held.length > 2) held.shift()!.ws?.close();
-    } else if (r < 0.97) {
-      const answer = await httpCall(agent, node.base, 'POST', '/user/device_quit', {
-        body: { uid, device_flag: -1 },
-      });
-      counts.kicks += 1;
-      if (answer.status !== 200) counts.errors += 1;
-      token = undefined;
-    } else {
-      const answer = await httpCall(agent, node.base, 'POST', '/v1/api/user/logout', {
-        body: { username: uid, token },
-      });
-      counts.logouts += 1;
-      if (answer.status !== 200) counts.errors += 1;
-      token = undefined;
-    }
-    await sleep(40 + random() * 40);
-  }
-  for (const s of held) s.ws?.close();
-}
+const load = new MixedLoad(agent, rng(Number(process.env.FAULT_SEED ?? 7)));
 
 try {
   await sleep(PROBE_MS * 1.5);
   loadStart = Date.now();
-  const load = Array.from({ length: VUS }, (_, i) => virtualUser(i));
+  load.start(
+    VUS,
+    `probe${process.pid}`,
+    nodes.map((n) => n.node),
+  );
   await sleep(MINUTES * 60_000);
-  stopped = true;
-  await Promise.all(load);
+  await load.stop();
   agent.destroy();
   await sleep(PROBE_MS * 2 + 500);
   print();
-  console.log('load', JSON.stringify(counts));
+  console.log('load', JSON.stringify(load.counts));
 } finally {
   clearInterval(printer);
   for (const n of nodes) await n.node.stop();

@@ -13,19 +13,17 @@
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoNode, freePort, isBuilt } from '../support/demo-process.js';
+import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
+import { MixedLoad } from './mixed-load.js';
 import {
-  connectSocket,
   diagExit,
   diagSamples,
   hasRedisServer,
-  httpCall,
   keepAliveAgent,
   OwnRedis,
   QUICK,
   rng,
-  type SocketAttempt,
   sleep,
   startNode,
   terminate,
@@ -69,15 +67,11 @@ describeSoak('soak: two nodes under mixed load', () => {
   let redis: OwnRedis;
   let nodes: DemoNode[] = [];
   const agent = keepAliveAgent();
-  const random = rng(Number(process.env.FAULT_SEED ?? 7));
-  const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
-  let stopped = false;
-  const counts = { requests: 0, logins: 0, sockets: 0, kicks: 0, logouts: 0, errors: 0 };
+  const load = new MixedLoad(agent, rng(Number(process.env.FAULT_SEED ?? 7)));
+  const { counts } = load;
 
   beforeAll(async () => {
-    for (const framework of ['express', 'koa'] as const)
-      if (!isBuilt(framework))
-        throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
+    requireBuilt('express', 'koa');
     redis = new OwnRedis(await freePort(), false);
     await redis.start();
     const env = {
@@ -93,54 +87,11 @@ describeSoak('soak: two nodes under mixed load', () => {
   }, 60_000);
 
   afterAll(async () => {
-    stopped = true;
+    void load.stop();
     agent.destroy();
     await Promise.all(nodes.map((n) => n.stop()));
     await redis?.remove();
   });
-
-  async function virtualUser(index: number): Promise<void> {
-    const uid = `soak${process.pid}v${index}`;
-    let token: string | undefined;
-    const held: SocketAttempt[] = [];
-    while (!stopped) {
-      const node = pick(nodes);
-      const r = random();
-      if (token === undefined) {
-        const answer = await httpCall(agent, node.base, 'POST', '/login', { body: { uid, device_flag: 0 } });
-        counts.logins += 1;
-        if (answer.status === 200) token = answer.json.token;
-        else counts.errors += 1;
-      } else if (r < 0.85) {
-        const answer = await httpCall(agent, node.base, 'GET', '/me', { headers: { token } });
-        counts.requests += 1;
-        if (answer.status === 401) token = undefined;
-        else if (answer.status !== 200) counts.errors += 1;
-      } else if (r < 0.93) {
-        // at most two sockets per user: open one, close the oldest
-        const attempt = await connectSocket(node.port, token);
-        counts.sockets += 1;
-        if (attempt.status === 101) held.push(attempt);
-        while (held.length > 2) held.shift()!.ws?.close();
-      } else if (r < 0.97) {
-        const answer = await httpCall(agent, node.base, 'POST', '/user/device_quit', {
-          body: { uid, device_flag: -1 },
-        });
-        counts.kicks += 1;
-        if (answer.status !== 200) counts.errors += 1;
-        token = undefined;
-      } else {
-        const answer = await httpCall(agent, node.base, 'POST', '/v1/api/user/logout', {
-          body: { username: uid, token },
-        });
-        counts.logouts += 1;
-        if (answer.status !== 200) counts.errors += 1;
-        token = undefined;
-      }
-      await sleep(40 + random() * 40);
-    }
-    for (const s of held) s.ws?.close();
-  }
 
   it(
     `${SOAK_SECONDS} s of mixed load: heap, RSS and handles flat, clean shutdown`,
@@ -148,10 +99,9 @@ describeSoak('soak: two nodes under mixed load', () => {
       await sleep(SAMPLE_MS * 1.5);
       const baseline = nodes.map((n) => diagSamples(n).at(-1)!);
       const loadStart = Date.now();
-      const load = Array.from({ length: VUS }, (_, i) => virtualUser(i));
+      load.start(VUS, `soak${process.pid}`, nodes);
       await sleep(SOAK_SECONDS * 1_000);
-      stopped = true;
-      await Promise.all(load);
+      await load.stop();
       const loadEnd = Date.now();
       agent.destroy();
       // The nodes see the client's sockets close, then sample at rest.

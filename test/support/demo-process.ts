@@ -18,6 +18,28 @@ export const DEMO_TENCENT = {
   admin: 'admin',
 } as const;
 
+/** A UserSig of the demo's Tencent admin, from core's signUserSig. */
+export function demoAdminUserSig(expireSec: number): string {
+  return signUserSig({
+    sdkAppId: DEMO_TENCENT.sdkAppId,
+    secretKey: DEMO_TENCENT.secretKey,
+    identifier: DEMO_TENCENT.admin,
+    expireSec,
+  });
+}
+
+/** The path of a Tencent kick on a demo, signed as its admin with `usersig`; `random` is the call's nonce. */
+export function demoKickPath(usersig: string, random: number | string): string {
+  const query = new URLSearchParams({
+    sdkappid: String(DEMO_TENCENT.sdkAppId),
+    identifier: DEMO_TENCENT.admin,
+    usersig,
+    random: String(random),
+    contenttype: 'json',
+  });
+  return `/v4/im_open_login_svc/kick?${query}`;
+}
+
 /** Every variable the demo reads: a test sets what it means, whatever the machine's environment says. */
 export const DEMO_ENV = [
   'PORT',
@@ -44,6 +66,13 @@ export function demoServerJs(framework: Framework): string {
 
 export function isBuilt(framework: Framework): boolean {
   return existsSync(`${repoRoot}${demoServerJs(framework)}`);
+}
+
+/** Throws, before anything starts, when a demo the test needs has not been built. */
+export function requireBuilt(...frameworks: Framework[]): void {
+  for (const framework of frameworks)
+    if (!isBuilt(framework))
+      throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
 }
 
 export async function freePort(): Promise<number> {
@@ -113,20 +142,30 @@ export interface DemoNode {
   stop(): Promise<void>;
 }
 
+export interface SpawnedDemo {
+  port: number;
+  child: ChildProcess;
+  /** Everything the demo printed to stdout, line by line. */
+  lines: string[];
+  stderr(): string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
 /**
- * Starts a demo process and waits for its banner. `env` is added to a clean demo environment;
- * `nodeArgs` go to node before the script (for V8 flags that NODE_OPTIONS does not allow).
+ * Spawns a demo on a free port with a clean demo environment plus `env` (`nodeArgs` go to node before
+ * the script, for V8 flags that NODE_OPTIONS does not allow) and collects its output; the caller
+ * waits for the banner it expects.
  */
-export async function startDemoNode(
+export async function spawnDemo(
   framework: Framework,
-  nodeId: number,
-  env: Record<string, string>,
+  env: Record<string, string> = {},
   nodeArgs: string[] = [],
-): Promise<DemoNode> {
+): Promise<SpawnedDemo> {
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of DEMO_ENV) delete childEnv[name];
-  Object.assign(childEnv, env, { PORT: String(port), NODE_ID: String(nodeId) });
+  Object.assign(childEnv, env, { PORT: String(port) });
   const child = spawn(process.execPath, [...nodeArgs, demoServerJs(framework)], {
     cwd: repoRoot,
     env: childEnv,
@@ -143,14 +182,34 @@ export async function startDemoNode(
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { port, child, lines, stderr: () => stderr, exited };
+}
+
+/**
+ * Starts a demo process and waits for its banner. `env` is added to a clean demo environment;
+ * `nodeArgs` go to node before the script (for V8 flags that NODE_OPTIONS does not allow).
+ */
+export async function startDemoNode(
+  framework: Framework,
+  nodeId: number,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<DemoNode> {
+  const {
+    port,
+    child,
+    lines,
+    stderr: stderrOf,
+    exited,
+  } = await spawnDemo(framework, { ...env, NODE_ID: String(nodeId) }, nodeArgs);
   const banner = `evict ${BANNER_NAME[framework]} demo on http://127.0.0.1:${port} (node ${nodeId}`;
   try {
     await waitFor(
       `the ${framework} demo (node ${nodeId}) to print "${banner}"`,
       () => {
         if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderr}`);
+          throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderrOf()}`);
         return lines.some((l) => l.includes(banner));
       },
       20_000,
@@ -190,7 +249,7 @@ export async function startDemoNode(
     base,
     child,
     lines,
-    stderr: () => stderr,
+    stderr: stderrOf,
     call,
     async login(uid, deviceFlag = 0) {
       const answer = await call('POST', '/login', { body: { uid, device_flag: deviceFlag } });
@@ -199,20 +258,8 @@ export async function startDemoNode(
     },
     me: (token) => call('GET', '/me', { headers: { token } }),
     tencentKick(uid) {
-      const usersig = signUserSig({
-        sdkAppId: DEMO_TENCENT.sdkAppId,
-        secretKey: DEMO_TENCENT.secretKey,
-        identifier: DEMO_TENCENT.admin,
-        expireSec: 3_600,
-      });
-      const query = new URLSearchParams({
-        sdkappid: String(DEMO_TENCENT.sdkAppId),
-        identifier: DEMO_TENCENT.admin,
-        usersig,
-        random: String(Math.floor(Math.random() * 0xffffffff)),
-        contenttype: 'json',
-      });
-      return call('POST', `/v4/im_open_login_svc/kick?${query}`, { body: { Identifier: uid } });
+      const path = demoKickPath(demoAdminUserSig(3_600), Math.floor(Math.random() * 0xffffffff));
+      return call('POST', path, { body: { Identifier: uid } });
     },
     async openSocket(token) {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`);

@@ -15,9 +15,9 @@ import {
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../../test/support/clock.js';
 import { FaultyStore } from '../../../test/support/faulty-store.js';
+import { SECRET_KEY as KEY } from '../../../test/support/fixtures.js';
 
 const SDKAPPID = 1400000000;
-const KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
 const DAY_SEC = 86_400;
 
 const opened: { close(): Promise<void> }[] = [];

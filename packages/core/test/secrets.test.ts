@@ -10,6 +10,7 @@ import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MANAGER_TOKEN } from '../../../test/support/fixtures.js';
 import { createAdminApi } from '../src/admin-api.js';
 import { createEvict, type Evict } from '../src/engine/index.js';
 import type { EvictRequest } from '../src/http/types.js';
@@ -118,7 +119,6 @@ describe('secretsEqual', () => {
 });
 
 describe('the WuKongIM manager-token check', () => {
-  const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
   let engine: Evict;
 
   beforeEach(() => {

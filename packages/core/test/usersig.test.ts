@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SECRET_KEY as KEY, OTHER_KEY } from '../../../test/support/fixtures.js';
 import {
   MAX_USERSIG_LENGTH,
   signUserSig,
@@ -29,8 +30,6 @@ const require = createRequire(import.meta.url);
 const TLSSigAPIv2 = require('tls-sig-api-v2') as { Api: new (sdkappid: number, key: string) => TlsSigApi };
 
 const SDKAPPID = 1400000000;
-const KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
-const OTHER_KEY = '0000000000000000000000000000000000000000000000000000000000000000';
 const EXPIRE = 86400 * 180;
 /** A fixed instant with a sub-second part, so flooring to seconds is exercised. */
 const NOW_MS = Date.UTC(2025, 0, 15, 12, 0, 0) + 987;

@@ -1,21 +1,10 @@
 import { createServer, request as httpRequest, type OutgoingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AdminApiOptions, createEvict, type Evict, type EvictOptions, MemoryStore } from '@evict/core';
+import { createEvict, type Evict, type EvictOptions, MemoryStore } from '@evict/core';
 import type { Express } from 'express';
 import { expect } from 'vitest';
 import { ManualClock } from '../../../test/support/clock.js';
 import { FaultyStore } from '../../../test/support/faulty-store.js';
-
-export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
-export const SDKAPPID = 1400000001;
-export const SECRET_KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
-export const ADMIN = 'admin';
-
-export const adminOptions = (extra: AdminApiOptions = {}): AdminApiOptions => ({
-  wukongim: { managerToken: MANAGER_TOKEN },
-  tencent: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY, admins: [ADMIN] },
-  ...extra,
-});
 
 export interface Harness {
   clock: ManualClock;
@@ -105,11 +94,4 @@ export async function sendChunked(
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-}
-
-/** A JSON object of about `bytes` bytes: valid, so only its size is wrong. */
-export function bigJson(fields: Record<string, unknown>, bytes = 17 * 1024): string {
-  const base = JSON.stringify(fields);
-  // Padding as whitespace keeps the object's fields exactly `fields`.
-  return `${base.slice(0, -1)}${' '.repeat(Math.max(0, bytes - base.length))}}`;
 }

@@ -1,4 +1,4 @@
-import { type AdminApiOptions, signUserSig } from '@evict/core';
+import type { AdminApiOptions } from '@evict/core';
 import { evictRouter } from '@evict/express';
 import express, { type Express, type RequestHandler } from 'express';
 import request from 'supertest';
@@ -7,15 +7,12 @@ import {
   ADMIN,
   adminOptions,
   bigJson,
-  closeHarnesses,
-  type Harness,
-  harness,
+  kickUrl,
   MANAGER_TOKEN,
   SDKAPPID,
   SECRET_KEY,
-  sendChunked,
-  unchanged,
-} from './helpers.js';
+} from '../../../test/support/fixtures.js';
+import { closeHarnesses, type Harness, harness, sendChunked, unchanged } from './helpers.js';
 
 const json = (value: unknown) => JSON.stringify(value);
 const OK = '{"status":"ok"}';
@@ -31,24 +28,6 @@ beforeEach(async () => {
 });
 
 afterEach(closeHarnesses);
-
-function kickUrl(prefix = ''): string {
-  const usersig = signUserSig({
-    sdkAppId: SDKAPPID,
-    secretKey: SECRET_KEY,
-    identifier: ADMIN,
-    expireSec: 86_400,
-    nowMs: h.clock.nowMs(),
-  });
-  const query = new URLSearchParams({
-    sdkappid: String(SDKAPPID),
-    identifier: ADMIN,
-    usersig,
-    random: '99999999',
-    contenttype: 'json',
-  });
-  return `${prefix}/v4/im_open_login_svc/kick?${query}`;
-}
 
 /** One call of each family, as the seeds make them, against `app` mounted at `prefix`. */
 async function expectEveryFamilyWorks(app: Express, prefix = '') {
@@ -81,7 +60,7 @@ async function expectEveryFamilyWorks(app: Express, prefix = '') {
   expect(logout.text).toBe(OK);
 
   const kick = await request(app)
-    .post(kickUrl(prefix))
+    .post(kickUrl(prefix, h.clock.nowMs()))
     .set('content-type', 'application/json')
     .send(json({ Identifier: 'alice01' }));
   expect(kick.status).toBe(200);

@@ -15,6 +15,13 @@ import Koa, { type Middleware } from 'koa';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import {
+  adminOptions,
+  kickUrl,
+  MANAGER_TOKEN,
+  SDKAPPID,
+  SECRET_KEY,
+} from '../../../test/support/fixtures.js';
 
 // Untyped on purpose: @koa/bodyparser's types add `body` and `rawBody` to node's IncomingMessage for
 // the whole program, which breaks Express's `req.body` in this repository's single typecheck.
@@ -22,20 +29,13 @@ const { bodyParser } = createRequire(import.meta.url)('@koa/bodyparser') as { bo
 /** The body a body parser left on a Koa request. */
 const parsedBody = (ctx: { request: object }) => (ctx.request as { body?: unknown }).body;
 
-const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
-const SDKAPPID = 1400000001;
-const SECRET_KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
-const ADMIN = 'admin';
 const OK = '{"status":"ok"}';
 const TENCENT_OK = '{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}';
 const NOT_JSON = { msg: 'request body is not valid JSON', status: 400 };
 const TOO_LARGE = { msg: 'request body is larger than 16 KiB', status: 400 };
 const PROTO = { msg: 'unknown field "__proto__"', status: 400 };
 
-const admin: AdminApiOptions = {
-  wukongim: { managerToken: MANAGER_TOKEN },
-  tencent: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY, admins: [ADMIN] },
-};
+const admin = adminOptions();
 
 let store: MemoryStore;
 let engine: Evict;
@@ -82,23 +82,6 @@ async function unchanged<T>(action: () => PromiseLike<T>): Promise<T> {
   const result = await action();
   expect(stateOnFile()).toEqual(before);
   return result;
-}
-
-function kickUrl(prefix = ''): string {
-  const usersig = signUserSig({
-    sdkAppId: SDKAPPID,
-    secretKey: SECRET_KEY,
-    identifier: ADMIN,
-    expireSec: 86_400,
-  });
-  const query = new URLSearchParams({
-    sdkappid: String(SDKAPPID),
-    identifier: ADMIN,
-    usersig,
-    random: '99999999',
-    contenttype: 'json',
-  });
-  return `${prefix}/v4/im_open_login_svc/kick?${query}`;
 }
 
 /** A body written in chunks, with no Content-Length (supertest always sends one for a string). */

@@ -4,7 +4,8 @@ import { type EvictAdminOptions, EvictModule } from '@evict/nestjs';
 import { Body, Controller, type DynamicModule, Module, Post } from '@nestjs/common';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AppOptions, adminOptions, closeAll, engine, kickUrl, MANAGER_TOKEN, start } from './helpers.js';
+import { adminOptions, kickUrl, MANAGER_TOKEN } from '../../../test/support/fixtures.js';
+import { type AppOptions, closeAll, engine, start } from './helpers.js';
 
 const OK = '{"status":"ok"}';
 const TENCENT_OK = '{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}';

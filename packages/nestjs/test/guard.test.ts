@@ -14,7 +14,8 @@ import { APP_GUARD } from '@nestjs/core';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { adminOptions, closeAll, engine, kickUrl, listen, SDKAPPID, SECRET_KEY, start } from './helpers.js';
+import { adminOptions, kickUrl, SDKAPPID, SECRET_KEY } from '../../../test/support/fixtures.js';
+import { closeAll, engine, listen, start } from './helpers.js';
 
 @Controller()
 class RouteGuarded {

@@ -1,39 +1,10 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type AdminApiOptions, createEvict, type Evict, signUserSig } from '@evict/core';
+import { createEvict, type Evict } from '@evict/core';
 import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-
-export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
-export const SDKAPPID = 1400000001;
-export const SECRET_KEY = '5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e';
-export const ADMIN = 'admin';
-
-export const adminOptions = (extra: AdminApiOptions = {}): AdminApiOptions => ({
-  wukongim: { managerToken: MANAGER_TOKEN },
-  tencent: { sdkAppId: SDKAPPID, secretKey: SECRET_KEY, admins: [ADMIN] },
-  ...extra,
-});
-
-/** The Tencent kick URL with a fresh UserSig of the admin, below `prefix`. */
-export function kickUrl(prefix = ''): string {
-  const usersig = signUserSig({
-    sdkAppId: SDKAPPID,
-    secretKey: SECRET_KEY,
-    identifier: ADMIN,
-    expireSec: 86_400,
-  });
-  const query = new URLSearchParams({
-    sdkappid: String(SDKAPPID),
-    identifier: ADMIN,
-    usersig,
-    random: '99999999',
-    contenttype: 'json',
-  });
-  return `${prefix}/v4/im_open_login_svc/kick?${query}`;
-}
 
 const engines: Evict[] = [];
 const apps: INestApplication[] = [];

@@ -12,7 +12,8 @@ import { NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { adminOptions, closeAll, engine, MANAGER_TOKEN, start } from './helpers.js';
+import { adminOptions, MANAGER_TOKEN } from '../../../test/support/fixtures.js';
+import { closeAll, engine, start } from './helpers.js';
 
 afterEach(closeAll);
 

@@ -1,0 +1,69 @@
+import { bySessionHash, type Group, newTokenHash, newUid } from './harness.js';
+
+export const sessions: Group = {
+  name: 'sessions',
+  tests(h, { it, expect }) {
+    it('putSession then getSession returns the same record', async () => {
+      const session = h.session(newUid(), { deviceFlag: 0 });
+      await h.store.putSession(session);
+      expect(await h.store.getSession(session.tokenHash)).toEqual(session);
+      expect(await h.store.getSession(newTokenHash())).toBeUndefined();
+    });
+
+    it('keeps its own copy: mutating a record given or returned changes nothing on file', async () => {
+      const session = h.session(newUid());
+      const expected = { ...session };
+      await h.store.putSession(session);
+      session.expiresAtMs += 1;
+      const returned = await h.store.getSession(session.tokenHash);
+      expect(returned).toEqual(expected);
+      returned!.revokedAtMs = h.now();
+      expect(await h.store.getSession(session.tokenHash)).toEqual(expected);
+    });
+
+    it('revokeSession returns the session as it was and marks it revoked at atMs; it stays on file', async () => {
+      const uid = newUid();
+      const session = h.session(uid);
+      await h.store.putSession(session);
+      const atMs = h.now() + 7;
+      const before = await h.store.revokeSession(session.tokenHash, atMs);
+      expect(before).toEqual(session);
+      expect(before?.revokedAtMs).toBeUndefined();
+      expect(await h.store.getSession(session.tokenHash)).toEqual({ ...session, revokedAtMs: atMs });
+      expect(await h.store.listSessions(uid)).toEqual([{ ...session, revokedAtMs: atMs }]);
+    });
+
+    it('revoking twice keeps the first time, even when the second is earlier', async () => {
+      const session = h.session(newUid());
+      await h.store.putSession(session);
+      const first = h.now() + 50;
+      await h.store.revokeSession(session.tokenHash, first);
+      const again = await h.store.revokeSession(session.tokenHash, first + 10);
+      expect(again).toEqual({ ...session, revokedAtMs: first });
+      const earlier = await h.store.revokeSession(session.tokenHash, first - 10);
+      expect(earlier).toEqual({ ...session, revokedAtMs: first });
+      expect(await h.store.getSession(session.tokenHash)).toEqual({ ...session, revokedAtMs: first });
+    });
+
+    it('revokeSession of an unknown session returns undefined and creates nothing', async () => {
+      const tokenHash = newTokenHash();
+      expect(await h.store.revokeSession(tokenHash, h.now())).toBeUndefined();
+      expect(await h.store.getSession(tokenHash)).toBeUndefined();
+    });
+
+    it("listSessions holds exactly the user's sessions, of every device", async () => {
+      const alice = newUid();
+      const bob = newUid();
+      const mine = [
+        h.session(alice, { deviceFlag: 0 }),
+        h.session(alice, { deviceFlag: 1 }),
+        h.session(alice, { deviceFlag: 1, issuedAtMs: h.now() + 1 }),
+      ];
+      const theirs = [h.session(bob, { deviceFlag: 0 }), h.session(bob, { deviceFlag: 2 })];
+      for (const session of [...mine, ...theirs]) await h.store.putSession(session);
+      expect(bySessionHash(await h.store.listSessions(alice))).toEqual(bySessionHash(mine));
+      expect(bySessionHash(await h.store.listSessions(bob))).toEqual(bySessionHash(theirs));
+      expect(await h.store.listSessions(newUid())).toEqual([]);
+    });
+  },
+};

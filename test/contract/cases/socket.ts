@@ -1,0 +1,125 @@
+/** Sockets: the upgrade check, and the connections evict closes. */
+
+import {
+  DEVICE_QUIT_REJECTED,
+  KICKED,
+  kickEvent,
+  LOGGED_OUT,
+  NO_CREDENTIAL_UPGRADE,
+  OK,
+  SOCKET_CLOSED,
+  TENCENT_OK,
+  UNAVAILABLE,
+  UNKNOWN,
+} from '../answers.js';
+import { CONN_REMOVE, DEVICE_QUIT, kick, upgrade, wk } from '../requests.js';
+import type { ContractCase } from '../table.js';
+
+export const socket: ContractCase[] = [
+  {
+    name: 'an accepted upgrade says hello with its conn_id and node_id',
+    family: 'socket',
+    request: (w) => upgrade(w.tokens.alice1),
+    expect: { status: 101, body: { type: 'hello', conn_id: 1_000_000_001, node_id: 1 } },
+  },
+  {
+    name: 'a Tencent kick closes it with 4001 kicked; the token cannot reconnect',
+    family: 'socket',
+    setup: (w) => w.connect('s', w.tokens.alice1!),
+    request: kick({ Identifier: 'alice01' }),
+    expect: {
+      status: 200,
+      body: TENCENT_OK,
+      closed: { s: SOCKET_CLOSED.kicked },
+      events: [{ ...kickEvent('alice01'), connectionsClosed: 1 }],
+    },
+    next: [{ request: (w) => upgrade(w.tokens.alice1), expect: { status: 401, body: KICKED } }],
+  },
+  {
+    name: "a WuKongIM device_quit closes it with 4002 device_quit; the other device's stays open",
+    family: 'socket',
+    setup: async (w) => {
+      await w.connect('web', w.tokens.alice1!);
+      await w.connect('app', w.tokens.alice0!);
+    },
+    request: wk(DEVICE_QUIT, { uid: 'alice01', device_flag: 1 }),
+    expect: { status: 200, body: OK, closed: { web: SOCKET_CLOSED.device_quit, app: 'open' } },
+    next: [{ request: (w) => upgrade(w.tokens.alice1), expect: { status: 401, body: DEVICE_QUIT_REJECTED } }],
+  },
+  {
+    name: 'a WuKongIM conn/remove closes that one with 4003; the token connects again',
+    family: 'socket',
+    setup: async (w) => {
+      await w.connect('first', w.tokens.alice1!);
+      await w.connect('second', w.tokens.alice1!);
+    },
+    request: (w) =>
+      wk(CONN_REMOVE, {
+        uid: 'alice01',
+        conn_id: w.hello('first').conn_id,
+        node_id: w.hello('first').node_id,
+      }),
+    expect: {
+      status: 200,
+      body: OK,
+      closed: { first: SOCKET_CLOSED.connection_removed, second: 'open' },
+    },
+    next: [
+      {
+        request: (w) => upgrade(w.tokens.alice1),
+        expect: { status: 101, body: { type: 'hello', conn_id: 1_000_000_003, node_id: 1 } },
+      },
+    ],
+  },
+  {
+    name: 'a logged-out token cannot upgrade: 401 logged_out',
+    family: 'socket',
+    setup: async (w) => {
+      await w.engine.logout(w.tokens.alice1!);
+    },
+    request: (w) => upgrade(w.tokens.alice1),
+    expect: { status: 401, body: LOGGED_OUT },
+    unchanged: true,
+  },
+  {
+    name: 'a kicked token cannot upgrade: 401 kicked; a new session can',
+    family: 'socket',
+    setup: async (w) => {
+      await w.engine.kickUser('alice01');
+    },
+    request: (w) => upgrade(w.tokens.alice1),
+    expect: { status: 401, body: KICKED },
+    unchanged: true,
+    next: [
+      {
+        before: async (w) => {
+          await w.login('fresh', 'alice01', 1);
+        },
+        request: (w) => upgrade(w.tokens.fresh),
+        expect: { status: 101, body: { type: 'hello', conn_id: 1_000_000_001, node_id: 1 } },
+      },
+    ],
+  },
+  {
+    name: 'an unknown token cannot upgrade: 401 unknown',
+    family: 'socket',
+    request: upgrade('no-such-token'),
+    expect: { status: 401, body: UNKNOWN },
+    unchanged: true,
+  },
+  {
+    name: 'no token cannot upgrade: 401',
+    family: 'socket',
+    request: upgrade(),
+    expect: { status: 401, body: NO_CREDENTIAL_UPGRADE },
+    unchanged: true,
+  },
+  {
+    name: 'a failing store refuses the upgrade with 503',
+    family: 'socket',
+    setup: (w) => w.store.inject('fail'),
+    request: (w) => upgrade(w.tokens.alice1),
+    expect: { status: 503, body: UNAVAILABLE },
+    unchanged: true,
+  },
+];
