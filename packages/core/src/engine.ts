@@ -6,6 +6,7 @@ import {
   EvictError,
   InvalidTokenError,
   isEvictError,
+  StoreCorruptError,
   StoreTimeoutError,
   StoreUnavailableError,
   UnknownUserError,
@@ -23,6 +24,7 @@ import type {
   UserRecord,
 } from './model.js';
 import { PUSH_TOKEN_KINDS } from './model.js';
+import { randomBytes } from 'node:crypto';
 import { hashToken, newSessionToken } from './secrets.js';
 import type { EvictStore, KickOutcome } from './store.js';
 import { assertDeviceFlag, assertUid, isPositiveSafeInteger } from './validation.js';
@@ -31,6 +33,14 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const CONN_IDS_PER_NODE = 1_000_000_000;
 /** How long an expired session stays on file, so that its check answers `expired` rather than `unknown`. */
 const EXPIRED_SESSION_RETENTION_MS = DAY_MS;
+/** Dead nodes' connection records one sweep step removes at most, and the steps of one heartbeat. */
+const SWEEP_STEP_LIMIT = 500;
+const SWEEP_STEPS_PER_HEARTBEAT = 100;
+/** Records one `putConnections` carries when a node registers all of its connections again. */
+const REREGISTER_BATCH = 1_000;
+
+/** A random id of one run of this node (see `NodeRecord.incarnation`). */
+const newIncarnation = () => randomBytes(6).toString('base64url');
 /** The largest nodeId whose assigned connIds stay safe integers. */
 const MAX_NODE_ID = Math.floor(Number.MAX_SAFE_INTEGER / CONN_IDS_PER_NODE) - 1;
 
@@ -322,6 +332,10 @@ export class Evict {
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** This run's incarnation: a new one if a heartbeat finds it lapsed. */
+  #incarnation = newIncarnation();
+  /** The heartbeat under way (the first one, before the first connection is written, included). */
+  #beating: Promise<void> | undefined;
   readonly #unsubscribe: () => void;
   readonly #unwatchLink: () => void;
   #closed = false;
@@ -834,6 +848,8 @@ export class Evict {
       },
     };
     try {
+      // The node's record first: a connection counts only while it is live.
+      if (this.#heartbeat === undefined) await this.#beat();
       await this.#store(() => this.#o.store.putConnection(this.#recordOf(local)));
     } catch (error) {
       this.#forget(local);
@@ -956,24 +972,65 @@ export class Evict {
       nodeId: this.nodeId,
       connId: local.connId,
       connectedAtMs: local.connectedAtMs,
-      expiresAtMs: this.#now() + this.#o.connectionTtlMs,
+      incarnation: this.#incarnation,
     };
   }
 
-  /** Refreshes this node's connection records so that they expire only if the node dies. */
+  /**
+   * Keeps this node's record live while it holds connections: one write per interval, whatever
+   * their number (the records live by it), then a few bounded steps of sweeping dead nodes' records.
+   */
   #startHeartbeat(): void {
     if (this.#heartbeat !== undefined) return;
     this.#heartbeat = setInterval(
       () => {
-        for (const local of this.#connections.values()) {
-          this.#store(() => this.#o.store.putConnection(this.#recordOf(local))).catch((error) =>
-            this.#emit('error', error instanceof Error ? error : new Error(String(error))),
-          );
-        }
+        this.#beat()
+          .then(() => this.#sweepDeadConnections())
+          .catch((error) => this.#emit('error', error instanceof Error ? error : new Error(String(error))));
       },
       Math.max(1, Math.floor(this.#o.connectionTtlMs / 3)),
     );
     this.#heartbeat.unref();
+  }
+
+  /** One heartbeat of this node; calls made while one is under way share it. */
+  #beat(): Promise<void> {
+    this.#beating ??= this.#heartbeatNode().finally(() => {
+      this.#beating = undefined;
+    });
+    return this.#beating;
+  }
+
+  async #heartbeatNode(): Promise<void> {
+    const heartbeat = () =>
+      this.#store(() =>
+        this.#o.store.heartbeatNode({
+          nodeId: this.nodeId,
+          incarnation: this.#incarnation,
+          expiresAtMs: this.#now() + this.#o.connectionTtlMs,
+        }),
+      );
+    if (await heartbeat()) return;
+    // This incarnation lapsed (no heartbeat got through for connectionTtlMs): its records no longer
+    // count and may be swept, so the node starts a new one and registers its connections again. A
+    // put still in flight with the old incarnation was sent before these and lands before them.
+    this.#incarnation = newIncarnation();
+    if (!(await heartbeat())) throw new StoreCorruptError('the store refused a new node incarnation');
+    const records = [...this.#connections.values()].map((local) => this.#recordOf(local));
+    for (let i = 0; i < records.length; i += REREGISTER_BATCH) {
+      const batch = records.slice(i, i + REREGISTER_BATCH);
+      await this.#store(() => this.#o.store.putConnections(batch));
+    }
+  }
+
+  /** Bounded steps of removing dead nodes' connection records, each awaited before the next. */
+  async #sweepDeadConnections(): Promise<void> {
+    const store = this.#o.store;
+    if (store.sweepConnections === undefined) return;
+    for (let step = 0; step < SWEEP_STEPS_PER_HEARTBEAT && !this.#closed; step++) {
+      const drained = await this.#store(() => store.sweepConnections!(SWEEP_STEP_LIMIT));
+      if (drained < SWEEP_STEP_LIMIT) return;
+    }
   }
 
   #onClusterMessage(message: ClusterMessage): void {

@@ -71,9 +71,11 @@ export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type {
   ClusterMessage,
   ConnectionRecord,
+  ConnectionRef,
   Cutoff,
   CutoffReason,
   DeviceRecord,
+  NodeRecord,
   PushTokenKind,
   PushTokenRecord,
   RejectionReason,
@@ -83,7 +85,7 @@ export type {
 export { PUSH_TOKEN_KINDS } from './model.js';
 export { hashToken } from './secrets.js';
 export { type ClosableSocket, registerSocket, rejectUpgrade } from './sockets.js';
-export type { EvictStore, KickOutcome, KickRequest } from './store.js';
+export { assertIncarnation, type EvictStore, type KickOutcome, type KickRequest } from './store.js';
 export {
   MAX_USERSIG_LENGTH,
   type SignUserSigOptions,

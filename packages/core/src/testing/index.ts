@@ -26,6 +26,7 @@ import {
   type SessionRecord,
 } from '../model.js';
 import type { EvictStore, KickRequest } from '../store.js';
+import { nodeLiveness } from './node-liveness.js';
 
 // ---- the runner, as the suite uses it ----
 
@@ -162,6 +163,9 @@ const REAL_TIME_SLACK_MS = 5;
 /** How long a message may take to arrive, and how long to keep listening for duplicates. */
 const DELIVERY_TIMEOUT_MS = 2_000;
 const SETTLE_MS = 30;
+/** The nodes every store starts a test with, live far beyond any test's clock (see `Harness.open`). */
+const HARNESS_NODE_IDS = Array.from({ length: 12 }, (_, i) => i + 1);
+const HARNESS_NODE_LIVE_MS = 365 * 24 * 60 * 60_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -169,6 +173,8 @@ class Harness {
   clock = new ConformanceClock();
   #store: EvictStore | undefined;
   #open: EvictStore[] = [];
+  /** The incarnation of each node in the running test: new ones every test. */
+  #incarnations = new Map<number, string>();
 
   constructor(
     readonly makeStore: MakeStore,
@@ -188,6 +194,7 @@ class Harness {
 
   async setUp(): Promise<void> {
     this.clock = new ConformanceClock({ followsRealTime: this.options.realTimeExpiry });
+    this.#incarnations = new Map();
     this.#store = await this.open();
   }
 
@@ -198,12 +205,29 @@ class Harness {
     for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
-  /** Makes a store on the test's clock, ready to serve; closed after the test. */
+  /**
+   * Makes a store on the test's clock, ready to serve, with nodes 1 to 12 live in the test's
+   * incarnations (so that connections of `connection()` count); closed after the test.
+   */
   async open(): Promise<EvictStore> {
     const store = await this.makeStore(this.clock);
     this.#open.push(store);
     await store.ready();
+    const expiresAtMs = this.now() + HARNESS_NODE_LIVE_MS;
+    for (const nodeId of HARNESS_NODE_IDS) {
+      await store.heartbeatNode({ nodeId, incarnation: this.incarnation(nodeId), expiresAtMs });
+    }
     return store;
+  }
+
+  /** The node's incarnation in the running test. */
+  incarnation(nodeId: number): string {
+    let incarnation = this.#incarnations.get(nodeId);
+    if (incarnation === undefined) {
+      incarnation = randomBytes(6).toString('base64url');
+      this.#incarnations.set(nodeId, incarnation);
+    }
+    return incarnation;
   }
 
   /** Lets `ms` pass: on the clock, and in real time too when the backend expires keys by its own clock. */
@@ -231,15 +255,16 @@ class Harness {
     };
   }
 
+  /** A connection of a live node (its incarnation in this test, unless overridden). */
   connection(uid: string, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
-    const now = this.now();
+    const nodeId = overrides.nodeId ?? 1;
     return {
       uid,
       deviceFlag: 1,
-      nodeId: 1,
+      nodeId,
       connId: 1,
-      connectedAtMs: now,
-      expiresAtMs: now + LIVE_MS,
+      connectedAtMs: this.now(),
+      incarnation: this.incarnation(nodeId),
       ...overrides,
     };
   }
@@ -572,11 +597,11 @@ const connections: Group = {
       expect(await h.store.deleteConnection(uid, 3, 42)).toBe(false);
     });
 
-    it('putting a connection again refreshes it, without a second entry', async () => {
+    it('putting a connection again replaces it, without a second entry', async () => {
       const uid = newUid();
       const connection = h.connection(uid);
       await h.store.putConnection(connection);
-      const refreshed = { ...connection, expiresAtMs: connection.expiresAtMs + 30_000 };
+      const refreshed = { ...connection, deviceFlag: 5, connectedAtMs: connection.connectedAtMs + 30_000 };
       await h.store.putConnection(refreshed);
       expect(await h.store.listConnections(uid)).toEqual([refreshed]);
     });
@@ -870,21 +895,6 @@ const expiry: Group = {
       expect(await h.store.getUser(uid)).toEqual({ uid, deviceCutoffs: {}, devices: {}, expiresAtMs });
       await h.elapse(2 * h.stepMs);
       expect(await h.store.getUser(uid)).toBeUndefined();
-    });
-
-    it('listConnections drops each connection once its own expiresAtMs has passed; a refresh extends it', async () => {
-      const uid = newUid();
-      const t = h.now();
-      const dead = h.connection(uid, { connId: 1, expiresAtMs: t + h.stepMs });
-      const alive = h.connection(uid, { connId: 2, expiresAtMs: t + h.stepMs });
-      await h.store.putConnection(dead);
-      await h.store.putConnection(alive);
-      const refreshed = { ...alive, expiresAtMs: t + 3 * h.stepMs };
-      await h.store.putConnection(refreshed);
-      await h.elapse(h.stepMs);
-      expect(await h.store.listConnections(uid)).toEqual([refreshed]);
-      await h.elapse(2 * h.stepMs);
-      expect(await h.store.listConnections(uid)).toEqual([]);
     });
 
     it('a push token past its expiresAtMs is neither returned nor reported as cleared', async () => {
@@ -1201,7 +1211,7 @@ const kick: Group = {
       }
     });
 
-    it('kick of a device present through a live connection only (no record, or one cut off): applied; an expired connection, or one of another device, does not count', async () => {
+    it('kick of a device present through a live connection only (no record, or one cut off): applied; a connection of a dead node incarnation, or one of another device, does not count', async () => {
       if (h.store.kick === undefined) return;
       const t = h.now();
       const connected = newUid();
@@ -1219,13 +1229,8 @@ const kick: Group = {
       });
 
       const stale = newUid();
-      await h.store.putConnection(
-        h.connection(stale, { deviceFlag: 3, connId: 1, expiresAtMs: t + h.stepMs }),
-      );
-      await h.store.putConnection(
-        h.connection(stale, { deviceFlag: 2, connId: 2, expiresAtMs: t + 3 * h.stepMs }),
-      );
-      await h.elapse(h.stepMs);
+      await h.store.putConnection(h.connection(stale, { deviceFlag: 3, connId: 1, incarnation: 'replaced' }));
+      await h.store.putConnection(h.connection(stale, { deviceFlag: 2, connId: 2 }));
       await refused(deviceKickRequest(h, stale, 3), 'device');
     });
 
@@ -1311,28 +1316,24 @@ const kick: Group = {
       expect((await h.store.getUser(known))?.cutoff).toEqual({ atMs: later, reason: 'kicked' });
     });
 
-    it("kick applied: returns exactly the user's live connections (of every device and node, expired ones left out), as listConnections lists them right after, as copies", async () => {
+    it("kick applied: returns exactly the user's live connections (of every device and node, those of dead node incarnations left out), as listConnections lists them right after, as copies", async () => {
       if (h.store.kick === undefined) return;
       const uid = newUid();
-      const t = h.now();
       const live = [
-        h.connection(uid, { deviceFlag: 1, nodeId: 1, connId: 1, expiresAtMs: t + 3 * h.stepMs }),
-        h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 2, expiresAtMs: t + 3 * h.stepMs }),
-        h.connection(uid, { deviceFlag: 2, nodeId: 1, connId: 3, expiresAtMs: t + 4 * h.stepMs }),
+        h.connection(uid, { deviceFlag: 1, nodeId: 1, connId: 1 }),
+        h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 2 }),
+        h.connection(uid, { deviceFlag: 2, nodeId: 1, connId: 3 }),
       ];
       for (const connection of live) await h.store.putConnection(connection);
-      await h.store.putConnection(
-        h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 4, expiresAtMs: t + h.stepMs }),
-      );
+      await h.store.putConnection(h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 4, incarnation: 'replaced' }));
       await h.store.putConnection(h.connection(newUid(), { deviceFlag: 2, nodeId: 1, connId: 5 }));
-      await h.elapse(h.stepMs);
 
       const quit = await h.store.kick!(deviceKickRequest(h, uid, 2));
       expect(quit.applied).toBe(true);
       const listed = quit.applied ? quit.connections : [];
       expect(byConnection(listed)).toEqual(byConnection(live));
       expect(byConnection(await h.store.listConnections(uid))).toEqual(byConnection(live));
-      listed[0]!.expiresAtMs = 0;
+      listed[0]!.incarnation = 'changed';
       expect(byConnection(await h.store.listConnections(uid))).toEqual(byConnection(live));
 
       const kicked = await h.store.kick!(kickRequest(h, uid));
@@ -1598,4 +1599,5 @@ const GROUPS: readonly Group[] = [
   kick,
   largeValues,
   oddKeys,
+  nodeLiveness,
 ];
