@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type CacheStats, RevocationCache } from './cache.js';
 import { type Clock, systemClock } from './clock.js';
 import {
@@ -24,7 +25,6 @@ import type {
   UserRecord,
 } from './model.js';
 import { PUSH_TOKEN_KINDS } from './model.js';
-import { randomBytes } from 'node:crypto';
 import { hashToken, newSessionToken } from './secrets.js';
 import type { EvictStore, KickOutcome } from './store.js';
 import { assertDeviceFlag, assertUid, isPositiveSafeInteger } from './validation.js';

@@ -364,7 +364,11 @@ export class MemoryStore implements EvictStore {
       return true;
     }
     // The record on file, if any, is replaced: its incarnation's index stays for the sweep.
-    this.#nodes.set(node.nodeId, { nodeId: node.nodeId, incarnation: node.incarnation, expiresAtMs: node.expiresAtMs });
+    this.#nodes.set(node.nodeId, {
+      nodeId: node.nodeId,
+      incarnation: node.incarnation,
+      expiresAtMs: node.expiresAtMs,
+    });
     return node.expiresAtMs > now;
   }
 
@@ -433,7 +437,10 @@ export class MemoryStore implements EvictStore {
     });
     const ik = indexKey(nodeId, incarnation);
     let index = this.#nodeIndex.get(ik);
-    if (index === undefined) this.#nodeIndex.set(ik, (index = new Map()));
+    if (index === undefined) {
+      index = new Map();
+      this.#nodeIndex.set(ik, index);
+    }
     index.set(connId, uid);
   }
 

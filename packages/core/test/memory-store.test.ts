@@ -87,7 +87,13 @@ describe('MemoryStore construction and lifecycle', () => {
   it('a sliced sweep drops what expired, a slice at a time, and reads stay right meanwhile', async () => {
     const count = 50_000;
     for (let i = 0; i < count; i++) {
-      await store.putSession(session({ tokenHash: `h${i}`, uid: `u${i}`, expiresAtMs: clock.now + (i % 2 === 0 ? 1_000 : HOUR_MS) }));
+      await store.putSession(
+        session({
+          tokenHash: `h${i}`,
+          uid: `u${i}`,
+          expiresAtMs: clock.now + (i % 2 === 0 ? 1_000 : HOUR_MS),
+        }),
+      );
     }
     clock.advance(1_000);
     let slices = 1;

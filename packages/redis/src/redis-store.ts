@@ -294,33 +294,40 @@ export class RedisStore implements EvictStore {
     const inline = !this.#cluster;
     if (inline) await this.#awaitOwnSubscription();
     const keys = this.#keys.user(uid);
-    const before = await this.#nodeTable();
+    // One Redis: the script reads the node table itself. A cluster: the table lives in another
+    // slot, so the live incarnations are read first when the device check needs them, and every
+    // listed connection is judged after the script.
+    const requireDevice = request.require.device && deviceFlag !== null;
+    const before: NodeTable = inline || !requireDevice ? new Map() : await this.#nodeTable();
     const now = this.#now();
     const live: string[] = [];
     for (const [nodeId, node] of before)
       if (node.expiresAtMs > now) live.push(`${nodeId} ${node.incarnation}`);
-    const reply = await this.#eval(KICK, userKeyList(keys), [
+    const scriptKeys = userKeyList(keys);
+    if (inline) scriptKeys.push(this.#keys.nodes);
+    const reply = await this.#eval(KICK, scriptKeys, [
       String(this.#now()),
       deviceFlag === null ? '' : String(deviceFlag),
       encodeCutoff(cutoff),
       String(cutoff.atMs),
       String(request.expiresAtMs),
       request.require.user ? '1' : '0',
-      request.require.device && deviceFlag !== null ? '1' : '0',
+      requireDevice ? '1' : '0',
       inline ? this.#keys.channel : '',
       inline ? JSON.stringify(request.announce) : '',
       ...live,
     ]);
     const [status, ...fields] = stringList(reply, 'kick');
     if (status === 'user' || status === 'device') return { applied: false, missing: status };
-    if (status !== 'ok') throw new StoreCorruptError('unexpected reply from Redis for kick');
+    if (status !== 'ok' && status !== 'live')
+      throw new StoreCorruptError('unexpected reply from Redis for kick');
     const onFile: ConnectionRecord[] = [];
     for (let i = 0; i + 1 < fields.length; i += 2) {
       onFile.push(decodeConnection(keys.user, uid, fields[i]!, fields[i + 1]!));
     }
     // Judged after the script: a connection whose incarnation the table read before does not show
     // live is judged again on a fresh read, one that starts after the cutoff was written.
-    const connections = await this.#liveConnections(onFile, before);
+    const connections = status === 'live' ? onFile : await this.#liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
     return { applied: true, connections };
   }
@@ -419,7 +426,8 @@ export class RedisStore implements EvictStore {
     const now = this.#now();
     const dead: { nodeId: number; incarnation: string; replaced: string | undefined }[] = [];
     for (const [nodeId, node] of table) {
-      if (node.expiresAtMs + GRACE_MS <= now) dead.push({ nodeId, incarnation: node.incarnation, replaced: undefined });
+      if (node.expiresAtMs + GRACE_MS <= now)
+        dead.push({ nodeId, incarnation: node.incarnation, replaced: undefined });
     }
     for (const entry of stringList(replaced, 'replaced nodes')) {
       const [id, incarnation] = entry.split(' ');
@@ -452,7 +460,11 @@ export class RedisStore implements EvictStore {
         }));
         await Promise.all(
           taken.map((c) =>
-            this.#userScript(DELETE_CONNECTION, c.uid, [now, connectionField(c.nodeId, c.connId), incarnation]),
+            this.#userScript(DELETE_CONNECTION, c.uid, [
+              now,
+              connectionField(c.nodeId, c.connId),
+              incarnation,
+            ]),
           ),
         );
         await this.#index(UNINDEX_CONNECTIONS, taken);
@@ -481,7 +493,10 @@ export class RedisStore implements EvictStore {
       }
       const bucket = Math.floor(c.connId / INDEX_BUCKET_SIZE);
       let entries = group.buckets.get(bucket);
-      if (entries === undefined) group.buckets.set(bucket, (entries = []));
+      if (entries === undefined) {
+        entries = [];
+        group.buckets.set(bucket, entries);
+      }
       entries.push(String(c.connId - bucket * INDEX_BUCKET_SIZE), c.uid);
     }
     const calls: Promise<unknown>[] = [];

@@ -226,11 +226,13 @@ return 1
  * A kick in one step (`EvictStore.kick`): checks what is required, raises the cutoff as RAISE_CUTOFF
  * does, and publishes the announcement (on one Redis only: on a cluster the store publishes it
  * through PUBLISH afterwards). Replies `{'user'}` or `{'device'}` when that is missing (nothing
- * written or published), else `{'ok', field, value, ...}`: every connection on file (the store keeps
- * those of live node incarnations, judged after this script). ARGV: now, deviceFlag ('' for all
- * devices), cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs, require user ('1'/'0'), require
- * device ('1'/'0'), channel ('' for none), message, then the live node incarnations as
- * `<nodeId> <incarnation>` (read just before: the node table lives in another slot).
+ * written or published), else `{'live', field, value, ...}`: the live connections, when KEYS[4] is
+ * the node table (one Redis: any key may join a script), or `{'ok', field, value, ...}`: every
+ * connection on file, for the store to judge after this script (a cluster: the table lives in
+ * another slot). ARGV: now, deviceFlag ('' for all devices), cutoff (`<atMs> <reason>`), cutoff
+ * atMs, expiresAtMs, require user ('1'/'0'), require device ('1'/'0'), channel ('' for none),
+ * message, then (without KEYS[4]) the live node incarnations as `<nodeId> <incarnation>`, read just
+ * before.
  */
 export const KICK = script(
   'kick',
@@ -254,6 +256,18 @@ if conns > 0 then
     end
   end
 end
+local live = {}
+if KEYS[4] then
+  local nodes = redis.call('HGETALL', KEYS[4])
+  for i = 1, #nodes, 2 do
+    local incarnation, at = string.match(nodes[i + 1], '^(%S+) (%S+)$')
+    local expires = num(at)
+    if expires == nil then corrupt(KEYS[4], nodes[i]) end
+    if expires > now then live[nodes[i] .. ' ' .. incarnation] = true end
+  end
+else
+  for i = 10, #ARGV do live[ARGV[i]] = true end
+end
 if ARGV[7] == '1' and flag ~= '' then
   -- Present: a live device record issued after every cutoff that applies to it, or a live connection.
   local present = false
@@ -264,8 +278,6 @@ if ARGV[7] == '1' and flag ~= '' then
     if got[3] and issued <= cutoff_at('c', got[3]) then present = false end
   end
   if not present then
-    local live = {}
-    for i = 10, #ARGV do live[ARGV[i]] = true end
     local wanted = tonumber(flag)
     for _, r in ipairs(records) do
       if r[3] == wanted and live[r[4]] then present = true end
@@ -277,10 +289,12 @@ end
 expires = open_expiry(expires)
 local raise = expires == 0 or not got[2] or cutoff_at(field, got[2]) < tonumber(ARGV[4])
 keep_user(expires, tonumber(ARGV[5]), raise and field or nil, ARGV[3])
-local reply = { 'ok' }
+local reply = { KEYS[4] and 'live' or 'ok' }
 for _, r in ipairs(records) do
-  reply[#reply + 1] = r[1]
-  reply[#reply + 1] = r[2]
+  if not KEYS[4] or live[r[4]] then
+    reply[#reply + 1] = r[1]
+    reply[#reply + 1] = r[2]
+  end
 end
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return reply

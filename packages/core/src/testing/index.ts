@@ -1325,7 +1325,9 @@ const kick: Group = {
         h.connection(uid, { deviceFlag: 2, nodeId: 1, connId: 3 }),
       ];
       for (const connection of live) await h.store.putConnection(connection);
-      await h.store.putConnection(h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 4, incarnation: 'replaced' }));
+      await h.store.putConnection(
+        h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 4, incarnation: 'replaced' }),
+      );
       await h.store.putConnection(h.connection(newUid(), { deviceFlag: 2, nodeId: 1, connId: 5 }));
 
       const quit = await h.store.kick!(deviceKickRequest(h, uid, 2));

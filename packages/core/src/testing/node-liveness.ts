@@ -81,7 +81,9 @@ export const nodeLiveness = {
           announce: { type: 'revoked' as const, uid, fromNodeId: node.nodeId },
         };
         expect(await h.store.kick(request)).toEqual({ applied: false, missing: 'device' });
-        expect(await h.store.kick({ ...request, deviceFlag: null, require: { user: false, device: false } })).toEqual({
+        expect(
+          await h.store.kick({ ...request, deviceFlag: null, require: { user: false, device: false } }),
+        ).toEqual({
           applied: true,
           connections: [],
         });
@@ -217,7 +219,9 @@ export const nodeLiveness = {
         // Their records are gone, not just hidden: nothing keeps the user on file any more.
         expect(await h.store.getUser(uid)).toBeUndefined();
       }
-      expect(byConnection(await h.store.listConnections(keeper))).toEqual(byConnection([...kept, movedAgain]));
+      expect(byConnection(await h.store.listConnections(keeper))).toEqual(
+        byConnection([...kept, movedAgain]),
+      );
       expect(await h.store.deleteConnection(keeper, live.nodeId, 1)).toBe(true);
       expect(await h.store.sweepConnections(1)).toBe(0);
     });
