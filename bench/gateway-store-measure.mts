@@ -3,8 +3,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { createEvict, MemoryStore } from './packages/core/src/index.js';
-import { RedisStore } from './packages/redis/src/index.js';
+import { createEvict, MemoryStore } from '../packages/core/src/index.js';
+import { RedisStore } from '../packages/redis/src/index.js';
 
 const N = 100_000;
 const mem = async (c: Redis) => Number(/used_memory:(\d+)/.exec(await c.info('memory'))![1]);
