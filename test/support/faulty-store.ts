@@ -13,7 +13,10 @@ const ALL: Method[] = [
   'getUser',
   'touchUser',
   'raiseCutoff',
+  'heartbeatNode',
+  'putConnections',
   'putConnection',
+  'deleteConnections',
   'deleteConnection',
   'listConnections',
   'setPushToken',
@@ -39,7 +42,8 @@ export class FaultyStore implements EvictStore {
     readonly inner: EvictStore,
     options: { kick?: boolean } = {},
   ) {
-    this.#methods = options.kick === true && inner.kick !== undefined ? [...ALL, 'kick'] : ALL;
+    this.#methods = options.kick === true && inner.kick !== undefined ? [...ALL, 'kick'] : [...ALL];
+    if (inner.sweepConnections !== undefined) this.#methods.push('sweepConnections');
     for (const name of this.#methods) {
       // biome-ignore lint/suspicious/noExplicitAny: forwarding every method with its own signature.
       (this as any)[name] = (...args: unknown[]) => this.#call(name, args);
@@ -80,8 +84,12 @@ export class FaultyStore implements EvictStore {
   declare getUser: EvictStore['getUser'];
   declare touchUser: EvictStore['touchUser'];
   declare raiseCutoff: EvictStore['raiseCutoff'];
+  declare heartbeatNode: EvictStore['heartbeatNode'];
+  declare putConnections: EvictStore['putConnections'];
   declare putConnection: EvictStore['putConnection'];
+  declare deleteConnections: EvictStore['deleteConnections'];
   declare deleteConnection: EvictStore['deleteConnection'];
+  declare sweepConnections?: EvictStore['sweepConnections'];
   declare listConnections: EvictStore['listConnections'];
   declare setPushToken: EvictStore['setPushToken'];
   declare getPushTokens: EvictStore['getPushTokens'];

@@ -89,9 +89,11 @@ export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type {
   ClusterMessage,
   ConnectionRecord,
+  ConnectionRef,
   Cutoff,
   CutoffReason,
   DeviceRecord,
+  NodeRecord,
   PushTokenKind,
   PushTokenRecord,
   RejectionReason,
@@ -101,4 +103,4 @@ export type {
 export { PUSH_TOKEN_KINDS } from './model.js';
 export { definedOptions } from './options.js';
 export { hashToken } from './secrets.js';
-export type { EvictStore, KickOutcome, KickRequest } from './store.js';
+export { assertIncarnation, type EvictStore, type KickOutcome, type KickRequest } from './store.js';

@@ -2,14 +2,16 @@ import { type Clock, systemClock } from './clock.js';
 import type {
   ClusterMessage,
   ConnectionRecord,
+  ConnectionRef,
   Cutoff,
   DeviceRecord,
+  NodeRecord,
   PushTokenKind,
   PushTokenRecord,
   SessionRecord,
   UserRecord,
 } from './model.js';
-import type { EvictStore, KickOutcome, KickRequest } from './store.js';
+import { assertIncarnation, type EvictStore, type KickOutcome, type KickRequest } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Source of "now" for expiry; defaults to the system clock. */
@@ -17,6 +19,14 @@ export interface MemoryStoreOptions {
   /** How often expired records are swept out; the timer is unref'd. Default 60 000. */
   sweepIntervalMs?: number;
 }
+
+/**
+ * The timer's sweep runs in slices of about this long, each on its own turn of the event loop, so
+ * that a store of millions of records never blocks the process for the whole walk.
+ */
+const SWEEP_SLICE_MS = 2;
+/** Records visited between two looks at the slice's time. */
+const SWEEP_CHECK_EVERY = 256;
 
 // Memory: the store is meant to hold a million sessions in a few hundred MB of heap (the benchmark's
 // target: ≤ 400 bytes per session of a user with one session). Hence classes with fixed fields
@@ -85,8 +95,7 @@ class UserEntry {
   expiresAtMs = 0;
   /**
    * Keyed by `nodeId:connId`; created by the first connection, dropped when the last one goes. May
-   * hold expired connections: they are dropped when the user's connections are read as a whole
-   * (`liveConnections`) or swept, so that a put or a delete costs O(1) however many the user has.
+   * hold connections of dead node incarnations until `sweepConnections` drops them.
    */
   connections: Map<string, ConnectionRecord> | undefined = undefined;
   /** Created by the first push token, dropped when the last one goes. */
@@ -112,26 +121,13 @@ class UserEntry {
     else devices.push(device);
   }
 
-  /** The live connections on file (not copies), once the expired ones are dropped. */
-  liveConnections(now: number): ConnectionRecord[] {
-    const connections = this.connections;
-    if (connections === undefined) return [];
-    const live: ConnectionRecord[] = [];
-    for (const [key, c] of connections) {
-      if (c.expiresAtMs > now) live.push(c);
-      else connections.delete(key);
-    }
-    if (connections.size === 0) this.connections = undefined;
-    return live;
-  }
-
-  /** A fresh copy, in the store's public shape. */
-  toRecord(): UserRecord {
+  /** A fresh copy, in the store's public shape (past its expiry, a connection keeps it: `Infinity`). */
+  toRecord(now: number): UserRecord {
     const record: UserRecord = {
       uid: this.uid,
       deviceCutoffs: {},
       devices: {},
-      expiresAtMs: this.expiresAtMs,
+      expiresAtMs: this.expiresAtMs <= now ? Number.POSITIVE_INFINITY : this.expiresAtMs,
     };
     if (this.cutoff !== undefined) record.cutoff = copyCutoff(this.cutoff);
     for (const [flag, cutoff] of this.deviceCutoffs ?? []) record.deviceCutoffs[flag] = copyCutoff(cutoff);
@@ -161,7 +157,16 @@ export class MemoryStore implements EvictStore {
   readonly #sessionsByUser = new Map<string, string | Set<string>>();
   readonly #counters = new Map<string, { windowStartMs: number; count: number; expiresAtMs: number }>();
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
+  /** Each node's record, by nodeId. */
+  readonly #nodes = new Map<number, NodeRecord>();
+  /**
+   * Each node incarnation's connections (connId → uid), keyed by `nodeId:incarnation`: what
+   * `sweepConnections` drains once the incarnation is dead. Dropped when drained.
+   */
+  readonly #nodeIndex = new Map<string, Map<number, string>>();
   readonly #sweepTimer: NodeJS.Timeout;
+  /** The timer's sweep under way (one walk at a time), resumed slice by slice. */
+  #sweepWalk: Iterator<void> | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -169,7 +174,7 @@ export class MemoryStore implements EvictStore {
     if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs <= 0) {
       throw new TypeError('MemoryStore: sweepIntervalMs must be a positive integer of milliseconds');
     }
-    this.#sweepTimer = setInterval(() => this.sweep(), sweepIntervalMs);
+    this.#sweepTimer = setInterval(() => this.#startSweep(), sweepIntervalMs);
     this.#sweepTimer.unref();
   }
 
@@ -177,17 +182,63 @@ export class MemoryStore implements EvictStore {
 
   async close(): Promise<void> {
     clearInterval(this.#sweepTimer);
+    this.#sweepWalk = undefined;
     this.#listeners.clear();
   }
 
-  /** Drops every record whose expiry has passed. Runs on a timer; callable directly in tests. */
+  /**
+   * Drops every record whose expiry has passed, at once. The timer does the same walk in slices of
+   * a few ms (`sweepSlice`); this whole walk is for tests.
+   */
   sweep(): void {
-    const now = this.#clock.nowMs();
-    for (const [hash, session] of this.#sessions)
-      if (session.retainUntilMs <= now) this.#sessions.delete(hash);
-    for (const [key, counter] of this.#counters) if (counter.expiresAtMs <= now) this.#counters.delete(key);
-    for (const uid of this.#users.keys()) this.#liveUser(uid, now)?.liveConnections(now);
-    for (const uid of this.#sessionsByUser.keys()) this.#pruneSessionsOf(uid);
+    const walk = this.#sweepSteps();
+    while (walk.next().done !== true);
+  }
+
+  /**
+   * Runs the timer's sweep for about `SWEEP_SLICE_MS`, starting a walk if none is under way; true
+   * once the walk is done. Reads stay correct meanwhile: each checks expiry itself, and a Map
+   * visits every entry once even while others are added or deleted.
+   */
+  sweepSlice(): boolean {
+    this.#sweepWalk ??= this.#sweepSteps();
+    const walk = this.#sweepWalk;
+    const deadline = performance.now() + SWEEP_SLICE_MS;
+    for (let visited = 1; ; visited++) {
+      if (walk.next().done === true) {
+        if (this.#sweepWalk === walk) this.#sweepWalk = undefined;
+        return true;
+      }
+      if (visited % SWEEP_CHECK_EVERY === 0 && performance.now() >= deadline) return false;
+    }
+  }
+
+  #startSweep(): void {
+    if (this.#sweepWalk !== undefined) return;
+    const next = () => {
+      if (!this.sweepSlice() && this.#sweepWalk !== undefined) setImmediate(next).unref();
+    };
+    next();
+  }
+
+  /** The sweep, one record per step. */
+  *#sweepSteps(): Generator<void> {
+    for (const [hash, session] of this.#sessions) {
+      if (session.retainUntilMs <= this.#clock.nowMs()) this.#sessions.delete(hash);
+      yield;
+    }
+    for (const [key, counter] of this.#counters) {
+      if (counter.expiresAtMs <= this.#clock.nowMs()) this.#counters.delete(key);
+      yield;
+    }
+    for (const uid of this.#users.keys()) {
+      this.#liveUser(uid, this.#clock.nowMs());
+      yield;
+    }
+    for (const uid of this.#sessionsByUser.keys()) {
+      this.#pruneSessionsOf(uid);
+      yield;
+    }
   }
 
   /**
@@ -202,7 +253,7 @@ export class MemoryStore implements EvictStore {
       users: sorted(this.#users).map(([uid, entry]) => [
         uid,
         {
-          record: entry.toRecord(),
+          record: entry.toRecord(Number.NEGATIVE_INFINITY),
           connections: sorted(entry.connections ?? []),
           pushTokens: sorted(entry.pushTokens ?? []),
         },
@@ -260,7 +311,8 @@ export class MemoryStore implements EvictStore {
   }
 
   async getUser(uid: string): Promise<UserRecord | undefined> {
-    return this.#liveUser(uid, this.#clock.nowMs())?.toRecord();
+    const now = this.#clock.nowMs();
+    return this.#liveUser(uid, now)?.toRecord(now);
   }
 
   async touchUser(uid: string, expiresAtMs: number): Promise<void> {
@@ -287,40 +339,157 @@ export class MemoryStore implements EvictStore {
     const now = this.#clock.nowMs();
     const live = this.#liveUser(uid, now);
     if (request.require.user && live === undefined) return { applied: false, missing: 'user' };
-    if (request.require.device && deviceFlag !== null && !devicePresent(live, deviceFlag, now)) {
+    if (
+      request.require.device &&
+      deviceFlag !== null &&
+      !devicePresent(live, deviceFlag, now, (c) => this.#isLive(c, now))
+    ) {
       return { applied: false, missing: 'device' };
     }
     // An unknown or expired user is started afresh, as `raiseCutoff` does.
     const entry = live ?? this.#userEntry(uid);
     raiseCutoffOf(entry, deviceFlag, request.cutoff, request.expiresAtMs);
-    const connections = entry.liveConnections(now).map((c) => ({ ...c }));
+    const connections = this.#liveConnections(entry, now).map((c) => ({ ...c }));
     await this.publish(request.announce);
     return { applied: true, connections };
   }
 
+  async heartbeatNode(node: NodeRecord): Promise<boolean> {
+    assertIncarnation(node.incarnation);
+    const now = this.#clock.nowMs();
+    const current = this.#nodes.get(node.nodeId);
+    if (current !== undefined && current.incarnation === node.incarnation) {
+      if (current.expiresAtMs <= now) return false;
+      current.expiresAtMs = Math.max(current.expiresAtMs, node.expiresAtMs);
+      return true;
+    }
+    // The record on file, if any, is replaced: its incarnation's index stays for the sweep.
+    this.#nodes.set(node.nodeId, {
+      nodeId: node.nodeId,
+      incarnation: node.incarnation,
+      expiresAtMs: node.expiresAtMs,
+    });
+    return node.expiresAtMs > now;
+  }
+
+  async putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
+    for (const connection of connections) assertIncarnation(connection.incarnation);
+    for (const connection of connections) this.#putConnection(connection);
+  }
+
   async putConnection(connection: ConnectionRecord): Promise<void> {
-    const entry = this.#userEntry(connection.uid);
-    entry.connections ??= new Map();
-    entry.connections.set(connectionKey(connection.nodeId, connection.connId), { ...connection });
-    entry.expiresAtMs = Math.max(entry.expiresAtMs, connection.expiresAtMs);
+    await this.putConnections([connection]);
+  }
+
+  async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
+    const now = this.#clock.nowMs();
+    return refs.map((ref) => {
+      const removed = this.#deleteConnection(ref.uid, ref.nodeId, ref.connId, undefined);
+      return removed !== undefined && this.#isLive(removed, now);
+    });
   }
 
   async deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean> {
-    const now = this.#clock.nowMs();
-    const entry = this.#liveUser(uid, now);
-    const connections = entry?.connections;
-    if (entry === undefined || connections === undefined) return false;
-    const key = connectionKey(nodeId, connId);
-    const connection = connections.get(key);
-    if (connection === undefined) return false;
-    connections.delete(key);
-    if (connections.size === 0) entry.connections = undefined;
-    return connection.expiresAtMs > now;
+    const [removed] = await this.deleteConnections([{ uid, nodeId, connId }]);
+    return removed!;
   }
 
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
     const now = this.#clock.nowMs();
-    return (this.#liveUser(uid, now)?.liveConnections(now) ?? []).map((c) => ({ ...c }));
+    const entry = this.#liveUser(uid, now);
+    return entry === undefined ? [] : this.#liveConnections(entry, now).map((c) => ({ ...c }));
+  }
+
+  /** Drains the indexes of dead incarnations (lapsed, or no longer the one on file). */
+  async sweepConnections(limit: number): Promise<number> {
+    if (!Number.isSafeInteger(limit) || limit <= 0) throw new TypeError('limit must be a positive integer');
+    const now = this.#clock.nowMs();
+    let drained = 0;
+    for (const [key, index] of this.#nodeIndex) {
+      const [nodeId, incarnation] = splitIndexKey(key);
+      const node = this.#nodes.get(nodeId);
+      if (node !== undefined && node.incarnation === incarnation && node.expiresAtMs > now) continue;
+      for (const [connId, uid] of index) {
+        if (drained === limit) return drained;
+        this.#deleteConnection(uid, nodeId, connId, incarnation);
+        drained += 1;
+      }
+    }
+    return drained;
+  }
+
+  #putConnection(connection: ConnectionRecord): void {
+    const { uid, nodeId, connId, incarnation } = connection;
+    const entry = this.#userEntry(uid);
+    entry.connections ??= new Map();
+    const key = connectionKey(nodeId, connId);
+    const previous = entry.connections.get(key);
+    if (previous !== undefined && previous.incarnation !== incarnation) {
+      this.#nodeIndex.get(indexKey(nodeId, previous.incarnation))?.delete(connId);
+    }
+    entry.connections.set(key, {
+      uid,
+      deviceFlag: connection.deviceFlag,
+      nodeId,
+      connId,
+      connectedAtMs: connection.connectedAtMs,
+      incarnation,
+    });
+    const ik = indexKey(nodeId, incarnation);
+    let index = this.#nodeIndex.get(ik);
+    if (index === undefined) {
+      index = new Map();
+      this.#nodeIndex.set(ik, index);
+    }
+    index.set(connId, uid);
+  }
+
+  /**
+   * Removes the connection from its user and its incarnation's index (only if it is of
+   * `incarnation`, when given); returns the record removed.
+   */
+  #deleteConnection(
+    uid: string,
+    nodeId: number,
+    connId: number,
+    incarnation: string | undefined,
+  ): ConnectionRecord | undefined {
+    const entry = this.#users.get(uid);
+    const connections = entry?.connections;
+    const key = connectionKey(nodeId, connId);
+    const connection = connections?.get(key);
+    if (incarnation !== undefined) this.#unindex(nodeId, incarnation, connId, uid);
+    if (connection === undefined || (incarnation !== undefined && connection.incarnation !== incarnation)) {
+      return undefined;
+    }
+    connections!.delete(key);
+    if (connections!.size === 0) {
+      entry!.connections = undefined;
+      // Its connections kept the user on file; with none left, its own expiry decides.
+      this.#liveUser(uid, this.#clock.nowMs());
+    }
+    if (incarnation === undefined) this.#unindex(nodeId, connection.incarnation, connId, uid);
+    return connection;
+  }
+
+  #unindex(nodeId: number, incarnation: string, connId: number, uid: string): void {
+    const ik = indexKey(nodeId, incarnation);
+    const index = this.#nodeIndex.get(ik);
+    if (index === undefined || index.get(connId) !== uid) return;
+    index.delete(connId);
+    if (index.size === 0) this.#nodeIndex.delete(ik);
+  }
+
+  #isLive(connection: ConnectionRecord, now: number): boolean {
+    const node = this.#nodes.get(connection.nodeId);
+    return node !== undefined && node.incarnation === connection.incarnation && node.expiresAtMs > now;
+  }
+
+  /** The user's connections of live node incarnations (not copies). */
+  #liveConnections(entry: UserEntry, now: number): ConnectionRecord[] {
+    const live: ConnectionRecord[] = [];
+    for (const c of entry.connections?.values() ?? []) if (this.#isLive(c, now)) live.push(c);
+    return live;
   }
 
   async setPushToken(uid: string, record: PushTokenRecord): Promise<void> {
@@ -399,15 +568,14 @@ export class MemoryStore implements EvictStore {
 
   /**
    * The user's entry with its expired push tokens dropped, or undefined (and dropped) once the user
-   * has expired. The user's `expiresAtMs` is never below a connection's or a push token's (each put
-   * raises it), so a user that has expired holds nothing live; a live one may still hold expired
-   * connections, which `liveConnections` drops (not done here: this runs on every call, and a user
-   * may have thousands of connections).
+   * has expired with no connection on file. The user's `expiresAtMs` is never below a push token's
+   * (each put raises it), so a user that has expired holds nothing live but connections, which keep
+   * it on file (their node's liveness decides whether they count).
    */
   #liveUser(uid: string, now: number): UserEntry | undefined {
     const entry = this.#users.get(uid);
     if (entry === undefined) return undefined;
-    if (entry.expiresAtMs <= now) {
+    if (entry.expiresAtMs <= now && entry.connections === undefined) {
       this.#users.delete(uid);
       return undefined;
     }
@@ -443,7 +611,12 @@ function raiseCutoffOf(
  * issued after every cutoff that applies to it (the user's and the device's), or a live connection of
  * the device. `entry` is the live user, or undefined.
  */
-function devicePresent(entry: UserEntry | undefined, deviceFlag: number, now: number): boolean {
+function devicePresent(
+  entry: UserEntry | undefined,
+  deviceFlag: number,
+  now: number,
+  isLive: (connection: ConnectionRecord) => boolean,
+): boolean {
   if (entry === undefined) return false;
   const device = entry.device(deviceFlag);
   if (device !== undefined && device.expiresAtMs > now) {
@@ -457,7 +630,7 @@ function devicePresent(entry: UserEntry | undefined, deviceFlag: number, now: nu
     }
   }
   for (const connection of entry.connections?.values() ?? []) {
-    if (connection.deviceFlag === deviceFlag && connection.expiresAtMs > now) return true;
+    if (connection.deviceFlag === deviceFlag && isLive(connection)) return true;
   }
   return false;
 }
@@ -473,4 +646,13 @@ function copyCutoff(cutoff: Cutoff): Cutoff {
 
 function connectionKey(nodeId: number, connId: number): string {
   return `${nodeId}:${connId}`;
+}
+
+function indexKey(nodeId: number, incarnation: string): string {
+  return `${nodeId}:${incarnation}`;
+}
+
+function splitIndexKey(key: string): [number, string] {
+  const colon = key.indexOf(':');
+  return [Number(key.slice(0, colon)), key.slice(colon + 1)];
 }

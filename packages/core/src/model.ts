@@ -47,15 +47,40 @@ export interface UserRecord {
   expiresAtMs: number;
 }
 
-/** A live connection, as the cluster knows it. The close function lives only on the node that holds it. */
+/**
+ * A node of the cluster as the store knows it: alive while `now < expiresAtMs`, kept so by its
+ * heartbeat. Its connections live exactly as long as this record does, with the same incarnation.
+ */
+export interface NodeRecord {
+  nodeId: number;
+  /**
+   * A random id of one run of the node (a new one at every start): a node that restarts with the
+   * same `nodeId` never brings its previous run's connections back.
+   */
+  incarnation: string;
+  expiresAtMs: number;
+}
+
+/**
+ * A connection, as the cluster knows it. The close function lives only on the node that holds it.
+ * It is live while its node's record is live with the same `incarnation` (see `EvictStore`), however
+ * long ago it was registered: no record of its own is ever refreshed.
+ */
 export interface ConnectionRecord {
   uid: string;
   deviceFlag: number;
   nodeId: number;
   connId: number;
   connectedAtMs: number;
-  /** Refreshed by the holding node's heartbeat; a record of a dead node disappears after this. */
-  expiresAtMs: number;
+  /** The incarnation of the node that registered it. */
+  incarnation: string;
+}
+
+/** Which connection: a connection is keyed by its user, node and connId together. */
+export interface ConnectionRef {
+  uid: string;
+  nodeId: number;
+  connId: number;
 }
 
 export type PushTokenKind = 'ring' | 'message';

@@ -1,7 +1,9 @@
 import type {
   ClusterMessage,
   ConnectionRecord,
+  ConnectionRef,
   Cutoff,
+  NodeRecord,
   PushTokenKind,
   PushTokenRecord,
   SessionRecord,
@@ -21,7 +23,8 @@ export interface KickRequest {
    * - `user`: the user's record (`getUser` would return it);
    * - `device` (needs a `deviceFlag`): the device is present: its record is live
    *   (`expiresAtMs > now`) and was issued after every cutoff that applies to it (the user's and
-   *   the device's), or a live connection of that device is on file.
+   *   the device's), or a live connection of that device is on file (one of a live node
+   *   incarnation: see `EvictStore`, Connections).
    */
   require: { user: boolean; device: boolean };
   /** Published once the cutoff is written (the engine's `revoked` message). */
@@ -47,7 +50,16 @@ export type KickOutcome =
  * - Records passed in or returned are copies: changing one never changes what is on file.
  * - A user's record exists (`getUser` returns it) while anything of theirs is on file: a session's
  *   device, a cutoff, a connection, a push token, or a `touchUser`. evict's "does this user exist"
- *   rests on it.
+ *   rests on it. A connection has no expiry of its own: while one is on file (live, or of a dead
+ *   node and not swept yet) the record stays past its `expiresAtMs`, which then reads `Infinity`;
+ *   once the last one goes, the record goes too if its expiry has passed.
+ * - Connections live by their node: a connection record is live while the record of its node
+ *   (`heartbeatNode`) is live with the connection's `incarnation`. Nothing refreshes a connection:
+ *   a node keeps all of its connections alive with one write per heartbeat, and when its record
+ *   lapses (the node died) or a new incarnation replaces it (the node restarted), every read
+ *   (`listConnections`, `kick`, `deleteConnection`'s answer, `kick`'s `require.device`) stops
+ *   counting its connections at once. Their records are then removed by `sweepConnections`, a
+ *   bounded step at a time.
  * - A failure rejects the promise. The store never swallows an error: evict turns it into the
  *   family's internal error and the guard fails closed.
  *
@@ -113,12 +125,48 @@ export interface EvictStore {
    */
   kick?(request: KickRequest): Promise<KickOutcome>;
 
-  /** Saves (or refreshes) a live connection and indexes it under its user. */
+  /**
+   * The heartbeat of a node: saves its record in one write, whatever its connection count.
+   * - With the incarnation on file and live: its `expiresAtMs` becomes the larger of the two.
+   * - With another incarnation on file, or none: the record is replaced. The incarnation on file is
+   *   dead at once (its connections stop counting) and is left to `sweepConnections`. Two running
+   *   nodes must never share a `nodeId`: each heartbeat would kill the other's connections.
+   * - With the incarnation on file lapsed (`expiresAtMs <= now`): writes nothing and returns false.
+   *   An incarnation that lapsed stays dead (its records may be swept already); the node must start
+   *   a new incarnation and put its connections again.
+   * Returns true when the node's record now holds `node.incarnation`, live. Atomic. An incarnation
+   * is 1 to 64 characters of `A-Z a-z 0-9 _ -` (`TypeError` otherwise).
+   */
+  heartbeatNode(node: NodeRecord): Promise<boolean>;
+
+  /**
+   * Saves connections (a record of the same `uid`, `nodeId` and `connId` on file is replaced), each
+   * under its user and in its node incarnation's index (which `sweepConnections` drains). Each
+   * record is written atomically; the batch is not one step (on Redis Cluster its users live in
+   * different slots): if the promise rejects, any of them may be on file, and putting them again is
+   * safe. A record of an incarnation that is not live is kept but never counted, and swept.
+   */
+  putConnections(connections: readonly ConnectionRecord[]): Promise<void>;
+  /** `putConnections` of one. */
   putConnection(connection: ConnectionRecord): Promise<void>;
-  /** Removes a connection; true if a live one was on file. */
+  /**
+   * Removes connections, each atomically (as `putConnections`, not the batch as one); returns, per
+   * reference and in order, whether a live one was on file.
+   */
+  deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]>;
+  /** `deleteConnections` of one. */
   deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean>;
-  /** The user's live connections on every node. */
+  /** The user's live connections on every node (those of live node incarnations only). */
   listConnections(uid: string): Promise<ConnectionRecord[]>;
+  /**
+   * Optional: one bounded step of removing the records of dead node incarnations (lapsed or
+   * replaced): at most `limit` connections, taken from their incarnations' indexes, never a record
+   * of a live incarnation (a record put again since by a new incarnation stays). Returns how many
+   * index entries it drained: fewer than `limit` when nothing more is left to sweep right now.
+   * Concurrent sweeps (one per node) are safe. A store that leaves it out keeps dead records
+   * until something else drops them; reads never count them either way.
+   */
+  sweepConnections?(limit: number): Promise<number>;
 
   /** Sets the user's push token of `record.kind`, replacing the previous one. */
   setPushToken(uid: string, record: PushTokenRecord): Promise<void>;
@@ -147,4 +195,13 @@ export interface EvictStore {
    * memory store) leaves it out.
    */
   onLinkChange?(listener: (up: boolean) => void): () => void;
+}
+
+const INCARNATION = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Throws a `TypeError` unless `incarnation` is one a store accepts (see `heartbeatNode`). */
+export function assertIncarnation(incarnation: unknown): asserts incarnation is string {
+  if (typeof incarnation !== 'string' || !INCARNATION.test(incarnation)) {
+    throw new TypeError('incarnation must be 1 to 64 characters of A-Z a-z 0-9 _ -');
+  }
 }

@@ -611,7 +611,7 @@ describe('connections', () => {
           nodeId: 3,
           connId: a.connId,
           connectedAtMs: clock.now,
-          expiresAtMs: expect.any(Number),
+          incarnation: expect.any(String),
         },
         {
           uid: 'alice',
@@ -619,11 +619,35 @@ describe('connections', () => {
           nodeId: 3,
           connId: b.connId,
           connectedAtMs: clock.now,
-          expiresAtMs: expect.any(Number),
+          incarnation: expect.any(String),
         },
       ]),
     );
     expect(engine.localConnections()).toHaveLength(3);
+  });
+
+  it('keeps its connections alive with one node heartbeat per interval, whatever their number', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    const engine = createEvict({ store, clock, nodeId: 4, connectionTtlMs: 300 });
+    const beats = vi.spyOn(store, 'heartbeatNode');
+    const puts = vi.spyOn(store, 'putConnections');
+    const written = () => puts.mock.calls.reduce((sum, [records]) => sum + records.length, 0);
+    for (let i = 0; i < 50; i++)
+      await engine.registerConnection({ uid: `u${i}`, deviceFlag: 1, close: closer() });
+    expect(beats).toHaveBeenCalledTimes(1);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(beats.mock.calls.length).toBeGreaterThanOrEqual(3);
+    expect(beats.mock.calls.length).toBeLessThanOrEqual(5);
+    expect(written()).toBe(50);
+    clock.advance(10 * 300);
+    expect(await store.listConnections('u1')).toEqual([]);
+    // The lapsed incarnation stays dead: the next heartbeat starts a new one and registers every connection again.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await store.listConnections('u1')).toHaveLength(1);
+    expect((await store.listConnections('u1'))[0]?.nodeId).toBe(4);
+    await engine.close();
+    await store.close();
   });
 
   it('rejects a duplicate or invalid connection with a TypeError', async () => {
@@ -1275,7 +1299,7 @@ describe('store failures', () => {
 
   it('a failed connection write leaves nothing registered on this node', async () => {
     const { engine, store } = faultySetup();
-    store.inject('fail', 'putConnection');
+    store.inject('fail', 'putConnection', 'putConnections');
     await expect(
       engine.registerConnection({ uid: 'alice', deviceFlag: 0, close: closer() }),
     ).rejects.toMatchObject({

@@ -39,7 +39,7 @@ function connection(overrides: Partial<ConnectionRecord> = {}): ConnectionRecord
     nodeId: 1,
     connId: 1,
     connectedAtMs: clock.now,
-    expiresAtMs: clock.now + 60_000,
+    incarnation: 'run-1',
     ...overrides,
   };
 }
@@ -68,20 +68,42 @@ describe('MemoryStore construction and lifecycle', () => {
     await expect(store.ready()).resolves.toBeUndefined();
   });
 
-  it('sweeps on its timer, and close() clears the timer', async () => {
+  it('sweeps on its timer, in slices, and close() clears the timer', async () => {
     vi.useFakeTimers();
     const timed = new MemoryStore({ clock, sweepIntervalMs: 1_000 });
-    const sweep = vi.spyOn(timed, 'sweep');
+    const slice = vi.spyOn(timed, 'sweepSlice');
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(1_000);
-    expect(sweep).toHaveBeenCalledTimes(1);
+    expect(slice).toHaveBeenCalledTimes(1);
     vi.advanceTimersByTime(2_000);
-    expect(sweep).toHaveBeenCalledTimes(3);
+    expect(slice).toHaveBeenCalledTimes(3);
 
     await timed.close();
     expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(10_000);
-    expect(sweep).toHaveBeenCalledTimes(3);
+    expect(slice).toHaveBeenCalledTimes(3);
+  });
+
+  it('a sliced sweep drops what expired, a slice at a time, and reads stay right meanwhile', async () => {
+    const count = 50_000;
+    for (let i = 0; i < count; i++) {
+      await store.putSession(
+        session({
+          tokenHash: `h${i}`,
+          uid: `u${i}`,
+          expiresAtMs: clock.now + (i % 2 === 0 ? 1_000 : HOUR_MS),
+        }),
+      );
+    }
+    clock.advance(1_000);
+    let slices = 1;
+    while (!store.sweepSlice()) {
+      slices += 1;
+      expect(await store.getSession('h0')).toBeUndefined();
+      expect(await store.getSession('h1')).toMatchObject({ uid: 'u1' });
+    }
+    expect(store.size()).toEqual({ sessions: count / 2, users: count / 2, counters: 0 });
+    expect(slices >= 1).toBe(true);
   });
 
   it('close() stops delivering published messages', async () => {
@@ -272,6 +294,12 @@ describe('MemoryStore users and cutoffs', () => {
 });
 
 describe('MemoryStore connections', () => {
+  beforeEach(async () => {
+    for (const nodeId of [1, 2]) {
+      await store.heartbeatNode({ nodeId, incarnation: 'run-1', expiresAtMs: clock.now + HOUR_MS });
+    }
+  });
+
   it('lists, indexes per user and deletes connections', async () => {
     await store.putConnection(connection({ connId: 1 }));
     await store.putConnection(connection({ connId: 2, nodeId: 2, deviceFlag: 1 }));
@@ -291,21 +319,25 @@ describe('MemoryStore connections', () => {
     expect(await store.listConnections('nobody')).toEqual([]);
   });
 
-  it('putConnection refreshes the record of the same node and connId', async () => {
+  it('putConnection replaces the record of the same node and connId', async () => {
     await store.putConnection(connection());
-    await store.putConnection(connection({ expiresAtMs: clock.now + 120_000 }));
-    expect(await store.listConnections('alice')).toEqual([connection({ expiresAtMs: clock.now + 120_000 })]);
+    await store.putConnection(connection({ deviceFlag: 3 }));
+    expect(await store.listConnections('alice')).toEqual([connection({ deviceFlag: 3 })]);
   });
 
-  it('listConnections drops expired connection records', async () => {
-    await store.putConnection(connection({ connId: 1, expiresAtMs: clock.now + 1_000 }));
-    await store.putConnection(connection({ connId: 2, expiresAtMs: clock.now + 2_000 }));
+  it("a lapsed node's connections are not listed, and the sweep drops them and their user", async () => {
+    await store.heartbeatNode({ nodeId: 3, incarnation: 'run-1', expiresAtMs: clock.now + 1_000 });
+    const kept = connection({ nodeId: 1, connId: 2 });
+    await store.putConnection(connection({ nodeId: 3, connId: 1 }));
+    await store.putConnection(kept);
+    await store.putConnection(connection({ uid: 'bob', nodeId: 3, connId: 3 }));
     clock.advance(1_000);
     expect((await store.listConnections('alice')).map((c) => c.connId)).toEqual([2]);
-    clock.advance(1_000);
-    expect(await store.listConnections('alice')).toEqual([]);
-    store.sweep();
-    expect(store.size().users).toBe(0);
+    expect(await store.sweepConnections(1)).toBe(1);
+    expect(await store.sweepConnections(10)).toBe(1);
+    expect(await store.sweepConnections(10)).toBe(0);
+    expect(store.size().users).toBe(1);
+    expect(await store.listConnections('alice')).toEqual([kept]);
   });
 });
 
@@ -410,6 +442,7 @@ describe('MemoryStore odd uids', () => {
   const uids = ['ユーザー', 'a:b', 'a', '{tag}', '{a}:b*', 'x*y', '*', '😀🎉', 'a:1:2', 'Ünïcødé ✓'];
 
   it('round-trips every record kind for each uid without mixing users', async () => {
+    await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: clock.now + HOUR_MS });
     for (const [i, uid] of uids.entries()) {
       await store.putSession(session({ tokenHash: `h${i}`, uid, deviceFlag: i % 3 }));
       await store.raiseCutoff(

@@ -1,23 +1,31 @@
 /**
  * Where the store keeps what, under one prefix. Every key of one user shares one hash tag, so that a
- * Lua script can touch all of them on Redis Cluster (a script's keys must live in one slot):
+ * Lua script can touch all of them on Redis Cluster (a script's keys must live in one slot); so do
+ * the keys of one node, and the node table:
  *
- * - `<prefix>{u:<uid>}:user`      hash, the user's record (fields below)
+ * - `<prefix>{u:<uid>}:user`      hash, the user's record and connections (fields below)
  * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`
  *                                 (it lives as long as its last session, which may outlive the user)
- * - `<prefix>{u:<uid>}:conns`     hash: `<nodeId>:<connId>` → connection record (JSON)
- * - `<prefix>{u:<uid>}:conn-expiry`  sorted set: the same `<nodeId>:<connId>` fields, scored by
- *                                 the record's `expiresAtMs`; every script adds and removes a field
- *                                 in both keys, which share one TTL. A put or a delete touches its
- *                                 own field and finds the expired records and the latest expiry
- *                                 here, in O(log n), instead of reading all of a user's records.
- *                                 (Records of an earlier version, which kept no such set, are taken
- *                                 in on the next write: see `check_conns` in `scripts.ts`.)
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
  * - `<prefix>{s:<tokenHash>}`     string: session record (below)
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
+ * - `<prefix>{nodes}`             hash: nodeId → node record, `<incarnation> <expiresAtMs>`; no TTL
+ *                                 (a lapsed record stays, so that its incarnation is never revived)
+ * - `<prefix>{nodes}:replaced`    set of `<nodeId> <incarnation>`: incarnations that a new one
+ *                                 replaced, whose indexes the sweep has not drained yet
+ * - `<prefix>{n:<nodeId>}:<incarnation>:<bucket>`  hash, one bucket of a node incarnation's index:
+ *                                 `connId - bucket × 512` → uid, for its connections whose
+ *                                 `floor(connId / 512)` is `bucket`. At most 512 small fields, so
+ *                                 Redis keeps it a listpack (about 10 bytes a connection, as
+ *                                 connIds of one node are dense); what the sweep drains, a bucket
+ *                                 (a bounded step) at a time.
+ * - `<prefix>{n:<nodeId>}:<incarnation>:buckets`  set: the incarnation's non-empty buckets
  * - `<prefix>cluster`             the pub/sub channel
  * - `<prefix>{cluster}`           never written: routes every publish to one master (see `PUBLISH`)
+ *
+ * A connection is written on two slots (its node's index, its user): index first, then user; and
+ * removed user first, then index. A failure in between leaves an index entry with no record (the
+ * sweep skips it), never a record the sweep cannot find.
  *
  * The records written once per session or per user are plain text of space-separated fields, not
  * JSON: no field names, so a session costs about 180 bytes less in Redis. Every number is decimal
@@ -32,6 +40,11 @@
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);
  *   - `c:<deviceFlag>`: the cutoff of one device, the same way;
  *   - `d:<deviceFlag>`: the device record, `<lastIssuedAtMs> <expiresAtMs>`.
+ *   - `k:<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAtMs> <incarnation>`;
+ *   - `n`: how many `k:` fields the hash holds (absent: none). While it holds one, the hash has no
+ *     TTL, and `e` may be absent (a user kept on file by connections alone); otherwise the hash
+ *     expires with `e`. Connections share the user's hash, not a key of their own: a key costs
+ *     over 100 bytes in Redis, a field a few dozen.
  *
  * Uids, token hashes and counter keys are escaped inside their tag (`%`, `{`, `}` and lone
  * surrogates become `%XX` / `%uXXXX`), so no value can close the tag early or share a key with
@@ -43,30 +56,43 @@ export const DEFAULT_PREFIX = 'evict:';
 export interface UserKeys {
   user: string;
   sessions: string;
-  conns: string;
   push: string;
-  connExpiry: string;
 }
+
+/** How many connIds one bucket of a node incarnation's index covers. */
+export const INDEX_BUCKET_SIZE = 512;
 
 export class KeyLayout {
   readonly channel: string;
   readonly publishRoute: string;
+  readonly nodes: string;
+  readonly replacedNodes: string;
 
   constructor(readonly prefix: string) {
     this.channel = `${prefix}cluster`;
     this.publishRoute = `${prefix}{cluster}`;
+    this.nodes = `${prefix}{nodes}`;
+    this.replacedNodes = `${prefix}{nodes}:replaced`;
   }
 
-  /** The user's five keys, in the order the user scripts take them (their KEYS[1] to KEYS[5]). */
+  /** The user's three keys, in the order the user scripts take them (their KEYS[1] to KEYS[3]). */
   user(uid: string): UserKeys {
     const base = `${this.prefix}{u:${encodeKeyPart(uid)}}`;
     return {
       user: `${base}:user`,
       sessions: `${base}:sessions`,
-      conns: `${base}:conns`,
       push: `${base}:push`,
-      connExpiry: `${base}:conn-expiry`,
     };
+  }
+
+  /** The set of a node incarnation's non-empty index buckets. */
+  indexBuckets(nodeId: number, incarnation: string): string {
+    return `${this.prefix}{n:${nodeId}}:${incarnation}:buckets`;
+  }
+
+  /** One bucket of a node incarnation's index. */
+  indexBucket(nodeId: number, incarnation: string, bucket: number): string {
+    return `${this.prefix}{n:${nodeId}}:${incarnation}:${bucket}`;
   }
 
   session(tokenHash: string): string {
@@ -84,7 +110,7 @@ export class KeyLayout {
 }
 
 export function userKeyList(keys: UserKeys): string[] {
-  return [keys.user, keys.sessions, keys.conns, keys.push, keys.connExpiry];
+  return [keys.user, keys.sessions, keys.push];
 }
 
 /**

@@ -1,12 +1,15 @@
 import {
+  assertIncarnation,
   type Clock,
   type ClusterMessage,
   type ConnectionRecord,
+  type ConnectionRef,
   type Cutoff,
   type DeviceRecord,
   type EvictStore,
   type KickOutcome,
   type KickRequest,
+  type NodeRecord,
   type PushTokenKind,
   type PushTokenRecord,
   type SessionRecord,
@@ -14,7 +17,7 @@ import {
   systemClock,
   type UserRecord,
 } from '@evict/core';
-import { DEFAULT_PREFIX, KeyLayout, userKeyList } from './keys.js';
+import { DEFAULT_PREFIX, INDEX_BUCKET_SIZE, KeyLayout, userKeyList } from './keys.js';
 import {
   type ClientKind,
   clientKind,
@@ -27,9 +30,10 @@ import {
   CLEAR_PUSH_TOKENS,
   DELETE_CONNECTION,
   GRACE_MS,
+  HEARTBEAT_NODE,
   HIT,
+  INDEX_CONNECTIONS,
   KICK,
-  LIST_CONNECTIONS,
   type LuaScript,
   PUBLISH,
   PUT_CONNECTION,
@@ -39,6 +43,7 @@ import {
   SESSION_INDEX,
   SET_PUSH_TOKEN,
   TOUCH_USER,
+  UNINDEX_CONNECTIONS,
 } from './scripts.js';
 import { createSubscriberLink, type SubscriberLink } from './subscriber-link.js';
 
@@ -64,6 +69,11 @@ const LINK_RETRY_MIN_MS = 100;
 const LINK_RETRY_MAX_MS = 5_000;
 /** How long `publish` waits for the store's own first subscription, at most. */
 const PUBLISH_WAITS_FOR_LINK_MS = 1_000;
+/** Index entries one script adds or removes at most: no step of the index blocks Redis for long. */
+const INDEX_STEP = INDEX_BUCKET_SIZE;
+
+/** The node table as read: nodeId → its record's incarnation and expiry. */
+type NodeTable = Map<number, { incarnation: string; expiresAtMs: number }>;
 
 interface ResolvedOptions {
   commands: RedisCommands;
@@ -147,6 +157,8 @@ export class RedisStore implements EvictStore {
   /** Last state reported to link listeners; undefined before the first subscription. */
   #linkUp: boolean | undefined;
   #closing: Promise<void> | undefined;
+  /** The node table read under way: calls made meanwhile share it (see `#liveConnections`). */
+  #nodeTableRead: Promise<NodeTable> | undefined;
 
   constructor(options: RedisStoreOptions) {
     const resolved = parseOptions(options);
@@ -247,8 +259,9 @@ export class RedisStore implements EvictStore {
     const key = this.#keys.user(uid).user;
     const fields = pairs(await this.#commands.command(['HGETALL', key], key), key);
     if (fields.length === 0) return undefined;
-    const user = decodeUser(key, uid, fields);
-    return user.expiresAtMs <= this.#now() ? undefined : user;
+    const now = this.#now();
+    const user = decodeUser(key, uid, fields, now);
+    return user.expiresAtMs <= now ? undefined : user;
   }
 
   async touchUser(uid: string, expiresAtMs: number): Promise<void> {
@@ -281,55 +294,279 @@ export class RedisStore implements EvictStore {
     const inline = !this.#cluster;
     if (inline) await this.#awaitOwnSubscription();
     const keys = this.#keys.user(uid);
-    const reply = await this.#eval(KICK, userKeyList(keys), [
+    // One Redis: the script reads the node table itself. A cluster: the table lives in another
+    // slot, so the live incarnations are read first when the device check needs them, and every
+    // listed connection is judged after the script.
+    const requireDevice = request.require.device && deviceFlag !== null;
+    const before: NodeTable = inline || !requireDevice ? new Map() : await this.#nodeTable();
+    const now = this.#now();
+    const live: string[] = [];
+    for (const [nodeId, node] of before)
+      if (node.expiresAtMs > now) live.push(`${nodeId} ${node.incarnation}`);
+    const scriptKeys = userKeyList(keys);
+    if (inline) scriptKeys.push(this.#keys.nodes);
+    const reply = await this.#eval(KICK, scriptKeys, [
       String(this.#now()),
       deviceFlag === null ? '' : String(deviceFlag),
       encodeCutoff(cutoff),
       String(cutoff.atMs),
       String(request.expiresAtMs),
       request.require.user ? '1' : '0',
-      request.require.device && deviceFlag !== null ? '1' : '0',
+      requireDevice ? '1' : '0',
       inline ? this.#keys.channel : '',
       inline ? JSON.stringify(request.announce) : '',
+      ...live,
     ]);
-    const [status, ...raws] = stringList(reply, 'kick');
+    const [status, ...fields] = stringList(reply, 'kick');
     if (status === 'user' || status === 'device') return { applied: false, missing: status };
-    if (status !== 'ok') throw new StoreCorruptError('unexpected reply from Redis for kick');
+    if (status !== 'ok' && status !== 'live')
+      throw new StoreCorruptError('unexpected reply from Redis for kick');
+    const onFile: ConnectionRecord[] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      onFile.push(decodeConnection(keys.user, uid, fields[i]!, fields[i + 1]!));
+    }
+    // Judged after the script: a connection whose incarnation the table read before does not show
+    // live is judged again on a fresh read, one that starts after the cutoff was written.
+    const connections = status === 'live' ? onFile : await this.#liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
-    return { applied: true, connections: raws.map((raw) => decodeConnection(keys.conns, raw)) };
+    return { applied: true, connections };
   }
 
-  // Connections
+  // Nodes and connections
+
+  async heartbeatNode(node: NodeRecord): Promise<boolean> {
+    assertIncarnation(node.incarnation);
+    const reply = await this.#eval(
+      HEARTBEAT_NODE,
+      [this.#keys.nodes, this.#keys.replacedNodes],
+      [String(this.#now()), String(node.nodeId), node.incarnation, String(node.expiresAtMs)],
+    );
+    return Number(reply) === 1;
+  }
+
+  /**
+   * The index first (one script per bucket group of a node incarnation), then each user's field (one
+   * script each: every user is a slot of its own), all sent without waiting in between: the client
+   * pipelines them. See `keys.ts` for why in this order.
+   */
+  async putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
+    for (const c of connections) assertIncarnation(c.incarnation);
+    if (connections.length === 0) return;
+    await this.#index(INDEX_CONNECTIONS, connections);
+    const now = String(this.#now());
+    await Promise.all(
+      connections.map((c) =>
+        this.#userScript(PUT_CONNECTION, c.uid, [
+          now,
+          connectionField(c.nodeId, c.connId),
+          `${c.deviceFlag} ${c.connectedAtMs} ${c.incarnation}`,
+        ]),
+      ),
+    );
+  }
 
   async putConnection(connection: ConnectionRecord): Promise<void> {
-    const record: ConnectionRecord = {
-      uid: connection.uid,
-      deviceFlag: connection.deviceFlag,
-      nodeId: connection.nodeId,
-      connId: connection.connId,
-      connectedAtMs: connection.connectedAtMs,
-      expiresAtMs: connection.expiresAtMs,
-    };
-    await this.#userScript(PUT_CONNECTION, connection.uid, [
-      String(this.#now()),
-      connectionField(connection.nodeId, connection.connId),
-      JSON.stringify(record),
-      String(connection.expiresAtMs),
-    ]);
+    await this.putConnections([connection]);
+  }
+
+  /** Each user's field first, then the index entries of what was removed (see `keys.ts`). */
+  async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
+    if (refs.length === 0) return [];
+    const now = String(this.#now());
+    const removed = await Promise.all(
+      refs.map(async (ref) => {
+        const reply = await this.#userScript(DELETE_CONNECTION, ref.uid, [
+          now,
+          connectionField(ref.nodeId, ref.connId),
+          '',
+        ]);
+        const incarnation = text(reply);
+        return incarnation === undefined ? undefined : { ...ref, incarnation };
+      }),
+    );
+    const gone = removed.filter((r) => r !== undefined);
+    if (gone.length === 0) return refs.map(() => false);
+    await this.#index(UNINDEX_CONNECTIONS, gone);
+    const table = await this.#nodeTable();
+    const at = this.#now();
+    return removed.map((r) => r !== undefined && isLive(table, r.nodeId, r.incarnation, at));
   }
 
   async deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean> {
-    const removed = await this.#userScript(DELETE_CONNECTION, uid, [
-      String(this.#now()),
-      connectionField(nodeId, connId),
-    ]);
-    return Number(removed) === 1;
+    const [removed] = await this.deleteConnections([{ uid, nodeId, connId }]);
+    return removed!;
   }
 
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
-    const keys = this.#keys.user(uid);
-    const raws = stringList(await this.#userScript(LIST_CONNECTIONS, uid, [String(this.#now())]), keys.conns);
-    return raws.map((raw) => decodeConnection(keys.conns, raw));
+    const key = this.#keys.user(uid).user;
+    const [reply, table] = await Promise.all([
+      this.#commands.command(['HGETALL', key], key),
+      this.#nodeTable(),
+    ]);
+    const onFile: ConnectionRecord[] = [];
+    for (const [field, raw] of pairs(reply, key)) {
+      if (field.startsWith('k:')) onFile.push(decodeConnection(key, uid, field, raw));
+    }
+    return this.#liveConnections(onFile, table);
+  }
+
+  /**
+   * Drains dead incarnations' indexes, a bucket at a time: the incarnations replaced, and those whose
+   * record lapsed more than `GRACE_MS` ago (by then the node's own clock, if behind, sees it lapsed
+   * too, so its heartbeat can no longer bring it back). Each record is removed by its user's script
+   * only while it is of the dead incarnation; then its index entries go.
+   */
+  async sweepConnections(limit: number): Promise<number> {
+    if (!Number.isSafeInteger(limit) || limit <= 0) throw new TypeError('limit must be a positive integer');
+    const replacedKey = this.#keys.replacedNodes;
+    const [table, replaced] = await Promise.all([
+      this.#readNodeTable(),
+      this.#commands.command(['SMEMBERS', replacedKey], replacedKey),
+    ]);
+    const now = this.#now();
+    const dead: { nodeId: number; incarnation: string; replaced: string | undefined }[] = [];
+    for (const [nodeId, node] of table) {
+      if (node.expiresAtMs + GRACE_MS <= now)
+        dead.push({ nodeId, incarnation: node.incarnation, replaced: undefined });
+    }
+    for (const entry of stringList(replaced, 'replaced nodes')) {
+      const [id, incarnation] = entry.split(' ');
+      const nodeId = Number(id);
+      // An incarnation replaced, then back on file (a misconfigured pair of nodes): not dead.
+      if (incarnation === undefined || table.get(nodeId)?.incarnation === incarnation) continue;
+      dead.push({ nodeId, incarnation, replaced: entry });
+    }
+    let drained = 0;
+    for (const { nodeId, incarnation, replaced: entry } of dead) {
+      const bucketsKey = this.#keys.indexBuckets(nodeId, incarnation);
+      while (drained < limit) {
+        const bucket = text(await this.#commands.command(['SRANDMEMBER', bucketsKey], bucketsKey));
+        if (bucket === undefined) {
+          if (entry !== undefined) await this.#commands.command(['SREM', replacedKey, entry], replacedKey);
+          break;
+        }
+        const bucketKey = this.#keys.indexBucket(nodeId, incarnation, Number(bucket));
+        const entries = pairs(await this.#commands.command(['HGETALL', bucketKey], bucketKey), bucketKey);
+        if (entries.length === 0) {
+          await this.#commands.command(['SREM', bucketsKey, bucket], bucketsKey);
+          continue;
+        }
+        const now = String(this.#now());
+        const taken = entries.slice(0, limit - drained).map(([offset, uid]) => ({
+          uid,
+          nodeId,
+          connId: Number(bucket) * INDEX_BUCKET_SIZE + Number(offset),
+          incarnation,
+        }));
+        await Promise.all(
+          taken.map((c) =>
+            this.#userScript(DELETE_CONNECTION, c.uid, [
+              now,
+              connectionField(c.nodeId, c.connId),
+              incarnation,
+            ]),
+          ),
+        );
+        await this.#index(UNINDEX_CONNECTIONS, taken);
+        drained += taken.length;
+      }
+      if (drained >= limit) break;
+    }
+    return drained;
+  }
+
+  /**
+   * Runs INDEX_CONNECTIONS or UNINDEX_CONNECTIONS over connections, grouped by node incarnation and
+   * bucket, at most `INDEX_STEP` entries a script.
+   */
+  async #index(
+    script: LuaScript,
+    connections: readonly { uid: string; nodeId: number; connId: number; incarnation: string }[],
+  ): Promise<void> {
+    const groups = new Map<string, { nodeId: number; incarnation: string; buckets: Map<number, string[]> }>();
+    for (const c of connections) {
+      const groupKey = `${c.nodeId} ${c.incarnation}`;
+      let group = groups.get(groupKey);
+      if (group === undefined) {
+        group = { nodeId: c.nodeId, incarnation: c.incarnation, buckets: new Map() };
+        groups.set(groupKey, group);
+      }
+      const bucket = Math.floor(c.connId / INDEX_BUCKET_SIZE);
+      let entries = group.buckets.get(bucket);
+      if (entries === undefined) {
+        entries = [];
+        group.buckets.set(bucket, entries);
+      }
+      entries.push(String(c.connId - bucket * INDEX_BUCKET_SIZE), c.uid);
+    }
+    const calls: Promise<unknown>[] = [];
+    for (const { nodeId, incarnation, buckets } of groups.values()) {
+      let keys = [this.#keys.indexBuckets(nodeId, incarnation)];
+      let args = [String(this.#now())];
+      let size = 0;
+      const flush = () => {
+        if (keys.length > 1) calls.push(this.#eval(script, keys, args));
+        keys = [keys[0]!];
+        args = [args[0]!];
+        size = 0;
+      };
+      for (const [bucket, entries] of buckets) {
+        for (let i = 0; i < entries.length; i += 2 * INDEX_STEP) {
+          const part = entries.slice(i, i + 2 * INDEX_STEP);
+          if (size + part.length / 2 > INDEX_STEP) flush();
+          keys.push(this.#keys.indexBucket(nodeId, incarnation, bucket));
+          args.push(String(bucket), String(part.length / 2), ...part);
+          size += part.length / 2;
+        }
+      }
+      flush();
+    }
+    await Promise.all(calls);
+  }
+
+  /** The node table, shared with a read already under way (never older than that read's start). */
+  #nodeTable(): Promise<NodeTable> {
+    if (this.#nodeTableRead === undefined) {
+      const read = this.#readNodeTable();
+      this.#nodeTableRead = read;
+      const done = () => {
+        if (this.#nodeTableRead === read) this.#nodeTableRead = undefined;
+      };
+      read.then(done, done);
+    }
+    return this.#nodeTableRead;
+  }
+
+  async #readNodeTable(): Promise<NodeTable> {
+    const key = this.#keys.nodes;
+    const table: NodeTable = new Map();
+    for (const [field, raw] of pairs(await this.#commands.command(['HGETALL', key], key), key)) {
+      const match = NODE.exec(raw);
+      const nodeId = numberOf(field);
+      const expiresAtMs = numberOf(match?.[2]);
+      if (match === null || nodeId === undefined || expiresAtMs === undefined) {
+        throw new StoreCorruptError(`unreadable node ${field} in Redis at ${key}`);
+      }
+      table.set(nodeId, { incarnation: match[1]!, expiresAtMs });
+    }
+    return table;
+  }
+
+  /**
+   * The connections of live incarnations. `table` may be a little old (shared with a read under way,
+   * or read before a kick's script): a connection it shows live is counted (at worst, one that died
+   * a moment ago is closed again), and one it does not is judged again on a fresh read, so that a
+   * connection of a node that just started or refreshed is never missed.
+   */
+  async #liveConnections(onFile: ConnectionRecord[], table: NodeTable): Promise<ConnectionRecord[]> {
+    const now = this.#now();
+    const live = onFile.filter((c) => isLive(table, c.nodeId, c.incarnation, now));
+    if (live.length === onFile.length) return live;
+    const fresh = await this.#readNodeTable();
+    const at = this.#now();
+    return onFile.filter(
+      (c) => isLive(table, c.nodeId, c.incarnation, now) || isLive(fresh, c.nodeId, c.incarnation, at),
+    );
   }
 
   // Push tokens
@@ -479,8 +716,16 @@ export class RedisStore implements EvictStore {
 // Records in and out. Everything read back is checked: a record evict cannot read is StoreCorruptError.
 
 function connectionField(nodeId: number, connId: number): string {
-  return `${nodeId}:${connId}`;
+  return `k:${nodeId}:${connId}`;
 }
+
+function isLive(table: NodeTable, nodeId: number, incarnation: string, now: number): boolean {
+  const node = table.get(nodeId);
+  return node !== undefined && node.incarnation === incarnation && node.expiresAtMs > now;
+}
+
+/** A node record as stored: `<incarnation> <expiresAtMs>`. */
+const NODE = /^(\S+) (\S+)$/;
 
 /**
  * A session as stored (see `keys.ts`): `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs>
@@ -583,11 +828,14 @@ function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
 
 const DEVICE_FIELD = /^([cd]):(\d+)$/;
 
-function decodeUser(key: string, uid: string, fields: [string, string][]): UserRecord {
+function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
+  let connections = 0;
   for (const [field, raw] of fields) {
     if (field === 'e') {
       user.expiresAtMs = numberOf(raw) ?? Number.NaN;
+    } else if (field === 'n') {
+      connections = numberOf(raw) ?? Number.NaN;
     } else if (field === 'c') {
       user.cutoff = decodeCutoff(key, field, raw);
     } else {
@@ -598,30 +846,37 @@ function decodeUser(key: string, uid: string, fields: [string, string][]): UserR
       else user.devices[flag] = decodeDevice(key, field, raw);
     }
   }
-  if (!isNumber(user.expiresAtMs)) throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
+  if (!isNumber(connections)) throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
+  if (connections > 0) {
+    // A connection on file keeps the user past its own expiry, with no end (see `EvictStore`).
+    if (!isNumber(user.expiresAtMs) || user.expiresAtMs <= nowMs) user.expiresAtMs = Number.POSITIVE_INFINITY;
+  } else if (!isNumber(user.expiresAtMs)) {
+    throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
+  }
   return user;
 }
 
-function decodeConnection(key: string, raw: unknown): ConnectionRecord {
-  const v = parseJson(key, raw, 'connection');
+const CONNECTION_FIELD = /^k:(\d+):(\d+)$/;
+const CONNECTION = /^(\S+) (\S+) ([A-Za-z0-9_-]+)$/;
+
+/** A connection as stored in its user's hash: field `k:<nodeId>:<connId>`, value `<deviceFlag> <connectedAtMs> <incarnation>`. */
+function decodeConnection(key: string, uid: string, field: string, raw: string): ConnectionRecord {
+  const name = CONNECTION_FIELD.exec(field);
+  const value = CONNECTION.exec(raw);
+  const nodeId = numberOf(name?.[1]);
+  const connId = numberOf(name?.[2]);
+  const deviceFlag = numberOf(value?.[1]);
+  const connectedAtMs = numberOf(value?.[2]);
   if (
-    typeof v.uid !== 'string' ||
-    !isNumber(v.deviceFlag) ||
-    !isNumber(v.nodeId) ||
-    !isNumber(v.connId) ||
-    !isNumber(v.connectedAtMs) ||
-    !isNumber(v.expiresAtMs)
+    value === null ||
+    nodeId === undefined ||
+    connId === undefined ||
+    deviceFlag === undefined ||
+    connectedAtMs === undefined
   ) {
-    throw new StoreCorruptError(`unreadable connection in Redis at ${key}`);
+    throw new StoreCorruptError(`unreadable connection ${field} in Redis at ${key}`);
   }
-  return {
-    uid: v.uid,
-    deviceFlag: v.deviceFlag,
-    nodeId: v.nodeId,
-    connId: v.connId,
-    connectedAtMs: v.connectedAtMs,
-    expiresAtMs: v.expiresAtMs,
-  };
+  return { uid, deviceFlag, nodeId, connId, connectedAtMs, incarnation: value[3]! };
 }
 
 function decodePushToken(key: string, raw: unknown): PushTokenRecord {

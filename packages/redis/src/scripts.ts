@@ -101,47 +101,64 @@ end
 `;
 
 /**
- * KEYS: user, sessions, conns, push, conn-expiry (one hash tag). The user hash's fields (see
- * `keys.ts`): `e` the user's expiresAtMs, `c` and `c:<flag>` cutoffs as `<atMs> <reason>`, `d:<flag>`
- * devices as `<lastIssuedAtMs> <expiresAtMs>`.
+ * KEYS: user, sessions, push (one hash tag). The user hash's fields (see `keys.ts`): `e` the user's
+ * expiresAtMs, `c` and `c:<flag>` cutoffs as `<atMs> <reason>`, `d:<flag>` devices as
+ * `<lastIssuedAtMs> <expiresAtMs>`, `k:<nodeId>:<connId>` connections as `<deviceFlag>
+ * <connectedAtMs> <incarnation>`, `n` the number of `k:` fields.
  *
- * Connections: the records in the `conns` hash, and their expiries in the `conn-expiry` sorted set
- * (same fields), always written together. A put or a delete touches its own field only, and finds
- * what expired and the latest expiry in the sorted set (O(log n) for a user of n connections): a
- * user's n connections cost O(n log n) to register, refresh or drop, not O(n²). Only the listings
- * (LIST_CONNECTIONS, KICK) read every record.
+ * The user is on file while `e` is live or the hash holds a connection (`n` > 0); while it holds one
+ * the hash has no TTL (a connection lives as long as its node, which the store cannot see from this
+ * slot), and once the last goes the hash expires with `e` again.
  */
 const USER = `${COMMON}
--- The user's expiry from its \`e\` field (false: absent), or nil when the user is unknown or expired
--- by the store's clock. A hash without \`e\` is not one the store wrote.
-local function live_expiry(raw)
+-- The number of connections on file, from the \`n\` field (false: absent, none).
+local function conn_count(raw)
+  if not raw then return 0 end
+  local n = num(raw)
+  if n == nil or n < 0 then corrupt(KEYS[1], 'n') end
+  return n
+end
+
+-- The user's expiry from its \`e\` field (false: absent; 0 then), or nil when the user is not on file:
+-- unknown, or expired with no connection to keep it. A hash with neither is not one the store wrote.
+local function live_expiry(raw, conns)
   if not raw then
+    if conns > 0 then return 0 end
     if redis.call('EXISTS', KEYS[1]) == 1 then corrupt(KEYS[1], 'e') end
     return nil
   end
   local expires = num(raw)
   if expires == nil then corrupt(KEYS[1], 'e') end
-  if expires <= now then return nil end
+  if expires <= now and conns == 0 then return nil end
   return expires
 end
 
--- The user's expiry, or 0 after starting the user afresh (as MemoryStore does) when unknown or
--- expired. The session index is not the user's: it lives as long as the sessions it lists, which may
--- outlive the user.
+-- The user's expiry, or 0 after starting the user afresh (as MemoryStore does) when not on file. The
+-- session index is not the user's: it lives as long as the sessions it lists, which may outlive the user.
 local function open_expiry(expires)
   if expires == nil then
-    redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5])
+    redis.call('DEL', KEYS[1], KEYS[3])
     return 0
   end
   return expires
 end
 
 local function open_user()
-  return open_expiry(live_expiry(redis.call('HGET', KEYS[1], 'e')))
+  local got = redis.call('HMGET', KEYS[1], 'e', 'n')
+  return open_expiry(live_expiry(got[1], conn_count(got[2])))
+end
+
+-- The user hash's TTL: none while it holds a connection, else from its expiry.
+local function expire_user(expires)
+  if conn_count(redis.call('HGET', KEYS[1], 'n')) > 0 then
+    redis.call('PERSIST', KEYS[1])
+  else
+    expire_at(KEYS[1], expires)
+  end
 end
 
 -- Grows the user's expiry to at least \`wanted\`, in the same HSET as \`field\` (if any); the user hash
--- lives that long.
+-- lives that long (or as long as it holds a connection).
 local function keep_user(expires, wanted, field, value)
   if wanted > expires then expires = wanted end
   if field then
@@ -149,7 +166,7 @@ local function keep_user(expires, wanted, field, value)
   else
     redis.call('HSET', KEYS[1], 'e', fmt(expires))
   end
-  expire_at(KEYS[1], expires)
+  expire_user(expires)
 end
 
 -- The instant of a cutoff on file (\`<atMs> <reason>\`).
@@ -168,54 +185,11 @@ local function device_times(field, raw)
   return issued, expires
 end
 
--- Both connection keys live as long as the latest expiry in the sorted set (both go when it has passed).
-local function expire_conns()
-  local last = redis.call('ZRANGE', KEYS[5], -1, -1, 'WITHSCORES')
-  local latest = last[2] and tonumber(last[2]) or 0
-  expire_at(KEYS[3], latest)
-  expire_at(KEYS[5], latest)
-end
-
--- Drops expired connections found through the sorted set, at most 1000 a call: a call adds one
--- record at most, so the expired ones never pile up, and each is dropped once (amortized O(log n)).
--- Whatever is left expires with the keys, and no reader returns an expired record.
-local function drop_expired_conns()
-  local dead = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-  if #dead > 0 then
-    redis.call('HDEL', KEYS[3], unpack(dead))
-    redis.call('ZREM', KEYS[5], unpack(dead))
-  end
-end
-
--- After reading every connection (\`records\`, from read_records): drops the expired ones from both
--- keys. The TTLs stay: dropping expired records never lowers the latest. The sorted set then holds
--- exactly the live records; if it does not (or if \`rebuild\`), it is rebuilt from them, and both
--- TTLs follow the latest.
-local function settle_conns(records, rebuild)
-  prune(KEYS[3], records, false)
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[1])
-  local live = 0
-  for _, expires in pairs(records) do
-    if expires > now then live = live + 1 end
-  end
-  if rebuild or redis.call('ZCARD', KEYS[5]) ~= live then
-    redis.call('DEL', KEYS[5])
-    for field, expires in pairs(records) do
-      if expires > now then redis.call('ZADD', KEYS[5], fmt(expires), field) end
-    end
-    expire_conns()
-  end
-end
-
--- Before a put or a delete, which trust the sorted set: both keys hold the same fields, expired ones
--- included (every script adds and removes a field in both). When their counts differ, they disagree
--- (a key lost to eviction, or records written by an earlier version, which kept no sorted set):
--- every record is read and the set rebuilt from them, once. Otherwise the TTLs would follow the set
--- alone, and a record it misses could be dropped while live.
-local function check_conns()
-  if redis.call('HLEN', KEYS[3]) ~= redis.call('ZCARD', KEYS[5]) then
-    settle_conns(read_records(KEYS[3]), true)
-  end
+-- A connection on file (\`<deviceFlag> <connectedAtMs> <incarnation>\`): its device flag and incarnation.
+local function conn_parts(field, raw)
+  local flag, at, incarnation = string.match(raw, '^(%S+) (%S+) ([%w_%-]+)$')
+  if num(flag) == nil or num(at) == nil then corrupt(KEYS[1], field) end
+  return tonumber(flag), incarnation
 end
 
 -- Drops the index entries whose retention has passed; the index lives as long as its last entry.
@@ -239,8 +213,8 @@ return 1
 export const RAISE_CUTOFF = script(
   'raiseCutoff',
   `${USER}
-local got = redis.call('HMGET', KEYS[1], 'e', ARGV[2])
-local expires = open_expiry(live_expiry(got[1]))
+local got = redis.call('HMGET', KEYS[1], 'e', ARGV[2], 'n')
+local expires = open_expiry(live_expiry(got[1], conn_count(got[3])))
 -- A user started afresh has no cutoff any more.
 local raise = expires == 0 or not got[2] or cutoff_at(ARGV[2], got[2]) < tonumber(ARGV[4])
 keep_user(expires, tonumber(ARGV[5]), raise and ARGV[2] or nil, ARGV[3])
@@ -250,22 +224,50 @@ return 1
 
 /**
  * A kick in one step (`EvictStore.kick`): checks what is required, raises the cutoff as RAISE_CUTOFF
- * does, lists the live connections as LIST_CONNECTIONS does, and publishes the announcement (on one
- * Redis only: on a cluster the store publishes it through PUBLISH afterwards). Replies `{'user'}` or
- * `{'device'}` when that is missing (nothing written or published), else `{'ok', connection...}`.
- * ARGV: now, deviceFlag ('' for all devices), cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs,
- * require user ('1'/'0'), require device ('1'/'0'), channel ('' for none), message.
+ * does, and publishes the announcement (on one Redis only: on a cluster the store publishes it
+ * through PUBLISH afterwards). Replies `{'user'}` or `{'device'}` when that is missing (nothing
+ * written or published), else `{'live', field, value, ...}`: the live connections, when KEYS[4] is
+ * the node table (one Redis: any key may join a script), or `{'ok', field, value, ...}`: every
+ * connection on file, for the store to judge after this script (a cluster: the table lives in
+ * another slot). ARGV: now, deviceFlag ('' for all devices), cutoff (`<atMs> <reason>`), cutoff
+ * atMs, expiresAtMs, require user ('1'/'0'), require device ('1'/'0'), channel ('' for none),
+ * message, then (without KEYS[4]) the live node incarnations as `<nodeId> <incarnation>`, read just
+ * before.
  */
 export const KICK = script(
   'kick',
   `${USER}
 local flag = ARGV[2]
 local field = flag == '' and 'c' or 'c:' .. flag
-local got = redis.call('HMGET', KEYS[1], 'e', field, 'c', 'd:' .. flag)
-local expires = live_expiry(got[1])
+local got = redis.call('HMGET', KEYS[1], 'e', field, 'c', 'd:' .. flag, 'n')
+local conns = conn_count(got[5])
+local expires = live_expiry(got[1], conns)
 if expires == nil and ARGV[6] == '1' then return { 'user' } end
 -- Read (and checked) before anything is written.
-local records, raws = read_records(KEYS[3])
+local records = {}
+if conns > 0 then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'k:' then
+      local f, raw = all[i], all[i + 1]
+      local dev, incarnation = conn_parts(f, raw)
+      local node = string.match(f, '^k:(%d+):')
+      records[#records + 1] = { f, raw, dev, node .. ' ' .. incarnation }
+    end
+  end
+end
+local live = {}
+if KEYS[4] then
+  local nodes = redis.call('HGETALL', KEYS[4])
+  for i = 1, #nodes, 2 do
+    local incarnation, at = string.match(nodes[i + 1], '^(%S+) (%S+)$')
+    local expires = num(at)
+    if expires == nil then corrupt(KEYS[4], nodes[i]) end
+    if expires > now then live[nodes[i] .. ' ' .. incarnation] = true end
+  end
+else
+  for i = 10, #ARGV do live[ARGV[i]] = true end
+end
 if ARGV[7] == '1' and flag ~= '' then
   -- Present: a live device record issued after every cutoff that applies to it, or a live connection.
   local present = false
@@ -277,23 +279,22 @@ if ARGV[7] == '1' and flag ~= '' then
   end
   if not present then
     local wanted = tonumber(flag)
-    for f, at in pairs(records) do
-      if at > now and cjson.decode(raws[f]).deviceFlag == wanted then present = true end
+    for _, r in ipairs(records) do
+      if r[3] == wanted and live[r[4]] then present = true end
     end
   end
   if not present then return { 'device' } end
 end
-if expires == nil then
-  -- Started afresh, as RAISE_CUTOFF does: nothing of an expired user is kept.
-  expires = open_expiry(nil)
-  records = {}
-end
+-- Started afresh, as RAISE_CUTOFF does: nothing of a user not on file is kept (it holds no connection).
+expires = open_expiry(expires)
 local raise = expires == 0 or not got[2] or cutoff_at(field, got[2]) < tonumber(ARGV[4])
 keep_user(expires, tonumber(ARGV[5]), raise and field or nil, ARGV[3])
-settle_conns(records, false)
-local reply = { 'ok' }
-for f, at in pairs(records) do
-  if at > now then reply[#reply + 1] = raws[f] end
+local reply = { KEYS[4] and 'live' or 'ok' }
+for _, r in ipairs(records) do
+  if not KEYS[4] or live[r[4]] then
+    reply[#reply + 1] = r[1]
+    reply[#reply + 1] = r[2]
+  end
 end
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return reply
@@ -308,8 +309,8 @@ export const RECORD_SESSION = script(
   'recordSession',
   `${USER}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', KEYS[1], 'e', field)
-local expires = open_expiry(live_expiry(got[1]))
+local got = redis.call('HMGET', KEYS[1], 'e', field, 'n')
+local expires = open_expiry(live_expiry(got[1], conn_count(got[3])))
 local issued = tonumber(ARGV[3])
 local until_ms = tonumber(ARGV[4])
 if expires ~= 0 and got[2] then
@@ -334,63 +335,118 @@ return redis.call('ZRANGE', KEYS[2], 0, -1)
 );
 
 /**
- * Reads only the connection's own record (checked before it is overwritten), not the user's others.
- * ARGV: now, field (`<nodeId>:<connId>`), record JSON, expiresAtMs.
+ * The user's side of a connection: saves its field (replacing one on file, checked first) and keeps
+ * the user on file while it is there. ARGV: now, field (`k:<nodeId>:<connId>`), value.
  */
 export const PUT_CONNECTION = script(
   'putConnection',
   `${USER}
-local expires = open_user()
-local field = ARGV[2]
-local until_ms = tonumber(ARGV[4])
-local raw = redis.call('HGET', KEYS[3], field)
-if raw then decode(KEYS[3], field, raw, 'expiresAtMs') end
-check_conns()
-drop_expired_conns()
-if until_ms > now then
-  redis.call('HSET', KEYS[3], field, ARGV[3])
-  redis.call('ZADD', KEYS[5], ARGV[4], field)
-else
-  -- Expired already: put and dropped at once, as any expired record.
-  redis.call('HDEL', KEYS[3], field)
-  redis.call('ZREM', KEYS[5], field)
+local got = redis.call('HMGET', KEYS[1], 'e', 'n', ARGV[2])
+local conns = conn_count(got[2])
+local on_file = got[3]
+if live_expiry(got[1], conns) == nil then
+  -- Not on file: started afresh (a user holding a connection is always on file, so none is lost).
+  open_expiry(nil)
+  conns = 0
+  on_file = false
 end
-expire_conns()
-keep_user(expires, until_ms)
+if on_file then conn_parts(ARGV[2], on_file) else conns = conns + 1 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], 'n', conns)
+redis.call('PERSIST', KEYS[1])
 return 1
 `,
 );
 
-/** 1 when a live connection was removed. Reads only that connection's record. ARGV: now, field. */
+/**
+ * The user's side of removing a connection: its incarnation when one was on file (and removed),
+ * else false. ARGV: now, field, incarnation ('' for any: the sweep removes only the dead one's).
+ */
 export const DELETE_CONNECTION = script(
   'deleteConnection',
   `${USER}
-local field = ARGV[2]
-local raw = redis.call('HGET', KEYS[3], field)
-if not raw then return 0 end
-local expires = decode(KEYS[3], field, raw, 'expiresAtMs').expiresAtMs
-check_conns()
-redis.call('HDEL', KEYS[3], field)
-redis.call('ZREM', KEYS[5], field)
-drop_expired_conns()
-if expires <= now then return 0 end
--- A live record removed: the keys live as long as the latest left.
-expire_conns()
+local got = redis.call('HMGET', KEYS[1], ARGV[2], 'n', 'e')
+if not got[1] then return false end
+local _, incarnation = conn_parts(ARGV[2], got[1])
+if ARGV[3] ~= '' and incarnation ~= ARGV[3] then return false end
+local conns = conn_count(got[2]) - 1
+if conns > 0 then
+  redis.call('HSET', KEYS[1], 'n', conns)
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  return incarnation
+end
+redis.call('HDEL', KEYS[1], ARGV[2], 'n')
+-- The last connection: the user lives by its expiry again (or goes, if that has passed or is absent).
+local expires = got[3] and num(got[3])
+if expires then expire_at(KEYS[1], expires) else redis.call('DEL', KEYS[1]) end
+return incarnation
+`,
+);
+
+/**
+ * Saves or refreshes a node's record (`EvictStore.heartbeatNode`). KEYS: node table, replaced set.
+ * ARGV: now, nodeId, incarnation, expiresAtMs. 1 when the record holds this incarnation, live; 0 when
+ * this incarnation had lapsed (nothing written).
+ */
+export const HEARTBEAT_NODE = script(
+  'heartbeatNode',
+  `${COMMON}
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+local wanted = tonumber(ARGV[4])
+if raw then
+  local incarnation, at = string.match(raw, '^(%S+) (%S+)$')
+  local expires = num(at)
+  if expires == nil then corrupt(KEYS[1], ARGV[2]) end
+  if incarnation == ARGV[3] then
+    if expires <= now then return 0 end
+    if expires >= wanted then return 1 end
+  else
+    -- Replaced: dead at once, and left to the sweep.
+    redis.call('SADD', KEYS[2], ARGV[2] .. ' ' .. incarnation)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. ARGV[4])
+if wanted <= now then return 0 end
 return 1
 `,
 );
 
-/** The live connection records (JSON), dropping the expired ones. ARGV: now. */
-export const LIST_CONNECTIONS = script(
-  'listConnections',
-  `${USER}
-local records, raws = read_records(KEYS[3])
-settle_conns(records, false)
-local live = {}
-for field, expires in pairs(records) do
-  if expires > now then live[#live + 1] = raws[field] end
+/**
+ * Adds entries to a node incarnation's index. KEYS: the buckets set, then each bucket touched.
+ * ARGV: now, then for each bucket in KEYS order: its number, its entry count, then field/uid pairs.
+ */
+export const INDEX_CONNECTIONS = script(
+  'indexConnections',
+  `
+local a = 2
+for k = 2, #KEYS do
+  local bucket, count = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  redis.call('HSET', KEYS[k], unpack(ARGV, a, a + 2 * count - 1))
+  a = a + 2 * count
+  redis.call('SADD', KEYS[1], bucket)
 end
-return live
+return 1
+`,
+);
+
+/**
+ * Removes entries from a node incarnation's index, each only while it still names the same uid; a
+ * bucket left empty leaves the buckets set. KEYS and ARGV as INDEX_CONNECTIONS.
+ */
+export const UNINDEX_CONNECTIONS = script(
+  'unindexConnections',
+  `
+local a = 2
+for k = 2, #KEYS do
+  local bucket, count = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  for i = a, a + 2 * count - 1, 2 do
+    if redis.call('HGET', KEYS[k], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[k], ARGV[i]) end
+  end
+  a = a + 2 * count
+  if redis.call('EXISTS', KEYS[k]) == 0 then redis.call('SREM', KEYS[1], bucket) end
+end
+return 1
 `,
 );
 
@@ -399,10 +455,10 @@ export const SET_PUSH_TOKEN = script(
   'setPushToken',
   `${USER}
 local expires = open_user()
-local records = read_records(KEYS[4])
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+local records = read_records(KEYS[3])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 records[ARGV[2]] = tonumber(ARGV[4])
-prune(KEYS[4], records, true)
+prune(KEYS[3], records, true)
 keep_user(expires, tonumber(ARGV[4]))
 return 1
 `,
@@ -412,7 +468,7 @@ return 1
 export const CLEAR_PUSH_TOKENS = script(
   'clearPushTokens',
   `${USER}
-local records = read_records(KEYS[4])
+local records = read_records(KEYS[3])
 local cleared = {}
 for i = 2, #ARGV do
   local expires = records[ARGV[i]]
@@ -421,7 +477,7 @@ for i = 2, #ARGV do
     if expires > now then cleared[#cleared + 1] = ARGV[i] end
   end
 end
-prune(KEYS[4], records, #cleared > 0)
+prune(KEYS[3], records, #cleared > 0)
 return cleared
 `,
 );
@@ -479,6 +535,9 @@ return redis.call('PUBLISH', ARGV[1], ARGV[2])
 
 export const SCRIPTS: readonly LuaScript[] = [
   PUBLISH,
+  HEARTBEAT_NODE,
+  INDEX_CONNECTIONS,
+  UNINDEX_CONNECTIONS,
   TOUCH_USER,
   RAISE_CUTOFF,
   KICK,
@@ -486,7 +545,6 @@ export const SCRIPTS: readonly LuaScript[] = [
   SESSION_INDEX,
   PUT_CONNECTION,
   DELETE_CONNECTION,
-  LIST_CONNECTIONS,
   SET_PUSH_TOKEN,
   CLEAR_PUSH_TOKENS,
   REVOKE_SESSION,

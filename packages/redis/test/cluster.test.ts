@@ -186,7 +186,7 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
   }
 
   for (const kind of ['ioredis-cluster', 'node-redis-cluster'] as const) {
-    it(`(${kind}) kicks in two round trips: the script on the user's slot, then the announcement through PUBLISH's`, async () => {
+    it(`(${kind}) kicks in three round trips: the script on the user's slot, the node table, then the announcement through PUBLISH's`, async () => {
       const prefix = randomPrefix();
       const counted = countingClient(kind === 'ioredis-cluster' ? ioredis! : nodeRedis!);
       const store = new RedisStore({ client: counted.client, prefix });
@@ -204,13 +204,14 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
         announce,
       };
       expect(await store.kick(request)).toEqual({ applied: false, missing: 'user' });
+      await store.heartbeatNode({ nodeId: 2, incarnation: 'run-1', expiresAtMs: t + 60_000 });
       await store.putConnection({
         uid: 'kicked',
         deviceFlag: 1,
         nodeId: 2,
         connId: 5,
         connectedAtMs: t,
-        expiresAtMs: t + 60_000,
+        incarnation: 'run-1',
       });
       await store.publish(announce); // loads PUBLISH on its master before counting
       await waitUntil('the first announcement', () => heard.length === 1);
@@ -219,13 +220,15 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
       expect(result).toEqual({
         applied: true,
         connections: [
-          { uid: 'kicked', deviceFlag: 1, nodeId: 2, connId: 5, connectedAtMs: t, expiresAtMs: t + 60_000 },
+          { uid: 'kicked', deviceFlag: 1, nodeId: 2, connId: 5, connectedAtMs: t, incarnation: 'run-1' },
         ],
       });
-      // The kick script may be new on its master (EVALSHA, then EVAL); the publish follows it.
+      // The kick script may be new on its master (EVALSHA, then EVAL); the node table (another
+      // slot) judges the connections it lists; the publish follows.
       const names = counted.sent.map(([name]) => name);
       expect(names.filter((name) => name === 'EVALSHA')).toHaveLength(2);
-      expect(names.length).toBeLessThanOrEqual(3);
+      expect(names.filter((name) => name === 'HGETALL')).toHaveLength(1);
+      expect(names.length).toBeLessThanOrEqual(4);
       expect(counted.sent.at(-1)).toContain(`${prefix}{cluster}`);
       await waitUntil('the announcement of the kick', () => heard.length === 2);
       expect(heard).toEqual([announce, announce]);

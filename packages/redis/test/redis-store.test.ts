@@ -73,13 +73,13 @@ function connection(uid: string, overrides: Partial<ConnectionRecord> = {}): Con
     nodeId: 1,
     connId: 1,
     connectedAtMs: now,
-    expiresAtMs: now + MINUTE_MS,
+    incarnation: 'run-1',
     ...overrides,
   };
 }
 
-function byConnId(connections: ConnectionRecord[]): ConnectionRecord[] {
-  return [...connections].sort((x, y) => x.nodeId - y.nodeId || x.connId - y.connId);
+function stringsOf(reply: unknown): string[] {
+  return (reply as unknown[]).map(String);
 }
 
 function pushToken(overrides: Partial<PushTokenRecord> = {}): PushTokenRecord {
@@ -155,10 +155,10 @@ describe('key layout', () => {
   it("keeps each user's keys in one hash tag that no uid can break", () => {
     const keys = new KeyLayout('evict:');
     for (const uid of ['alice', 'a{b}c', '}{', '{x}', 'a:b*c?[d]', '%7B', 'ユーザー', '\ud800lone']) {
-      const { user, sessions, conns, push, connExpiry } = keys.user(uid);
+      const { user, sessions, push } = keys.user(uid);
       const tag = hashTag(user);
       expect(tag).toBe(`u:${encodeKeyPart(uid)}`);
-      for (const key of [sessions, conns, push, connExpiry]) expect(hashTag(key)).toBe(tag);
+      for (const key of [sessions, push]) expect(hashTag(key)).toBe(tag);
       expect(user.startsWith('evict:{u:')).toBe(true);
     }
     expect(keys.user('a{b}c').user).toBe('evict:{u:a%7bb%7dc}:user');
@@ -232,8 +232,6 @@ for (const library of CLIENT_LIBRARIES) {
       await store.raiseCutoff(uid, null, { atMs: t, reason: 'kicked' }, t + 9 * MINUTE_MS);
       await store.raiseCutoff(uid, 2, { atMs: t, reason: 'device_quit' }, t + 9 * MINUTE_MS);
       await store.touchUser(uid, t + 8 * MINUTE_MS);
-      await store.putConnection(connection(uid, { expiresAtMs: t + 2 * MINUTE_MS }));
-      await store.putConnection(connection(uid, { connId: 2, expiresAtMs: t + 3 * MINUTE_MS }));
       await store.setPushToken(uid, pushToken({ expiresAtMs: t + 4 * MINUTE_MS }));
       await store.hit('login:ttl', t, MINUTE_MS);
       await store.touchUser('other', t + MINUTE_MS);
@@ -246,9 +244,7 @@ for (const library of CLIENT_LIBRARIES) {
         [
           userKeys.user,
           userKeys.sessions,
-          userKeys.conns,
           userKeys.push,
-          userKeys.connExpiry,
           layout.session(s.tokenHash),
           layout.counter('login:ttl', windowStart),
           layout.user('other').user,
@@ -268,8 +264,6 @@ for (const library of CLIENT_LIBRARIES) {
       };
       await near(userKeys.user, t + 9 * MINUTE_MS);
       await near(userKeys.sessions, s.retainUntilMs);
-      await near(userKeys.conns, t + 3 * MINUTE_MS);
-      await near(userKeys.connExpiry, t + 3 * MINUTE_MS);
       await near(userKeys.push, t + 4 * MINUTE_MS);
       await near(layout.session(s.tokenHash), s.retainUntilMs);
       await near(layout.counter('login:ttl', windowStart), windowStart + MINUTE_MS);
@@ -278,102 +272,52 @@ for (const library of CLIENT_LIBRARIES) {
     it('deletes a key once nothing in it is live, instead of keeping it', async () => {
       const store = open();
       const uid = 'short-lived';
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: Date.now() + MINUTE_MS });
       await store.putConnection(connection(uid));
       expect(await store.deleteConnection(uid, 1, 1)).toBe(true);
       await store.setPushToken(uid, pushToken());
       expect(await store.clearPushTokens(uid, ['ring', 'message'])).toEqual(['ring']);
+      const layout = new KeyLayout(prefix);
       const keys = await keysUnder(host, prefix);
-      expect(keys).toEqual([new KeyLayout(prefix).user(uid).user]);
+      expect(keys.sort()).toEqual([layout.nodes, layout.user(uid).user].sort());
     });
 
-    it("keeps the connections' expiries in a sorted set: a put or a delete drops the expired ones and sets both TTLs from the latest", async () => {
-      let now = Date.now();
-      const store = open({ clock: { nowMs: () => now } });
-      const uid = 'expiring';
-      const keys = new KeyLayout(prefix).user(uid);
-      const conn = (connId: number, ttlMs: number) =>
-        connection(uid, { connId, connectedAtMs: now, expiresAtMs: now + ttlMs });
-      const expiries = async () => {
-        const reply = (await host.command(['ZRANGE', keys.connExpiry, '0', '-1', 'WITHSCORES'])) as unknown[];
-        const flat = reply.flat().map(String);
-        return Object.fromEntries(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, Number(flat[i + 1])]] : [])));
-      };
-      const fields = async () =>
-        ((await host.command(['HKEYS', keys.conns])) as unknown[]).map(String).sort();
-      const pttl = async (key: string) => Number(await host.command(['PTTL', key]));
-      const near = async (ttlMs: number) => {
-        for (const key of [keys.conns, keys.connExpiry]) {
-          expect(await pttl(key)).toBeLessThanOrEqual(ttlMs + GRACE_MS);
-          expect(await pttl(key)).toBeGreaterThan(ttlMs + GRACE_MS - 2_000);
-        }
-      };
+    it("keeps a user's connections in the user's hash, with no TTL while it holds one, and indexes them by node incarnation in buckets", async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'connected';
+      const t = Date.now();
+      expect(await store.heartbeatNode({ nodeId: 4, incarnation: 'run-1', expiresAtMs: t + MINUTE_MS })).toBe(
+        true,
+      );
+      await store.touchUser(uid, t + 5 * MINUTE_MS);
+      const a = connection(uid, { nodeId: 4, connId: 4_000_000_001 });
+      const b = connection(uid, { nodeId: 4, connId: 4_000_000_600, deviceFlag: 2 });
+      await store.putConnections([a, b]);
+      const key = layout.user(uid).user;
+      expect(Number(await host.command(['PTTL', key]))).toBe(-1);
+      expect(await host.command(['HGET', key, 'k:4:4000000001'])).toBe(`1 ${a.connectedAtMs} run-1`);
+      expect(await host.command(['HGET', key, 'n'])).toBe('2');
+      const buckets = layout.indexBuckets(4, 'run-1');
+      expect(hashTag(buckets)).toBe('n:4');
+      const members = stringsOf(await host.command(['SMEMBERS', buckets])).sort();
+      expect(members).toEqual(['7812500', '7812501']);
+      expect(await host.command(['HGET', layout.indexBucket(4, 'run-1', 7_812_501), '88'])).toBe(uid);
+      expect(await host.command(['OBJECT', 'ENCODING', key])).toBe('listpack');
 
-      const [a, b, c] = [conn(1, 1_000), conn(2, 1_000), conn(3, MINUTE_MS)];
-      for (const record of [a, b, c]) await store.putConnection(record);
-      expect(await expiries()).toEqual({ '1:1': a.expiresAtMs, '1:2': b.expiresAtMs, '1:3': c.expiresAtMs });
-      await near(MINUTE_MS);
-
-      now += 2_000;
-      const d = conn(4, 2 * MINUTE_MS);
-      await store.putConnection(d);
-      expect(await fields()).toEqual(['1:3', '1:4']);
-      expect(await expiries()).toEqual({ '1:3': c.expiresAtMs, '1:4': d.expiresAtMs });
-      await near(2 * MINUTE_MS);
-      // A refresh moves its expiry; a put of one already expired is dropped at once.
-      const refreshed = { ...c, expiresAtMs: now + 90_000 };
-      await store.putConnection(refreshed);
-      await store.putConnection(conn(5, 0));
-      expect(await expiries()).toEqual({ '1:3': refreshed.expiresAtMs, '1:4': d.expiresAtMs });
-      expect(byConnId(await store.listConnections(uid))).toEqual([refreshed, d]);
-
-      // Removing the latest live one: both keys live as long as the latest left.
-      expect(await store.deleteConnection(uid, 1, 4)).toBe(true);
-      await near(90_000);
-      now += 90_000;
-      expect(await store.deleteConnection(uid, 1, 3)).toBe(false);
-      expect(await keysUnder(host, prefix)).toEqual([keys.user]);
-    });
-
-    it('rebuilds the sorted set of expiries from the records when it is lost (an evicted key, an earlier version)', async () => {
-      let now = Date.now();
-      const store = open({ clock: { nowMs: () => now } });
-      const uid = 'rebuilt';
-      const keys = new KeyLayout(prefix).user(uid);
-      const a = connection(uid, { connId: 1, connectedAtMs: now, expiresAtMs: now + MINUTE_MS });
-      const b = connection(uid, { connId: 2, connectedAtMs: now, expiresAtMs: now + 1_000 });
-      await store.putConnection(a);
-      await store.putConnection(b);
-      // A record written without its expiry (as the layout before this one did), and the set lost.
-      const legacy = connection(uid, { nodeId: 7, connId: 7, connectedAtMs: now, expiresAtMs: now + 2_000 });
-      await host.command(['HSET', keys.conns, '7:7', JSON.stringify(legacy)]);
-      await host.command(['DEL', keys.connExpiry]);
-      expect(byConnId(await store.listConnections(uid))).toEqual([a, b, legacy]);
-      expect(Number(await host.command(['ZCARD', keys.connExpiry]))).toBe(3);
-      expect(Number(await host.command(['ZSCORE', keys.connExpiry, '7:7']))).toBe(legacy.expiresAtMs);
-      expect(Number(await host.command(['PTTL', keys.connExpiry]))).toBeGreaterThan(MINUTE_MS - 2_000);
-      // From then on the put of another connection drops it once it has expired, as any other.
-      now += 3_000;
-      await store.putConnection({ ...a, connId: 3 });
-      expect(((await host.command(['HKEYS', keys.conns])) as unknown[]).map(String).sort()).toEqual([
-        '1:1',
-        '1:3',
-      ]);
-
-      // A put or a delete rebuilds it too, when the two keys disagree: removing the last connection
-      // the set knows of must not drop a live record it does not know of (nor shorten its key's life).
-      const later = connection(uid, {
-        nodeId: 8,
-        connId: 8,
-        connectedAtMs: now,
-        expiresAtMs: now + 5 * MINUTE_MS,
+      expect(await store.deleteConnections([{ uid, nodeId: 4, connId: a.connId }])).toEqual([true]);
+      expect(Number(await host.command(['PTTL', key]))).toBe(-1);
+      expect(await store.deleteConnection(uid, 4, b.connId)).toBe(true);
+      // The last one gone: the user lives by its own expiry again, and the index is empty.
+      expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(4 * MINUTE_MS);
+      expect(await host.command(['HGET', key, 'n'])).toBeNull();
+      expect(stringsOf(await host.command(['SMEMBERS', buckets]))).toEqual([]);
+      expect(await store.getUser(uid)).toEqual({
+        uid,
+        deviceCutoffs: {},
+        devices: {},
+        expiresAtMs: t + 5 * MINUTE_MS,
       });
-      await host.command(['HSET', keys.conns, '8:8', JSON.stringify(later)]);
-      expect(await store.deleteConnection(uid, 1, 1)).toBe(true);
-      expect(await store.deleteConnection(uid, 1, 3)).toBe(true);
-      expect(await store.listConnections(uid)).toEqual([later]);
-      expect(Number(await host.command(['ZSCORE', keys.connExpiry, '8:8']))).toBe(later.expiresAtMs);
-      for (const key of [keys.conns, keys.connExpiry])
-        expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(5 * MINUTE_MS - 2_000);
     });
 
     it('stays atomic under 100 concurrent writes of each kind to one user', async () => {
@@ -427,6 +371,7 @@ for (const library of CLIENT_LIBRARIES) {
     it('round-trips uids made of hash-tag and glob characters', async () => {
       const store = open();
       const t = Date.now();
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: t + MINUTE_MS });
       for (const uid of ['{', '}', '{}', 'a}b{c', ':', '*', '{*}:sessions', 'a\\*?[x]']) {
         const s = session(uid, { deviceFlag: 7 });
         await store.putSession(s);
@@ -542,10 +487,10 @@ for (const library of CLIENT_LIBRARIES) {
       expect(await host.command(['HGET', keys.user, 'e'])).toBeNull();
 
       // Connections, of a user whose own record is fine.
-      const conns = layout.user('corrupt-conns').conns;
+      const conns = layout.user('corrupt-conns').user;
       const lives = Date.now() + MINUTE_MS;
       await store.touchUser('corrupt-conns', lives);
-      await host.command(['HSET', conns, '1:1', 'nope']);
+      await host.command(['HSET', conns, 'k:1:1', 'nope', 'n', '1']);
       await expect(store.listConnections('corrupt-conns')).rejects.toBeInstanceOf(StoreCorruptError);
       await expect(
         store.kick({
@@ -557,26 +502,16 @@ for (const library of CLIENT_LIBRARIES) {
           announce: { type: 'revoked', uid: 'corrupt-conns', fromNodeId: 1 },
         }),
       ).rejects.toBeInstanceOf(StoreCorruptError);
-      expect(await store.getUser('corrupt-conns')).toEqual({
-        uid: 'corrupt-conns',
-        deviceCutoffs: {},
-        devices: {},
-        expiresAtMs: lives,
-      });
       // A put or a delete reads its own record only: a user's others are not read on every write.
       await expect(
         store.putConnection(connection('corrupt-conns', { nodeId: 1, connId: 1 })),
       ).rejects.toBeInstanceOf(StoreCorruptError);
       await expect(store.deleteConnection('corrupt-conns', 1, 1)).rejects.toBeInstanceOf(StoreCorruptError);
-      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
-      // ... unless the sorted set of expiries misses one (here: '1:1'): then all are read, to rebuild it.
+      expect(await host.command(['HGET', conns, 'k:1:1'])).toBe('nope');
       const other = connection('corrupt-conns', { nodeId: 1, connId: 2 });
-      await expect(store.putConnection(other)).rejects.toBeInstanceOf(StoreCorruptError);
-      const connExpiry = layout.user('corrupt-conns').connExpiry;
-      await host.command(['ZADD', connExpiry, String(Date.now() + MINUTE_MS), '1:1']);
       await store.putConnection(other);
-      expect(await store.deleteConnection('corrupt-conns', 1, 2)).toBe(true);
-      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
+      expect(await store.deleteConnection('corrupt-conns', 1, 2)).toBe(false);
+      expect(await host.command(['HGET', conns, 'k:1:1'])).toBe('nope');
       await host.command(['HSET', keys.push, 'ring', '{"kind":"ring"}']);
       await expect(store.getPushTokens('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
     });

@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import type { ClusterMessage, ConnectionRecord } from '../model.js';
+import { StoreCorruptError } from '../errors.js';
+import type { ClusterMessage, ConnectionRecord, ConnectionRef } from '../model.js';
+import type { EvictStore } from '../store.js';
 import type { EventHub } from './events.js';
 import { CONN_IDS_PER_NODE } from './options.js';
 import type { TimedStore } from './timed-store.js';
@@ -9,13 +12,25 @@ import {
   type ConnectionCloseInfo,
   type LocalConnectionInfo,
 } from './types.js';
+import { WriteBatch } from './write-batch.js';
 
 interface LocalConnection extends LocalConnectionInfo {
   close: (info: ConnectionCloseInfo) => void;
 }
 
+/** Connections one store call writes or removes at most (a batch of registrations, a re-registration). */
+const BATCH = 1_000;
+/** Dead nodes' connection records one sweep step removes at most, and the steps of one heartbeat. */
+const SWEEP_STEP_LIMIT = 500;
+const SWEEP_STEPS_PER_HEARTBEAT = 100;
+
+/** A random id of one run of this node (see `NodeRecord.incarnation`). */
+const newIncarnation = () => randomBytes(6).toString('base64url');
+
 export interface ConnectionRegistryOptions {
   nodeId: number;
+  /** The store as the host gave it: whether it has `sweepConnections` is read from it. */
+  rawStore: EvictStore;
   store: TimedStore;
   clock: Clock;
   events: EventHub;
@@ -23,9 +38,13 @@ export interface ConnectionRegistryOptions {
 }
 
 /**
- * This node's live connections, their records in the store (kept alive by a heartbeat while the
- * node holds any), and closing connections wherever they are: here at once, on other nodes through
- * the store's `close-connections` message.
+ * This node's live connections and their records in the store, and closing connections wherever
+ * they are: here at once, on other nodes through the store's `close-connections` message.
+ *
+ * The records live by this node's own record (`heartbeatNode`), which one write per interval keeps
+ * live while the node holds connections, whatever their number; the same timer sweeps dead nodes'
+ * records in bounded steps. Registrations and removals of one turn of the event loop go to the store
+ * as one batch.
  */
 export class ConnectionRegistry {
   readonly #o: ConnectionRegistryOptions;
@@ -35,10 +54,23 @@ export class ConnectionRegistry {
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** This run's incarnation: a new one if a heartbeat finds it lapsed. */
+  #incarnation = newIncarnation();
+  /** The heartbeat under way (the first one, before the first connection is written, included). */
+  #beating: Promise<void> | undefined;
+  #stopped = false;
+  /** Records are made when the batch goes out, so that they carry the incarnation of that moment. */
+  readonly #puts: WriteBatch<LocalConnection, void>;
+  readonly #deletes: WriteBatch<ConnectionRef, boolean>;
 
   constructor(options: ConnectionRegistryOptions) {
     this.#o = options;
     this.#nextConnId = options.nodeId * CONN_IDS_PER_NODE + 1;
+    this.#puts = new WriteBatch(async (locals) => {
+      await options.store.putConnections(locals.map((local) => this.#recordOf(local)));
+      return undefined;
+    }, BATCH);
+    this.#deletes = new WriteBatch((refs) => options.store.deleteConnections(refs), BATCH);
   }
 
   /** A connId no live connection of this node has. */
@@ -62,7 +94,9 @@ export class ConnectionRegistry {
     const ids = this.#connectionsByUid.get(uid) ?? new Set<number>();
     this.#connectionsByUid.set(uid, ids.add(connId));
     try {
-      await this.#o.store.putConnection(this.#recordOf(local));
+      // The node's record first: a connection counts only while it is live.
+      if (this.#heartbeat === undefined) await this.#beat();
+      await this.#puts.add(local);
     } catch (error) {
       this.#forget(local);
       throw error;
@@ -71,7 +105,7 @@ export class ConnectionRegistry {
     return async () => {
       if (this.#connections.get(connId) !== local) return;
       this.#forget(local);
-      await this.#o.store.deleteConnection(uid, this.#o.nodeId, connId);
+      await this.#deletes.add({ uid, nodeId: this.#o.nodeId, connId });
     };
   }
 
@@ -149,7 +183,11 @@ export class ConnectionRegistry {
         }),
       ),
     );
-    await Promise.all(targets.map((t) => this.#o.store.deleteConnection(t.uid, t.nodeId, t.connId)));
+    if (targets.length > 0) {
+      await this.#o.store.deleteConnections(
+        targets.map(({ uid, nodeId, connId }) => ({ uid, nodeId, connId })),
+      );
+    }
     return targets.length;
   }
 
@@ -160,7 +198,13 @@ export class ConnectionRegistry {
       this.#closeLocal(uid, connId, message.code, message.reason);
   }
 
+  /** Stops the heartbeat for good (the engine closes). */
   stop(): void {
+    this.#stopped = true;
+    this.#stopHeartbeat();
+  }
+
+  #stopHeartbeat(): void {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
   }
@@ -189,7 +233,7 @@ export class ConnectionRegistry {
     const ids = this.#connectionsByUid.get(local.uid);
     ids?.delete(local.connId);
     if (ids?.size === 0) this.#connectionsByUid.delete(local.uid);
-    if (this.#connections.size === 0) this.stop();
+    if (this.#connections.size === 0) this.#stopHeartbeat();
   }
 
   #recordOf(local: LocalConnection): ConnectionRecord {
@@ -199,21 +243,56 @@ export class ConnectionRegistry {
       nodeId: this.#o.nodeId,
       connId: local.connId,
       connectedAtMs: local.connectedAtMs,
-      expiresAtMs: this.#o.clock.nowMs() + this.#o.connectionTtlMs,
+      incarnation: this.#incarnation,
     };
   }
 
-  /** Refreshes this node's connection records so that they expire only if the node dies. */
   #startHeartbeat(): void {
-    if (this.#heartbeat !== undefined) return;
+    if (this.#heartbeat !== undefined || this.#stopped) return;
     this.#heartbeat = setInterval(
       () => {
-        for (const local of this.#connections.values()) {
-          this.#o.store.putConnection(this.#recordOf(local)).catch((error) => this.#o.events.error(error));
-        }
+        this.#beat()
+          .then(() => this.#sweepDeadConnections())
+          .catch((error) => this.#o.events.error(error));
       },
       Math.max(1, Math.floor(this.#o.connectionTtlMs / 3)),
     );
     this.#heartbeat.unref();
+  }
+
+  /** One heartbeat of this node; calls made while one is under way share it. */
+  #beat(): Promise<void> {
+    this.#beating ??= this.#heartbeatNode().finally(() => {
+      this.#beating = undefined;
+    });
+    return this.#beating;
+  }
+
+  async #heartbeatNode(): Promise<void> {
+    const heartbeat = () =>
+      this.#o.store.heartbeatNode({
+        nodeId: this.#o.nodeId,
+        incarnation: this.#incarnation,
+        expiresAtMs: this.#o.clock.nowMs() + this.#o.connectionTtlMs,
+      });
+    if (await heartbeat()) return;
+    // This incarnation lapsed (no heartbeat got through for connectionTtlMs): its records no longer
+    // count and may be swept, so the node starts a new one and writes its connections again. A batch
+    // still to go out makes its records then, with the new incarnation.
+    this.#incarnation = newIncarnation();
+    if (!(await heartbeat())) throw new StoreCorruptError('the store refused a new node incarnation');
+    const records = [...this.#connections.values()].map((local) => this.#recordOf(local));
+    for (let i = 0; i < records.length; i += BATCH) {
+      await this.#o.store.putConnections(records.slice(i, i + BATCH));
+    }
+  }
+
+  /** Bounded steps of removing dead nodes' connection records, each awaited before the next. */
+  async #sweepDeadConnections(): Promise<void> {
+    if (this.#o.rawStore.sweepConnections === undefined) return;
+    for (let step = 0; step < SWEEP_STEPS_PER_HEARTBEAT && !this.#stopped; step++) {
+      const drained = await this.#o.store.sweepConnections(SWEEP_STEP_LIMIT);
+      if (drained < SWEEP_STEP_LIMIT) return;
+    }
   }
 }

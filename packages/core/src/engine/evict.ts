@@ -63,7 +63,11 @@ export class Evict {
       maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
       failOpen: o.failOpen,
     });
-    this.#connections = new ConnectionRegistry({ ...shared, connectionTtlMs: o.connectionTtlMs });
+    this.#connections = new ConnectionRegistry({
+      ...shared,
+      rawStore: o.store,
+      connectionTtlMs: o.connectionTtlMs,
+    });
     this.#revocations = new Revocations({
       ...shared,
       rawStore: o.store,

@@ -10,8 +10,12 @@ const METHODS = [
   'getUser',
   'touchUser',
   'raiseCutoff',
+  'heartbeatNode',
   'putConnection',
+  'putConnections',
   'deleteConnection',
+  'deleteConnections',
+  'sweepConnections',
   'listConnections',
   'setPushToken',
   'getPushTokens',
@@ -27,7 +31,8 @@ type Method = (typeof METHODS)[number];
  * The engine's view of the store: every call fails with `EVICT_STORE_TIMEOUT` after `timeoutMs`,
  * and any other failure becomes `EVICT_STORE_UNAVAILABLE` (a store error with a stable code). Each
  * call looks the method up on the store when it is made, so a store may change its methods later
- * (a test's spy, a proxy); `kick` is called only when the store has one (`store.kick !== undefined`).
+ * (a test's spy, a proxy); the optional `kick` and `sweepConnections` are called only when the store
+ * has them (`store.kick !== undefined`).
  */
 export type TimedStore = Required<Pick<EvictStore, Method>>;
 

@@ -13,11 +13,11 @@ export const connections: Group = {
       expect(await h.store.deleteConnection(uid, 3, 42)).toBe(false);
     });
 
-    it('putting a connection again refreshes it, without a second entry', async () => {
+    it('putting a connection again replaces it, without a second entry', async () => {
       const uid = newUid();
       const connection = h.connection(uid);
       await h.store.putConnection(connection);
-      const refreshed = { ...connection, expiresAtMs: connection.expiresAtMs + 30_000 };
+      const refreshed = { ...connection, deviceFlag: 5, connectedAtMs: connection.connectedAtMs + 30_000 };
       await h.store.putConnection(refreshed);
       expect(await h.store.listConnections(uid)).toEqual([refreshed]);
     });

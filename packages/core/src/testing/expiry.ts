@@ -67,21 +67,6 @@ export const expiry: Group = {
       expect(await h.store.getUser(uid)).toBeUndefined();
     });
 
-    it('listConnections drops each connection once its own expiresAtMs has passed; a refresh extends it', async () => {
-      const uid = newUid();
-      const t = h.now();
-      const dead = h.connection(uid, { connId: 1, expiresAtMs: t + h.stepMs });
-      const alive = h.connection(uid, { connId: 2, expiresAtMs: t + h.stepMs });
-      await h.store.putConnection(dead);
-      await h.store.putConnection(alive);
-      const refreshed = { ...alive, expiresAtMs: t + 3 * h.stepMs };
-      await h.store.putConnection(refreshed);
-      await h.elapse(h.stepMs);
-      expect(await h.store.listConnections(uid)).toEqual([refreshed]);
-      await h.elapse(2 * h.stepMs);
-      expect(await h.store.listConnections(uid)).toEqual([]);
-    });
-
     it('a push token past its expiresAtMs is neither returned nor reported as cleared', async () => {
       const uid = newUid();
       const t = h.now();

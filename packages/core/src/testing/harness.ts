@@ -24,6 +24,9 @@ const REAL_TIME_SLACK_MS = 5;
 /** How long a message may take to arrive, and how long to keep listening for duplicates. */
 const DELIVERY_TIMEOUT_MS = 2_000;
 export const SETTLE_MS = 30;
+/** The nodes every store starts a test with, live far beyond any test's clock (see `Harness.open`). */
+const HARNESS_NODE_IDS = Array.from({ length: 12 }, (_, i) => i + 1);
+const HARNESS_NODE_LIVE_MS = 365 * 24 * 60 * 60_000;
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -31,6 +34,8 @@ export class Harness {
   clock = new ConformanceClock();
   #store: EvictStore | undefined;
   #open: EvictStore[] = [];
+  /** The incarnation of each node in the running test: new ones every test. */
+  #incarnations = new Map<number, string>();
 
   constructor(
     readonly makeStore: MakeStore,
@@ -50,6 +55,7 @@ export class Harness {
 
   async setUp(): Promise<void> {
     this.clock = new ConformanceClock({ followsRealTime: this.options.realTimeExpiry });
+    this.#incarnations = new Map();
     this.#store = await this.open();
   }
 
@@ -60,12 +66,29 @@ export class Harness {
     for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
-  /** Makes a store on the test's clock, ready to serve; closed after the test. */
+  /**
+   * Makes a store on the test's clock, ready to serve, with nodes 1 to 12 live in the test's
+   * incarnations (so that connections of `connection()` count); closed after the test.
+   */
   async open(): Promise<EvictStore> {
     const store = await this.makeStore(this.clock);
     this.#open.push(store);
     await store.ready();
+    const expiresAtMs = this.now() + HARNESS_NODE_LIVE_MS;
+    for (const nodeId of HARNESS_NODE_IDS) {
+      await store.heartbeatNode({ nodeId, incarnation: this.incarnation(nodeId), expiresAtMs });
+    }
     return store;
+  }
+
+  /** The node's incarnation in the running test. */
+  incarnation(nodeId: number): string {
+    let incarnation = this.#incarnations.get(nodeId);
+    if (incarnation === undefined) {
+      incarnation = randomBytes(6).toString('base64url');
+      this.#incarnations.set(nodeId, incarnation);
+    }
+    return incarnation;
   }
 
   /** Lets `ms` pass: on the clock, and in real time too when the backend expires keys by its own clock. */
@@ -93,15 +116,16 @@ export class Harness {
     };
   }
 
+  /** A connection of a live node (its incarnation in this test, unless overridden). */
   connection(uid: string, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
-    const now = this.now();
+    const nodeId = overrides.nodeId ?? 1;
     return {
       uid,
       deviceFlag: 1,
-      nodeId: 1,
+      nodeId,
       connId: 1,
-      connectedAtMs: now,
-      expiresAtMs: now + LIVE_MS,
+      connectedAtMs: this.now(),
+      incarnation: this.incarnation(nodeId),
       ...overrides,
     };
   }

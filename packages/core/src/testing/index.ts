@@ -24,6 +24,7 @@ import { hits } from './hits.js';
 import { kick } from './kick.js';
 import { largeValues } from './large-values.js';
 import { lifecycle } from './lifecycle.js';
+import { nodeLiveness } from './node-liveness.js';
 import { oddKeys } from './odd-keys.js';
 import { pubSub } from './pub-sub.js';
 import { pushTokens } from './push-tokens.js';
@@ -141,4 +142,5 @@ const GROUPS: readonly Group[] = [
   kick,
   largeValues,
   oddKeys,
+  nodeLiveness,
 ];
