@@ -1,4 +1,4 @@
-import type { Evict } from './engine/index.js';
+import type { Evict } from './engine/evict.js';
 import { FAMILY_NAMES, type Family, type FamilyName } from './families/family.js';
 import { type LancensOptions, lancensFamily } from './families/lancens.js';
 import { type TencentOptions, tencentFamily } from './families/tencent/index.js';

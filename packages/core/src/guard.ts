@@ -4,7 +4,8 @@
  * answer why not. The guard knows no API family: a source that speaks a family's language (the
  * Tencent UserSig source) says itself how its rejections are answered.
  */
-import type { CheckResult, Credential, Evict } from './engine/index.js';
+import type { Evict } from './engine/evict.js';
+import type { CheckResult, Credential } from './engine/types.js';
 import { type EvictResponse, type HeaderValue, headerValue, jsonResponse } from './http/types.js';
 import { isThenable, type MaybePromise } from './maybe-promise.js';
 import type { RejectionReason } from './model.js';

@@ -6,6 +6,8 @@
 export { type AdminApi, type AdminApiOptions, type AdminRoute, createAdminApi } from './admin-api.js';
 export type { CacheStats } from './cache.js';
 export { type Clock, systemClock } from './clock.js';
+export { createEvict, Evict } from './engine/evict.js';
+export type { EvictOptions } from './engine/options.js';
 export {
   type Actor,
   type CheckResult,
@@ -15,10 +17,7 @@ export {
   type ConnectionCloseInfo,
   type ConnectionHandle,
   type Credential,
-  createEvict,
-  Evict,
   type EvictEvents,
-  type EvictOptions,
   type IssuedSession,
   type LocalConnectionInfo,
   type RegisterConnectionOptions,
@@ -29,7 +28,7 @@ export {
   type SessionRegistration,
   type SessionStatus,
   type StatelessCredential,
-} from './engine/index.js';
+} from './engine/types.js';
 export {
   ConnectionNotFoundError,
   DeviceNotFoundError,

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ConnectionHandle, Credential, Evict } from './engine/index.js';
+import type { Evict } from './engine/evict.js';
+import type { ConnectionHandle, Credential } from './engine/types.js';
 import type { EvictResponse } from './http/types.js';
 
 /** What evict needs of a live socket: `ws`'s WebSocket, or anything shaped like it. */

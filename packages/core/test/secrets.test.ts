@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MANAGER_TOKEN } from '../../../test/support/fixtures.js';
 import { createAdminApi } from '../src/admin-api.js';
-import { createEvict, type Evict } from '../src/engine/index.js';
+import { createEvict, type Evict } from '../src/engine/evict.js';
 import type { EvictRequest } from '../src/http/types.js';
 import { MemoryStore } from '../src/memory-store.js';
 import { secretsEqual } from '../src/secrets.js';

@@ -1,4 +1,4 @@
-import type { Evict } from '../engine/index.js';
+import type { Evict } from '../engine/evict.js';
 
 /** Failed authentications are counted in windows of one minute. */
 export const AUTH_FAILURE_WINDOW_MS = 60_000;

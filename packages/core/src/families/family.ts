@@ -1,4 +1,4 @@
-import type { Evict } from '../engine/index.js';
+import type { Evict } from '../engine/evict.js';
 import type { BodyResult, EvictRequest, EvictResponse } from '../http/types.js';
 
 /** One admin route of a family. */

@@ -1,4 +1,4 @@
-import type { Evict } from '../engine/index.js';
+import type { Evict } from '../engine/evict.js';
 import { isEvictError } from '../errors.js';
 import { type EvictRequest, type EvictResponse, headerValue, jsonResponse } from '../http/types.js';
 import type { PushTokenKind } from '../model.js';

@@ -1,4 +1,5 @@
-import type { Evict, RevocationContext } from '../engine/index.js';
+import type { Evict } from '../engine/evict.js';
+import type { RevocationContext } from '../engine/types.js';
 import { isEvictError } from '../errors.js';
 import {
   type EvictRequest,

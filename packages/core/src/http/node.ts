@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Evict } from '../engine/index.js';
+import type { Evict } from '../engine/evict.js';
 import {
   createGuard,
   type GuardOptions,

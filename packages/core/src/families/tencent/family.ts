@@ -1,4 +1,4 @@
-import type { Evict } from '../../engine/index.js';
+import type { Evict } from '../../engine/evict.js';
 import { isEvictError } from '../../errors.js';
 import { type EvictRequest, type EvictResponse, jsonResponse } from '../../http/types.js';
 import { isPositiveSafeInteger, uidProblem } from '../../validation.js';
