@@ -136,10 +136,7 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
   if (!Array.isArray(given) || given.length === 0)
     throw new TypeError('evict: guard credentials must be a non-empty list');
   const sources = given.map((source) => sourceOf(source, options.queryToken ?? false));
-  const missing = guardRejection(
-    'unknown',
-    `no credential: send ${[...new Set(sources.map((s) => s.expects))].join(', or ')}`,
-  );
+  const missing = `no credential: send ${[...new Set(sources.map((s) => s.expects))].join(', or ')}`;
 
   const checkFound = (
     source: CredentialSource,
@@ -161,7 +158,7 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
       if (isThenable(found)) return Promise.resolve(found).then((read) => settleRead(request, i, read));
       return checkFound(source, found);
     }
-    return missing;
+    return guardRejection('unknown', missing);
   };
 
   const settleRead = (
