@@ -364,7 +364,7 @@ async function runCase(adapter: ContractAdapter, c: ContractCase): Promise<void>
 
 // ---- the suite ----
 
-it('the table is well formed, and covers every status and code of SPEC.md', () => {
+it('the table is well formed, and covers every status and code of docs/families.md', () => {
   const names = cases.map((c) => c.name);
   expect(
     names.filter((name, i) => names.indexOf(name) !== i),
