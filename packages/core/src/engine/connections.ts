@@ -198,10 +198,12 @@ export class ConnectionRegistry {
       this.#closeLocal(uid, connId, message.code, message.reason);
   }
 
-  /** Stops the heartbeat for good (the engine closes). */
+  /** Stops the heartbeat for good and sends the pending writes (the engine closes; its store may close next). */
   stop(): void {
     this.#stopped = true;
     this.#stopHeartbeat();
+    this.#puts.close();
+    this.#deletes.close();
   }
 
   #stopHeartbeat(): void {

@@ -9,6 +9,8 @@ export class WriteBatch<T, R> {
   readonly #maxBatch: number;
   #pending: { item: T; resolve: (result: R | undefined) => void; reject: (error: unknown) => void }[] = [];
   #scheduled: NodeJS.Immediate | undefined;
+  /** Once closed, each write goes out at once: nothing may wait for a turn of a loop that is ending. */
+  #closed = false;
 
   constructor(write: (items: T[]) => Promise<R[] | undefined>, maxBatch: number) {
     this.#write = write;
@@ -18,13 +20,19 @@ export class WriteBatch<T, R> {
   add(item: T): Promise<R | undefined> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (this.#pending.length >= this.#maxBatch) this.#flush();
+      if (this.#closed || this.#pending.length >= this.#maxBatch) this.flush();
       // setImmediate, not a microtask: the other upgrades of this I/O phase are still to be handled.
-      else this.#scheduled ??= setImmediate(() => this.#flush());
+      else this.#scheduled ??= setImmediate(() => this.flush());
     });
   }
 
-  #flush(): void {
+  /** Sends what is pending now, and from then on every write at once (the engine closes; its store may close next). */
+  close(): void {
+    this.#closed = true;
+    this.flush();
+  }
+
+  flush(): void {
     if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
     this.#scheduled = undefined;
     const batch = this.#pending;
