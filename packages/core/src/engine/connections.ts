@@ -283,10 +283,17 @@ export class ConnectionRegistry {
     // still to go out makes its records then, with the new incarnation.
     this.#incarnation = newIncarnation();
     if (!(await heartbeat())) throw new StoreCorruptError('the store refused a new node incarnation');
-    const records = [...this.#connections.values()].map((local) => this.#recordOf(local));
-    for (let i = 0; i < records.length; i += BATCH) {
-      await this.#o.store.putConnections(records.slice(i, i + BATCH));
+    // A batch at a time, the records made as it goes: a node holding a million connections must not
+    // stop to copy them all. The Map's iterator sees deletions and additions made meanwhile.
+    let batch: ConnectionRecord[] = [];
+    for (const local of this.#connections.values()) {
+      batch.push(this.#recordOf(local));
+      if (batch.length === BATCH) {
+        await this.#o.store.putConnections(batch);
+        batch = [];
+      }
     }
+    if (batch.length > 0) await this.#o.store.putConnections(batch);
   }
 
   /** Bounded steps of removing dead nodes' connection records, each awaited before the next. */
