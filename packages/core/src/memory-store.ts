@@ -39,6 +39,63 @@ const SWEEP_SLICE_KEYS = 1_000;
 // connections, push tokens, device cutoffs. What goes out is always a fresh `SessionRecord` /
 // `UserRecord`, never these.
 
+/**
+ * A Map split in 2^SHARD_BITS Maps by a hash of the key. A V8 Map rehashes its whole table in the
+ * one `set` or `delete` that takes it past a power of two, which for a million entries holds the
+ * event loop for tens of milliseconds; a shard holds a fraction of the entries, and so does its rehash.
+ */
+const SHARD_BITS = 8;
+
+class ShardedMap<K extends string | number, V> {
+  readonly #shards: (Map<K, V> | undefined)[] = [];
+  #size = 0;
+
+  constructor(readonly shardOf: (key: K) => number) {}
+
+  get(key: K): V | undefined {
+    return this.#shards[this.shardOf(key)]?.get(key);
+  }
+
+  set(key: K, value: V): void {
+    const index = this.shardOf(key);
+    let shard = this.#shards[index];
+    if (shard === undefined) {
+      shard = new Map();
+      this.#shards[index] = shard;
+    }
+    const before = shard.size;
+    shard.set(key, value);
+    this.#size += shard.size - before;
+  }
+
+  delete(key: K): boolean {
+    const deleted = this.#shards[this.shardOf(key)]?.delete(key) === true;
+    if (deleted) this.#size -= 1;
+    return deleted;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[K, V]> {
+    for (const shard of this.#shards) if (shard !== undefined) yield* shard;
+  }
+}
+
+/** The shard of a string key: a hash of its length and of up to 32 of its characters, from the end. */
+function shardOfString(key: string): number {
+  const length = key.length;
+  const step = (length >> 5) + 1;
+  let hash = length;
+  for (let i = length - 1; i >= 0; i -= step) hash = Math.imul(hash ^ key.charCodeAt(i), 0x9e3779b1);
+  return Math.imul(hash ^ (hash >>> 15), 0x85ebca6b) >>> (32 - SHARD_BITS);
+}
+
+function shardOfNumber(key: number): number {
+  return key & ((1 << SHARD_BITS) - 1);
+}
+
 function bucketOf(atMs: number): number {
   return Math.floor(atMs / BUCKET_MS);
 }
@@ -173,15 +230,17 @@ class UserEntry {
  */
 export class MemoryStore implements EvictStore {
   readonly #clock: Clock;
-  readonly #sessions = new Map<string, StoredSession>();
-  readonly #users = new Map<string, UserEntry>();
+  readonly #sessions = new ShardedMap<string, StoredSession>(shardOfString);
+  readonly #users = new ShardedMap<string, UserEntry>(shardOfString);
   /**
    * Token hashes of each user's sessions: kept apart from the user entry, which may expire before
    * them. A user with one session maps to that hash itself; a Set is made for the second one only
    * (nearly every user has one session at a time, and a Set of one costs more than the hash).
    */
-  readonly #sessionsByUser = new Map<string, string | Set<string>>();
-  readonly #counters = new Map<string, { windowStartMs: number; count: number; expiresAtMs: number }>();
+  readonly #sessionsByUser = new ShardedMap<string, string | Set<string>>(shardOfString);
+  readonly #counters = new ShardedMap<string, { windowStartMs: number; count: number; expiresAtMs: number }>(
+    shardOfString,
+  );
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
   /** Each node's record, by nodeId. */
   readonly #nodes = new Map<number, NodeRecord>();
@@ -189,7 +248,7 @@ export class MemoryStore implements EvictStore {
    * Each node incarnation's connections (connId → uid), keyed by `nodeId:incarnation`: what
    * `sweepConnections` drains once the incarnation is dead. Dropped when drained.
    */
-  readonly #nodeIndex = new Map<string, Map<number, string>>();
+  readonly #nodeIndex = new Map<string, ShardedMap<number, string>>();
   /** Keys by the minute they expire (`bucketOf`); see `ExpiryBucket`. */
   readonly #buckets = new Map<number, ExpiryBucket>();
   /** The first bucket not yet swept; a key that expires before it is filed in it. */
@@ -539,7 +598,7 @@ export class MemoryStore implements EvictStore {
     const ik = indexKey(nodeId, incarnation);
     let index = this.#nodeIndex.get(ik);
     if (index === undefined) {
-      index = new Map();
+      index = new ShardedMap(shardOfNumber);
       this.#nodeIndex.set(ik, index);
     }
     index.set(connId, uid);
