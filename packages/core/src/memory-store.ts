@@ -33,16 +33,15 @@ const BUCKET_MS = 60_000;
  */
 const SWEEP_SLICE_KEYS = 1_000;
 
-// Memory: the store holds a million sessions in one process (BENCHMARKS.md, section 6). Hence
-// classes with fixed fields instead of spread copies and nested objects (every instance shares one
-// hidden class), and nothing allocated for what most users never have: a second session or device,
-// connections, push tokens, device cutoffs. What goes out is always a fresh `SessionRecord` /
-// `UserRecord`, never these.
+// Memory per session is a benchmark target (BENCHMARKS.md, section 6). Hence classes with fixed
+// fields instead of spread copies and nested objects (every instance shares one hidden class), and
+// nothing allocated for what most users never have: a second session or device, connections, push
+// tokens, device cutoffs. What goes out is always a fresh `SessionRecord` / `UserRecord`, never these.
 
 /**
  * A Map split in 2^SHARD_BITS Maps by a hash of the key. A V8 Map rehashes its whole table in the
- * one `set` or `delete` that takes it past a power of two, which for a million entries holds the
- * event loop for tens of milliseconds; a shard holds a fraction of the entries, and so does its rehash.
+ * one `set` or `delete` that takes it past a power of two, a stall that grows with the Map; a shard
+ * holds a fraction of the entries, and so does its rehash.
  */
 const SHARD_BITS = 8;
 
