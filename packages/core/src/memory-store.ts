@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from './clock.js';
+import { deviceRecordIsCurrent, laterCutoff } from './engine/rules.js';
 import type {
   ClusterMessage,
   ConnectionRecord,
@@ -21,18 +22,94 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * The timer's sweep runs in slices of about this long, each on its own turn of the event loop, so
- * that a store of millions of records never blocks the process for the whole walk.
+ * Expiry is filed by the minute: a record's key goes into the bucket of the minute it expires, and a
+ * sweep reads only the buckets of minutes that have ended, so its work is what expired, not what is
+ * on file. A record is dropped within a minute and a sweep interval of its expiry.
  */
-const SWEEP_SLICE_MS = 2;
-/** Records visited between two looks at the slice's time. */
-const SWEEP_CHECK_EVERY = 256;
+const BUCKET_MS = 60_000;
+/**
+ * Keys the timer's sweep reads per turn of the event loop: each costs a map lookup and at most a
+ * delete, so a slice stays within a few milliseconds whatever the number of records.
+ */
+const SWEEP_SLICE_KEYS = 1_000;
 
-// Memory: the store is meant to hold a million sessions in a few hundred MB of heap (the benchmark's
-// target: ≤ 400 bytes per session of a user with one session). Hence classes with fixed fields
-// instead of spread copies and nested objects (every instance shares one hidden class), and nothing
-// allocated for what most users never have: a second session or device, connections, push tokens,
-// device cutoffs. What goes out is always a fresh `SessionRecord` / `UserRecord`, never these.
+// Memory per session is a benchmark target (BENCHMARKS.md, section 6). Hence classes with fixed
+// fields instead of spread copies and nested objects (every instance shares one hidden class), and
+// nothing allocated for what most users never have: a second session or device, connections, push
+// tokens, device cutoffs. What goes out is always a fresh `SessionRecord` / `UserRecord`, never these.
+
+/**
+ * A Map split in 2^SHARD_BITS Maps by a hash of the key. A V8 Map rehashes its whole table in the
+ * one `set` or `delete` that takes it past a power of two, a stall that grows with the Map; a shard
+ * holds a fraction of the entries, and so does its rehash.
+ */
+const SHARD_BITS = 8;
+
+class ShardedMap<K extends string | number, V> {
+  readonly #shards: (Map<K, V> | undefined)[] = [];
+  #size = 0;
+
+  constructor(readonly shardOf: (key: K) => number) {}
+
+  get(key: K): V | undefined {
+    return this.#shards[this.shardOf(key)]?.get(key);
+  }
+
+  set(key: K, value: V): void {
+    const index = this.shardOf(key);
+    let shard = this.#shards[index];
+    if (shard === undefined) {
+      shard = new Map();
+      this.#shards[index] = shard;
+    }
+    const before = shard.size;
+    shard.set(key, value);
+    this.#size += shard.size - before;
+  }
+
+  delete(key: K): boolean {
+    const deleted = this.#shards[this.shardOf(key)]?.delete(key) === true;
+    if (deleted) this.#size -= 1;
+    return deleted;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[K, V]> {
+    for (const shard of this.#shards) if (shard !== undefined) yield* shard;
+  }
+}
+
+/** The shard of a string key: a hash of its length and of up to 32 of its characters, from the end. */
+function shardOfString(key: string): number {
+  const length = key.length;
+  const step = (length >> 5) + 1;
+  let hash = length;
+  for (let i = length - 1; i >= 0; i -= step) hash = Math.imul(hash ^ key.charCodeAt(i), 0x9e3779b1);
+  return Math.imul(hash ^ (hash >>> 15), 0x85ebca6b) >>> (32 - SHARD_BITS);
+}
+
+function shardOfNumber(key: number): number {
+  return key & ((1 << SHARD_BITS) - 1);
+}
+
+function bucketOf(atMs: number): number {
+  return Math.floor(atMs / BUCKET_MS);
+}
+
+/**
+ * The keys that expire within one minute, by kind. A key may be stale (its record gone, replaced or
+ * extended): whoever reads it looks at the record on file.
+ */
+class ExpiryBucket {
+  sessions: string[] = [];
+  users: string[] = [];
+  counters: string[] = [];
+  /** Uids with a push token that expires in this minute. */
+  pushTokens: string[] = [];
+}
 
 /** A session on file. `tokenHash` is also its key in the sessions map. */
 class StoredSession {
@@ -80,7 +157,7 @@ class StoredDevice implements DeviceRecord {
 /**
  * What is on file of one user: the `UserRecord` fields, and the user's connections and push tokens.
  * The collections are created on first use and are undefined until then: a user with one session has
- * one device and nothing else, and an empty Map (about 180 bytes) costs twice the rest of the user.
+ * one device and nothing else, and an empty Map costs more than the rest of the user.
  */
 class UserEntry {
   readonly uid: string;
@@ -93,6 +170,11 @@ class UserEntry {
    */
   devices: StoredDevice | StoredDevice[] | undefined = undefined;
   expiresAtMs = 0;
+  /**
+   * The expiry bucket (`bucketOf`) its uid is filed in, or 0 while it is filed nowhere: expired, and
+   * kept by connections only. Extending the user does not move it: the bucket files it again.
+   */
+  sweepBucket = 0;
   /**
    * Keyed by `nodeId:connId`; created by the first connection, dropped when the last one goes. May
    * hold connections of dead node incarnations until `sweepConnections` drops them.
@@ -147,15 +229,17 @@ class UserEntry {
  */
 export class MemoryStore implements EvictStore {
   readonly #clock: Clock;
-  readonly #sessions = new Map<string, StoredSession>();
-  readonly #users = new Map<string, UserEntry>();
+  readonly #sessions = new ShardedMap<string, StoredSession>(shardOfString);
+  readonly #users = new ShardedMap<string, UserEntry>(shardOfString);
   /**
    * Token hashes of each user's sessions: kept apart from the user entry, which may expire before
    * them. A user with one session maps to that hash itself; a Set is made for the second one only
-   * (nearly every user has one session at a time, and a Set of one costs about 150 bytes).
+   * (nearly every user has one session at a time, and a Set of one costs more than the hash).
    */
-  readonly #sessionsByUser = new Map<string, string | Set<string>>();
-  readonly #counters = new Map<string, { windowStartMs: number; count: number; expiresAtMs: number }>();
+  readonly #sessionsByUser = new ShardedMap<string, string | Set<string>>(shardOfString);
+  readonly #counters = new ShardedMap<string, { windowStartMs: number; count: number; expiresAtMs: number }>(
+    shardOfString,
+  );
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
   /** Each node's record, by nodeId. */
   readonly #nodes = new Map<number, NodeRecord>();
@@ -163,10 +247,14 @@ export class MemoryStore implements EvictStore {
    * Each node incarnation's connections (connId → uid), keyed by `nodeId:incarnation`: what
    * `sweepConnections` drains once the incarnation is dead. Dropped when drained.
    */
-  readonly #nodeIndex = new Map<string, Map<number, string>>();
+  readonly #nodeIndex = new Map<string, ShardedMap<number, string>>();
+  /** Keys by the minute they expire (`bucketOf`); see `ExpiryBucket`. */
+  readonly #buckets = new Map<number, ExpiryBucket>();
+  /** The first bucket not yet swept; a key that expires before it is filed in it. */
+  #nextBucket: number;
   readonly #sweepTimer: NodeJS.Timeout;
-  /** The timer's sweep under way (one walk at a time), resumed slice by slice. */
-  #sweepWalk: Iterator<void> | undefined;
+  /** Whether the timer's sweep is under way (it goes on from turn to turn until nothing is due). */
+  #sweeping = false;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -174,6 +262,7 @@ export class MemoryStore implements EvictStore {
     if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs <= 0) {
       throw new TypeError('MemoryStore: sweepIntervalMs must be a positive integer of milliseconds');
     }
+    this.#nextBucket = bucketOf(this.#clock.nowMs());
     this.#sweepTimer = setInterval(() => this.#startSweep(), sweepIntervalMs);
     this.#sweepTimer.unref();
   }
@@ -182,63 +271,129 @@ export class MemoryStore implements EvictStore {
 
   async close(): Promise<void> {
     clearInterval(this.#sweepTimer);
-    this.#sweepWalk = undefined;
+    this.#sweeping = false;
     this.#listeners.clear();
   }
 
   /**
-   * Drops every record whose expiry has passed, at once. The timer does the same walk in slices of
-   * a few ms (`sweepSlice`); this whole walk is for tests.
+   * Drops every record whose expiry has passed, at once, including those of the minute under way
+   * (which the timer's sweep leaves until the minute ends); for tests.
    */
   sweep(): void {
-    const walk = this.#sweepSteps();
-    while (walk.next().done !== true);
+    while (!this.sweepSlice(Number.POSITIVE_INFINITY));
+    const now = this.#clock.nowMs();
+    const current = bucketOf(now);
+    const bucket = this.#buckets.get(current);
+    if (bucket === undefined) return;
+    // What has not expired yet is filed again, in the bucket that replaces this one.
+    this.#buckets.delete(current);
+    this.#drain(bucket, current, now, Number.POSITIVE_INFINITY);
+    this.#dropIfEmpty(current);
   }
 
   /**
-   * Runs the timer's sweep for about `SWEEP_SLICE_MS`, starting a walk if none is under way; true
-   * once the walk is done. Reads stay correct meanwhile: each checks expiry itself, and a Map
-   * visits every entry once even while others are added or deleted.
+   * Reads at most `limit` keys of the buckets of minutes that have ended (a bucket with nothing in
+   * it counts as one), dropping the records that have expired; true once nothing is due. The timer
+   * runs one slice per turn of the event loop. Reads never need a sweep: each checks expiry itself.
    */
-  sweepSlice(): boolean {
-    this.#sweepWalk ??= this.#sweepSteps();
-    const walk = this.#sweepWalk;
-    const deadline = performance.now() + SWEEP_SLICE_MS;
-    for (let visited = 1; ; visited++) {
-      if (walk.next().done === true) {
-        if (this.#sweepWalk === walk) this.#sweepWalk = undefined;
-        return true;
+  sweepSlice(limit: number = SWEEP_SLICE_KEYS): boolean {
+    const now = this.#clock.nowMs();
+    const due = bucketOf(now);
+    let budget = limit;
+    while (this.#nextBucket < due) {
+      if (budget <= 0) return false;
+      if (this.#buckets.size === 0) {
+        this.#nextBucket = due;
+        break;
       }
-      if (visited % SWEEP_CHECK_EVERY === 0 && performance.now() >= deadline) return false;
+      const bucket = this.#buckets.get(this.#nextBucket);
+      if (bucket === undefined) {
+        budget -= 1;
+      } else {
+        budget = this.#drain(bucket, this.#nextBucket, now, budget);
+        if (budget <= 0 && !isEmpty(bucket)) return false;
+        this.#buckets.delete(this.#nextBucket);
+      }
+      this.#nextBucket += 1;
     }
+    return true;
   }
 
   #startSweep(): void {
-    if (this.#sweepWalk !== undefined) return;
+    if (this.#sweeping) return;
+    this.#sweeping = true;
     const next = () => {
-      if (!this.sweepSlice() && this.#sweepWalk !== undefined) setImmediate(next).unref();
+      if (!this.#sweeping) return;
+      if (this.sweepSlice()) this.#sweeping = false;
+      else setImmediate(next).unref();
     };
     next();
   }
 
-  /** The sweep, one record per step. */
-  *#sweepSteps(): Generator<void> {
-    for (const [hash, session] of this.#sessions) {
-      if (session.retainUntilMs <= this.#clock.nowMs()) this.#sessions.delete(hash);
-      yield;
+  /** Files `key` under `kind` in the bucket of `atMs` (or the first not yet swept); returns the bucket. */
+  #file(kind: keyof ExpiryBucket, key: string, atMs: number): number {
+    const index = Math.max(bucketOf(atMs), this.#nextBucket);
+    let bucket = this.#buckets.get(index);
+    if (bucket === undefined) {
+      bucket = new ExpiryBucket();
+      this.#buckets.set(index, bucket);
     }
-    for (const [key, counter] of this.#counters) {
-      if (counter.expiresAtMs <= this.#clock.nowMs()) this.#counters.delete(key);
-      yield;
+    bucket[kind].push(key);
+    return index;
+  }
+
+  #fileUser(entry: UserEntry): void {
+    if (entry.sweepBucket === 0) entry.sweepBucket = this.#file('users', entry.uid, entry.expiresAtMs);
+  }
+
+  #dropIfEmpty(index: number): void {
+    const bucket = this.#buckets.get(index);
+    if (bucket !== undefined && isEmpty(bucket)) this.#buckets.delete(index);
+  }
+
+  /**
+   * Reads up to `budget` keys of bucket `index` (taking them out of it) and drops what has expired;
+   * a record still live that belongs to this bucket (only in the minute under way) is filed again.
+   * Returns the budget left.
+   */
+  #drain(bucket: ExpiryBucket, index: number, now: number, budget: number): number {
+    for (let key = bucket.sessions.pop(); key !== undefined; key = bucket.sessions.pop()) {
+      const session = this.#sessions.get(key);
+      if (session !== undefined) {
+        if (session.retainUntilMs <= now) {
+          this.#sessions.delete(key);
+          this.#unindexSession(session.uid, key);
+        } else if (bucketOf(session.retainUntilMs) === index) {
+          this.#file('sessions', key, session.retainUntilMs);
+        }
+      }
+      if (--budget <= 0) return budget;
     }
-    for (const uid of this.#users.keys()) {
-      this.#liveUser(uid, this.#clock.nowMs());
-      yield;
+    for (let uid = bucket.users.pop(); uid !== undefined; uid = bucket.users.pop()) {
+      const entry = this.#users.get(uid);
+      if (entry !== undefined && entry.sweepBucket === index) {
+        entry.sweepBucket = 0;
+        // An expired user kept by its connections stays unfiled: its last connection's removal drops it.
+        if (this.#liveUser(uid, now) !== undefined && entry.expiresAtMs > now) this.#fileUser(entry);
+      }
+      if (--budget <= 0) return budget;
     }
-    for (const uid of this.#sessionsByUser.keys()) {
-      this.#pruneSessionsOf(uid);
-      yield;
+    for (let key = bucket.counters.pop(); key !== undefined; key = bucket.counters.pop()) {
+      const counter = this.#counters.get(key);
+      if (counter !== undefined) {
+        if (counter.expiresAtMs <= now) this.#counters.delete(key);
+        else if (bucketOf(counter.expiresAtMs) === index) this.#file('counters', key, counter.expiresAtMs);
+      }
+      if (--budget <= 0) return budget;
     }
+    for (let uid = bucket.pushTokens.pop(); uid !== undefined; uid = bucket.pushTokens.pop()) {
+      const tokens = this.#liveUser(uid, now)?.pushTokens;
+      for (const token of tokens?.values() ?? []) {
+        if (bucketOf(token.expiresAtMs) === index) this.#file('pushTokens', uid, token.expiresAtMs);
+      }
+      if (--budget <= 0) return budget;
+    }
+    return budget;
   }
 
   /**
@@ -270,7 +425,11 @@ export class MemoryStore implements EvictStore {
 
   async putSession(session: SessionRecord): Promise<void> {
     const { tokenHash, uid } = session;
+    const previous = this.#sessions.get(tokenHash);
     this.#sessions.set(tokenHash, new StoredSession(session));
+    if (previous === undefined || bucketOf(previous.retainUntilMs) !== bucketOf(session.retainUntilMs)) {
+      this.#file('sessions', tokenHash, session.retainUntilMs);
+    }
     const hashes = this.#sessionsByUser.get(uid);
     if (hashes === undefined) this.#sessionsByUser.set(uid, tokenHash);
     else if (typeof hashes !== 'string') hashes.add(tokenHash);
@@ -283,7 +442,7 @@ export class MemoryStore implements EvictStore {
       device.lastIssuedAtMs = Math.max(device.lastIssuedAtMs, session.issuedAtMs);
       device.expiresAtMs = Math.max(device.expiresAtMs, session.expiresAtMs);
     }
-    entry.expiresAtMs = Math.max(entry.expiresAtMs, session.expiresAtMs);
+    this.#extendUser(entry, session.expiresAtMs);
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
@@ -293,11 +452,9 @@ export class MemoryStore implements EvictStore {
   async listSessions(uid: string): Promise<SessionRecord[]> {
     const sessions: SessionRecord[] = [];
     for (const hash of hashesOf(this.#sessionsByUser.get(uid) ?? [])) {
-      // #liveSession drops a session whose retention has passed; pruning then drops its hash.
       const session = this.#liveSession(hash);
       if (session !== undefined) sessions.push(session.toRecord());
     }
-    this.#pruneSessionsOf(uid);
     return sessions;
   }
 
@@ -316,8 +473,7 @@ export class MemoryStore implements EvictStore {
   }
 
   async touchUser(uid: string, expiresAtMs: number): Promise<void> {
-    const entry = this.#userEntry(uid);
-    entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
+    this.#extendUser(this.#userEntry(uid), expiresAtMs);
   }
 
   async raiseCutoff(
@@ -326,7 +482,9 @@ export class MemoryStore implements EvictStore {
     cutoff: Cutoff,
     expiresAtMs: number,
   ): Promise<void> {
-    raiseCutoffOf(this.#userEntry(uid), deviceFlag, cutoff, expiresAtMs);
+    const entry = this.#userEntry(uid);
+    raiseCutoffOf(entry, deviceFlag, cutoff);
+    this.#extendUser(entry, expiresAtMs);
   }
 
   /**
@@ -348,7 +506,8 @@ export class MemoryStore implements EvictStore {
     }
     // An unknown or expired user is started afresh, as `raiseCutoff` does.
     const entry = live ?? this.#userEntry(uid);
-    raiseCutoffOf(entry, deviceFlag, request.cutoff, request.expiresAtMs);
+    raiseCutoffOf(entry, deviceFlag, request.cutoff);
+    this.#extendUser(entry, request.expiresAtMs);
     const connections = this.#liveConnections(entry, now).map((c) => ({ ...c }));
     await this.publish(request.announce);
     return { applied: true, connections };
@@ -438,7 +597,7 @@ export class MemoryStore implements EvictStore {
     const ik = indexKey(nodeId, incarnation);
     let index = this.#nodeIndex.get(ik);
     if (index === undefined) {
-      index = new Map();
+      index = new ShardedMap(shardOfNumber);
       this.#nodeIndex.set(ik, index);
     }
     index.set(connId, uid);
@@ -496,7 +655,8 @@ export class MemoryStore implements EvictStore {
     const entry = this.#userEntry(uid);
     entry.pushTokens ??= new Map();
     entry.pushTokens.set(record.kind, { ...record });
-    entry.expiresAtMs = Math.max(entry.expiresAtMs, record.expiresAtMs);
+    this.#file('pushTokens', uid, record.expiresAtMs);
+    this.#extendUser(entry, record.expiresAtMs);
   }
 
   async getPushTokens(uid: string): Promise<PushTokenRecord[]> {
@@ -517,7 +677,9 @@ export class MemoryStore implements EvictStore {
     const windowStartMs = atMs - (atMs % windowMs);
     const counter = this.#counters.get(key);
     if (counter === undefined || counter.windowStartMs !== windowStartMs) {
-      this.#counters.set(key, { windowStartMs, count: 1, expiresAtMs: windowStartMs + windowMs });
+      const expiresAtMs = windowStartMs + windowMs;
+      this.#counters.set(key, { windowStartMs, count: 1, expiresAtMs });
+      this.#file('counters', key, expiresAtMs);
       return 1;
     }
     counter.count += 1;
@@ -543,27 +705,25 @@ export class MemoryStore implements EvictStore {
     return entry;
   }
 
-  /** The session on file (not a copy), or undefined (and dropped) once its retention has passed. */
+  /** The session on file (not a copy), or undefined once its retention has passed. */
   #liveSession(tokenHash: string): StoredSession | undefined {
     const session = this.#sessions.get(tokenHash);
-    if (session === undefined) return undefined;
-    if (session.retainUntilMs <= this.#clock.nowMs()) {
-      this.#sessions.delete(tokenHash);
-      return undefined;
-    }
-    return session;
+    return session === undefined || session.retainUntilMs <= this.#clock.nowMs() ? undefined : session;
   }
 
-  /** Drops from the user's index the hashes whose session is no longer on file. */
-  #pruneSessionsOf(uid: string): void {
+  /** Drops the hash from its user's index (the sweep drops sessions; nothing else does). */
+  #unindexSession(uid: string, tokenHash: string): void {
     const hashes = this.#sessionsByUser.get(uid);
-    if (hashes === undefined) return;
-    if (typeof hashes === 'string') {
-      if (!this.#sessions.has(hashes)) this.#sessionsByUser.delete(uid);
-      return;
+    if (hashes === tokenHash) this.#sessionsByUser.delete(uid);
+    else if (typeof hashes !== 'string' && hashes?.delete(tokenHash) === true && hashes.size === 0) {
+      this.#sessionsByUser.delete(uid);
     }
-    for (const hash of hashes) if (!this.#sessions.has(hash)) hashes.delete(hash);
-    if (hashes.size === 0) this.#sessionsByUser.delete(uid);
+  }
+
+  /** The user's life only grows; the first extension of an unfiled user files it for the sweep. */
+  #extendUser(entry: UserEntry, expiresAtMs: number): void {
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
+    this.#fileUser(entry);
   }
 
   /**
@@ -587,13 +747,8 @@ export class MemoryStore implements EvictStore {
   }
 }
 
-/** `raiseCutoff` on an entry that is live (or new): an atomic maximum, and the user's life only grows. */
-function raiseCutoffOf(
-  entry: UserEntry,
-  deviceFlag: number | null,
-  cutoff: Cutoff,
-  expiresAtMs: number,
-): void {
+/** `raiseCutoff`'s cutoff on an entry that is live (or new): an atomic maximum. */
+function raiseCutoffOf(entry: UserEntry, deviceFlag: number | null, cutoff: Cutoff): void {
   const current = deviceFlag === null ? entry.cutoff : entry.deviceCutoffs?.get(deviceFlag);
   if (current === undefined || current.atMs < cutoff.atMs) {
     if (deviceFlag === null) {
@@ -603,7 +758,6 @@ function raiseCutoffOf(
       entry.deviceCutoffs.set(deviceFlag, copyCutoff(cutoff));
     }
   }
-  entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
 }
 
 /**
@@ -618,21 +772,21 @@ function devicePresent(
   isLive: (connection: ConnectionRecord) => boolean,
 ): boolean {
   if (entry === undefined) return false;
-  const device = entry.device(deviceFlag);
-  if (device !== undefined && device.expiresAtMs > now) {
-    const userCutoff = entry.cutoff;
-    const deviceCutoff = entry.deviceCutoffs?.get(deviceFlag);
-    if (
-      (userCutoff === undefined || device.lastIssuedAtMs > userCutoff.atMs) &&
-      (deviceCutoff === undefined || device.lastIssuedAtMs > deviceCutoff.atMs)
-    ) {
-      return true;
-    }
-  }
+  const cutoff = laterCutoff(entry.cutoff, entry.deviceCutoffs?.get(deviceFlag));
+  if (deviceRecordIsCurrent(entry.device(deviceFlag), cutoff, now)) return true;
   for (const connection of entry.connections?.values() ?? []) {
     if (connection.deviceFlag === deviceFlag && isLive(connection)) return true;
   }
   return false;
+}
+
+function isEmpty(bucket: ExpiryBucket): boolean {
+  return (
+    bucket.sessions.length === 0 &&
+    bucket.users.length === 0 &&
+    bucket.counters.length === 0 &&
+    bucket.pushTokens.length === 0
+  );
 }
 
 /** The hashes of a `#sessionsByUser` value, as an array. */

@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../../test/support/clock.js';
 
 const HOUR_MS = 60 * 60 * 1000;
+/** Past the end of the minute a record that expires now is filed under. */
+const PAST_ITS_MINUTE_MS = 2 * 60 * 1000;
 
 let clock: ManualClock;
 let store: MemoryStore;
@@ -84,28 +86,6 @@ describe('MemoryStore construction and lifecycle', () => {
     expect(slice).toHaveBeenCalledTimes(3);
   });
 
-  it('a sliced sweep drops what expired, a slice at a time, and reads stay right meanwhile', async () => {
-    const count = 50_000;
-    for (let i = 0; i < count; i++) {
-      await store.putSession(
-        session({
-          tokenHash: `h${i}`,
-          uid: `u${i}`,
-          expiresAtMs: clock.now + (i % 2 === 0 ? 1_000 : HOUR_MS),
-        }),
-      );
-    }
-    clock.advance(1_000);
-    let slices = 1;
-    while (!store.sweepSlice()) {
-      slices += 1;
-      expect(await store.getSession('h0')).toBeUndefined();
-      expect(await store.getSession('h1')).toMatchObject({ uid: 'u1' });
-    }
-    expect(store.size()).toEqual({ sessions: count / 2, users: count / 2, counters: 0 });
-    expect(slices >= 1).toBe(true);
-  });
-
   it('close() stops delivering published messages', async () => {
     const received: ClusterMessage[] = [];
     store.subscribe((m) => received.push(m));
@@ -113,6 +93,122 @@ describe('MemoryStore construction and lifecycle', () => {
     await store.publish({ type: 'revoked', uid: 'alice', fromNodeId: 1 });
     await tick();
     expect(received).toEqual([]);
+  });
+});
+
+describe('MemoryStore expiry sweep', () => {
+  /** Slices of at most `limit` keys until nothing is due; what each dropped (sessions + users). */
+  function sliceDrops(limit: number): number[] {
+    const drops: number[] = [];
+    for (let done = false; !done; ) {
+      const before = store.size();
+      done = store.sweepSlice(limit);
+      const after = store.size();
+      drops.push(before.sessions - after.sessions + before.users - after.users);
+    }
+    return drops;
+  }
+
+  it('reads only what expired, at most `limit` keys a slice, and never returns an expired record', async () => {
+    const live = 15_000;
+    const expiring = 5_000;
+    for (let i = 0; i < live + expiring; i++) {
+      const expiresAtMs = clock.now + (i < expiring ? 1_000 : HOUR_MS);
+      await store.putSession(session({ tokenHash: `h${i}`, uid: `u${i}`, expiresAtMs }));
+    }
+    clock.advance(PAST_ITS_MINUTE_MS);
+    const drops: number[] = [];
+    for (let done = false; !done; ) {
+      const before = store.size();
+      done = store.sweepSlice(100);
+      const after = store.size();
+      drops.push(before.sessions - after.sessions + before.users - after.users);
+      expect(await store.getSession('h0')).toBeUndefined();
+      expect(await store.getUser(`u${expiring - 1}`)).toBeUndefined();
+      expect(await store.getSession(`h${expiring}`)).toMatchObject({ uid: `u${expiring}` });
+    }
+    expect(Math.max(...drops)).toBeLessThanOrEqual(100);
+    // A session and a user for each expired one, and the few empty minutes between: the live records
+    // (filed an hour on) are never read.
+    expect(drops.length).toBeLessThanOrEqual((2 * expiring) / 100 + 2);
+    expect(store.size()).toEqual({ sessions: live, users: live, counters: 0 });
+  });
+
+  it('leaves the minute under way to the next sweep, and sweep() drops it at once', async () => {
+    await store.putSession(session({ expiresAtMs: clock.now + 1_000 }));
+    clock.advance(1_000);
+    expect(await store.getSession('hash-1')).toBeUndefined();
+    expect(await store.listSessions('alice')).toEqual([]);
+    store.sweepSlice();
+    clock.advance(PAST_ITS_MINUTE_MS);
+    expect(sliceDrops(100).reduce((a, b) => a + b, 0)).toBe(2);
+    expect(store.size()).toEqual({ sessions: 0, users: 0, counters: 0 });
+
+    await store.putSession(session({ tokenHash: 'hash-2', expiresAtMs: clock.now + 1_000 }));
+    await store.putSession(session({ tokenHash: 'hash-3', expiresAtMs: clock.now + 2_000 }));
+    clock.advance(1_000);
+    store.sweep();
+    expect(store.size().sessions).toBe(1);
+    clock.advance(1_000);
+    store.sweep();
+    expect(store.size()).toEqual({ sessions: 0, users: 0, counters: 0 });
+  });
+
+  it('keeps a user extended past its minute, and drops it once the extension expires', async () => {
+    await store.touchUser('alice', clock.now + 1_000);
+    await store.touchUser('alice', clock.now + 10 * 60_000);
+    clock.advance(PAST_ITS_MINUTE_MS);
+    sliceDrops(100);
+    expect(await store.getUser('alice')).toBeDefined();
+    expect(store.size().users).toBe(1);
+    clock.advance(10 * 60_000);
+    sliceDrops(100);
+    expect(store.size().users).toBe(0);
+  });
+
+  it('keeps a session replaced by a longer one under the same hash', async () => {
+    await store.putSession(session({ expiresAtMs: clock.now + 1_000 }));
+    await store.putSession(session({ expiresAtMs: clock.now + HOUR_MS }));
+    clock.advance(PAST_ITS_MINUTE_MS);
+    sliceDrops(100);
+    expect(await store.getSession('hash-1')).toMatchObject({
+      expiresAtMs: clock.now - PAST_ITS_MINUTE_MS + HOUR_MS,
+    });
+    expect(await store.listSessions('alice')).toHaveLength(1);
+    clock.advance(HOUR_MS);
+    sliceDrops(100);
+    expect(store.size()).toEqual({ sessions: 0, users: 0, counters: 0 });
+  });
+
+  it('keeps an expired user while a connection holds it, and files it again once a session revives it', async () => {
+    await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: clock.now + 24 * HOUR_MS });
+    await store.touchUser('alice', clock.now + 1_000);
+    await store.putConnection(connection());
+    clock.advance(PAST_ITS_MINUTE_MS);
+    sliceDrops(100);
+    expect(store.size().users).toBe(1);
+    await store.putSession(session({ expiresAtMs: clock.now + HOUR_MS }));
+    expect(await store.deleteConnection('alice', 1, 1)).toBe(true);
+    expect(await store.getUser('alice')).toBeDefined();
+    clock.advance(HOUR_MS + PAST_ITS_MINUTE_MS);
+    sliceDrops(100);
+    expect(store.size()).toEqual({ sessions: 0, users: 0, counters: 0 });
+  });
+
+  it('drops expired counters and push tokens, and keeps live ones', async () => {
+    await store.hit('short', clock.now, 1_000);
+    await store.hit('long', clock.now, HOUR_MS);
+    await store.touchUser('alice', clock.now + HOUR_MS);
+    await store.setPushToken('alice', pushToken({ kind: 'ring', expiresAtMs: clock.now + 1_000 }));
+    await store.setPushToken('alice', pushToken({ kind: 'message', expiresAtMs: clock.now + HOUR_MS }));
+    clock.advance(PAST_ITS_MINUTE_MS);
+    sliceDrops(100);
+    const { counters, users } = store.snapshot() as {
+      counters: [string, unknown][];
+      users: [string, { pushTokens: [string, unknown][] }][];
+    };
+    expect(counters.map(([key]) => key)).toEqual(['long']);
+    expect(users[0]![1].pushTokens.map(([kind]) => kind)).toEqual(['message']);
   });
 });
 
