@@ -1,11 +1,22 @@
 import { type Clock, systemClock } from './clock.js';
-import { deviceRecordIsCurrent, laterCutoff } from './engine/rules.js';
+import {
+  connectionKey,
+  devicePresent,
+  hashesOf,
+  indexKey,
+  raiseCutoffOf,
+  StoredDevice,
+  StoredSession,
+  splitIndexKey,
+  UserEntry,
+} from './memory-store/entries.js';
+import { bucketOf, type ExpiryBucket, ExpiryQueue, SWEEP_SLICE_KEYS } from './memory-store/expiry.js';
+import { ShardedMap, shardOfNumber, shardOfString } from './memory-store/sharded-map.js';
 import type {
   ClusterMessage,
   ConnectionRecord,
   ConnectionRef,
   Cutoff,
-  DeviceRecord,
   NodeRecord,
   PushTokenKind,
   PushTokenRecord,
@@ -19,207 +30,6 @@ export interface MemoryStoreOptions {
   clock?: Clock;
   /** How often expired records are swept out; the timer is unref'd. Default 60 000. */
   sweepIntervalMs?: number;
-}
-
-/**
- * Expiry is filed by the minute: a record's key goes into the bucket of the minute it expires, and a
- * sweep reads only the buckets of minutes that have ended, so its work is what expired, not what is
- * on file. A record is dropped within a minute and a sweep interval of its expiry.
- */
-const BUCKET_MS = 60_000;
-/**
- * Keys the timer's sweep reads per turn of the event loop: each costs a map lookup and at most a
- * delete, so a slice stays within a few milliseconds whatever the number of records.
- */
-const SWEEP_SLICE_KEYS = 1_000;
-
-// Memory per session is a benchmark target (BENCHMARKS.md, section 6). Hence classes with fixed
-// fields instead of spread copies and nested objects (every instance shares one hidden class), and
-// nothing allocated for what most users never have: a second session or device, connections, push
-// tokens, device cutoffs. What goes out is always a fresh `SessionRecord` / `UserRecord`, never these.
-
-/**
- * A Map split in 2^SHARD_BITS Maps by a hash of the key. A V8 Map rehashes its whole table in the
- * one `set` or `delete` that takes it past a power of two, a stall that grows with the Map; a shard
- * holds a fraction of the entries, and so does its rehash.
- */
-const SHARD_BITS = 8;
-
-class ShardedMap<K extends string | number, V> {
-  readonly #shards: (Map<K, V> | undefined)[] = [];
-  #size = 0;
-
-  constructor(readonly shardOf: (key: K) => number) {}
-
-  get(key: K): V | undefined {
-    return this.#shards[this.shardOf(key)]?.get(key);
-  }
-
-  set(key: K, value: V): void {
-    const index = this.shardOf(key);
-    let shard = this.#shards[index];
-    if (shard === undefined) {
-      shard = new Map();
-      this.#shards[index] = shard;
-    }
-    const before = shard.size;
-    shard.set(key, value);
-    this.#size += shard.size - before;
-  }
-
-  delete(key: K): boolean {
-    const deleted = this.#shards[this.shardOf(key)]?.delete(key) === true;
-    if (deleted) this.#size -= 1;
-    return deleted;
-  }
-
-  get size(): number {
-    return this.#size;
-  }
-
-  *[Symbol.iterator](): IterableIterator<[K, V]> {
-    for (const shard of this.#shards) if (shard !== undefined) yield* shard;
-  }
-}
-
-/** The shard of a string key: a hash of its length and of up to 32 of its characters, from the end. */
-function shardOfString(key: string): number {
-  const length = key.length;
-  const step = (length >> 5) + 1;
-  let hash = length;
-  for (let i = length - 1; i >= 0; i -= step) hash = Math.imul(hash ^ key.charCodeAt(i), 0x9e3779b1);
-  return Math.imul(hash ^ (hash >>> 15), 0x85ebca6b) >>> (32 - SHARD_BITS);
-}
-
-function shardOfNumber(key: number): number {
-  return key & ((1 << SHARD_BITS) - 1);
-}
-
-function bucketOf(atMs: number): number {
-  return Math.floor(atMs / BUCKET_MS);
-}
-
-/**
- * The keys that expire within one minute, by kind. A key may be stale (its record gone, replaced or
- * extended): whoever reads it looks at the record on file.
- */
-class ExpiryBucket {
-  sessions: string[] = [];
-  users: string[] = [];
-  counters: string[] = [];
-  /** Uids with a push token that expires in this minute. */
-  pushTokens: string[] = [];
-}
-
-/** A session on file. `tokenHash` is also its key in the sessions map. */
-class StoredSession {
-  readonly tokenHash: string;
-  readonly uid: string;
-  readonly deviceFlag: number;
-  readonly issuedAtMs: number;
-  readonly expiresAtMs: number;
-  readonly retainUntilMs: number;
-  revokedAtMs: number | undefined;
-
-  constructor(session: SessionRecord) {
-    this.tokenHash = session.tokenHash;
-    this.uid = session.uid;
-    this.deviceFlag = session.deviceFlag;
-    this.issuedAtMs = session.issuedAtMs;
-    this.expiresAtMs = session.expiresAtMs;
-    this.retainUntilMs = session.retainUntilMs;
-    this.revokedAtMs = session.revokedAtMs;
-  }
-
-  toRecord(): SessionRecord {
-    const record: SessionRecord = {
-      tokenHash: this.tokenHash,
-      uid: this.uid,
-      deviceFlag: this.deviceFlag,
-      issuedAtMs: this.issuedAtMs,
-      expiresAtMs: this.expiresAtMs,
-      retainUntilMs: this.retainUntilMs,
-    };
-    if (this.revokedAtMs !== undefined) record.revokedAtMs = this.revokedAtMs;
-    return record;
-  }
-}
-
-/** What is on file of one device of a user (a `DeviceRecord` plus its flag). */
-class StoredDevice implements DeviceRecord {
-  constructor(
-    readonly flag: number,
-    public lastIssuedAtMs: number,
-    public expiresAtMs: number,
-  ) {}
-}
-
-/**
- * What is on file of one user: the `UserRecord` fields, and the user's connections and push tokens.
- * The collections are created on first use and are undefined until then: a user with one session has
- * one device and nothing else, and an empty Map costs more than the rest of the user.
- */
-class UserEntry {
-  readonly uid: string;
-  cutoff: Cutoff | undefined = undefined;
-  /** Cutoffs per device flag; created by the first device cutoff. */
-  deviceCutoffs: Map<number, Cutoff> | undefined = undefined;
-  /**
-   * The device itself while the user has one (nearly every user), an array (one entry per flag, at
-   * most 256) from the second on: an array of one would cost as much again as the device.
-   */
-  devices: StoredDevice | StoredDevice[] | undefined = undefined;
-  expiresAtMs = 0;
-  /**
-   * The expiry bucket (`bucketOf`) its uid is filed in, or 0 while it is filed nowhere: expired, and
-   * kept by connections only. Extending the user does not move it: the bucket files it again.
-   */
-  sweepBucket = 0;
-  /**
-   * Keyed by `nodeId:connId`; created by the first connection, dropped when the last one goes. May
-   * hold connections of dead node incarnations until `sweepConnections` drops them.
-   */
-  connections: Map<string, ConnectionRecord> | undefined = undefined;
-  /** Created by the first push token, dropped when the last one goes. */
-  pushTokens: Map<PushTokenKind, PushTokenRecord> | undefined = undefined;
-
-  constructor(uid: string) {
-    this.uid = uid;
-  }
-
-  allDevices(): StoredDevice[] {
-    const devices = this.devices;
-    return devices === undefined ? [] : devices instanceof StoredDevice ? [devices] : devices;
-  }
-
-  device(flag: number): StoredDevice | undefined {
-    return this.allDevices().find((device) => device.flag === flag);
-  }
-
-  addDevice(device: StoredDevice): void {
-    const devices = this.devices;
-    if (devices === undefined) this.devices = device;
-    else if (devices instanceof StoredDevice) this.devices = [devices, device];
-    else devices.push(device);
-  }
-
-  /** A fresh copy, in the store's public shape (past its expiry, a connection keeps it: `Infinity`). */
-  toRecord(now: number): UserRecord {
-    const record: UserRecord = {
-      uid: this.uid,
-      deviceCutoffs: {},
-      devices: {},
-      expiresAtMs: this.expiresAtMs <= now ? Number.POSITIVE_INFINITY : this.expiresAtMs,
-    };
-    if (this.cutoff !== undefined) record.cutoff = copyCutoff(this.cutoff);
-    for (const [flag, cutoff] of this.deviceCutoffs ?? []) record.deviceCutoffs[flag] = copyCutoff(cutoff);
-    for (const device of this.allDevices())
-      record.devices[device.flag] = {
-        lastIssuedAtMs: device.lastIssuedAtMs,
-        expiresAtMs: device.expiresAtMs,
-      };
-    return record;
-  }
 }
 
 /**
@@ -248,13 +58,8 @@ export class MemoryStore implements EvictStore {
    * `sweepConnections` drains once the incarnation is dead. Dropped when drained.
    */
   readonly #nodeIndex = new Map<string, ShardedMap<number, string>>();
-  /** Keys by the minute they expire (`bucketOf`); see `ExpiryBucket`. */
-  readonly #buckets = new Map<number, ExpiryBucket>();
-  /** The first bucket not yet swept; a key that expires before it is filed in it. */
-  #nextBucket: number;
-  readonly #sweepTimer: NodeJS.Timeout;
-  /** Whether the timer's sweep is under way (it goes on from turn to turn until nothing is due). */
-  #sweeping = false;
+  /** Keys by the minute their records expire, and the sweep that reads them. */
+  readonly #expiry: ExpiryQueue;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -262,16 +67,18 @@ export class MemoryStore implements EvictStore {
     if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs <= 0) {
       throw new TypeError('MemoryStore: sweepIntervalMs must be a positive integer of milliseconds');
     }
-    this.#nextBucket = bucketOf(this.#clock.nowMs());
-    this.#sweepTimer = setInterval(() => this.#startSweep(), sweepIntervalMs);
-    this.#sweepTimer.unref();
+    this.#expiry = new ExpiryQueue(
+      this.#clock,
+      sweepIntervalMs,
+      (bucket, index, now, budget) => this.#drain(bucket, index, now, budget),
+      () => this.sweepSlice(),
+    );
   }
 
   async ready(): Promise<void> {}
 
   async close(): Promise<void> {
-    clearInterval(this.#sweepTimer);
-    this.#sweeping = false;
+    this.#expiry.close();
     this.#listeners.clear();
   }
 
@@ -280,15 +87,7 @@ export class MemoryStore implements EvictStore {
    * (which the timer's sweep leaves until the minute ends); for tests.
    */
   sweep(): void {
-    while (!this.sweepSlice(Number.POSITIVE_INFINITY));
-    const now = this.#clock.nowMs();
-    const current = bucketOf(now);
-    const bucket = this.#buckets.get(current);
-    if (bucket === undefined) return;
-    // What has not expired yet is filed again, in the bucket that replaces this one.
-    this.#buckets.delete(current);
-    this.#drain(bucket, current, now, Number.POSITIVE_INFINITY);
-    this.#dropIfEmpty(current);
+    this.#expiry.sweepAll();
   }
 
   /**
@@ -297,58 +96,15 @@ export class MemoryStore implements EvictStore {
    * runs one slice per turn of the event loop. Reads never need a sweep: each checks expiry itself.
    */
   sweepSlice(limit: number = SWEEP_SLICE_KEYS): boolean {
-    const now = this.#clock.nowMs();
-    const due = bucketOf(now);
-    let budget = limit;
-    while (this.#nextBucket < due) {
-      if (budget <= 0) return false;
-      if (this.#buckets.size === 0) {
-        this.#nextBucket = due;
-        break;
-      }
-      const bucket = this.#buckets.get(this.#nextBucket);
-      if (bucket === undefined) {
-        budget -= 1;
-      } else {
-        budget = this.#drain(bucket, this.#nextBucket, now, budget);
-        if (budget <= 0 && !isEmpty(bucket)) return false;
-        this.#buckets.delete(this.#nextBucket);
-      }
-      this.#nextBucket += 1;
-    }
-    return true;
+    return this.#expiry.sweepSlice(limit);
   }
 
-  #startSweep(): void {
-    if (this.#sweeping) return;
-    this.#sweeping = true;
-    const next = () => {
-      if (!this.#sweeping) return;
-      if (this.sweepSlice()) this.#sweeping = false;
-      else setImmediate(next).unref();
-    };
-    next();
-  }
-
-  /** Files `key` under `kind` in the bucket of `atMs` (or the first not yet swept); returns the bucket. */
   #file(kind: keyof ExpiryBucket, key: string, atMs: number): number {
-    const index = Math.max(bucketOf(atMs), this.#nextBucket);
-    let bucket = this.#buckets.get(index);
-    if (bucket === undefined) {
-      bucket = new ExpiryBucket();
-      this.#buckets.set(index, bucket);
-    }
-    bucket[kind].push(key);
-    return index;
+    return this.#expiry.file(kind, key, atMs);
   }
 
   #fileUser(entry: UserEntry): void {
     if (entry.sweepBucket === 0) entry.sweepBucket = this.#file('users', entry.uid, entry.expiresAtMs);
-  }
-
-  #dropIfEmpty(index: number): void {
-    const bucket = this.#buckets.get(index);
-    if (bucket !== undefined && isEmpty(bucket)) this.#buckets.delete(index);
   }
 
   /**
@@ -745,68 +501,4 @@ export class MemoryStore implements EvictStore {
     }
     return entry;
   }
-}
-
-/** `raiseCutoff`'s cutoff on an entry that is live (or new): an atomic maximum. */
-function raiseCutoffOf(entry: UserEntry, deviceFlag: number | null, cutoff: Cutoff): void {
-  const current = deviceFlag === null ? entry.cutoff : entry.deviceCutoffs?.get(deviceFlag);
-  if (current === undefined || current.atMs < cutoff.atMs) {
-    if (deviceFlag === null) {
-      entry.cutoff = copyCutoff(cutoff);
-    } else {
-      entry.deviceCutoffs ??= new Map();
-      entry.deviceCutoffs.set(deviceFlag, copyCutoff(cutoff));
-    }
-  }
-}
-
-/**
- * Whether the device is present, as the engine defines it (`EvictStore.kick`): a live device record
- * issued after every cutoff that applies to it (the user's and the device's), or a live connection of
- * the device. `entry` is the live user, or undefined.
- */
-function devicePresent(
-  entry: UserEntry | undefined,
-  deviceFlag: number,
-  now: number,
-  isLive: (connection: ConnectionRecord) => boolean,
-): boolean {
-  if (entry === undefined) return false;
-  const cutoff = laterCutoff(entry.cutoff, entry.deviceCutoffs?.get(deviceFlag));
-  if (deviceRecordIsCurrent(entry.device(deviceFlag), cutoff, now)) return true;
-  for (const connection of entry.connections?.values() ?? []) {
-    if (connection.deviceFlag === deviceFlag && isLive(connection)) return true;
-  }
-  return false;
-}
-
-function isEmpty(bucket: ExpiryBucket): boolean {
-  return (
-    bucket.sessions.length === 0 &&
-    bucket.users.length === 0 &&
-    bucket.counters.length === 0 &&
-    bucket.pushTokens.length === 0
-  );
-}
-
-/** The hashes of a `#sessionsByUser` value, as an array. */
-function hashesOf(hashes: string | Iterable<string>): string[] {
-  return typeof hashes === 'string' ? [hashes] : [...hashes];
-}
-
-function copyCutoff(cutoff: Cutoff): Cutoff {
-  return { atMs: cutoff.atMs, reason: cutoff.reason };
-}
-
-function connectionKey(nodeId: number, connId: number): string {
-  return `${nodeId}:${connId}`;
-}
-
-function indexKey(nodeId: number, incarnation: string): string {
-  return `${nodeId}:${incarnation}`;
-}
-
-function splitIndexKey(key: string): [number, string] {
-  const colon = key.indexOf(':');
-  return [Number(key.slice(0, colon)), key.slice(colon + 1)];
 }
