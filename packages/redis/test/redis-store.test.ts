@@ -296,7 +296,9 @@ for (const library of CLIENT_LIBRARIES) {
       await store.putConnections([a, b]);
       const key = layout.user(uid).user;
       expect(Number(await host.command(['PTTL', key]))).toBe(-1);
-      expect(await host.command(['HGET', key, 'k:4:4000000001'])).toBe(`1 ${a.connectedAtMs} run-1`);
+      expect(await host.command(['HGET', key, '4:4000000001'])).toBe(
+        `1 ${a.connectedAtMs.toString(36)} run-1`,
+      );
       expect(await host.command(['HGET', key, 'n'])).toBe('2');
       const buckets = layout.indexBuckets(4, 'run-1');
       expect(hashTag(buckets)).toBe('n:4');
@@ -476,7 +478,7 @@ for (const library of CLIENT_LIBRARIES) {
         else await host.command(['HSET', keys.user, field, String(prior)]);
         expect(await host.command(['HGETALL', keys.user])).toEqual(before);
       }
-      // A user hash without its expiry is none the store wrote (the old layout named it expiresAtMs).
+      // A user hash without its expiry holds connections alone: any other field makes it unreadable.
       await host.command(['HDEL', keys.user, 'e']);
       await host.command(['HSET', keys.user, 'expiresAtMs', String(Date.now() + MINUTE_MS)]);
       await expect(store.getUser('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
@@ -490,7 +492,7 @@ for (const library of CLIENT_LIBRARIES) {
       const conns = layout.user('corrupt-conns').user;
       const lives = Date.now() + MINUTE_MS;
       await store.touchUser('corrupt-conns', lives);
-      await host.command(['HSET', conns, 'k:1:1', 'nope', 'n', '1']);
+      await host.command(['HSET', conns, '1:1', 'nope', 'n', '1']);
       await expect(store.listConnections('corrupt-conns')).rejects.toBeInstanceOf(StoreCorruptError);
       await expect(
         store.kick({
@@ -507,11 +509,11 @@ for (const library of CLIENT_LIBRARIES) {
         store.putConnection(connection('corrupt-conns', { nodeId: 1, connId: 1 })),
       ).rejects.toBeInstanceOf(StoreCorruptError);
       await expect(store.deleteConnection('corrupt-conns', 1, 1)).rejects.toBeInstanceOf(StoreCorruptError);
-      expect(await host.command(['HGET', conns, 'k:1:1'])).toBe('nope');
+      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
       const other = connection('corrupt-conns', { nodeId: 1, connId: 2 });
       await store.putConnection(other);
       expect(await store.deleteConnection('corrupt-conns', 1, 2)).toBe(false);
-      expect(await host.command(['HGET', conns, 'k:1:1'])).toBe('nope');
+      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
       await host.command(['HSET', keys.push, 'ring', '{"kind":"ring"}']);
       await expect(store.getPushTokens('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
     });
