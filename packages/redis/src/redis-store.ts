@@ -360,7 +360,8 @@ export class RedisStore implements EvictStore {
       this.#userBatches(connections).map((batch) => {
         const keys: string[] = [];
         const args = [now];
-        for (const c of batch) {
+        for (const i of batch) {
+          const c = connections[i]!;
           const userKeys = this.#keys.user(c.uid);
           keys.push(userKeys.user, userKeys.push);
           args.push(connectionField(c.nodeId, c.connId), encodeConnection(c));
@@ -377,7 +378,7 @@ export class RedisStore implements EvictStore {
   /** Each user's field first, then the index entries of what was removed (see `keys.ts`). */
   async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
     if (refs.length === 0) return [];
-    const incarnations = await this.#deleteFields(refs.map((ref) => ({ ...ref, incarnation: '' })));
+    const incarnations = await this.#deleteFields(refs, '');
     const removed = refs.map((ref, i) => {
       const incarnation = incarnations[i];
       return incarnation === undefined ? undefined : { ...ref, incarnation };
@@ -455,7 +456,7 @@ export class RedisStore implements EvictStore {
           connId: Number(bucket) * INDEX_BUCKET_SIZE + Number(offset),
           incarnation,
         }));
-        await this.#deleteFields(taken);
+        await this.#deleteFields(taken, incarnation);
         await this.#index(UNINDEX_CONNECTIONS, taken);
         drained += taken.length;
       }
@@ -469,25 +470,24 @@ export class RedisStore implements EvictStore {
    * slot on a cluster), each only when of `incarnation` ('' for any). Returns, in order, the
    * incarnation of each one removed, else undefined.
    */
-  async #deleteFields(
-    refs: readonly { uid: string; nodeId: number; connId: number; incarnation: string }[],
-  ): Promise<(string | undefined)[]> {
+  async #deleteFields(refs: readonly ConnectionRef[], incarnation: string): Promise<(string | undefined)[]> {
     const now = String(this.#now());
-    const indexed = refs.map((ref, i) => ({ ...ref, i }));
     const removed: (string | undefined)[] = refs.map(() => undefined);
     await Promise.all(
-      this.#userBatches(indexed).map(async (batch) => {
+      this.#userBatches(refs).map(async (batch) => {
         const keys: string[] = [];
         const args = [now];
-        for (const ref of batch) {
+        for (const i of batch) {
+          const ref = refs[i]!;
           keys.push(this.#keys.user(ref.uid).user);
-          args.push(connectionField(ref.nodeId, ref.connId), ref.incarnation);
+          args.push(connectionField(ref.nodeId, ref.connId), incarnation);
         }
         const reply = stringList(await this.#eval(DELETE_CONNECTIONS, keys, args), 'deleted connections');
-        if (reply.length !== batch.length)
+        if (reply.length !== batch.length) {
           throw new StoreCorruptError('unexpected reply from Redis for deleted connections');
-        batch.forEach((ref, j) => {
-          if (reply[j] !== '') removed[ref.i] = reply[j];
+        }
+        batch.forEach((i, j) => {
+          if (reply[j] !== '') removed[i] = reply[j];
         });
       }),
     );
@@ -495,26 +495,22 @@ export class RedisStore implements EvictStore {
   }
 
   /**
-   * Records in batches for the users' scripts: at most `USER_STEP` each, and on a cluster only
-   * users of one hash slot together.
+   * The records' positions in batches for the users' scripts: at most `USER_STEP` each, and on a
+   * cluster only users of one hash slot together.
    */
-  #userBatches<T extends { uid: string }>(records: readonly T[]): T[][] {
-    const batches: T[][] = [];
-    if (!this.#cluster) {
-      for (let i = 0; i < records.length; i += USER_STEP) batches.push(records.slice(i, i + USER_STEP));
-      return batches;
-    }
-    const bySlot = new Map<number, T[]>();
-    for (const record of records) {
-      const slot = hashSlot(this.#keys.user(record.uid).user);
+  #userBatches(records: readonly { uid: string }[]): number[][] {
+    const batches: number[][] = [];
+    const bySlot = new Map<number, number[]>();
+    records.forEach((record, i) => {
+      const slot = this.#cluster ? hashSlot(this.#keys.user(record.uid).user) : 0;
       let batch = bySlot.get(slot);
       if (batch === undefined || batch.length === USER_STEP) {
         batch = [];
         batches.push(batch);
         bySlot.set(slot, batch);
       }
-      batch.push(record);
-    }
+      batch.push(i);
+    });
     return batches;
   }
 
