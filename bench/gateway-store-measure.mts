@@ -1,8 +1,12 @@
 // Ad-hoc measurements of the gateway-scale store layer (issue 18): run with `npx tsx bench/gateway-store-measure.mts`
 // against the Redis at 127.0.0.1:6379; figures go in BENCHMARKS.md, not here.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
-import { createClient } from 'redis';
+import { Cluster, Redis } from 'ioredis';
+import { createClient, createCluster } from 'redis';
 import { createEvict, MemoryStore } from '../packages/core/src/index.js';
 import { RedisStore } from '../packages/redis/src/index.js';
 
@@ -96,6 +100,143 @@ for (const lib of ['ioredis', 'node-redis'] as const) {
     if (keys.length) await io.del(...keys);
   } while (cursor !== '0');
   if (lib === 'node-redis') await (client as { quit(): Promise<unknown> }).quit();
+}
+// Redis servers of this script's own (when redis-server is installed): one for bytes per connection
+// that no other client's keys move, and a Cluster of three masters
+const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+const cli = (port: number, ...args: string[]) =>
+  spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout ?? '';
+const until = async (ok: () => boolean) => {
+  const deadline = Date.now() + 15_000;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error('a redis-server of this script did not come up');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+const ownServers = async (ports: number[], args: (port: number) => string[]) => {
+  const dir = mkdtempSync(join(tmpdir(), 'evict-measure-'));
+  const servers = ports.map((port) =>
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...args(port),
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  const stop = () => {
+    for (const server of servers) server.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) await until(() => cli(port, 'PING').includes('PONG'));
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return stop;
+};
+const recordsOf = () =>
+  Array.from({ length: N }, (_, i) => ({
+    uid: `u${i}`,
+    deviceFlag: 1,
+    nodeId: 1,
+    connId: 1_000_000_001 + i,
+    connectedAtMs: Date.now(),
+    incarnation: 'abcdefgh',
+  }));
+const base = 20_000 + Math.floor(Math.random() * 9_000);
+
+// bytes per connection on a fresh Redis of its own, with the prefix length the figures above use
+if (hasRedisServer) {
+  const stop = await ownServers([base + 3], () => []);
+  const own = new Redis(base + 3);
+  const prefix = `m${Date.now()}:`;
+  const store = new RedisStore({ client: own, prefix });
+  await store.heartbeatNode({ nodeId: 1, incarnation: 'abcdefgh', expiresAtMs: Date.now() + 3_600_000 });
+  const recs = recordsOf();
+  let before = await mem(own);
+  for (let i = 0; i < N; i += 1000) await store.putConnections(recs.slice(i, i + 1000));
+  const without = ((await mem(own)) - before) / N;
+  const usage = await own.memory('USAGE', `${prefix}{u:u12345}:user`);
+  for (let i = 0; i < N; i += 1000) await store.deleteConnections(recs.slice(i, i + 1000));
+  for (let i = 0; i < N; i += 1000)
+    await Promise.all(
+      recs.slice(i, i + 1000).map((r) =>
+        store.putSession({
+          tokenHash: `t${r.uid}`,
+          uid: r.uid,
+          deviceFlag: 1,
+          issuedAtMs: Date.now(),
+          expiresAtMs: Date.now() + 3_600_000,
+          retainUntilMs: Date.now() + 7_200_000,
+        }),
+      ),
+    );
+  before = await mem(own);
+  for (let i = 0; i < N; i += 1000) await store.putConnections(recs.slice(i, i + 1000));
+  const withSession = ((await mem(own)) - before) / N;
+  console.log('own Redis: bytes/connection', {
+    withoutSession: Math.round(without),
+    withSession: Math.round(withSession),
+    memoryUsageOfConnectionOnlyUser: usage,
+  });
+  await store.close();
+  own.disconnect();
+  stop();
+}
+
+// registration and removal on a Redis Cluster of three masters (batches of 1000, users on many
+// slots: one script per slot)
+if (hasRedisServer) {
+  const ports = [base, base + 1, base + 2];
+  const stop = await ownServers(ports, (port) => [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    `nodes-${port}.conf`,
+  ]);
+  spawnSync('redis-cli', [
+    '--cluster',
+    'create',
+    ...ports.map((p) => `127.0.0.1:${p}`),
+    '--cluster-replicas',
+    '0',
+    '--cluster-yes',
+  ]);
+  for (const port of ports) await until(() => cli(port, 'CLUSTER', 'INFO').includes('cluster_state:ok'));
+  for (const lib of ['ioredis-cluster', 'node-redis-cluster'] as const) {
+    const client =
+      lib === 'ioredis-cluster'
+        ? new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })))
+        : await createCluster({
+            rootNodes: ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })),
+          }).connect();
+    const store = new RedisStore({ client: client as never, prefix: `c${Date.now()}:` });
+    await store.heartbeatNode({ nodeId: 1, incarnation: 'abcdefgh', expiresAtMs: Date.now() + 3_600_000 });
+    const recs = recordsOf();
+    let t = performance.now();
+    for (let i = 0; i < N; i += 1000) await store.putConnections(recs.slice(i, i + 1000));
+    const putBatch = N / ((performance.now() - t) / 1000);
+    t = performance.now();
+    for (let i = 0; i < N; i += 1000) await store.deleteConnections(recs.slice(i, i + 1000));
+    const delBatch = N / ((performance.now() - t) / 1000);
+    console.log(lib, { putBatch: Math.round(putBatch), delBatch: Math.round(delBatch) });
+    await store.close();
+    if (client instanceof Cluster) client.disconnect();
+    else await (client as { close(): Promise<unknown> }).close();
+  }
+  stop();
 }
 // idle commands/s of an engine holding 100,000 connections (heartbeat every 1 s here)
 {

@@ -16,9 +16,8 @@
  * - `<prefix>{n:<nodeId>}:<incarnation>:<bucket>`  hash, one bucket of a node incarnation's index:
  *                                 `connId - bucket × 512` → uid, for its connections whose
  *                                 `floor(connId / 512)` is `bucket`. At most 512 small fields, so
- *                                 Redis keeps it a listpack (about 10 bytes a connection, as
- *                                 connIds of one node are dense); what the sweep drains, a bucket
- *                                 (a bounded step) at a time.
+ *                                 Redis keeps it a listpack; what the sweep drains, a bucket (a
+ *                                 bounded step) at a time.
  * - `<prefix>{n:<nodeId>}:<incarnation>:buckets`  set: the incarnation's non-empty buckets
  * - `<prefix>cluster`             the pub/sub channel
  * - `<prefix>{cluster}`           never written: routes every publish to one master (see `PUBLISH`)
@@ -27,10 +26,9 @@
  * removed user first, then index. A failure in between leaves an index entry with no record (the
  * sweep skips it), never a record the sweep cannot find.
  *
- * The records written once per session or per user are plain text of space-separated fields, not
- * JSON: no field names, so a session costs about 180 bytes less in Redis. Every number is decimal
- * ms, as JavaScript's `String` (or Lua's `%.17g`) prints it; a reader refuses anything else
- * (`StoreCorruptError`), JSON of the old layout included.
+ * Records are plain text of space-separated fields, not JSON, so that no field name is stored with
+ * every record. Every number is decimal ms, as JavaScript's `String` (or Lua's `%.17g`) prints it,
+ * unless said otherwise; a reader refuses anything else (`StoreCorruptError`).
  *
  * - session: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs> <uid>`, with
  *   `-` for a session not revoked; the uid last, as it may contain spaces, and the token hash only
@@ -39,12 +37,17 @@
  *   - `e`: the user's `expiresAtMs`;
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);
  *   - `c:<deviceFlag>`: the cutoff of one device, the same way;
- *   - `d:<deviceFlag>`: the device record, `<lastIssuedAtMs> <expiresAtMs>`.
- *   - `k:<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAtMs> <incarnation>`;
- *   - `n`: how many `k:` fields the hash holds (absent: none). While it holds one, the hash has no
- *     TTL, and `e` may be absent (a user kept on file by connections alone); otherwise the hash
- *     expires with `e`. Connections share the user's hash, not a key of their own: a key costs
- *     over 100 bytes in Redis, a field a few dozen.
+ *   - `d:<deviceFlag>`: the device record, `<lastIssuedAtMs> <expiresAtMs>`;
+ *   - `<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAt> <incarnation>`, where
+ *     `connectedAt` is `connectedAtMs` in base 36 (`0-9a-z`, a leading `-` if negative) when it is
+ *     a safe integer, else `~` and the decimal. E.g. field `3:3000000017`, value `1 mwreqrjv Xq3v_9aB`.
+ *     Only a connection's field starts with a digit;
+ *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
+ *   A hash without `e` holds connections alone (a user on file through them only, the commonest
+ *   user of a gateway): its connection count is its length, and it carries nothing else. A hash
+ *   holding a connection has no TTL (a connection lives as long as its node, which a script on the
+ *   user's slot cannot see); otherwise it expires with `e`. Connections share the user's hash, not a
+ *   key of their own, and the hash stays small enough to be a listpack.
  *
  * Uids, token hashes and counter keys are escaped inside their tag (`%`, `{`, `}` and lone
  * surrogates become `%XX` / `%uXXXX`), so no value can close the tag early or share a key with
@@ -128,4 +131,21 @@ export function encodeKeyPart(value: string): string {
 /** Escapes Redis glob characters (`SCAN MATCH`, `PSUBSCRIBE`) so that a prefix matches only itself. */
 export function escapeGlob(value: string): string {
   return value.replace(/[\\*?[\]^]/g, '\\$&');
+}
+
+/** The Redis Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag, or of the whole key without one. */
+export function hashSlot(key: string): number {
+  let bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16_384;
 }

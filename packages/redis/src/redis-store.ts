@@ -17,7 +17,7 @@ import {
   systemClock,
   type UserRecord,
 } from '@evict/core';
-import { DEFAULT_PREFIX, INDEX_BUCKET_SIZE, KeyLayout, userKeyList } from './keys.js';
+import { DEFAULT_PREFIX, hashSlot, INDEX_BUCKET_SIZE, KeyLayout, userKeyList } from './keys.js';
 import {
   type ClientKind,
   clientKind,
@@ -28,7 +28,7 @@ import {
 } from './redis-commands.js';
 import {
   CLEAR_PUSH_TOKENS,
-  DELETE_CONNECTION,
+  DELETE_CONNECTIONS,
   GRACE_MS,
   HEARTBEAT_NODE,
   HIT,
@@ -36,7 +36,7 @@ import {
   KICK,
   type LuaScript,
   PUBLISH,
-  PUT_CONNECTION,
+  PUT_CONNECTIONS,
   RAISE_CUTOFF,
   RECORD_SESSION,
   REVOKE_SESSION,
@@ -71,6 +71,8 @@ const LINK_RETRY_MAX_MS = 5_000;
 const PUBLISH_WAITS_FOR_LINK_MS = 1_000;
 /** Index entries one script adds or removes at most: no step of the index blocks Redis for long. */
 const INDEX_STEP = INDEX_BUCKET_SIZE;
+/** Connection records one users' script writes or removes at most, for the same reason. */
+const USER_STEP = 1_000;
 
 /** The node table as read: nodeId → its record's incarnation and expiry. */
 type NodeTable = Map<number, { incarnation: string; expiresAtMs: number }>;
@@ -345,9 +347,9 @@ export class RedisStore implements EvictStore {
   }
 
   /**
-   * The index first (one script per bucket group of a node incarnation), then each user's field (one
-   * script each: every user is a slot of its own), all sent without waiting in between: the client
-   * pipelines them. See `keys.ts` for why in this order.
+   * The index first (one script per bucket group of a node incarnation), then the users' fields:
+   * one script per `USER_STEP` records on one Redis, per hash slot on a cluster (a script's keys
+   * share one slot there), all sent without waiting in between. See `keys.ts` for why in this order.
    */
   async putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
     for (const c of connections) assertIncarnation(c.incarnation);
@@ -355,13 +357,17 @@ export class RedisStore implements EvictStore {
     await this.#index(INDEX_CONNECTIONS, connections);
     const now = String(this.#now());
     await Promise.all(
-      connections.map((c) =>
-        this.#userScript(PUT_CONNECTION, c.uid, [
-          now,
-          connectionField(c.nodeId, c.connId),
-          `${c.deviceFlag} ${c.connectedAtMs} ${c.incarnation}`,
-        ]),
-      ),
+      this.#userBatches(connections).map((batch) => {
+        const keys: string[] = [];
+        const args = [now];
+        for (const i of batch) {
+          const c = connections[i]!;
+          const userKeys = this.#keys.user(c.uid);
+          keys.push(userKeys.user, userKeys.push);
+          args.push(connectionField(c.nodeId, c.connId), encodeConnection(c));
+        }
+        return this.#eval(PUT_CONNECTIONS, keys, args);
+      }),
     );
   }
 
@@ -372,18 +378,11 @@ export class RedisStore implements EvictStore {
   /** Each user's field first, then the index entries of what was removed (see `keys.ts`). */
   async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
     if (refs.length === 0) return [];
-    const now = String(this.#now());
-    const removed = await Promise.all(
-      refs.map(async (ref) => {
-        const reply = await this.#userScript(DELETE_CONNECTION, ref.uid, [
-          now,
-          connectionField(ref.nodeId, ref.connId),
-          '',
-        ]);
-        const incarnation = text(reply);
-        return incarnation === undefined ? undefined : { ...ref, incarnation };
-      }),
-    );
+    const incarnations = await this.#deleteFields(refs, '');
+    const removed = refs.map((ref, i) => {
+      const incarnation = incarnations[i];
+      return incarnation === undefined ? undefined : { ...ref, incarnation };
+    });
     const gone = removed.filter((r) => r !== undefined);
     if (gone.length === 0) return refs.map(() => false);
     await this.#index(UNINDEX_CONNECTIONS, gone);
@@ -405,7 +404,7 @@ export class RedisStore implements EvictStore {
     ]);
     const onFile: ConnectionRecord[] = [];
     for (const [field, raw] of pairs(reply, key)) {
-      if (field.startsWith('k:')) onFile.push(decodeConnection(key, uid, field, raw));
+      if (CONNECTION_FIELD.test(field)) onFile.push(decodeConnection(key, uid, field, raw));
     }
     return this.#liveConnections(onFile, table);
   }
@@ -451,28 +450,68 @@ export class RedisStore implements EvictStore {
           await this.#commands.command(['SREM', bucketsKey, bucket], bucketsKey);
           continue;
         }
-        const now = String(this.#now());
         const taken = entries.slice(0, limit - drained).map(([offset, uid]) => ({
           uid,
           nodeId,
           connId: Number(bucket) * INDEX_BUCKET_SIZE + Number(offset),
           incarnation,
         }));
-        await Promise.all(
-          taken.map((c) =>
-            this.#userScript(DELETE_CONNECTION, c.uid, [
-              now,
-              connectionField(c.nodeId, c.connId),
-              incarnation,
-            ]),
-          ),
-        );
+        await this.#deleteFields(taken, incarnation);
         await this.#index(UNINDEX_CONNECTIONS, taken);
         drained += taken.length;
       }
       if (drained >= limit) break;
     }
     return drained;
+  }
+
+  /**
+   * Removes connections' fields from their users (one script per `USER_STEP` records, or per hash
+   * slot on a cluster), each only when of `incarnation` ('' for any). Returns, in order, the
+   * incarnation of each one removed, else undefined.
+   */
+  async #deleteFields(refs: readonly ConnectionRef[], incarnation: string): Promise<(string | undefined)[]> {
+    const now = String(this.#now());
+    const removed: (string | undefined)[] = refs.map(() => undefined);
+    await Promise.all(
+      this.#userBatches(refs).map(async (batch) => {
+        const keys: string[] = [];
+        const args = [now];
+        for (const i of batch) {
+          const ref = refs[i]!;
+          keys.push(this.#keys.user(ref.uid).user);
+          args.push(connectionField(ref.nodeId, ref.connId), incarnation);
+        }
+        const reply = stringList(await this.#eval(DELETE_CONNECTIONS, keys, args), 'deleted connections');
+        if (reply.length !== batch.length) {
+          throw new StoreCorruptError('unexpected reply from Redis for deleted connections');
+        }
+        batch.forEach((i, j) => {
+          if (reply[j] !== '') removed[i] = reply[j];
+        });
+      }),
+    );
+    return removed;
+  }
+
+  /**
+   * The records' positions in batches for the users' scripts: at most `USER_STEP` each, and on a
+   * cluster only users of one hash slot together.
+   */
+  #userBatches(records: readonly { uid: string }[]): number[][] {
+    const batches: number[][] = [];
+    const bySlot = new Map<number, number[]>();
+    records.forEach((record, i) => {
+      const slot = this.#cluster ? hashSlot(this.#keys.user(record.uid).user) : 0;
+      let batch = bySlot.get(slot);
+      if (batch === undefined || batch.length === USER_STEP) {
+        batch = [];
+        batches.push(batch);
+        bySlot.set(slot, batch);
+      }
+      batch.push(i);
+    });
+    return batches;
   }
 
   /**
@@ -715,8 +754,29 @@ export class RedisStore implements EvictStore {
 
 // Records in and out. Everything read back is checked: a record evict cannot read is StoreCorruptError.
 
+/** A connection's field in its user's hash (see `keys.ts`). */
 function connectionField(nodeId: number, connId: number): string {
-  return `k:${nodeId}:${connId}`;
+  return `${nodeId}:${connId}`;
+}
+
+/** A connection's value in its user's hash: `<deviceFlag> <connectedAt> <incarnation>` (see `keys.ts`). */
+function encodeConnection(c: ConnectionRecord): string {
+  return `${c.deviceFlag} ${encodeTime(c.connectedAtMs)} ${c.incarnation}`;
+}
+
+/** An instant in base 36 when it is a safe integer, else in decimal after `~`. */
+function encodeTime(atMs: number): string {
+  return Number.isSafeInteger(atMs) ? atMs.toString(36) : `~${atMs}`;
+}
+
+const BASE36 = /^-?[0-9a-z]+$/;
+
+function decodeTime(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.startsWith('~')) return numberOf(raw.slice(1));
+  if (!BASE36.test(raw)) return undefined;
+  const n = Number.parseInt(raw, 36);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 function isLive(table: NodeTable, nodeId: number, incarnation: string, now: number): boolean {
@@ -830,8 +890,15 @@ const DEVICE_FIELD = /^([cd]):(\d+)$/;
 
 function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
-  let connections = 0;
+  let connections: number | undefined;
+  let connectionFields = 0;
+  let others = 0;
   for (const [field, raw] of fields) {
+    if (CONNECTION_FIELD.test(field)) {
+      connectionFields += 1;
+      continue;
+    }
+    others += 1;
     if (field === 'e') {
       user.expiresAtMs = numberOf(raw) ?? Number.NaN;
     } else if (field === 'n') {
@@ -846,27 +913,33 @@ function decodeUser(key: string, uid: string, fields: [string, string][], nowMs:
       else user.devices[flag] = decodeDevice(key, field, raw);
     }
   }
-  if (!isNumber(connections)) throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
-  if (connections > 0) {
-    // A connection on file keeps the user past its own expiry, with no end (see `EvictStore`).
-    if (!isNumber(user.expiresAtMs) || user.expiresAtMs <= nowMs) user.expiresAtMs = Number.POSITIVE_INFINITY;
-  } else if (!isNumber(user.expiresAtMs)) {
+  if (!fields.some(([field]) => field === 'e')) {
+    // A hash without `e` holds connections alone, and is on file through them.
+    if (others > 0 || connectionFields === 0)
+      throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
+    user.expiresAtMs = Number.POSITIVE_INFINITY;
+    return user;
+  }
+  connections ??= 0;
+  if (!isNumber(connections) || !isNumber(user.expiresAtMs)) {
     throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
   }
+  // A connection on file keeps the user past its own expiry, with no end (see `EvictStore`).
+  if (connections > 0 && user.expiresAtMs <= nowMs) user.expiresAtMs = Number.POSITIVE_INFINITY;
   return user;
 }
 
-const CONNECTION_FIELD = /^k:(\d+):(\d+)$/;
+const CONNECTION_FIELD = /^(\d+):(\d+)$/;
 const CONNECTION = /^(\S+) (\S+) ([A-Za-z0-9_-]+)$/;
 
-/** A connection as stored in its user's hash: field `k:<nodeId>:<connId>`, value `<deviceFlag> <connectedAtMs> <incarnation>`. */
+/** A connection as stored in its user's hash (see `keys.ts`). */
 function decodeConnection(key: string, uid: string, field: string, raw: string): ConnectionRecord {
   const name = CONNECTION_FIELD.exec(field);
   const value = CONNECTION.exec(raw);
   const nodeId = numberOf(name?.[1]);
   const connId = numberOf(name?.[2]);
   const deviceFlag = numberOf(value?.[1]);
-  const connectedAtMs = numberOf(value?.[2]);
+  const connectedAtMs = decodeTime(value?.[2]);
   if (
     value === null ||
     nodeId === undefined ||

@@ -101,34 +101,39 @@ end
 `;
 
 /**
- * KEYS: user, sessions, push (one hash tag). The user hash's fields (see `keys.ts`): `e` the user's
- * expiresAtMs, `c` and `c:<flag>` cutoffs as `<atMs> <reason>`, `d:<flag>` devices as
- * `<lastIssuedAtMs> <expiresAtMs>`, `k:<nodeId>:<connId>` connections as `<deviceFlag>
- * <connectedAtMs> <incarnation>`, `n` the number of `k:` fields.
- *
- * The user is on file while `e` is live or the hash holds a connection (`n` > 0); while it holds one
- * the hash has no TTL (a connection lives as long as its node, which the store cannot see from this
- * slot), and once the last goes the hash expires with `e` again.
+ * KEYS: user, sessions, push (one hash tag). The user hash's fields are in `keys.ts`. The user is on
+ * file while `e` is live or the hash holds a connection; while it holds one the hash has no TTL (a
+ * connection lives as long as its node, which the store cannot see from this slot), and once the
+ * last goes the hash expires with `e` again. A hash without `e` holds connections alone.
  */
 const USER = `${COMMON}
--- The number of connections on file, from the \`n\` field (false: absent, none).
-local function conn_count(raw)
-  if not raw then return 0 end
-  local n = num(raw)
-  if n == nil or n < 0 then corrupt(KEYS[1], 'n') end
+-- The user worked on: its hash and push-token keys. A batch script moves them from user to user.
+local user_key, push_key = KEYS[1], KEYS[3]
+
+-- Whether a field names a connection (\`<nodeId>:<connId>\`).
+local function is_connection(field)
+  return string.find(field, '^%d+:%d+$') ~= nil
+end
+
+-- How many connections the hash holds, from its \`e\` and \`n\` fields as read (false: absent): \`n\`
+-- beside \`e\`; without \`e\` every field is one, so the hash's length.
+local function conn_count(e_raw, n_raw)
+  if not e_raw then return redis.call('HLEN', user_key) end
+  if not n_raw then return 0 end
+  local n = num(n_raw)
+  if n == nil or n < 0 then corrupt(user_key, 'n') end
   return n
 end
 
 -- The user's expiry from its \`e\` field (false: absent; 0 then), or nil when the user is not on file:
--- unknown, or expired with no connection to keep it. A hash with neither is not one the store wrote.
+-- unknown, or expired with no connection to keep it.
 local function live_expiry(raw, conns)
   if not raw then
     if conns > 0 then return 0 end
-    if redis.call('EXISTS', KEYS[1]) == 1 then corrupt(KEYS[1], 'e') end
     return nil
   end
   local expires = num(raw)
-  if expires == nil then corrupt(KEYS[1], 'e') end
+  if expires == nil then corrupt(user_key, 'e') end
   if expires <= now and conns == 0 then return nil end
   return expires
 end
@@ -137,43 +142,59 @@ end
 -- session index is not the user's: it lives as long as the sessions it lists, which may outlive the user.
 local function open_expiry(expires)
   if expires == nil then
-    redis.call('DEL', KEYS[1], KEYS[3])
+    redis.call('DEL', user_key, push_key)
     return 0
   end
   return expires
 end
 
 local function open_user()
-  local got = redis.call('HMGET', KEYS[1], 'e', 'n')
-  return open_expiry(live_expiry(got[1], conn_count(got[2])))
+  local got = redis.call('HMGET', user_key, 'e', 'n')
+  return open_expiry(live_expiry(got[1], conn_count(got[1], got[2])))
 end
 
--- The user hash's TTL: none while it holds a connection, else from its expiry.
-local function expire_user(expires)
-  if conn_count(redis.call('HGET', KEYS[1], 'n')) > 0 then
-    redis.call('PERSIST', KEYS[1])
-  else
-    expire_at(KEYS[1], expires)
+-- The connections of a hash without \`e\`, checking that it holds nothing else.
+local function count_connections_alone()
+  local fields = redis.call('HKEYS', user_key)
+  for _, field in ipairs(fields) do
+    if not is_connection(field) then corrupt(user_key, field) end
   end
+  return #fields
 end
 
 -- Grows the user's expiry to at least \`wanted\`, in the same HSET as \`field\` (if any); the user hash
--- lives that long (or as long as it holds a connection).
+-- lives that long (or as long as it holds a connection). A hash of connections alone counts them in
+-- \`n\` from now on, as it gets its \`e\`.
 local function keep_user(expires, wanted, field, value)
   if wanted > expires then expires = wanted end
+  local args = { 'e', fmt(expires) }
   if field then
-    redis.call('HSET', KEYS[1], field, value, 'e', fmt(expires))
-  else
-    redis.call('HSET', KEYS[1], 'e', fmt(expires))
+    args[3] = field
+    args[4] = value
   end
-  expire_user(expires)
+  local conns = 0
+  if redis.call('HEXISTS', user_key, 'e') == 0 then
+    conns = count_connections_alone()
+    if conns > 0 then
+      args[#args + 1] = 'n'
+      args[#args + 1] = tostring(conns)
+    end
+  else
+    conns = conn_count('', redis.call('HGET', user_key, 'n'))
+  end
+  redis.call('HSET', user_key, unpack(args))
+  if conns > 0 then
+    redis.call('PERSIST', user_key)
+  else
+    expire_at(user_key, expires)
+  end
 end
 
 -- The instant of a cutoff on file (\`<atMs> <reason>\`).
 local function cutoff_at(field, raw)
   local at, reason = string.match(raw, '^(%S+) (%S+)$')
   local n = num(at)
-  if n == nil or (reason ~= 'kicked' and reason ~= 'device_quit') then corrupt(KEYS[1], field) end
+  if n == nil or (reason ~= 'kicked' and reason ~= 'device_quit') then corrupt(user_key, field) end
   return n
 end
 
@@ -181,14 +202,17 @@ end
 local function device_times(field, raw)
   local a, b = string.match(raw, '^(%S+) (%S+)$')
   local issued, expires = num(a), num(b)
-  if issued == nil or expires == nil then corrupt(KEYS[1], field) end
+  if issued == nil or expires == nil then corrupt(user_key, field) end
   return issued, expires
 end
 
--- A connection on file (\`<deviceFlag> <connectedAtMs> <incarnation>\`): its device flag and incarnation.
+-- A connection on file (\`<deviceFlag> <connectedAt> <incarnation>\`, see \`keys.ts\`): its device flag
+-- and incarnation.
 local function conn_parts(field, raw)
   local flag, at, incarnation = string.match(raw, '^(%S+) (%S+) ([%w_%-]+)$')
-  if num(flag) == nil or num(at) == nil then corrupt(KEYS[1], field) end
+  local time_ok = at ~= nil
+    and (string.find(at, '^%-?[0-9a-z]+$') ~= nil or num(string.match(at, '^~(.*)$')) ~= nil)
+  if num(flag) == nil or not time_ok then corrupt(user_key, field) end
   return tonumber(flag), incarnation
 end
 
@@ -197,6 +221,17 @@ local function prune_index()
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   expire_at(KEYS[2], last[2] and tonumber(last[2]) or 0)
+end
+
+-- Runs \`step(i)\` for each record of a batch, each in its own protected call: a record that fails
+-- (one that cannot be read) leaves the others to run, and its error is raised once all have.
+local function each_record(count, step)
+  local failure
+  for i = 1, count do
+    local ok, err = pcall(step, i)
+    if not ok and failure == nil then failure = err end
+  end
+  if failure ~= nil then error(failure) end
 end
 `;
 
@@ -213,8 +248,8 @@ return 1
 export const RAISE_CUTOFF = script(
   'raiseCutoff',
   `${USER}
-local got = redis.call('HMGET', KEYS[1], 'e', ARGV[2], 'n')
-local expires = open_expiry(live_expiry(got[1], conn_count(got[3])))
+local got = redis.call('HMGET', user_key, 'e', ARGV[2], 'n')
+local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
 -- A user started afresh has no cutoff any more.
 local raise = expires == 0 or not got[2] or cutoff_at(ARGV[2], got[2]) < tonumber(ARGV[4])
 keep_user(expires, tonumber(ARGV[5]), raise and ARGV[2] or nil, ARGV[3])
@@ -239,20 +274,23 @@ export const KICK = script(
   `${USER}
 local flag = ARGV[2]
 local field = flag == '' and 'c' or 'c:' .. flag
-local got = redis.call('HMGET', KEYS[1], 'e', field, 'c', 'd:' .. flag, 'n')
-local conns = conn_count(got[5])
+local got = redis.call('HMGET', user_key, 'e', field, 'c', 'd:' .. flag, 'n')
+local conns = conn_count(got[1], got[5])
 local expires = live_expiry(got[1], conns)
 if expires == nil and ARGV[6] == '1' then return { 'user' } end
 -- Read (and checked) before anything is written.
 local records = {}
 if conns > 0 then
-  local all = redis.call('HGETALL', KEYS[1])
+  local all = redis.call('HGETALL', user_key)
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'k:' then
-      local f, raw = all[i], all[i + 1]
+    local f, raw = all[i], all[i + 1]
+    if is_connection(f) then
       local dev, incarnation = conn_parts(f, raw)
-      local node = string.match(f, '^k:(%d+):')
+      local node = string.match(f, '^(%d+):')
       records[#records + 1] = { f, raw, dev, node .. ' ' .. incarnation }
+    elseif not got[1] then
+      -- A hash without \`e\` holds connections alone.
+      corrupt(user_key, f)
     end
   end
 end
@@ -309,8 +347,8 @@ export const RECORD_SESSION = script(
   'recordSession',
   `${USER}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', KEYS[1], 'e', field, 'n')
-local expires = open_expiry(live_expiry(got[1], conn_count(got[3])))
+local got = redis.call('HMGET', user_key, 'e', field, 'n')
+local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
 local issued = tonumber(ARGV[3])
 local until_ms = tonumber(ARGV[4])
 if expires ~= 0 and got[2] then
@@ -335,50 +373,77 @@ return redis.call('ZRANGE', KEYS[2], 0, -1)
 );
 
 /**
- * The user's side of a connection: saves its field (replacing one on file, checked first) and keeps
- * the user on file while it is there. ARGV: now, field (`k:<nodeId>:<connId>`), value.
+ * The users' side of a batch of connections: saves each one's field (replacing one on file, checked
+ * first) and keeps its user on file while it is there. Each record is one step of its own (see
+ * \`each_record\`). KEYS: user and push keys, a pair per record. ARGV: now, then a field and a value
+ * per record.
  */
-export const PUT_CONNECTION = script(
-  'putConnection',
+export const PUT_CONNECTIONS = script(
+  'putConnections',
   `${USER}
-local got = redis.call('HMGET', KEYS[1], 'e', 'n', ARGV[2])
-local conns = conn_count(got[2])
-local on_file = got[3]
-if live_expiry(got[1], conns) == nil then
-  -- Not on file: started afresh (a user holding a connection is always on file, so none is lost).
-  open_expiry(nil)
-  conns = 0
-  on_file = false
-end
-if on_file then conn_parts(ARGV[2], on_file) else conns = conns + 1 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], 'n', conns)
-redis.call('PERSIST', KEYS[1])
+each_record(#KEYS / 2, function(i)
+  user_key, push_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local field, value = ARGV[2 * i], ARGV[2 * i + 1]
+  local got = redis.call('HMGET', user_key, 'e', 'n', field)
+  local conns = conn_count(got[1], got[2])
+  local on_file = got[3]
+  if live_expiry(got[1], conns) == nil then
+    -- Not on file: started afresh (a user holding a connection is always on file, so none is lost).
+    open_expiry(nil)
+    redis.call('HSET', user_key, field, value)
+    return
+  end
+  if on_file then conn_parts(field, on_file) end
+  if not got[1] then
+    redis.call('HSET', user_key, field, value)
+    return
+  end
+  if not on_file then conns = conns + 1 end
+  redis.call('HSET', user_key, field, value, 'n', tostring(conns))
+  redis.call('PERSIST', user_key)
+end)
 return 1
 `,
 );
 
 /**
- * The user's side of removing a connection: its incarnation when one was on file (and removed),
- * else false. ARGV: now, field, incarnation ('' for any: the sweep removes only the dead one's).
+ * The users' side of removing connections: per record, its incarnation when one was on file (and
+ * removed), else ''. Each record is one step of its own (see \`each_record\`). KEYS: a user key per
+ * record. ARGV: now, then a field and an incarnation per record ('' for any: the sweep removes only
+ * the dead one's).
  */
-export const DELETE_CONNECTION = script(
-  'deleteConnection',
+export const DELETE_CONNECTIONS = script(
+  'deleteConnections',
   `${USER}
-local got = redis.call('HMGET', KEYS[1], ARGV[2], 'n', 'e')
-if not got[1] then return false end
-local _, incarnation = conn_parts(ARGV[2], got[1])
-if ARGV[3] ~= '' and incarnation ~= ARGV[3] then return false end
-local conns = conn_count(got[2]) - 1
-if conns > 0 then
-  redis.call('HSET', KEYS[1], 'n', conns)
-  redis.call('HDEL', KEYS[1], ARGV[2])
-  return incarnation
-end
-redis.call('HDEL', KEYS[1], ARGV[2], 'n')
--- The last connection: the user lives by its expiry again (or goes, if that has passed or is absent).
-local expires = got[3] and num(got[3])
-if expires then expire_at(KEYS[1], expires) else redis.call('DEL', KEYS[1]) end
-return incarnation
+local removed = {}
+each_record(#KEYS, function(i)
+  user_key = KEYS[i]
+  removed[i] = ''
+  local field, wanted = ARGV[2 * i], ARGV[2 * i + 1]
+  local got = redis.call('HMGET', user_key, field, 'e', 'n')
+  if not got[1] then return end
+  local _, incarnation = conn_parts(field, got[1])
+  if wanted ~= '' and incarnation ~= wanted then return end
+  if not got[2] then
+    -- Connections alone: the hash goes with the last of them.
+    redis.call('HDEL', user_key, field)
+    removed[i] = incarnation
+    return
+  end
+  local expires = num(got[2])
+  if expires == nil then corrupt(user_key, 'e') end
+  local conns = conn_count(got[2], got[3]) - 1
+  if conns > 0 then
+    redis.call('HSET', user_key, 'n', tostring(conns))
+    redis.call('HDEL', user_key, field)
+  else
+    -- The last connection: the user lives by its expiry again (or goes, if that has passed).
+    redis.call('HDEL', user_key, field, 'n')
+    expire_at(user_key, expires)
+  end
+  removed[i] = incarnation
+end)
+return removed
 `,
 );
 
@@ -543,8 +608,8 @@ export const SCRIPTS: readonly LuaScript[] = [
   KICK,
   RECORD_SESSION,
   SESSION_INDEX,
-  PUT_CONNECTION,
-  DELETE_CONNECTION,
+  PUT_CONNECTIONS,
+  DELETE_CONNECTIONS,
   SET_PUSH_TOKEN,
   CLEAR_PUSH_TOKENS,
   REVOKE_SESSION,

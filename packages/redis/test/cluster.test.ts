@@ -15,6 +15,7 @@ import { createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomPrefix } from '../../../test/support/redis.js';
 import { RedisStore } from '../src/index.js';
+import { hashSlot, KeyLayout } from '../src/keys.js';
 import type { RedisClient } from '../src/redis-commands.js';
 import { countingClient } from './clients.js';
 
@@ -233,6 +234,51 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
       await waitUntil('the announcement of the kick', () => heard.length === 2);
       expect(heard).toEqual([announce, announce]);
       expect((await store.getUser('kicked'))?.cutoff).toEqual({ atMs: t, reason: 'kicked' });
+      await store.close();
+    });
+  }
+
+  it("computes each key's hash slot as the cluster does", async () => {
+    const layout = new KeyLayout('evict:');
+    const keys = [
+      'plain',
+      'a{b}c',
+      '{}x',
+      'x{}{y}',
+      ...['alice', '}{', 'ユーザー', '\ud800lone'].map((uid) => layout.user(uid).user),
+    ];
+    for (const key of keys) {
+      expect(hashSlot(key)).toBe(Number(await ioredis!.call('CLUSTER', 'KEYSLOT', key)));
+    }
+  });
+
+  for (const kind of ['ioredis-cluster', 'node-redis-cluster'] as const) {
+    it(`(${kind}) writes and removes a batch of users on many slots, one script per slot`, async () => {
+      const prefix = randomPrefix();
+      const counted = countingClient(kind === 'ioredis-cluster' ? ioredis! : nodeRedis!);
+      const store = new RedisStore({ client: counted.client, prefix });
+      const layout = new KeyLayout(prefix);
+      await store.heartbeatNode({ nodeId: 2, incarnation: 'run-1', expiresAtMs: Date.now() + 60_000 });
+      const batch = Array.from({ length: 300 }, (_, i) => ({
+        uid: `slot-${i % 200}`,
+        deviceFlag: 1,
+        nodeId: 2,
+        connId: i,
+        connectedAtMs: Date.now(),
+        incarnation: 'run-1',
+      }));
+      const slots = new Set(batch.map((c) => hashSlot(layout.user(c.uid).user)));
+      counted.sent.length = 0;
+      await store.putConnections(batch);
+      const userScripts = counted.sent.filter(
+        ([name, , , key]) => name === 'EVALSHA' && key?.includes('{u:'),
+      );
+      expect(userScripts).toHaveLength(slots.size);
+      expect((await store.listConnections('slot-7')).map((c) => c.connId).sort((a, b) => a - b)).toEqual([
+        7, 207,
+      ]);
+      expect(await store.deleteConnections(batch)).toEqual(batch.map(() => true));
+      expect(await store.listConnections('slot-7')).toEqual([]);
       await store.close();
     });
   }

@@ -28,6 +28,7 @@ import { GRACE_MS } from '../src/scripts.js';
 import {
   CLIENT_LIBRARIES,
   type ClientLibrary,
+  countingClient,
   deleteKeysUnder,
   type HostClient,
   hostClient,
@@ -296,7 +297,9 @@ for (const library of CLIENT_LIBRARIES) {
       await store.putConnections([a, b]);
       const key = layout.user(uid).user;
       expect(Number(await host.command(['PTTL', key]))).toBe(-1);
-      expect(await host.command(['HGET', key, 'k:4:4000000001'])).toBe(`1 ${a.connectedAtMs} run-1`);
+      expect(await host.command(['HGET', key, '4:4000000001'])).toBe(
+        `1 ${a.connectedAtMs.toString(36)} run-1`,
+      );
       expect(await host.command(['HGET', key, 'n'])).toBe('2');
       const buckets = layout.indexBuckets(4, 'run-1');
       expect(hashTag(buckets)).toBe('n:4');
@@ -318,6 +321,79 @@ for (const library of CLIENT_LIBRARIES) {
         devices: {},
         expiresAtMs: t + 5 * MINUTE_MS,
       });
+    });
+
+    it('keeps a user on file through connections alone as a hash of its connections and nothing else, counted in n once it has e', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'connections-only';
+      const t = Date.now();
+      await store.heartbeatNode({ nodeId: 12, incarnation: 'run-1', expiresAtMs: t + MINUTE_MS });
+      const a = connection(uid, { nodeId: 12, connId: 12_000_000_001, connectedAtMs: t });
+      const b = connection(uid, { nodeId: 12, connId: 12_000_000_002, connectedAtMs: -1.5 });
+      await store.putConnections([a, b]);
+      const key = layout.user(uid).user;
+      expect(Number(await host.command(['PTTL', key]))).toBe(-1);
+      expect(await host.command(['OBJECT', 'ENCODING', key])).toBe('listpack');
+      expect(stringsOf(await host.command(['HKEYS', key])).sort()).toEqual([
+        '12:12000000001',
+        '12:12000000002',
+      ]);
+      expect(await host.command(['HGET', key, '12:12000000002'])).toBe('1 ~-1.5 run-1');
+      expect((await store.getUser(uid))?.expiresAtMs).toBe(Number.POSITIVE_INFINITY);
+      expect((await store.listConnections(uid)).sort((x, y) => x.connId - y.connId)).toEqual([a, b]);
+
+      // Given an expiry, the hash counts its connections in `n`, and keeps no TTL while it holds one.
+      await store.touchUser(uid, t + 5 * MINUTE_MS);
+      expect(await host.command(['HGET', key, 'n'])).toBe('2');
+      expect(Number(await host.command(['PTTL', key]))).toBe(-1);
+      expect(await store.deleteConnections([a, b])).toEqual([true, true]);
+      expect(await host.command(['HGET', key, 'n'])).toBeNull();
+      expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(4 * MINUTE_MS);
+
+      // Connections alone: the hash goes with the last of them.
+      const other = 'connections-only-2';
+      await store.putConnection(connection(other, { nodeId: 12, connId: 7 }));
+      expect(await store.deleteConnection(other, 12, 7)).toBe(true);
+      expect(await host.command(['EXISTS', layout.user(other).user])).toBe(0);
+    });
+
+    it('writes and removes a batch of 1000 users in one script on one Redis', async () => {
+      const counted = countingClient(host.client);
+      const store = open({ client: counted.client });
+      await store.heartbeatNode({ nodeId: 3, incarnation: 'run-1', expiresAtMs: Date.now() + MINUTE_MS });
+      const batch = Array.from({ length: 1000 }, (_, i) =>
+        connection(`batch-${i}`, { nodeId: 3, connId: i }),
+      );
+      counted.sent.length = 0;
+      await store.putConnections(batch);
+      const scripts = (sent: string[][]) => sent.filter(([name]) => name === 'EVALSHA' || name === 'EVAL');
+      // The index's two buckets (512 connIds each), then every user.
+      expect(scripts(counted.sent)).toHaveLength(3);
+      expect((await store.listConnections('batch-999')).map((c) => c.connId)).toEqual([999]);
+      counted.sent.length = 0;
+      expect(await store.deleteConnections(batch)).toEqual(batch.map(() => true));
+      expect(scripts(counted.sent)).toHaveLength(3);
+      expect(await keysUnder(host, prefix)).toEqual([new KeyLayout(prefix).nodes]);
+    });
+
+    it('writes and removes the readable records of a batch when one cannot be read, and rejects', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: Date.now() + MINUTE_MS });
+      await host.command(['HSET', layout.user('unreadable').user, '1:1', 'nope']);
+      const batch = [
+        connection('readable-a', { connId: 2 }),
+        connection('unreadable'),
+        connection('readable-b', { connId: 3 }),
+      ];
+      await expect(store.putConnections(batch)).rejects.toBeInstanceOf(StoreCorruptError);
+      expect((await store.listConnections('readable-a')).map((c) => c.connId)).toEqual([2]);
+      expect((await store.listConnections('readable-b')).map((c) => c.connId)).toEqual([3]);
+      await expect(store.deleteConnections(batch)).rejects.toBeInstanceOf(StoreCorruptError);
+      expect(await store.listConnections('readable-a')).toEqual([]);
+      expect(await store.listConnections('readable-b')).toEqual([]);
+      expect(await host.command(['HGET', layout.user('unreadable').user, '1:1'])).toBe('nope');
     });
 
     it('stays atomic under 100 concurrent writes of each kind to one user', async () => {
@@ -476,7 +552,7 @@ for (const library of CLIENT_LIBRARIES) {
         else await host.command(['HSET', keys.user, field, String(prior)]);
         expect(await host.command(['HGETALL', keys.user])).toEqual(before);
       }
-      // A user hash without its expiry is none the store wrote (the old layout named it expiresAtMs).
+      // A user hash without its expiry holds connections alone: any other field makes it unreadable.
       await host.command(['HDEL', keys.user, 'e']);
       await host.command(['HSET', keys.user, 'expiresAtMs', String(Date.now() + MINUTE_MS)]);
       await expect(store.getUser('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
@@ -490,7 +566,7 @@ for (const library of CLIENT_LIBRARIES) {
       const conns = layout.user('corrupt-conns').user;
       const lives = Date.now() + MINUTE_MS;
       await store.touchUser('corrupt-conns', lives);
-      await host.command(['HSET', conns, 'k:1:1', 'nope', 'n', '1']);
+      await host.command(['HSET', conns, '1:1', 'nope', 'n', '1']);
       await expect(store.listConnections('corrupt-conns')).rejects.toBeInstanceOf(StoreCorruptError);
       await expect(
         store.kick({
@@ -507,11 +583,11 @@ for (const library of CLIENT_LIBRARIES) {
         store.putConnection(connection('corrupt-conns', { nodeId: 1, connId: 1 })),
       ).rejects.toBeInstanceOf(StoreCorruptError);
       await expect(store.deleteConnection('corrupt-conns', 1, 1)).rejects.toBeInstanceOf(StoreCorruptError);
-      expect(await host.command(['HGET', conns, 'k:1:1'])).toBe('nope');
+      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
       const other = connection('corrupt-conns', { nodeId: 1, connId: 2 });
       await store.putConnection(other);
       expect(await store.deleteConnection('corrupt-conns', 1, 2)).toBe(false);
-      expect(await host.command(['HGET', conns, 'k:1:1'])).toBe('nope');
+      expect(await host.command(['HGET', conns, '1:1'])).toBe('nope');
       await host.command(['HSET', keys.push, 'ring', '{"kind":"ring"}']);
       await expect(store.getPushTokens('corrupt')).rejects.toBeInstanceOf(StoreCorruptError);
     });
