@@ -107,20 +107,32 @@ return 1
 );
 
 /**
+ * The walk over a node incarnation's index buckets that INDEX_CONNECTIONS and UNINDEX_CONNECTIONS
+ * share: `step(key, bucket, first, last)` per bucket in KEYS order, its field/uid pairs at
+ * ARGV[first..last].
+ */
+const BUCKETS = `
+local function each_bucket(step)
+  local a = 2
+  for k = 2, #KEYS do
+    local bucket, count = ARGV[a], tonumber(ARGV[a + 1])
+    step(KEYS[k], bucket, a + 2, a + 1 + 2 * count)
+    a = a + 2 + 2 * count
+  end
+end
+`;
+
+/**
  * Adds entries to a node incarnation's index. KEYS: the buckets set, then each bucket touched.
  * ARGV: now, then for each bucket in KEYS order: its number, its entry count, then field/uid pairs.
  */
 export const INDEX_CONNECTIONS = script(
   'indexConnections',
-  `
-local a = 2
-for k = 2, #KEYS do
-  local bucket, count = ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  redis.call('HSET', KEYS[k], unpack(ARGV, a, a + 2 * count - 1))
-  a = a + 2 * count
+  `${BUCKETS}
+each_bucket(function(key, bucket, first, last)
+  redis.call('HSET', key, unpack(ARGV, first, last))
   redis.call('SADD', KEYS[1], bucket)
-end
+end)
 return 1
 `,
 );
@@ -131,17 +143,13 @@ return 1
  */
 export const UNINDEX_CONNECTIONS = script(
   'unindexConnections',
-  `
-local a = 2
-for k = 2, #KEYS do
-  local bucket, count = ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  for i = a, a + 2 * count - 1, 2 do
-    if redis.call('HGET', KEYS[k], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[k], ARGV[i]) end
+  `${BUCKETS}
+each_bucket(function(key, bucket, first, last)
+  for i = first, last, 2 do
+    if redis.call('HGET', key, ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', key, ARGV[i]) end
   end
-  a = a + 2 * count
-  if redis.call('EXISTS', KEYS[k]) == 0 then redis.call('SREM', KEYS[1], bucket) end
-end
+  if redis.call('EXISTS', key) == 0 then redis.call('SREM', KEYS[1], bucket) end
+end)
 return 1
 `,
 );
