@@ -1,4 +1,4 @@
-import type { LuaScript } from './scripts.js';
+import type { LuaScript } from './lua-script.js';
 
 /**
  * The client shapes the store accepts, reduced to what it calls. They are structural so that neither

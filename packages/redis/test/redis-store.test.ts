@@ -24,7 +24,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { describeRedis, randomPrefix } from '../../../test/support/redis.js';
 import { RedisStore } from '../src/index.js';
 import { encodeKeyPart, escapeGlob, KeyLayout } from '../src/keys.js';
-import { GRACE_MS } from '../src/scripts.js';
+import { GRACE_MS } from '../src/lua-script.js';
 import {
   CLIENT_LIBRARIES,
   type ClientLibrary,

@@ -1,0 +1,343 @@
+import {
+  assertIncarnation,
+  type Clock,
+  type ConnectionRecord,
+  type ConnectionRef,
+  type NodeRecord,
+  StoreCorruptError,
+} from '@evict/core';
+import {
+  DELETE_CONNECTIONS,
+  HEARTBEAT_NODE,
+  INDEX_CONNECTIONS,
+  PUT_CONNECTIONS,
+  UNINDEX_CONNECTIONS,
+} from './connection-scripts.js';
+import { hashSlot, INDEX_BUCKET_SIZE, type KeyLayout } from './keys.js';
+import { GRACE_MS, type LuaScript, runScript } from './lua-script.js';
+import {
+  CONNECTION_FIELD,
+  connectionField,
+  decodeConnection,
+  encodeConnection,
+  numberOf,
+} from './records.js';
+import type { RedisCommands } from './redis-commands.js';
+import { pairs, stringList, text } from './replies.js';
+
+/** Index entries one script adds or removes at most: no step of the index blocks Redis for long. */
+const INDEX_STEP = INDEX_BUCKET_SIZE;
+/** Connection records one users' script writes or removes at most, for the same reason. */
+const USER_STEP = 1_000;
+
+/** The node table as read: nodeId → its record's incarnation and expiry. */
+export type NodeTable = Map<number, { incarnation: string; expiresAtMs: number }>;
+
+/** What the registry shares with its store: the client, the key layout and the clock. */
+export interface RegistryContext {
+  commands: RedisCommands;
+  keys: KeyLayout;
+  clock: Clock;
+  /** On a cluster a users' script takes users of one hash slot only. */
+  cluster: boolean;
+}
+
+/**
+ * The connections and the nodes' liveness, for `RedisStore`: connection records on their users'
+ * hashes, each node incarnation's index of them, the node table, and the sweep of dead
+ * incarnations. A connection counts while its node incarnation is live in the table.
+ */
+export class ConnectionRegistry {
+  readonly #commands: RedisCommands;
+  readonly #keys: KeyLayout;
+  readonly #clock: Clock;
+  readonly #cluster: boolean;
+  /** The node table read under way: calls made meanwhile share it (see `liveConnections`). */
+  #nodeTableRead: Promise<NodeTable> | undefined;
+
+  constructor(context: RegistryContext) {
+    this.#commands = context.commands;
+    this.#keys = context.keys;
+    this.#clock = context.clock;
+    this.#cluster = context.cluster;
+  }
+
+  async heartbeatNode(node: NodeRecord): Promise<boolean> {
+    assertIncarnation(node.incarnation);
+    const reply = await this.#eval(
+      HEARTBEAT_NODE,
+      [this.#keys.nodes, this.#keys.replacedNodes],
+      [String(this.#now()), String(node.nodeId), node.incarnation, String(node.expiresAtMs)],
+    );
+    return Number(reply) === 1;
+  }
+
+  /**
+   * The index first (one script per bucket group of a node incarnation), then the users' fields:
+   * one script per `USER_STEP` records on one Redis, per hash slot on a cluster (a script's keys
+   * share one slot there), all sent without waiting in between. See `keys.ts` for why in this order.
+   */
+  async putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
+    for (const c of connections) assertIncarnation(c.incarnation);
+    if (connections.length === 0) return;
+    await this.#index(INDEX_CONNECTIONS, connections);
+    const now = String(this.#now());
+    await Promise.all(
+      this.#userBatches(connections).map((batch) => {
+        const keys: string[] = [];
+        const args = [now];
+        for (const i of batch) {
+          const c = connections[i]!;
+          const userKeys = this.#keys.user(c.uid);
+          keys.push(userKeys.user, userKeys.push);
+          args.push(connectionField(c.nodeId, c.connId), encodeConnection(c));
+        }
+        return this.#eval(PUT_CONNECTIONS, keys, args);
+      }),
+    );
+  }
+
+  /** Each user's field first, then the index entries of what was removed (see `keys.ts`). */
+  async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
+    if (refs.length === 0) return [];
+    const incarnations = await this.#deleteFields(refs, '');
+    const removed = refs.map((ref, i) => {
+      const incarnation = incarnations[i];
+      return incarnation === undefined ? undefined : { ...ref, incarnation };
+    });
+    const gone = removed.filter((r) => r !== undefined);
+    if (gone.length === 0) return refs.map(() => false);
+    await this.#index(UNINDEX_CONNECTIONS, gone);
+    const table = await this.nodeTable();
+    const at = this.#now();
+    return removed.map((r) => r !== undefined && isLive(table, r.nodeId, r.incarnation, at));
+  }
+
+  async listConnections(uid: string): Promise<ConnectionRecord[]> {
+    const key = this.#keys.user(uid).user;
+    const [reply, table] = await Promise.all([
+      this.#commands.command(['HGETALL', key], key),
+      this.nodeTable(),
+    ]);
+    const onFile: ConnectionRecord[] = [];
+    for (const [field, raw] of pairs(reply, key)) {
+      if (CONNECTION_FIELD.test(field)) onFile.push(decodeConnection(key, uid, field, raw));
+    }
+    return this.liveConnections(onFile, table);
+  }
+
+  /**
+   * Drains dead incarnations' indexes, a bucket at a time: the incarnations replaced, and those whose
+   * record lapsed more than `GRACE_MS` ago (by then the node's own clock, if behind, sees it lapsed
+   * too, so its heartbeat can no longer bring it back). Each record is removed by its user's script
+   * only while it is of the dead incarnation; then its index entries go.
+   */
+  async sweepConnections(limit: number): Promise<number> {
+    if (!Number.isSafeInteger(limit) || limit <= 0) throw new TypeError('limit must be a positive integer');
+    const replacedKey = this.#keys.replacedNodes;
+    const [table, replaced] = await Promise.all([
+      this.#readNodeTable(),
+      this.#commands.command(['SMEMBERS', replacedKey], replacedKey),
+    ]);
+    const now = this.#now();
+    const dead: { nodeId: number; incarnation: string; replaced: string | undefined }[] = [];
+    for (const [nodeId, node] of table) {
+      if (node.expiresAtMs + GRACE_MS <= now)
+        dead.push({ nodeId, incarnation: node.incarnation, replaced: undefined });
+    }
+    for (const entry of stringList(replaced, 'replaced nodes')) {
+      const [id, incarnation] = entry.split(' ');
+      const nodeId = Number(id);
+      // An incarnation replaced, then back on file (a misconfigured pair of nodes): not dead.
+      if (incarnation === undefined || table.get(nodeId)?.incarnation === incarnation) continue;
+      dead.push({ nodeId, incarnation, replaced: entry });
+    }
+    let drained = 0;
+    for (const { nodeId, incarnation, replaced: entry } of dead) {
+      const bucketsKey = this.#keys.indexBuckets(nodeId, incarnation);
+      while (drained < limit) {
+        const bucket = text(await this.#commands.command(['SRANDMEMBER', bucketsKey], bucketsKey));
+        if (bucket === undefined) {
+          if (entry !== undefined) await this.#commands.command(['SREM', replacedKey, entry], replacedKey);
+          break;
+        }
+        const bucketKey = this.#keys.indexBucket(nodeId, incarnation, Number(bucket));
+        const entries = pairs(await this.#commands.command(['HGETALL', bucketKey], bucketKey), bucketKey);
+        if (entries.length === 0) {
+          await this.#commands.command(['SREM', bucketsKey, bucket], bucketsKey);
+          continue;
+        }
+        const taken = entries.slice(0, limit - drained).map(([offset, uid]) => ({
+          uid,
+          nodeId,
+          connId: Number(bucket) * INDEX_BUCKET_SIZE + Number(offset),
+          incarnation,
+        }));
+        await this.#deleteFields(taken, incarnation);
+        await this.#index(UNINDEX_CONNECTIONS, taken);
+        drained += taken.length;
+      }
+      if (drained >= limit) break;
+    }
+    return drained;
+  }
+
+  /**
+   * Removes connections' fields from their users (one script per `USER_STEP` records, or per hash
+   * slot on a cluster), each only when of `incarnation` ('' for any). Returns, in order, the
+   * incarnation of each one removed, else undefined.
+   */
+  async #deleteFields(refs: readonly ConnectionRef[], incarnation: string): Promise<(string | undefined)[]> {
+    const now = String(this.#now());
+    const removed: (string | undefined)[] = refs.map(() => undefined);
+    await Promise.all(
+      this.#userBatches(refs).map(async (batch) => {
+        const keys: string[] = [];
+        const args = [now];
+        for (const i of batch) {
+          const ref = refs[i]!;
+          keys.push(this.#keys.user(ref.uid).user);
+          args.push(connectionField(ref.nodeId, ref.connId), incarnation);
+        }
+        const reply = stringList(await this.#eval(DELETE_CONNECTIONS, keys, args), 'deleted connections');
+        if (reply.length !== batch.length) {
+          throw new StoreCorruptError('unexpected reply from Redis for deleted connections');
+        }
+        batch.forEach((i, j) => {
+          if (reply[j] !== '') removed[i] = reply[j];
+        });
+      }),
+    );
+    return removed;
+  }
+
+  /**
+   * The records' positions in batches for the users' scripts: at most `USER_STEP` each, and on a
+   * cluster only users of one hash slot together.
+   */
+  #userBatches(records: readonly { uid: string }[]): number[][] {
+    const batches: number[][] = [];
+    const bySlot = new Map<number, number[]>();
+    records.forEach((record, i) => {
+      const slot = this.#cluster ? hashSlot(this.#keys.user(record.uid).user) : 0;
+      let batch = bySlot.get(slot);
+      if (batch === undefined || batch.length === USER_STEP) {
+        batch = [];
+        batches.push(batch);
+        bySlot.set(slot, batch);
+      }
+      batch.push(i);
+    });
+    return batches;
+  }
+
+  /**
+   * Runs INDEX_CONNECTIONS or UNINDEX_CONNECTIONS over connections, grouped by node incarnation and
+   * bucket, at most `INDEX_STEP` entries a script.
+   */
+  async #index(
+    script: LuaScript,
+    connections: readonly { uid: string; nodeId: number; connId: number; incarnation: string }[],
+  ): Promise<void> {
+    const groups = new Map<string, { nodeId: number; incarnation: string; buckets: Map<number, string[]> }>();
+    for (const c of connections) {
+      const groupKey = `${c.nodeId} ${c.incarnation}`;
+      let group = groups.get(groupKey);
+      if (group === undefined) {
+        group = { nodeId: c.nodeId, incarnation: c.incarnation, buckets: new Map() };
+        groups.set(groupKey, group);
+      }
+      const bucket = Math.floor(c.connId / INDEX_BUCKET_SIZE);
+      let entries = group.buckets.get(bucket);
+      if (entries === undefined) {
+        entries = [];
+        group.buckets.set(bucket, entries);
+      }
+      entries.push(String(c.connId - bucket * INDEX_BUCKET_SIZE), c.uid);
+    }
+    const calls: Promise<unknown>[] = [];
+    for (const { nodeId, incarnation, buckets } of groups.values()) {
+      let keys = [this.#keys.indexBuckets(nodeId, incarnation)];
+      let args = [String(this.#now())];
+      let size = 0;
+      const flush = () => {
+        if (keys.length > 1) calls.push(this.#eval(script, keys, args));
+        keys = [keys[0]!];
+        args = [args[0]!];
+        size = 0;
+      };
+      for (const [bucket, entries] of buckets) {
+        for (let i = 0; i < entries.length; i += 2 * INDEX_STEP) {
+          const part = entries.slice(i, i + 2 * INDEX_STEP);
+          if (size + part.length / 2 > INDEX_STEP) flush();
+          keys.push(this.#keys.indexBucket(nodeId, incarnation, bucket));
+          args.push(String(bucket), String(part.length / 2), ...part);
+          size += part.length / 2;
+        }
+      }
+      flush();
+    }
+    await Promise.all(calls);
+  }
+
+  /** The node table, shared with a read already under way (never older than that read's start). */
+  nodeTable(): Promise<NodeTable> {
+    if (this.#nodeTableRead === undefined) {
+      const read = this.#readNodeTable();
+      this.#nodeTableRead = read;
+      const done = () => {
+        if (this.#nodeTableRead === read) this.#nodeTableRead = undefined;
+      };
+      read.then(done, done);
+    }
+    return this.#nodeTableRead;
+  }
+
+  async #readNodeTable(): Promise<NodeTable> {
+    const key = this.#keys.nodes;
+    const table: NodeTable = new Map();
+    for (const [field, raw] of pairs(await this.#commands.command(['HGETALL', key], key), key)) {
+      const match = NODE.exec(raw);
+      const nodeId = numberOf(field);
+      const expiresAtMs = numberOf(match?.[2]);
+      if (match === null || nodeId === undefined || expiresAtMs === undefined) {
+        throw new StoreCorruptError(`unreadable node ${field} in Redis at ${key}`);
+      }
+      table.set(nodeId, { incarnation: match[1]!, expiresAtMs });
+    }
+    return table;
+  }
+
+  /**
+   * The connections of live incarnations. `table` may be a little old (shared with a read under way,
+   * or read before a kick's script): a connection it shows live is counted (at worst, one that died
+   * a moment ago is closed again), and one it does not is judged again on a fresh read, so that a
+   * connection of a node that just started or refreshed is never missed.
+   */
+  async liveConnections(onFile: ConnectionRecord[], table: NodeTable): Promise<ConnectionRecord[]> {
+    const now = this.#now();
+    const live = onFile.filter((c) => isLive(table, c.nodeId, c.incarnation, now));
+    if (live.length === onFile.length) return live;
+    const fresh = await this.#readNodeTable();
+    const at = this.#now();
+    return onFile.filter(
+      (c) => isLive(table, c.nodeId, c.incarnation, now) || isLive(fresh, c.nodeId, c.incarnation, at),
+    );
+  }
+
+  #now(): number {
+    return this.#clock.nowMs();
+  }
+
+  #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    return runScript(this.#commands, script, keys, args);
+  }
+}
+
+function isLive(table: NodeTable, nodeId: number, incarnation: string, now: number): boolean {
+  const node = table.get(nodeId);
+  return node !== undefined && node.incarnation === incarnation && node.expiresAtMs > now;
+}
+
+/** A node record as stored: `<incarnation> <expiresAtMs>`. */
+const NODE = /^(\S+) (\S+)$/;

@@ -1,0 +1,155 @@
+import { COMMON, script } from './lua-script.js';
+import { USER } from './user-prelude.js';
+
+// Connections on their users' hashes, the node table, and each node incarnation's index of its connections.
+
+/**
+ * The users' side of a batch of connections: saves each one's field (replacing one on file, checked
+ * first) and keeps its user on file while it is there. Each record is one step of its own (see
+ * \`each_record\`). KEYS: user and push keys, a pair per record. ARGV: now, then a field and a value
+ * per record.
+ */
+export const PUT_CONNECTIONS = script(
+  'putConnections',
+  `${USER}
+each_record(#KEYS / 2, function(i)
+  user_key, push_key = KEYS[2 * i - 1], KEYS[2 * i]
+  local field, value = ARGV[2 * i], ARGV[2 * i + 1]
+  local got = redis.call('HMGET', user_key, 'e', 'n', field)
+  local conns = conn_count(got[1], got[2])
+  local on_file = got[3]
+  if live_expiry(got[1], conns) == nil then
+    -- Not on file: started afresh (a user holding a connection is always on file, so none is lost).
+    open_expiry(nil)
+    redis.call('HSET', user_key, field, value)
+    return
+  end
+  if on_file then conn_parts(field, on_file) end
+  if not got[1] then
+    redis.call('HSET', user_key, field, value)
+    return
+  end
+  if not on_file then conns = conns + 1 end
+  redis.call('HSET', user_key, field, value, 'n', tostring(conns))
+  redis.call('PERSIST', user_key)
+end)
+return 1
+`,
+);
+
+/**
+ * The users' side of removing connections: per record, its incarnation when one was on file (and
+ * removed), else ''. Each record is one step of its own (see \`each_record\`). KEYS: a user key per
+ * record. ARGV: now, then a field and an incarnation per record ('' for any: the sweep removes only
+ * the dead one's).
+ */
+export const DELETE_CONNECTIONS = script(
+  'deleteConnections',
+  `${USER}
+local removed = {}
+each_record(#KEYS, function(i)
+  user_key = KEYS[i]
+  removed[i] = ''
+  local field, wanted = ARGV[2 * i], ARGV[2 * i + 1]
+  local got = redis.call('HMGET', user_key, field, 'e', 'n')
+  if not got[1] then return end
+  local _, incarnation = conn_parts(field, got[1])
+  if wanted ~= '' and incarnation ~= wanted then return end
+  if not got[2] then
+    -- Connections alone: the hash goes with the last of them.
+    redis.call('HDEL', user_key, field)
+    removed[i] = incarnation
+    return
+  end
+  local expires = num(got[2])
+  if expires == nil then corrupt(user_key, 'e') end
+  local conns = conn_count(got[2], got[3]) - 1
+  if conns > 0 then
+    redis.call('HSET', user_key, 'n', tostring(conns))
+    redis.call('HDEL', user_key, field)
+  else
+    -- The last connection: the user lives by its expiry again (or goes, if that has passed).
+    redis.call('HDEL', user_key, field, 'n')
+    expire_at(user_key, expires)
+  end
+  removed[i] = incarnation
+end)
+return removed
+`,
+);
+
+/**
+ * Saves or refreshes a node's record (`EvictStore.heartbeatNode`). KEYS: node table, replaced set.
+ * ARGV: now, nodeId, incarnation, expiresAtMs. 1 when the record holds this incarnation, live; 0 when
+ * this incarnation had lapsed (nothing written).
+ */
+export const HEARTBEAT_NODE = script(
+  'heartbeatNode',
+  `${COMMON}
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+local wanted = tonumber(ARGV[4])
+if raw then
+  local incarnation, at = string.match(raw, '^(%S+) (%S+)$')
+  local expires = num(at)
+  if expires == nil then corrupt(KEYS[1], ARGV[2]) end
+  if incarnation == ARGV[3] then
+    if expires <= now then return 0 end
+    if expires >= wanted then return 1 end
+  else
+    -- Replaced: dead at once, and left to the sweep.
+    redis.call('SADD', KEYS[2], ARGV[2] .. ' ' .. incarnation)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. ARGV[4])
+if wanted <= now then return 0 end
+return 1
+`,
+);
+
+/**
+ * The walk over a node incarnation's index buckets that INDEX_CONNECTIONS and UNINDEX_CONNECTIONS
+ * share: `step(key, bucket, first, last)` per bucket in KEYS order, its field/uid pairs at
+ * ARGV[first..last].
+ */
+const BUCKETS = `
+local function each_bucket(step)
+  local a = 2
+  for k = 2, #KEYS do
+    local bucket, count = ARGV[a], tonumber(ARGV[a + 1])
+    step(KEYS[k], bucket, a + 2, a + 1 + 2 * count)
+    a = a + 2 + 2 * count
+  end
+end
+`;
+
+/**
+ * Adds entries to a node incarnation's index. KEYS: the buckets set, then each bucket touched.
+ * ARGV: now, then for each bucket in KEYS order: its number, its entry count, then field/uid pairs.
+ */
+export const INDEX_CONNECTIONS = script(
+  'indexConnections',
+  `${BUCKETS}
+each_bucket(function(key, bucket, first, last)
+  redis.call('HSET', key, unpack(ARGV, first, last))
+  redis.call('SADD', KEYS[1], bucket)
+end)
+return 1
+`,
+);
+
+/**
+ * Removes entries from a node incarnation's index, each only while it still names the same uid; a
+ * bucket left empty leaves the buckets set. KEYS and ARGV as INDEX_CONNECTIONS.
+ */
+export const UNINDEX_CONNECTIONS = script(
+  'unindexConnections',
+  `${BUCKETS}
+each_bucket(function(key, bucket, first, last)
+  for i = first, last, 2 do
+    if redis.call('HGET', key, ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', key, ARGV[i]) end
+  end
+  if redis.call('EXISTS', key) == 0 then redis.call('SREM', KEYS[1], bucket) end
+end)
+return 1
+`,
+);

@@ -1,0 +1,84 @@
+import { script } from './lua-script.js';
+import { USER } from './user-prelude.js';
+
+/**
+ * A kick in one step (`EvictStore.kick`): checks what is required, raises the cutoff as RAISE_CUTOFF
+ * does, and publishes the announcement (on one Redis only: on a cluster the store publishes it
+ * through PUBLISH afterwards). Replies `{'user'}` or `{'device'}` when that is missing (nothing
+ * written or published), else `{'live', field, value, ...}`: the live connections, when KEYS[4] is
+ * the node table (one Redis: any key may join a script), or `{'ok', field, value, ...}`: every
+ * connection on file, for the store to judge after this script (a cluster: the table lives in
+ * another slot). ARGV: now, deviceFlag ('' for all devices), cutoff (`<atMs> <reason>`), cutoff
+ * atMs, expiresAtMs, require user ('1'/'0'), require device ('1'/'0'), channel ('' for none),
+ * message, then (without KEYS[4]) the live node incarnations as `<nodeId> <incarnation>`, read just
+ * before.
+ */
+export const KICK = script(
+  'kick',
+  `${USER}
+local flag = ARGV[2]
+local field = flag == '' and 'c' or 'c:' .. flag
+local got = redis.call('HMGET', user_key, 'e', field, 'c', 'd:' .. flag, 'n')
+local conns = conn_count(got[1], got[5])
+local expires = live_expiry(got[1], conns)
+if expires == nil and ARGV[6] == '1' then return { 'user' } end
+-- Read (and checked) before anything is written.
+local records = {}
+if conns > 0 then
+  local all = redis.call('HGETALL', user_key)
+  for i = 1, #all, 2 do
+    local f, raw = all[i], all[i + 1]
+    if is_connection(f) then
+      local dev, incarnation = conn_parts(f, raw)
+      local node = string.match(f, '^(%d+):')
+      records[#records + 1] = { f, raw, dev, node .. ' ' .. incarnation }
+    elseif not got[1] then
+      -- A hash without \`e\` holds connections alone.
+      corrupt(user_key, f)
+    end
+  end
+end
+local live = {}
+if KEYS[4] then
+  local nodes = redis.call('HGETALL', KEYS[4])
+  for i = 1, #nodes, 2 do
+    local incarnation, at = string.match(nodes[i + 1], '^(%S+) (%S+)$')
+    local expires = num(at)
+    if expires == nil then corrupt(KEYS[4], nodes[i]) end
+    if expires > now then live[nodes[i] .. ' ' .. incarnation] = true end
+  end
+else
+  for i = 10, #ARGV do live[ARGV[i]] = true end
+end
+if ARGV[7] == '1' and flag ~= '' then
+  -- Present: a live device record issued after every cutoff that applies to it, or a live connection.
+  local present = false
+  if expires ~= nil and got[4] then
+    local issued, until_ms = device_times('d:' .. flag, got[4])
+    present = until_ms > now
+    if got[2] and issued <= cutoff_at(field, got[2]) then present = false end
+    if got[3] and issued <= cutoff_at('c', got[3]) then present = false end
+  end
+  if not present then
+    local wanted = tonumber(flag)
+    for _, r in ipairs(records) do
+      if r[3] == wanted and live[r[4]] then present = true end
+    end
+  end
+  if not present then return { 'device' } end
+end
+-- Started afresh, as RAISE_CUTOFF does: nothing of a user not on file is kept (it holds no connection).
+expires = open_expiry(expires)
+local raise = expires == 0 or not got[2] or cutoff_at(field, got[2]) < tonumber(ARGV[4])
+keep_user(expires, tonumber(ARGV[5]), raise and field or nil, ARGV[3])
+local reply = { KEYS[4] and 'live' or 'ok' }
+for _, r in ipairs(records) do
+  if not KEYS[4] or live[r[4]] then
+    reply[#reply + 1] = r[1]
+    reply[#reply + 1] = r[2]
+  end
+end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+return reply
+`,
+);

@@ -1,0 +1,229 @@
+import {
+  type ClusterMessage,
+  type ConnectionRecord,
+  type Cutoff,
+  type DeviceRecord,
+  type PushTokenRecord,
+  type SessionRecord,
+  StoreCorruptError,
+  type UserRecord,
+} from '@evict/core';
+import { text } from './replies.js';
+
+// Records in and out. Everything read back is checked: a record evict cannot read is StoreCorruptError.
+
+/** A connection's field in its user's hash (see `keys.ts`). */
+export function connectionField(nodeId: number, connId: number): string {
+  return `${nodeId}:${connId}`;
+}
+
+/** A connection's value in its user's hash: `<deviceFlag> <connectedAt> <incarnation>` (see `keys.ts`). */
+export function encodeConnection(c: ConnectionRecord): string {
+  return `${c.deviceFlag} ${encodeTime(c.connectedAtMs)} ${c.incarnation}`;
+}
+
+/** An instant in base 36 when it is a safe integer, else in decimal after `~`. */
+function encodeTime(atMs: number): string {
+  return Number.isSafeInteger(atMs) ? atMs.toString(36) : `~${atMs}`;
+}
+
+const BASE36 = /^-?[0-9a-z]+$/;
+
+function decodeTime(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.startsWith('~')) return numberOf(raw.slice(1));
+  if (!BASE36.test(raw)) return undefined;
+  const n = Number.parseInt(raw, 36);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * A session as stored (see `keys.ts`): `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs>
+ * <revokedAtMs or -> <uid>`. The token hash is the key's; the uid comes last, as it may hold spaces.
+ */
+export function encodeSession(session: SessionRecord): string {
+  const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid } = session;
+  return `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${revokedAtMs ?? '-'} ${uid}`;
+}
+
+/** A cutoff as stored: `<atMs> <reason>`. */
+export function encodeCutoff(cutoff: Cutoff): string {
+  return `${cutoff.atMs} ${cutoff.reason}`;
+}
+
+function parseJson(key: string, raw: unknown, what: string): Record<string, unknown> {
+  const s = text(raw);
+  let value: unknown;
+  try {
+    value = s === undefined ? undefined : JSON.parse(s);
+  } catch {
+    value = undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StoreCorruptError(`unreadable ${what} in Redis at ${key}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** A number as the store writes them (JavaScript's String, Lua's %.17g); anything else is undefined. */
+const NUMBER = /^-?\d+(?:\.\d+)?(?:e[+-]\d+)?$/;
+
+export function numberOf(raw: string | undefined): number | undefined {
+  if (raw === undefined || !NUMBER.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+const SESSION = /^(\S+) (\S+) (\S+) (\S+) (\S+) ([\s\S]*)$/;
+
+export function decodeSession(key: string, tokenHash: string, raw: unknown): SessionRecord {
+  const match = SESSION.exec(text(raw) ?? '');
+  const deviceFlag = numberOf(match?.[1]);
+  const issuedAtMs = numberOf(match?.[2]);
+  const expiresAtMs = numberOf(match?.[3]);
+  const retainUntilMs = numberOf(match?.[4]);
+  const revokedAtMs = match?.[5] === '-' ? undefined : numberOf(match?.[5]);
+  if (
+    match === null ||
+    deviceFlag === undefined ||
+    issuedAtMs === undefined ||
+    expiresAtMs === undefined ||
+    retainUntilMs === undefined ||
+    (revokedAtMs === undefined && match[5] !== '-')
+  ) {
+    throw new StoreCorruptError(`unreadable session in Redis at ${key}`);
+  }
+  const session: SessionRecord = {
+    tokenHash,
+    uid: match[6]!,
+    deviceFlag,
+    issuedAtMs,
+    expiresAtMs,
+    retainUntilMs,
+  };
+  if (revokedAtMs !== undefined) session.revokedAtMs = revokedAtMs;
+  return session;
+}
+
+const CUTOFF = /^(\S+) (kicked|device_quit)$/;
+const DEVICE = /^(\S+) (\S+)$/;
+
+function decodeCutoff(key: string, field: string, raw: string): Cutoff {
+  const match = CUTOFF.exec(raw);
+  const atMs = numberOf(match?.[1]);
+  if (match === null || atMs === undefined)
+    throw new StoreCorruptError(`unreadable ${field} in Redis at ${key}`);
+  return { atMs, reason: match[2] as Cutoff['reason'] };
+}
+
+function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
+  const match = DEVICE.exec(raw);
+  const lastIssuedAtMs = numberOf(match?.[1]);
+  const expiresAtMs = numberOf(match?.[2]);
+  if (lastIssuedAtMs === undefined || expiresAtMs === undefined) {
+    throw new StoreCorruptError(`unreadable ${field} in Redis at ${key}`);
+  }
+  return { lastIssuedAtMs, expiresAtMs };
+}
+
+const DEVICE_FIELD = /^([cd]):(\d+)$/;
+
+export function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
+  const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
+  let connections: number | undefined;
+  let connectionFields = 0;
+  let others = 0;
+  for (const [field, raw] of fields) {
+    if (CONNECTION_FIELD.test(field)) {
+      connectionFields += 1;
+      continue;
+    }
+    others += 1;
+    if (field === 'e') {
+      user.expiresAtMs = numberOf(raw) ?? Number.NaN;
+    } else if (field === 'n') {
+      connections = numberOf(raw) ?? Number.NaN;
+    } else if (field === 'c') {
+      user.cutoff = decodeCutoff(key, field, raw);
+    } else {
+      const match = DEVICE_FIELD.exec(field);
+      if (match === null) continue; // a field a later version may add
+      const flag = Number(match[2]);
+      if (match[1] === 'c') user.deviceCutoffs[flag] = decodeCutoff(key, field, raw);
+      else user.devices[flag] = decodeDevice(key, field, raw);
+    }
+  }
+  if (!fields.some(([field]) => field === 'e')) {
+    // A hash without `e` holds connections alone, and is on file through them.
+    if (others > 0 || connectionFields === 0)
+      throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
+    user.expiresAtMs = Number.POSITIVE_INFINITY;
+    return user;
+  }
+  connections ??= 0;
+  if (!isNumber(connections) || !isNumber(user.expiresAtMs)) {
+    throw new StoreCorruptError(`unreadable user in Redis at ${key}`);
+  }
+  // A connection on file keeps the user past its own expiry, with no end (see `EvictStore`).
+  if (connections > 0 && user.expiresAtMs <= nowMs) user.expiresAtMs = Number.POSITIVE_INFINITY;
+  return user;
+}
+
+export const CONNECTION_FIELD = /^(\d+):(\d+)$/;
+const CONNECTION = /^(\S+) (\S+) ([A-Za-z0-9_-]+)$/;
+
+/** A connection as stored in its user's hash (see `keys.ts`). */
+export function decodeConnection(key: string, uid: string, field: string, raw: string): ConnectionRecord {
+  const name = CONNECTION_FIELD.exec(field);
+  const value = CONNECTION.exec(raw);
+  const nodeId = numberOf(name?.[1]);
+  const connId = numberOf(name?.[2]);
+  const deviceFlag = numberOf(value?.[1]);
+  const connectedAtMs = decodeTime(value?.[2]);
+  if (
+    value === null ||
+    nodeId === undefined ||
+    connId === undefined ||
+    deviceFlag === undefined ||
+    connectedAtMs === undefined
+  ) {
+    throw new StoreCorruptError(`unreadable connection ${field} in Redis at ${key}`);
+  }
+  return { uid, deviceFlag, nodeId, connId, connectedAtMs, incarnation: value[3]! };
+}
+
+export function decodePushToken(key: string, raw: unknown): PushTokenRecord {
+  const v = parseJson(key, raw, 'push token');
+  if (
+    (v.kind !== 'ring' && v.kind !== 'message') ||
+    typeof v.token !== 'string' ||
+    !isNumber(v.deviceFlag) ||
+    !isNumber(v.updatedAtMs) ||
+    !isNumber(v.expiresAtMs)
+  ) {
+    throw new StoreCorruptError(`unreadable push token in Redis at ${key}`);
+  }
+  return {
+    kind: v.kind,
+    token: v.token,
+    deviceFlag: v.deviceFlag,
+    updatedAtMs: v.updatedAtMs,
+    expiresAtMs: v.expiresAtMs,
+  };
+}
+
+export function parseMessage(raw: string): ClusterMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const type = (value as { type?: unknown }).type;
+  return type === 'close-connections' || type === 'revoked' ? (value as ClusterMessage) : undefined;
+}

@@ -1,0 +1,137 @@
+import { COMMON } from './lua-script.js';
+
+/**
+ * The start of every script on one user's keys: COMMON, then the helpers that read and keep the
+ * user hash. KEYS: user, sessions, push (one hash tag). The user hash's fields are in `keys.ts`. The
+ * user is on file while `e` is live or the hash holds a connection; while it holds one the hash has
+ * no TTL (a connection lives as long as its node, which the store cannot see from this slot), and
+ * once the last goes the hash expires with `e` again. A hash without `e` holds connections alone.
+ */
+export const USER = `${COMMON}
+-- The user worked on: its hash and push-token keys. A batch script moves them from user to user.
+local user_key, push_key = KEYS[1], KEYS[3]
+
+-- Whether a field names a connection (\`<nodeId>:<connId>\`).
+local function is_connection(field)
+  return string.find(field, '^%d+:%d+$') ~= nil
+end
+
+-- How many connections the hash holds, from its \`e\` and \`n\` fields as read (false: absent): \`n\`
+-- beside \`e\`; without \`e\` every field is one, so the hash's length.
+local function conn_count(e_raw, n_raw)
+  if not e_raw then return redis.call('HLEN', user_key) end
+  if not n_raw then return 0 end
+  local n = num(n_raw)
+  if n == nil or n < 0 then corrupt(user_key, 'n') end
+  return n
+end
+
+-- The user's expiry from its \`e\` field (false: absent; 0 then), or nil when the user is not on file:
+-- unknown, or expired with no connection to keep it.
+local function live_expiry(raw, conns)
+  if not raw then
+    if conns > 0 then return 0 end
+    return nil
+  end
+  local expires = num(raw)
+  if expires == nil then corrupt(user_key, 'e') end
+  if expires <= now and conns == 0 then return nil end
+  return expires
+end
+
+-- The user's expiry, or 0 after starting the user afresh (as MemoryStore does) when not on file. The
+-- session index is not the user's: it lives as long as the sessions it lists, which may outlive the user.
+local function open_expiry(expires)
+  if expires == nil then
+    redis.call('DEL', user_key, push_key)
+    return 0
+  end
+  return expires
+end
+
+local function open_user()
+  local got = redis.call('HMGET', user_key, 'e', 'n')
+  return open_expiry(live_expiry(got[1], conn_count(got[1], got[2])))
+end
+
+-- The connections of a hash without \`e\`, checking that it holds nothing else.
+local function count_connections_alone()
+  local fields = redis.call('HKEYS', user_key)
+  for _, field in ipairs(fields) do
+    if not is_connection(field) then corrupt(user_key, field) end
+  end
+  return #fields
+end
+
+-- Grows the user's expiry to at least \`wanted\`, in the same HSET as \`field\` (if any); the user hash
+-- lives that long (or as long as it holds a connection). A hash of connections alone counts them in
+-- \`n\` from now on, as it gets its \`e\`.
+local function keep_user(expires, wanted, field, value)
+  if wanted > expires then expires = wanted end
+  local args = { 'e', fmt(expires) }
+  if field then
+    args[3] = field
+    args[4] = value
+  end
+  local conns = 0
+  if redis.call('HEXISTS', user_key, 'e') == 0 then
+    conns = count_connections_alone()
+    if conns > 0 then
+      args[#args + 1] = 'n'
+      args[#args + 1] = tostring(conns)
+    end
+  else
+    conns = conn_count('', redis.call('HGET', user_key, 'n'))
+  end
+  redis.call('HSET', user_key, unpack(args))
+  if conns > 0 then
+    redis.call('PERSIST', user_key)
+  else
+    expire_at(user_key, expires)
+  end
+end
+
+-- The instant of a cutoff on file (\`<atMs> <reason>\`).
+local function cutoff_at(field, raw)
+  local at, reason = string.match(raw, '^(%S+) (%S+)$')
+  local n = num(at)
+  if n == nil or (reason ~= 'kicked' and reason ~= 'device_quit') then corrupt(user_key, field) end
+  return n
+end
+
+-- The times of a device on file (\`<lastIssuedAtMs> <expiresAtMs>\`).
+local function device_times(field, raw)
+  local a, b = string.match(raw, '^(%S+) (%S+)$')
+  local issued, expires = num(a), num(b)
+  if issued == nil or expires == nil then corrupt(user_key, field) end
+  return issued, expires
+end
+
+-- A connection on file (\`<deviceFlag> <connectedAt> <incarnation>\`, see \`keys.ts\`): its device flag
+-- and incarnation.
+local function conn_parts(field, raw)
+  local flag, at, incarnation = string.match(raw, '^(%S+) (%S+) ([%w_%-]+)$')
+  local time_ok = at ~= nil
+    and (string.find(at, '^%-?[0-9a-z]+$') ~= nil or num(string.match(at, '^~(.*)$')) ~= nil)
+  if num(flag) == nil or not time_ok then corrupt(user_key, field) end
+  return tonumber(flag), incarnation
+end
+
+-- Drops the index entries whose retention has passed; the index lives as long as its last entry.
+local function prune_index()
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  expire_at(KEYS[2], last[2] and tonumber(last[2]) or 0)
+end
+
+-- Runs \`step(i)\` for each record of a batch, each in its own protected call: a record that fails
+-- (one that cannot be read) leaves the others to run, and its error is raised once all have.
+local function each_record(count, step)
+  local failure
+  for i = 1, count do
+    local ok, err = pcall(step, i)
+    if not ok and failure == nil then failure = err end
+  end
+  if failure ~= nil then error(failure) end
+end
+`;
