@@ -101,8 +101,8 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
 
   const nodeRecord = async (nodeId: number) => {
     const value = await client.hget(`${prefix}{nodes}`, String(nodeId));
-    const [incarnation, expiresAtMs] = (value ?? '').split(' ');
-    return { incarnation: incarnation!, expiresAtMs: Number(expiresAtMs) };
+    const [incarnation, expiresAtMs, generation] = (value ?? '').split(' ');
+    return { incarnation: incarnation!, expiresAtMs: Number(expiresAtMs), generation: generation! };
   };
   /** Connection fields of node `nodeId` in the users' hashes (live or not), over the whole keyspace. */
   const recordsOnFile = async (nodeId: number): Promise<number> => {
@@ -137,7 +137,7 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
     const connIdsOf = new Map<string, number[]>();
     for (const { uid, connId } of registered.sample)
       connIdsOf.set(uid, [...(connIdsOf.get(uid) ?? []), connId]);
-    const { incarnation: deadIncarnation } = await nodeRecord(DEAD_NODE);
+    const { generation: deadGeneration } = await nodeRecord(DEAD_NODE);
 
     for (let i = 0; i < SESSION_USERS; i += 1) {
       const uid = `g${i}`;
@@ -233,7 +233,8 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
     gateways.push(restarted);
     // Two new connections each for g300…g303, whose old ones (four each) died with the first run.
     await restarted.request({ op: 'register', count: 8, users: 4, uidPrefix: 'g30' });
-    const { incarnation: restartedIncarnation } = await nodeRecord(DEAD_NODE);
+    const { incarnation: restartedIncarnation, generation: restartedGeneration } =
+      await nodeRecord(DEAD_NODE);
     const afterRestart = await Promise.all(
       ['g300', 'g301', 'g302', 'g303'].map((uid) => store.listConnections(uid)),
     );
@@ -258,8 +259,8 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
     await client.config('SET', 'slowlog-log-slower-than', String(slowlogThresholdUs));
     await client.slowlog('RESET');
     const sweepStarted = now();
-    const bucketsKeys = [deadIncarnation, restartedIncarnation].map(
-      (incarnation) => `${prefix}{n:${DEAD_NODE}}:${incarnation}:buckets`,
+    const bucketsKeys = [deadGeneration, restartedGeneration].map(
+      (generation) => `${prefix}{n:${DEAD_NODE}}:${generation}:buckets`,
     );
     const trajectory: number[] = [];
     await waitFor(

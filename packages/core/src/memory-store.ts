@@ -335,6 +335,8 @@ export class MemoryStore implements EvictStore {
 
   #putConnection(connection: ConnectionRecord): void {
     const { uid, nodeId, connId, incarnation } = connection;
+    // Of an incarnation not on file: it could never count (see `EvictStore.putConnections`).
+    if (this.#nodes.get(nodeId)?.incarnation !== incarnation) return;
     const entry = this.#userEntry(uid);
     entry.connections ??= new Map();
     const key = connectionKey(nodeId, connId);

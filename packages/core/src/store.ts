@@ -144,7 +144,10 @@ export interface EvictStore {
    * under its user and in its node incarnation's index (which `sweepConnections` drains). Each
    * record is written atomically; the batch is not one step (on Redis Cluster its users live in
    * different slots): if the promise rejects, any of them may be on file, and putting them again is
-   * safe. A record of an incarnation that is not live is kept but never counted, and swept.
+   * safe. A record of the incarnation on file that has lapsed is kept but never counted, and swept;
+   * one of an incarnation not on file (never put by `heartbeatNode`, or replaced since) may be
+   * dropped at once, and never counts, even if a heartbeat puts that incarnation on file later. A
+   * node heartbeats before it puts its first connections.
    */
   putConnections(connections: readonly ConnectionRecord[]): Promise<void>;
   /** `putConnections` of one. */

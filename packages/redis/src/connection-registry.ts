@@ -21,6 +21,7 @@ import {
   decodeConnection,
   encodeConnection,
   numberOf,
+  type StoredConnection,
 } from './records.js';
 import type { RedisCommands } from './redis-commands.js';
 import { pairs, stringList, text } from './replies.js';
@@ -30,8 +31,11 @@ const INDEX_STEP = INDEX_BUCKET_SIZE;
 /** Connection records one users' script writes or removes at most, for the same reason. */
 const USER_STEP = 1_000;
 
-/** The node table as read: nodeId → its record's incarnation and expiry. */
-export type NodeTable = Map<number, { incarnation: string; expiresAtMs: number }>;
+/** The node table as read: nodeId → its record's incarnation, expiry and generation. */
+export type NodeTable = Map<number, { incarnation: string; expiresAtMs: number; generation: string }>;
+
+/** Nodes whose incarnation is remembered (see `#incarnations`) before the memory starts afresh. */
+const NODES_REMEMBERED = 1_024;
 
 /** What the registry shares with its store: the client, the key layout and the clock. */
 export interface RegistryContext {
@@ -54,6 +58,13 @@ export class ConnectionRegistry {
   readonly #cluster: boolean;
   /** The node table read under way: calls made meanwhile share it (see `liveConnections`). */
   #nodeTableRead: Promise<NodeTable> | undefined;
+  /**
+   * nodeId → the incarnation on file and its generation, as this store last saw them (its heartbeats,
+   * its reads of the node table). What a node's own process puts is of the incarnation it last
+   * heartbeated, so this answers without a read but after a restart of this store or a new
+   * incarnation.
+   */
+  readonly #incarnations = new Map<number, { incarnation: string; generation: string }>();
 
   constructor(context: RegistryContext) {
     this.#commands = context.commands;
@@ -69,7 +80,34 @@ export class ConnectionRegistry {
       [this.#keys.nodes, this.#keys.replacedNodes],
       [String(this.#now()), String(node.nodeId), node.incarnation, String(node.expiresAtMs)],
     );
-    return Number(reply) === 1;
+    const generation = text(reply);
+    if (generation === undefined) return false;
+    this.#remember(node.nodeId, node.incarnation, generation);
+    return true;
+  }
+
+  #remember(nodeId: number, incarnation: string, generation: string): void {
+    if (this.#incarnations.size >= NODES_REMEMBERED && !this.#incarnations.has(nodeId)) {
+      this.#incarnations.clear();
+    }
+    this.#incarnations.set(nodeId, { incarnation, generation });
+  }
+
+  /**
+   * The generation of each connection's incarnation, in order, when it is the one on file (live or
+   * lapsed): remembered, else read from the node table. Undefined for any other (never put by a
+   * heartbeat, or replaced since), whose connections could never count.
+   */
+  async #generationsOf(connections: readonly ConnectionRecord[]): Promise<(string | undefined)[]> {
+    const known = (c: ConnectionRecord) => {
+      const node = this.#incarnations.get(c.nodeId);
+      return node?.incarnation === c.incarnation ? node.generation : undefined;
+    };
+    if (connections.some((c) => known(c) === undefined)) {
+      for (const [nodeId, node] of await this.#readNodeTable())
+        this.#remember(nodeId, node.incarnation, node.generation);
+    }
+    return connections.map(known);
   }
 
   /**
@@ -80,17 +118,24 @@ export class ConnectionRegistry {
   async putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
     for (const c of connections) assertIncarnation(c.incarnation);
     if (connections.length === 0) return;
-    await this.#index(INDEX_CONNECTIONS, connections);
+    const generations = await this.#generationsOf(connections);
+    const kept: (ConnectionRecord & { generation: string })[] = [];
+    connections.forEach((c, i) => {
+      const generation = generations[i];
+      if (generation !== undefined) kept.push({ ...c, generation });
+    });
+    if (kept.length === 0) return;
+    await this.#index(INDEX_CONNECTIONS, kept);
     const now = String(this.#now());
     await Promise.all(
-      this.#userBatches(connections).map((batch) => {
+      this.#userBatches(kept).map((batch) => {
         const keys: string[] = [];
         const args = [now];
         for (const i of batch) {
-          const c = connections[i]!;
+          const c = kept[i]!;
           const userKeys = this.#keys.user(c.uid);
           keys.push(userKeys.user, userKeys.push);
-          args.push(connectionField(c.nodeId, c.connId), encodeConnection(c));
+          args.push(connectionField(c.nodeId, c.connId), encodeConnection(c, c.generation));
         }
         return this.#eval(PUT_CONNECTIONS, keys, args);
       }),
@@ -100,17 +145,17 @@ export class ConnectionRegistry {
   /** Each user's field first, then the index entries of what was removed (see `keys.ts`). */
   async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
     if (refs.length === 0) return [];
-    const incarnations = await this.#deleteFields(refs, '');
+    const generations = await this.#deleteFields(refs, '');
     const removed = refs.map((ref, i) => {
-      const incarnation = incarnations[i];
-      return incarnation === undefined ? undefined : { ...ref, incarnation };
+      const generation = generations[i];
+      return generation === undefined ? undefined : { ...ref, generation };
     });
     const gone = removed.filter((r) => r !== undefined);
     if (gone.length === 0) return refs.map(() => false);
     await this.#index(UNINDEX_CONNECTIONS, gone);
     const table = await this.nodeTable();
     const at = this.#now();
-    return removed.map((r) => r !== undefined && isLive(table, r.nodeId, r.incarnation, at));
+    return removed.map((r) => r !== undefined && liveIncarnation(table, r, at) !== undefined);
   }
 
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
@@ -119,7 +164,7 @@ export class ConnectionRegistry {
       this.#commands.command(['HGETALL', key], key),
       this.nodeTable(),
     ]);
-    const onFile: ConnectionRecord[] = [];
+    const onFile: StoredConnection[] = [];
     for (const [field, raw] of pairs(reply, key)) {
       if (CONNECTION_FIELD.test(field)) onFile.push(decodeConnection(key, uid, field, raw));
     }
@@ -140,28 +185,28 @@ export class ConnectionRegistry {
       this.#commands.command(['SMEMBERS', replacedKey], replacedKey),
     ]);
     const now = this.#now();
-    const dead: { nodeId: number; incarnation: string; replaced: string | undefined }[] = [];
+    const dead: { nodeId: number; generation: string; replaced: string | undefined }[] = [];
     for (const [nodeId, node] of table) {
       if (node.expiresAtMs + GRACE_MS <= now)
-        dead.push({ nodeId, incarnation: node.incarnation, replaced: undefined });
+        dead.push({ nodeId, generation: node.generation, replaced: undefined });
     }
     for (const entry of stringList(replaced, 'replaced nodes')) {
-      const [id, incarnation] = entry.split(' ');
+      const [id, generation] = entry.split(' ');
       const nodeId = Number(id);
-      // An incarnation replaced, then back on file (a misconfigured pair of nodes): not dead.
-      if (incarnation === undefined || table.get(nodeId)?.incarnation === incarnation) continue;
-      dead.push({ nodeId, incarnation, replaced: entry });
+      // Never the one on file (a replacing incarnation takes the next generation); checked all the same.
+      if (generation === undefined || table.get(nodeId)?.generation === generation) continue;
+      dead.push({ nodeId, generation, replaced: entry });
     }
     let drained = 0;
-    for (const { nodeId, incarnation, replaced: entry } of dead) {
-      const bucketsKey = this.#keys.indexBuckets(nodeId, incarnation);
+    for (const { nodeId, generation, replaced: entry } of dead) {
+      const bucketsKey = this.#keys.indexBuckets(nodeId, generation);
       while (drained < limit) {
         const bucket = text(await this.#commands.command(['SRANDMEMBER', bucketsKey], bucketsKey));
         if (bucket === undefined) {
           if (entry !== undefined) await this.#commands.command(['SREM', replacedKey, entry], replacedKey);
           break;
         }
-        const bucketKey = this.#keys.indexBucket(nodeId, incarnation, Number(bucket));
+        const bucketKey = this.#keys.indexBucket(nodeId, generation, Number(bucket));
         const entries = pairs(await this.#commands.command(['HGETALL', bucketKey], bucketKey), bucketKey);
         if (entries.length === 0) {
           await this.#commands.command(['SREM', bucketsKey, bucket], bucketsKey);
@@ -171,9 +216,9 @@ export class ConnectionRegistry {
           uid,
           nodeId,
           connId: Number(bucket) * INDEX_BUCKET_SIZE + Number(offset),
-          incarnation,
+          generation,
         }));
-        await this.#deleteFields(taken, incarnation);
+        await this.#deleteFields(taken, generation);
         await this.#index(UNINDEX_CONNECTIONS, taken);
         drained += taken.length;
       }
@@ -184,10 +229,10 @@ export class ConnectionRegistry {
 
   /**
    * Removes connections' fields from their users (one script per `USER_STEP` records, or per hash
-   * slot on a cluster), each only when of `incarnation` ('' for any). Returns, in order, the
-   * incarnation of each one removed, else undefined.
+   * slot on a cluster), each only when of `generation` ('' for any). Returns, in order, the
+   * generation of each one removed, else undefined.
    */
-  async #deleteFields(refs: readonly ConnectionRef[], incarnation: string): Promise<(string | undefined)[]> {
+  async #deleteFields(refs: readonly ConnectionRef[], generation: string): Promise<(string | undefined)[]> {
     const now = String(this.#now());
     const removed: (string | undefined)[] = refs.map(() => undefined);
     await Promise.all(
@@ -197,7 +242,7 @@ export class ConnectionRegistry {
         for (const i of batch) {
           const ref = refs[i]!;
           keys.push(this.#keys.user(ref.uid).user);
-          args.push(connectionField(ref.nodeId, ref.connId), incarnation);
+          args.push(connectionField(ref.nodeId, ref.connId), generation);
         }
         const reply = stringList(await this.#eval(DELETE_CONNECTIONS, keys, args), 'deleted connections');
         if (reply.length !== batch.length) {
@@ -237,14 +282,14 @@ export class ConnectionRegistry {
    */
   async #index(
     script: LuaScript,
-    connections: readonly { uid: string; nodeId: number; connId: number; incarnation: string }[],
+    connections: readonly { uid: string; nodeId: number; connId: number; generation: string }[],
   ): Promise<void> {
-    const groups = new Map<string, { nodeId: number; incarnation: string; buckets: Map<number, string[]> }>();
+    const groups = new Map<string, { nodeId: number; generation: string; buckets: Map<number, string[]> }>();
     for (const c of connections) {
-      const groupKey = `${c.nodeId} ${c.incarnation}`;
+      const groupKey = `${c.nodeId} ${c.generation}`;
       let group = groups.get(groupKey);
       if (group === undefined) {
-        group = { nodeId: c.nodeId, incarnation: c.incarnation, buckets: new Map() };
+        group = { nodeId: c.nodeId, generation: c.generation, buckets: new Map() };
         groups.set(groupKey, group);
       }
       const bucket = Math.floor(c.connId / INDEX_BUCKET_SIZE);
@@ -256,8 +301,8 @@ export class ConnectionRegistry {
       entries.push(String(c.connId - bucket * INDEX_BUCKET_SIZE), c.uid);
     }
     const calls: Promise<unknown>[] = [];
-    for (const { nodeId, incarnation, buckets } of groups.values()) {
-      let keys = [this.#keys.indexBuckets(nodeId, incarnation)];
+    for (const { nodeId, generation, buckets } of groups.values()) {
+      let keys = [this.#keys.indexBuckets(nodeId, generation)];
       let args = [String(this.#now())];
       let size = 0;
       const flush = () => {
@@ -270,7 +315,7 @@ export class ConnectionRegistry {
         for (let i = 0; i < entries.length; i += 2 * INDEX_STEP) {
           const part = entries.slice(i, i + 2 * INDEX_STEP);
           if (size + part.length / 2 > INDEX_STEP) flush();
-          keys.push(this.#keys.indexBucket(nodeId, incarnation, bucket));
+          keys.push(this.#keys.indexBucket(nodeId, generation, bucket));
           args.push(String(bucket), String(part.length / 2), ...part);
           size += part.length / 2;
         }
@@ -303,7 +348,7 @@ export class ConnectionRegistry {
       if (match === null || nodeId === undefined || expiresAtMs === undefined) {
         throw new StoreCorruptError(`unreadable node ${field} in Redis at ${key}`);
       }
-      table.set(nodeId, { incarnation: match[1]!, expiresAtMs });
+      table.set(nodeId, { incarnation: match[1]!, expiresAtMs, generation: match[3]! });
     }
     return table;
   }
@@ -314,15 +359,13 @@ export class ConnectionRegistry {
    * a moment ago is closed again), and one it does not is judged again on a fresh read, so that a
    * connection of a node that just started or refreshed is never missed.
    */
-  async liveConnections(onFile: ConnectionRecord[], table: NodeTable): Promise<ConnectionRecord[]> {
+  async liveConnections(onFile: readonly StoredConnection[], table: NodeTable): Promise<ConnectionRecord[]> {
     const now = this.#now();
-    const live = onFile.filter((c) => isLive(table, c.nodeId, c.incarnation, now));
+    const live = withIncarnations(onFile, (c) => liveIncarnation(table, c, now));
     if (live.length === onFile.length) return live;
     const fresh = await this.#readNodeTable();
     const at = this.#now();
-    return onFile.filter(
-      (c) => isLive(table, c.nodeId, c.incarnation, now) || isLive(fresh, c.nodeId, c.incarnation, at),
-    );
+    return withIncarnations(onFile, (c) => liveIncarnation(table, c, now) ?? liveIncarnation(fresh, c, at));
   }
 
   #now(): number {
@@ -334,10 +377,32 @@ export class ConnectionRegistry {
   }
 }
 
-function isLive(table: NodeTable, nodeId: number, incarnation: string, now: number): boolean {
-  const node = table.get(nodeId);
-  return node !== undefined && node.incarnation === incarnation && node.expiresAtMs > now;
+/** The incarnation of the connection's generation when the table shows it live, else undefined. */
+function liveIncarnation(
+  table: NodeTable,
+  c: { nodeId: number; generation: string },
+  now: number,
+): string | undefined {
+  const node = table.get(c.nodeId);
+  return node !== undefined && node.generation === c.generation && node.expiresAtMs > now
+    ? node.incarnation
+    : undefined;
 }
 
-/** A node record as stored: `<incarnation> <expiresAtMs>`. */
-const NODE = /^(\S+) (\S+)$/;
+/** The connections `incarnationOf` finds live, as records with that incarnation. */
+export function withIncarnations(
+  onFile: readonly StoredConnection[],
+  incarnationOf: (c: StoredConnection, index: number) => string | undefined,
+): ConnectionRecord[] {
+  const records: ConnectionRecord[] = [];
+  for (const [index, stored] of onFile.entries()) {
+    const incarnation = incarnationOf(stored, index);
+    if (incarnation === undefined) continue;
+    const { generation: _generation, ...record } = stored;
+    records.push({ ...record, incarnation });
+  }
+  return records;
+}
+
+/** A node record as stored: `<incarnation> <expiresAtMs> <generation>`. */
+const NODE = /^(\S+) (\S+) ([0-9a-z]+)$/;

@@ -38,10 +38,10 @@ return 1
 );
 
 /**
- * The users' side of removing connections: per record, its incarnation when one was on file (and
+ * The users' side of removing connections: per record, its generation when one was on file (and
  * removed), else ''. Each record is one step of its own (see \`each_record\`). KEYS: a user key per
- * record. ARGV: now, then a field and an incarnation per record ('' for any: the sweep removes only
- * the dead one's).
+ * record. ARGV: now, then a field and a generation per record ('' for any: the sweep removes only
+ * the dead incarnation's).
  */
 export const DELETE_CONNECTIONS = script(
   'deleteConnections',
@@ -53,12 +53,12 @@ each_record(#KEYS, function(i)
   local field, wanted = ARGV[2 * i], ARGV[2 * i + 1]
   local got = redis.call('HMGET', user_key, field, 'e', 'n')
   if not got[1] then return end
-  local _, incarnation = conn_parts(field, got[1])
-  if wanted ~= '' and incarnation ~= wanted then return end
+  local _, generation = conn_parts(field, got[1])
+  if wanted ~= '' and generation ~= wanted then return end
   if not got[2] then
     -- Connections alone: the hash goes with the last of them.
     redis.call('HDEL', user_key, field)
-    removed[i] = incarnation
+    removed[i] = generation
     return
   end
   local expires = num(got[2])
@@ -72,37 +72,50 @@ each_record(#KEYS, function(i)
     redis.call('HDEL', user_key, field, 'n')
     expire_at(user_key, expires)
   end
-  removed[i] = incarnation
+  removed[i] = generation
 end)
 return removed
 `,
 );
 
 /**
- * Saves or refreshes a node's record (`EvictStore.heartbeatNode`). KEYS: node table, replaced set.
- * ARGV: now, nodeId, incarnation, expiresAtMs. 1 when the record holds this incarnation, live; 0 when
- * this incarnation had lapsed (nothing written).
+ * Saves or refreshes a node's record (\`EvictStore.heartbeatNode\`). KEYS: node table, replaced set.
+ * ARGV: now, nodeId, incarnation, expiresAtMs. The incarnation's generation when the record holds
+ * it, live; nil when this incarnation had lapsed (nothing written) or the record is born lapsed.
  */
 export const HEARTBEAT_NODE = script(
   'heartbeatNode',
   `${COMMON}
+local function base36(n)
+  local digits, s = '0123456789abcdefghijklmnopqrstuvwxyz', ''
+  repeat
+    local d = n % 36
+    s = string.sub(digits, d + 1, d + 1) .. s
+    n = (n - d) / 36
+  until n == 0
+  return s
+end
+
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
 local wanted = tonumber(ARGV[4])
+local generation = '1'
 if raw then
-  local incarnation, at = string.match(raw, '^(%S+) (%S+)$')
+  local incarnation, at, on_file = string.match(raw, '^(%S+) (%S+) ([0-9a-z]+)$')
   local expires = num(at)
-  if expires == nil then corrupt(KEYS[1], ARGV[2]) end
+  if expires == nil or on_file == nil then corrupt(KEYS[1], ARGV[2]) end
   if incarnation == ARGV[3] then
-    if expires <= now then return 0 end
-    if expires >= wanted then return 1 end
+    if expires <= now then return false end
+    if expires >= wanted then return on_file end
+    generation = on_file
   else
     -- Replaced: dead at once, and left to the sweep.
-    redis.call('SADD', KEYS[2], ARGV[2] .. ' ' .. incarnation)
+    redis.call('SADD', KEYS[2], ARGV[2] .. ' ' .. on_file)
+    generation = base36(tonumber(on_file, 36) + 1)
   end
 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. ARGV[4])
-if wanted <= now then return 0 end
-return 1
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. generation)
+if wanted <= now then return false end
+return generation
 `,
 );
 

@@ -9,16 +9,20 @@
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
  * - `<prefix>{s:<tokenHash>}`     string: session record (below)
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
- * - `<prefix>{nodes}`             hash: nodeId → node record, `<incarnation> <expiresAtMs>`; no TTL
- *                                 (a lapsed record stays, so that its incarnation is never revived)
- * - `<prefix>{nodes}:replaced`    set of `<nodeId> <incarnation>`: incarnations that a new one
+ * - `<prefix>{nodes}`             hash: nodeId → node record, `<incarnation> <expiresAtMs>
+ *                                 <generation>`; no TTL (a lapsed record stays, so that its
+ *                                 incarnation is never revived). The generation numbers the node's
+ *                                 incarnations (base 36, from `1`, one more for each that replaces
+ *                                 another): connections carry it rather than the incarnation, which
+ *                                 costs a byte or two per connection where the incarnation cost eight
+ * - `<prefix>{nodes}:replaced`    set of `<nodeId> <generation>`: incarnations that a new one
  *                                 replaced, whose indexes the sweep has not drained yet
- * - `<prefix>{n:<nodeId>}:<incarnation>:<bucket>`  hash, one bucket of a node incarnation's index:
+ * - `<prefix>{n:<nodeId>}:<generation>:<bucket>`  hash, one bucket of a node incarnation's index:
  *                                 `connId - bucket × 512` → uid, for its connections whose
  *                                 `floor(connId / 512)` is `bucket`. At most 512 small fields, so
  *                                 Redis keeps it a listpack; what the sweep drains, a bucket (a
  *                                 bounded step) at a time.
- * - `<prefix>{n:<nodeId>}:<incarnation>:buckets`  set: the incarnation's non-empty buckets
+ * - `<prefix>{n:<nodeId>}:<generation>:buckets`  set: the incarnation's non-empty buckets
  * - `<prefix>cluster`             the pub/sub channel
  * - `<prefix>{cluster}`           never written: routes every publish to one master (see `PUBLISH`)
  *
@@ -38,10 +42,13 @@
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);
  *   - `c:<deviceFlag>`: the cutoff of one device, the same way;
  *   - `d:<deviceFlag>`: the device record, `<lastIssuedAtMs> <expiresAtMs>`;
- *   - `<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAt> <incarnation>`, where
- *     `connectedAt` is `connectedAtMs` in base 36 (`0-9a-z`, a leading `-` if negative) when it is
- *     a safe integer, else `~` and the decimal. E.g. field `3:3000000017`, value `1 mwreqrjv Xq3v_9aB`.
- *     Only a connection's field starts with a digit;
+ *   - `<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAt> <generation>`: the connId in
+ *     base 36 (`0-9a-z`, a leading `-` if negative), `connectedAt` is `connectedAtMs` in base 36
+ *     when it is a safe integer, else `~` and the decimal, and the generation is its node
+ *     incarnation's (see `{nodes}`). E.g. field `3:1dm4ett` (connId 3000000017), value
+ *     `1 mwreqrjv 1`. Only a connection's field starts with a digit. Short on purpose: a user holding
+ *     one connection and nothing else (a gateway's commonest user) is a hash of 32 bytes in Redis's
+ *     allocator, where a byte more would make it 48;
  *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
  *   A hash without `e` holds connections alone (a user on file through them only, the commonest
  *   user of a gateway): its connection count is its length, and it carries nothing else. A hash
@@ -88,14 +95,14 @@ export class KeyLayout {
     };
   }
 
-  /** The set of a node incarnation's non-empty index buckets. */
-  indexBuckets(nodeId: number, incarnation: string): string {
-    return `${this.prefix}{n:${nodeId}}:${incarnation}:buckets`;
+  /** The set of a node incarnation's non-empty index buckets (by its generation). */
+  indexBuckets(nodeId: number, generation: string): string {
+    return `${this.prefix}{n:${nodeId}}:${generation}:buckets`;
   }
 
-  /** One bucket of a node incarnation's index. */
-  indexBucket(nodeId: number, incarnation: string, bucket: number): string {
-    return `${this.prefix}{n:${nodeId}}:${incarnation}:${bucket}`;
+  /** One bucket of a node incarnation's index (by its generation). */
+  indexBucket(nodeId: number, generation: string, bucket: number): string {
+    return `${this.prefix}{n:${nodeId}}:${generation}:${bucket}`;
   }
 
   session(tokenHash: string): string {

@@ -5,13 +5,13 @@ import { USER } from './user-prelude.js';
  * A kick in one step (`EvictStore.kick`): checks what is required, raises the cutoff as RAISE_CUTOFF
  * does, and publishes the announcement (on one Redis only: on a cluster the store publishes it
  * through PUBLISH afterwards). Replies `{'user'}` or `{'device'}` when that is missing (nothing
- * written or published), else `{'live', field, value, ...}`: the live connections, when KEYS[4] is
- * the node table (one Redis: any key may join a script), or `{'ok', field, value, ...}`: every
- * connection on file, for the store to judge after this script (a cluster: the table lives in
- * another slot). ARGV: now, deviceFlag ('' for all devices), cutoff (`<atMs> <reason>`), cutoff
- * atMs, expiresAtMs, require user ('1'/'0'), require device ('1'/'0'), channel ('' for none),
- * message, then (without KEYS[4]) the live node incarnations as `<nodeId> <incarnation>`, read just
- * before.
+ * written or published), else `{'live', field, value, incarnation, ...}`: the live connections with
+ * their node's incarnation, when KEYS[4] is the node table (one Redis: any key may join a script),
+ * or `{'ok', field, value, '', ...}`: every connection on file, for the store to judge after this
+ * script (a cluster: the table lives in another slot). ARGV: now, deviceFlag ('' for all devices),
+ * cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs, require user ('1'/'0'), require device
+ * ('1'/'0'), channel ('' for none), message, then (without KEYS[4]) the live node incarnations as
+ * `<nodeId> <generation>`, read just before.
  */
 export const KICK = script(
   'kick',
@@ -29,26 +29,28 @@ if conns > 0 then
   for i = 1, #all, 2 do
     local f, raw = all[i], all[i + 1]
     if is_connection(f) then
-      local dev, incarnation = conn_parts(f, raw)
+      local dev, generation = conn_parts(f, raw)
       local node = string.match(f, '^(%d+):')
-      records[#records + 1] = { f, raw, dev, node .. ' ' .. incarnation }
+      records[#records + 1] = { f, raw, dev, node .. ' ' .. generation }
     elseif not got[1] then
       -- A hash without \`e\` holds connections alone.
       corrupt(user_key, f)
     end
   end
 end
+-- \`<nodeId> <generation>\` of each live node incarnation -> its incarnation ('' when only the
+-- generation was passed).
 local live = {}
 if KEYS[4] then
   local nodes = redis.call('HGETALL', KEYS[4])
   for i = 1, #nodes, 2 do
-    local incarnation, at = string.match(nodes[i + 1], '^(%S+) (%S+)$')
+    local incarnation, at, generation = string.match(nodes[i + 1], '^(%S+) (%S+) (%S+)$')
     local expires = num(at)
     if expires == nil then corrupt(KEYS[4], nodes[i]) end
-    if expires > now then live[nodes[i] .. ' ' .. incarnation] = true end
+    if expires > now then live[nodes[i] .. ' ' .. generation] = incarnation end
   end
 else
-  for i = 10, #ARGV do live[ARGV[i]] = true end
+  for i = 10, #ARGV do live[ARGV[i]] = '' end
 end
 if ARGV[7] == '1' and flag ~= '' then
   -- Present: a live device record issued after every cutoff that applies to it, or a live connection.
@@ -76,6 +78,7 @@ for _, r in ipairs(records) do
   if not KEYS[4] or live[r[4]] then
     reply[#reply + 1] = r[1]
     reply[#reply + 1] = r[2]
+    reply[#reply + 1] = KEYS[4] and live[r[4]] or ''
   end
 end
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end

@@ -12,29 +12,30 @@ import { text } from './replies.js';
 
 // Records in and out. Everything read back is checked: a record evict cannot read is StoreCorruptError.
 
-/** A connection's field in its user's hash (see `keys.ts`). */
+/** A connection's field in its user's hash: `<nodeId>:<connId in base 36>` (see `keys.ts`). */
 export function connectionField(nodeId: number, connId: number): string {
-  return `${nodeId}:${connId}`;
+  return `${nodeId}:${connId.toString(36)}`;
 }
 
-/** A connection's value in its user's hash: `<deviceFlag> <connectedAt> <incarnation>` (see `keys.ts`). */
-export function encodeConnection(c: ConnectionRecord): string {
-  return `${c.deviceFlag} ${encodeTime(c.connectedAtMs)} ${c.incarnation}`;
+/**
+ * A connection's value in its user's hash: `<deviceFlag> <connectedAt> <generation>`, the generation
+ * being its node incarnation's (see `keys.ts`).
+ */
+export function encodeConnection(c: ConnectionRecord, generation: string): string {
+  return `${c.deviceFlag} ${encodeTime(c.connectedAtMs)} ${generation}`;
 }
+
+/** A connection as stored: its record, with its node incarnation's generation for the incarnation. */
+export type StoredConnection = Omit<ConnectionRecord, 'incarnation'> & { generation: string };
 
 /** An instant in base 36 when it is a safe integer, else in decimal after `~`. */
 function encodeTime(atMs: number): string {
   return Number.isSafeInteger(atMs) ? atMs.toString(36) : `~${atMs}`;
 }
 
-const BASE36 = /^-?[0-9a-z]+$/;
-
 function decodeTime(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (raw.startsWith('~')) return numberOf(raw.slice(1));
-  if (!BASE36.test(raw)) return undefined;
-  const n = Number.parseInt(raw, 36);
-  return Number.isSafeInteger(n) ? n : undefined;
+  if (raw?.startsWith('~')) return numberOf(raw.slice(1));
+  return decodeBase36(raw);
 }
 
 /**
@@ -173,15 +174,15 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
   return user;
 }
 
-export const CONNECTION_FIELD = /^(\d+):(\d+)$/;
-const CONNECTION = /^(\S+) (\S+) ([A-Za-z0-9_-]+)$/;
+export const CONNECTION_FIELD = /^(\d+):(-?[0-9a-z]+)$/;
+const CONNECTION = /^(\S+) (\S+) ([0-9a-z]+)$/;
 
 /** A connection as stored in its user's hash (see `keys.ts`). */
-export function decodeConnection(key: string, uid: string, field: string, raw: string): ConnectionRecord {
+export function decodeConnection(key: string, uid: string, field: string, raw: string): StoredConnection {
   const name = CONNECTION_FIELD.exec(field);
   const value = CONNECTION.exec(raw);
   const nodeId = numberOf(name?.[1]);
-  const connId = numberOf(name?.[2]);
+  const connId = decodeBase36(name?.[2]);
   const deviceFlag = numberOf(value?.[1]);
   const connectedAtMs = decodeTime(value?.[2]);
   if (
@@ -193,7 +194,14 @@ export function decodeConnection(key: string, uid: string, field: string, raw: s
   ) {
     throw new StoreCorruptError(`unreadable connection ${field} in Redis at ${key}`);
   }
-  return { uid, deviceFlag, nodeId, connId, connectedAtMs, incarnation: value[3]! };
+  return { uid, deviceFlag, nodeId, connId, connectedAtMs, generation: value[3]! };
+}
+
+/** An integer written by `toString(36)`, else undefined (only the one spelling of each is taken). */
+function decodeBase36(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number.parseInt(raw, 36);
+  return Number.isSafeInteger(n) && n.toString(36) === raw ? n : undefined;
 }
 
 export function decodePushToken(key: string, raw: unknown): PushTokenRecord {

@@ -14,7 +14,7 @@ import {
   StoreCorruptError,
   type UserRecord,
 } from '@evict/core';
-import { ConnectionRegistry, type NodeTable } from './connection-registry.js';
+import { ConnectionRegistry, type NodeTable, withIncarnations } from './connection-registry.js';
 import { HIT } from './hit-script.js';
 import { type KeyLayout, userKeyList } from './keys.js';
 import { KICK } from './kick-script.js';
@@ -30,6 +30,7 @@ import {
   encodeCutoff,
   encodeSession,
   parseMessage,
+  type StoredConnection,
 } from './records.js';
 import type { ClientKind, RedisCommands } from './redis-commands.js';
 import { pairs, stringList } from './replies.js';
@@ -224,7 +225,7 @@ export class RedisStore implements EvictStore {
     const now = this.#now();
     const live: string[] = [];
     for (const [nodeId, node] of before)
-      if (node.expiresAtMs > now) live.push(`${nodeId} ${node.incarnation}`);
+      if (node.expiresAtMs > now) live.push(`${nodeId} ${node.generation}`);
     const scriptKeys = userKeyList(keys);
     if (inline) scriptKeys.push(this.#keys.nodes);
     const reply = await this.#eval(KICK, scriptKeys, [
@@ -243,13 +244,20 @@ export class RedisStore implements EvictStore {
     if (status === 'user' || status === 'device') return { applied: false, missing: status };
     if (status !== 'ok' && status !== 'live')
       throw new StoreCorruptError('unexpected reply from Redis for kick');
-    const onFile: ConnectionRecord[] = [];
-    for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields.length % 3 !== 0) throw new StoreCorruptError('unexpected reply from Redis for kick');
+    const onFile: StoredConnection[] = [];
+    const incarnations: string[] = [];
+    for (let i = 0; i < fields.length; i += 3) {
       onFile.push(decodeConnection(keys.user, uid, fields[i]!, fields[i + 1]!));
+      incarnations.push(fields[i + 2]!);
     }
-    // Judged after the script: a connection whose incarnation the table read before does not show
-    // live is judged again on a fresh read, one that starts after the cutoff was written.
-    const connections = status === 'live' ? onFile : await this.#connections.liveConnections(onFile, before);
+    // One Redis: the script judged them, and named each one's incarnation. A cluster: judged after
+    // the script, and a connection whose generation the table read before does not show live is
+    // judged again on a fresh read, one that starts after the cutoff was written.
+    const connections =
+      status === 'live'
+        ? withIncarnations(onFile, (_, i) => incarnations[i])
+        : await this.#connections.liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
     return { applied: true, connections };
   }

@@ -11,9 +11,9 @@ export const USER = `${COMMON}
 -- The user worked on: its hash and push-token keys. A batch script moves them from user to user.
 local user_key, push_key = KEYS[1], KEYS[3]
 
--- Whether a field names a connection (\`<nodeId>:<connId>\`).
+-- Whether a field names a connection (\`<nodeId>:<connId>\`, the connId in base 36).
 local function is_connection(field)
-  return string.find(field, '^%d+:%d+$') ~= nil
+  return string.find(field, '^%d+:%-?[0-9a-z]+$') ~= nil
 end
 
 -- How many connections the hash holds, from its \`e\` and \`n\` fields as read (false: absent): \`n\`
@@ -107,14 +107,14 @@ local function device_times(field, raw)
   return issued, expires
 end
 
--- A connection on file (\`<deviceFlag> <connectedAt> <incarnation>\`, see \`keys.ts\`): its device flag
--- and incarnation.
+-- A connection on file (\`<deviceFlag> <connectedAt> <generation>\`, see \`keys.ts\`): its device flag
+-- and its node incarnation's generation.
 local function conn_parts(field, raw)
-  local flag, at, incarnation = string.match(raw, '^(%S+) (%S+) ([%w_%-]+)$')
+  local flag, at, generation = string.match(raw, '^(%S+) (%S+) ([0-9a-z]+)$')
   local time_ok = at ~= nil
     and (string.find(at, '^%-?[0-9a-z]+$') ~= nil or num(string.match(at, '^~(.*)$')) ~= nil)
   if num(flag) == nil or not time_ok then corrupt(user_key, field) end
-  return tonumber(flag), incarnation
+  return tonumber(flag), generation
 end
 
 -- Drops the index entries whose retention has passed; the index lives as long as its last entry.

@@ -133,11 +133,26 @@ export const nodeLiveness = {
       expect(await h.store.deleteConnection(uid, old.nodeId, 2)).toBe(false);
     });
 
-    it('a connection of an incarnation that is not on file never counts', async () => {
+    it('a connection of an incarnation that is not on file never counts, even once a heartbeat puts it there', async () => {
       const node = await startNode(10 * h.stepMs);
       const uid = newUid();
-      await h.store.putConnection(connectionOf(node, uid, { incarnation: newIncarnation() }));
+      const early = connectionOf(node, uid, { incarnation: newIncarnation() });
+      await h.store.putConnection(early);
       expect(await h.store.listConnections(uid)).toEqual([]);
+      expect(await h.store.heartbeatNode({ ...node, incarnation: early.incarnation })).toBe(true);
+      expect(await h.store.listConnections(uid)).toEqual([]);
+      expect(await h.store.deleteConnection(uid, node.nodeId, early.connId)).toBe(false);
+    });
+
+    it('a late put of a replaced incarnation leaves the live record of the same connection alone', async () => {
+      const old = await startNode(10 * h.stepMs);
+      const uid = newUid();
+      const restarted = { ...old, incarnation: newIncarnation() };
+      expect(await h.store.heartbeatNode(restarted)).toBe(true);
+      const current = connectionOf(restarted, uid, { connId: 3 });
+      await h.store.putConnection(current);
+      await h.store.putConnection(connectionOf(old, uid, { connId: 3, deviceFlag: 2 }));
+      expect(await h.store.listConnections(uid)).toEqual([current]);
     });
 
     it('a connection keeps its user on file past the user’s expiry, with expiresAtMs Infinity, until it goes', async () => {
