@@ -79,7 +79,7 @@ return removed
 );
 
 /**
- * Saves or refreshes a node's record (\`EvictStore.heartbeatNode\`). KEYS: node table, replaced set.
+ * Saves or refreshes a node's record (`EvictStore.heartbeatNode`). KEYS: node table, replaced set.
  * ARGV: now, nodeId, incarnation, expiresAtMs. The incarnation's generation when the record holds
  * it, live; nil when this incarnation had lapsed (nothing written) or the record is born lapsed.
  */
