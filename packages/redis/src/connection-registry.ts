@@ -104,7 +104,8 @@ export class ConnectionRegistry {
       return node?.incarnation === c.incarnation ? node.generation : undefined;
     };
     if (connections.some((c) => known(c) === undefined)) {
-      for (const [nodeId, node] of await this.#readNodeTable())
+      // Shared with a read under way: concurrent batches of unknown nodes read the table once.
+      for (const [nodeId, node] of await this.nodeTable())
         this.#remember(nodeId, node.incarnation, node.generation);
     }
     return connections.map(known);
