@@ -24,6 +24,9 @@ const CHURN_PER_SECOND = 5_000;
 /** Registrations in flight at once: the registry writes those of one loop turn as one batch. */
 const IN_FLIGHT = 1_000;
 
+/** The memory store files expiry by the minute and sweeps a minute once it has ended. */
+const EXPIRY_MINUTE_MS = 60_000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ---- the memory store: one sweep over a million sessions ----
@@ -62,7 +65,8 @@ async function memorySweep(input: SweepInput): Promise<SweepFigures> {
   childLog(
     `gateway: memory store holds ${store.size().sessions} sessions; the clock moves past half of them`,
   );
-  now += 2_000;
+  // Past the end of the minute they expire in: the sweep reads only the minutes that have ended.
+  now += EXPIRY_MINUTE_MS + 2_000;
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   const started = performance.now();

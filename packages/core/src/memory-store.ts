@@ -2,7 +2,6 @@ import { type Clock, systemClock } from './clock.js';
 import {
   connectionKey,
   devicePresent,
-  hashesOf,
   indexKey,
   raiseCutoffOf,
   StoredDevice,
@@ -11,7 +10,7 @@ import {
   UserEntry,
 } from './memory-store/entries.js';
 import { bucketOf, type ExpiryBucket, ExpiryQueue, SWEEP_SLICE_KEYS } from './memory-store/expiry.js';
-import { ShardedMap, shardOfNumber, shardOfString } from './memory-store/sharded-map.js';
+import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from './sharded-map.js';
 import type {
   ClusterMessage,
   ConnectionRecord,
@@ -46,7 +45,7 @@ export class MemoryStore implements EvictStore {
    * them. A user with one session maps to that hash itself; a Set is made for the second one only
    * (nearly every user has one session at a time, and a Set of one costs more than the hash).
    */
-  readonly #sessionsByUser = new ShardedMap<string, string | Set<string>>(shardOfString);
+  readonly #sessionsByUser = new ShardedIndex<string, string>(shardOfString);
   readonly #counters = new ShardedMap<string, { windowStartMs: number; count: number; expiresAtMs: number }>(
     shardOfString,
   );
@@ -169,7 +168,7 @@ export class MemoryStore implements EvictStore {
           pushTokens: sorted(entry.pushTokens ?? []),
         },
       ]),
-      sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, hashesOf(hashes).sort()]),
+      sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, hashes.sort()]),
       counters: sorted(this.#counters),
     });
   }
@@ -186,10 +185,7 @@ export class MemoryStore implements EvictStore {
     if (previous === undefined || bucketOf(previous.retainUntilMs) !== bucketOf(session.retainUntilMs)) {
       this.#file('sessions', tokenHash, session.retainUntilMs);
     }
-    const hashes = this.#sessionsByUser.get(uid);
-    if (hashes === undefined) this.#sessionsByUser.set(uid, tokenHash);
-    else if (typeof hashes !== 'string') hashes.add(tokenHash);
-    else if (hashes !== tokenHash) this.#sessionsByUser.set(uid, new Set([hashes, tokenHash]));
+    this.#sessionsByUser.add(uid, tokenHash);
     const entry = this.#userEntry(uid);
     const device = entry.device(session.deviceFlag);
     if (device === undefined) {
@@ -207,7 +203,7 @@ export class MemoryStore implements EvictStore {
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
     const sessions: SessionRecord[] = [];
-    for (const hash of hashesOf(this.#sessionsByUser.get(uid) ?? [])) {
+    for (const hash of this.#sessionsByUser.get(uid)) {
       const session = this.#liveSession(hash);
       if (session !== undefined) sessions.push(session.toRecord());
     }
@@ -471,11 +467,7 @@ export class MemoryStore implements EvictStore {
 
   /** Drops the hash from its user's index (the sweep drops sessions; nothing else does). */
   #unindexSession(uid: string, tokenHash: string): void {
-    const hashes = this.#sessionsByUser.get(uid);
-    if (hashes === tokenHash) this.#sessionsByUser.delete(uid);
-    else if (typeof hashes !== 'string' && hashes?.delete(tokenHash) === true && hashes.size === 0) {
-      this.#sessionsByUser.delete(uid);
-    }
+    this.#sessionsByUser.delete(uid, tokenHash);
   }
 
   /** The user's life only grows; the first extension of an unfiled user files it for the sweep. */

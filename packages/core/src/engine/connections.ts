@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { StoreCorruptError } from '../errors.js';
 import type { ClusterMessage, ConnectionRecord, ConnectionRef } from '../model.js';
+import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from '../sharded-map.js';
 import type { EvictStore } from '../store.js';
 import type { EventHub } from './events.js';
 import { CONN_IDS_PER_NODE } from './options.js';
@@ -48,9 +49,12 @@ export interface ConnectionRegistryOptions {
  */
 export class ConnectionRegistry {
   readonly #o: ConnectionRegistryOptions;
-  /** By connId, and the connIds of each user. */
-  readonly #connections = new Map<number, LocalConnection>();
-  readonly #connectionsByUid = new Map<string, Set<number>>();
+  /**
+   * By connId, and by user. Sharded: a single Map of a million entries rehashes all of them in the
+   * one registration that takes it past a power of two, a stall of tens of milliseconds.
+   */
+  readonly #connections = new ShardedMap<number, LocalConnection>(shardOfNumber);
+  readonly #connectionsByUid = new ShardedIndex<string, LocalConnection>(shardOfString);
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -91,8 +95,7 @@ export class ConnectionRegistry {
     const local: LocalConnection = { ...input, connectedAtMs: this.#o.clock.nowMs() };
     const { uid, connId } = local;
     this.#connections.set(connId, local);
-    const ids = this.#connectionsByUid.get(uid) ?? new Set<number>();
-    this.#connectionsByUid.set(uid, ids.add(connId));
+    this.#connectionsByUid.add(uid, local);
     try {
       // The node's record first: a connection counts only while it is live.
       if (this.#heartbeat === undefined) await this.#beat();
@@ -110,7 +113,7 @@ export class ConnectionRegistry {
   }
 
   list(): LocalConnectionInfo[] {
-    return [...this.#connections.values()].map(({ uid, deviceFlag, connId, connectedAtMs }) => ({
+    return Array.from(this.#connections, ([, { uid, deviceFlag, connId, connectedAtMs }]) => ({
       uid,
       deviceFlag,
       connId,
@@ -125,9 +128,8 @@ export class ConnectionRegistry {
   targetsOf(uid: string, deviceFlag: number | null, listed: readonly ConnectionRecord[]): ConnectionRecord[] {
     const targets = listed.filter((c) => deviceFlag === null || c.deviceFlag === deviceFlag);
     const listedHere = new Set(targets.filter((t) => t.nodeId === this.#o.nodeId).map((t) => t.connId));
-    for (const connId of this.#connectionsByUid.get(uid) ?? []) {
-      const local = this.#connections.get(connId)!;
-      if (!listedHere.has(connId) && (deviceFlag === null || local.deviceFlag === deviceFlag))
+    for (const local of this.#connectionsByUid.get(uid)) {
+      if (!listedHere.has(local.connId) && (deviceFlag === null || local.deviceFlag === deviceFlag))
         targets.push(this.#recordOf(local));
     }
     return targets;
@@ -232,9 +234,7 @@ export class ConnectionRegistry {
 
   #forget(local: LocalConnection): void {
     this.#connections.delete(local.connId);
-    const ids = this.#connectionsByUid.get(local.uid);
-    ids?.delete(local.connId);
-    if (ids?.size === 0) this.#connectionsByUid.delete(local.uid);
+    this.#connectionsByUid.delete(local.uid, local);
     if (this.#connections.size === 0) this.#stopHeartbeat();
   }
 
@@ -284,9 +284,9 @@ export class ConnectionRegistry {
     this.#incarnation = newIncarnation();
     if (!(await heartbeat())) throw new StoreCorruptError('the store refused a new node incarnation');
     // A batch at a time, the records made as it goes: a node holding a million connections must not
-    // stop to copy them all. The Map's iterator sees deletions and additions made meanwhile.
+    // stop to copy them all. The map's iterator sees deletions and additions made meanwhile.
     let batch: ConnectionRecord[] = [];
-    for (const local of this.#connections.values()) {
+    for (const [, local] of this.#connections) {
       batch.push(this.#recordOf(local));
       if (batch.length === BATCH) {
         await this.#o.store.putConnections(batch);

@@ -158,11 +158,6 @@ export function devicePresent(
   return false;
 }
 
-/** The hashes of a `#sessionsByUser` value, as an array. */
-export function hashesOf(hashes: string | Iterable<string>): string[] {
-  return typeof hashes === 'string' ? [hashes] : [...hashes];
-}
-
 export function copyCutoff(cutoff: Cutoff): Cutoff {
   return { atMs: cutoff.atMs, reason: cutoff.reason };
 }

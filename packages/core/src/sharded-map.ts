@@ -15,6 +15,10 @@ export class ShardedMap<K extends string | number, V> {
     return this.#shards[this.shardOf(key)]?.get(key);
   }
 
+  has(key: K): boolean {
+    return this.#shards[this.shardOf(key)]?.has(key) === true;
+  }
+
   set(key: K, value: V): void {
     const index = this.shardOf(key);
     let shard = this.#shards[index];
@@ -39,6 +43,45 @@ export class ShardedMap<K extends string | number, V> {
 
   *[Symbol.iterator](): IterableIterator<[K, V]> {
     for (const shard of this.#shards) if (shard !== undefined) yield* shard;
+  }
+}
+
+/**
+ * The values filed under each key (a user's sessions, a user's connections), in a ShardedMap. Most
+ * keys hold one value, kept as it is; a Set is made only for the second: a million users with one
+ * connection each cost no million Sets. A value must not itself be a Set.
+ */
+export class ShardedIndex<K extends string | number, V> {
+  readonly #map: ShardedMap<K, V | Set<V>>;
+
+  constructor(shardOf: (key: K) => number) {
+    this.#map = new ShardedMap(shardOf);
+  }
+
+  add(key: K, value: V): void {
+    const held = this.#map.get(key);
+    if (held === undefined) this.#map.set(key, value);
+    else if (held instanceof Set) held.add(value);
+    else if (held !== value) this.#map.set(key, new Set([held, value]));
+  }
+
+  /** Removes `value` from `key`'s values, and `key` with its last value. */
+  delete(key: K, value: V): void {
+    const held = this.#map.get(key);
+    if (held === value) this.#map.delete(key);
+    else if (held instanceof Set && held.delete(value) && held.size === 0) this.#map.delete(key);
+  }
+
+  /** The values of `key`, as a new array (the caller may change the index while it reads them). */
+  get(key: K): V[] {
+    const held = this.#map.get(key);
+    if (held === undefined) return [];
+    return held instanceof Set ? [...held] : [held];
+  }
+
+  /** Every key with its values. */
+  *[Symbol.iterator](): IterableIterator<[K, V[]]> {
+    for (const [key, held] of this.#map) yield [key, held instanceof Set ? [...held] : [held]];
   }
 }
 
