@@ -7,7 +7,9 @@
  *  (b) within connectionTtlMs of the kill the dead node's connections are gone from every view:
  *      `listConnections` of its users, a kick's count of closed connections, `/conn/remove`
  *      (not found), while their records are still on file (the views do not wait for the sweep);
- *  (c) a node restarting with the same id does not bring them back;
+ *  (c) a node restarting with the same id does not bring them back, and absorbs a reconnect storm:
+ *      every one of the dead node's clients coming back to it at once (each user's connections
+ *      listed again, now those of the new incarnation, and kicked there from the survivor);
  *  (d) the survivor sweeps every record of the dead node's incarnations, in steps.
  * The dead node is test/support/gateway-node.ts: connections registered in-process, no sockets.
  * Figures go to test/faults/node-death.md.
@@ -246,7 +248,23 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
     const oldOfRestartedUser = await survivor.call('POST', '/conn/remove', {
       body: { uid: 'g300', conn_id: connIdsOf.get('g300')![2] },
     });
-    for (let i = 15; i < 20; i += 1) await kick(`g${i}`);
+
+    // ---- the reconnect storm: every client of the dead node comes back to the restarted one ----
+    await restarted.request({ op: 'loop' });
+    const storm = await restarted.request({
+      op: 'register',
+      count: CONNECTIONS,
+      users: USERS,
+      uidPrefix: 'g',
+    });
+    const stormLoop = await restarted.request({ op: 'loop' });
+    const watchedAfterStorm = await Promise.all(WATCHED.map((uid) => store.listConnections(uid)));
+    const restartedUsersAfterStorm = await Promise.all(
+      ['g300', 'g301', 'g302', 'g303'].map((uid) => store.listConnections(uid)),
+    );
+    // Kicked from the survivor: each closes the user's four new connections on the restarted node.
+    const stormKicks: Kick[] = [];
+    for (let i = 15; i < 20; i += 1) stormKicks.push(await kick(`g${i}`));
     const checkedOnRestarted = await restarted.request({
       op: 'check',
       tokens: tokens.map((t) => t.token),
@@ -309,6 +327,11 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
       users: USERS,
       connectionTtlMs: CONNECTION_TTL_MS,
       registrationSeconds: Number((registered.ms / 1000).toFixed(1)),
+      stormSeconds: Number((storm.ms / 1000).toFixed(1)),
+      stormPerSecond: Math.round(storm.count / (storm.ms / 1000)),
+      stormWorstDelayMs: Number(stormLoop.maxDelayMs.toFixed(1)),
+      stormP99DelayMs: Number(stormLoop.p99DelayMs.toFixed(1)),
+      stormKickClosed: stormKicks.map((k) => k.connectionsClosed),
       guardDecisions: decisions.length,
       decisionsAfterAnAckedKick: decisions.filter((d) => (revokedAt.get(d.uid) ?? Infinity) < d.sentAt)
         .length,
@@ -349,6 +372,14 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
     expect(watchedAfterRestart.every((l) => l.length === 0)).toBe(true);
     expect(oldConnIdReused.status).toBe(404);
     expect(oldOfRestartedUser.status).toBe(404);
+    // The storm: all back within the minute the issue allows, each listed once, by the new incarnation.
+    expect(storm.count).toBe(CONNECTIONS);
+    expect(storm.ms).toBeLessThan(60_000);
+    expect(watchedAfterStorm.map((l) => l.length)).toEqual(WATCHED.map(() => 4));
+    for (const list of [...watchedAfterStorm, ...restartedUsersAfterStorm])
+      expect(list.every((c) => c.incarnation === restartedIncarnation)).toBe(true);
+    expect(restartedUsersAfterStorm.map((l) => l.length)).toEqual([6, 6, 6, 6]);
+    expect(stormKicks.map((k) => k.connectionsClosed)).toEqual(stormKicks.map(() => 4));
     // Swept: no record of node 2 left, and the users with nothing else on file went with them.
     expect(recordsAfterSweep).toBe(0);
     expect(keysAfterSweep).toBeLessThan(SESSION_USERS * 4 + 20);
@@ -372,6 +403,9 @@ connectionTtlMs ${r.connectionTtlMs}; ${r.connections.toLocaleString('en-US')} c
 | dead node's connections gone from listConnections after the SIGKILL | ${r.goneAfterMs} ms |
 | connections closed by kicks after that (one per kick) | ${r.deadWindowKickClosed.join(', ')} |
 | its records still on file then (not swept yet) | ${r.recordsAfterLapse} |
+| reconnect storm: all ${r.connections.toLocaleString('en-US')} back on the node restarted with its id | ${r.stormSeconds} s (${r.stormPerSecond.toLocaleString('en-US')}/s) |
+| the restarted node's event loop during the storm: worst / p99 delay (5 ms resolution) | ${r.stormWorstDelayMs} / ${r.stormP99DelayMs} ms |
+| connections closed by kicks from the survivor after the storm (one per kick) | ${r.stormKickClosed.join(', ')} |
 | sweep by the survivor, until both incarnations are gone (the restarted one lapses a ttl after its own kill) | ${r.sweepMs} ms |
 | index buckets to sweep at its start / distinct counts seen while it went down to 0 | ${r.sweepBucketsAtStart} / ${r.sweepReadings} |
 | slowest Redis command during the sweep (SLOWLOG, from 10 ms) | ${r.slowestRedisCommandDuringSweep} |
