@@ -10,7 +10,6 @@ import {
   UserEntry,
 } from './memory-store/entries.js';
 import { bucketOf, type ExpiryBucket, ExpiryQueue, SWEEP_SLICE_KEYS } from './memory-store/expiry.js';
-import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from './sharded-map.js';
 import type {
   ClusterMessage,
   ConnectionRecord,
@@ -22,6 +21,7 @@ import type {
   SessionRecord,
   UserRecord,
 } from './model.js';
+import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from './sharded-map.js';
 import { assertIncarnation, type EvictStore, type KickOutcome, type KickRequest } from './store.js';
 
 export interface MemoryStoreOptions {
