@@ -8,7 +8,7 @@
  * in a child process (heap room, `global.gc`).
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { freePort } from '../../test/support/demo-process.js';
 import { OwnRedis } from '../../test/support/redis-server.js';
@@ -106,6 +106,8 @@ interface NodeFigures {
   redisBytesPerConnection: number;
   idleCommandsPerSecond: number;
   idleWorstDelayMs: number;
+  /** The longest garbage-collection pause while idle (V8 shrinking the heap after the registrations), 0 if none. */
+  idleLongestGcMs: number;
   churnWorstDelayMs: number;
   churnP99DelayMs: number;
 }
@@ -156,6 +158,11 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
   );
 
   // Idle: only the heartbeat (and its sweep) talks to Redis.
+  let idleLongestGcMs = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) idleLongestGcMs = Math.max(idleLongestGcMs, entry.duration);
+  });
+  gcs.observe({ entryTypes: ['gc'] });
   loop.reset();
   loop.enable();
   const commandsBefore = await commandsRun(probe);
@@ -164,6 +171,7 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
   const idleCommandsPerSecond =
     ((await commandsRun(probe)) - commandsBefore) / ((performance.now() - idleStarted) / 1000);
   const idleWorstDelayMs = loop.max / 1e6;
+  gcs.disconnect();
 
   // Churn: every 10 ms, CHURN_PER_SECOND / 100 connections come and as many of those go.
   loop.reset();
@@ -197,6 +205,7 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
     redisBytesPerConnection,
     idleCommandsPerSecond,
     idleWorstDelayMs,
+    idleLongestGcMs,
     churnWorstDelayMs,
     churnP99DelayMs,
   };
@@ -230,19 +239,22 @@ export const section: BenchSection = {
     const churnMs = quick ? 2_000 : 5_000;
     const redis = new OwnRedis(await freePort(), false);
     const nodes: NodeFigures[] = [];
+    let withoutReducer: NodeFigures;
     try {
       await redis.start();
-      for (const count of counts) {
-        nodes.push(
-          await runChild<NodeFigures>({
-            file: import.meta.url,
-            name: 'gateway-redis',
-            input: { redisUrl: redis.url, count, connectionTtlMs, idleMs, churnMs } satisfies NodeInput,
-            heapMb: 4096,
-            log,
-          }),
-        );
-      }
+      const node = (count: number, nodeFlags: string[] = []) =>
+        runChild<NodeFigures>({
+          file: import.meta.url,
+          name: 'gateway-redis',
+          input: { redisUrl: redis.url, count, connectionTtlMs, idleMs, churnMs } satisfies NodeInput,
+          heapMb: 4096,
+          nodeFlags,
+          log,
+        });
+      for (const count of counts) nodes.push(await node(count));
+      // The largest again without V8's memory reducer: the full collection it starts once the
+      // process goes quiet is the idle stall left, and this row shows what is evict's own.
+      withoutReducer = await node(counts.at(-1)!, ['--no-memory-reducer']);
     } finally {
       await redis.remove();
     }
@@ -280,18 +292,20 @@ export const section: BenchSection = {
             'Redis B/connection',
             'Redis commands/s idle',
             'worst delay idle ms',
+            'longest GC pause idle ms',
             `worst delay, ${n(CHURN_PER_SECOND)}/s come and go, ms`,
             'p99 delay churn ms',
             'worst delay registering ms',
           ],
-          rows: nodes.map((node) => ({
-            name: `${n(node.count)} connections`,
+          rows: [...nodes, withoutReducer].map((node, i) => ({
+            name: `${n(node.count)} connections${i === nodes.length ? ', node --no-memory-reducer' : ''}`,
             figures: {
               'registrations/s': r(node.registrationsPerSecond),
               'heap B/connection': r(node.heapBytesPerConnection),
               'Redis B/connection': r(node.redisBytesPerConnection),
               'Redis commands/s idle': Number(node.idleCommandsPerSecond.toFixed(2)),
               'worst delay idle ms': ms(node.idleWorstDelayMs),
+              'longest GC pause idle ms': ms(node.idleLongestGcMs),
               [`worst delay, ${n(CHURN_PER_SECOND)}/s come and go, ms`]: ms(node.churnWorstDelayMs),
               'p99 delay churn ms': ms(node.churnP99DelayMs),
               'worst delay registering ms': ms(node.registrationWorstDelayMs),
@@ -313,7 +327,7 @@ export const section: BenchSection = {
         },
         {
           target: `event loop's worst delay < ${STALL_TARGET_MS} ms, idle and with ${n(CHURN_PER_SECOND)} connections/s coming and going`,
-          measured: `idle: at most ${ms(worstIdle)} ms; churn: at most ${ms(worstChurn)} ms (up to ${n(largest.count)} connections)`,
+          measured: `idle: at most ${ms(worstIdle)} ms (the longest GC pause idle: ${ms(Math.max(...nodes.map((x) => x.idleLongestGcMs)))} ms); churn: at most ${ms(worstChurn)} ms (up to ${n(largest.count)} connections); with V8's memory reducer off, ${n(withoutReducer.count)} connections: idle ${ms(withoutReducer.idleWorstDelayMs)} ms, churn ${ms(withoutReducer.churnWorstDelayMs)} ms`,
           met: worstIdle < STALL_TARGET_MS && worstChurn < STALL_TARGET_MS,
         },
         {
@@ -329,7 +343,7 @@ export const section: BenchSection = {
       ],
       notes: [
         `Memory store: a child process fills a MemoryStore (sweep timer every second, a clock of its own) with ${n(sweep.sessions)} sessions, half of which expire once the clock moves on; then monitorEventLoopDelay (1 ms resolution) records the event loop while the store's timer sweeps, until the expired half is gone and for one second after.`,
-        `Redis store: each row is a child process with an engine (nodeId 1, RedisStore on ioredis) on a redis-server of the section's own, emptied before each row. It registers the connections through engine.registerConnection, ${n(IN_FLIGHT)} in flight, one user each with nothing else on file (so each connection also makes its user's record: the costly case), and divides the heap (after full collections) and Redis used_memory deltas by the count. Idle: ${n(idleMs)} ms with nothing happening, Redis commands counted from INFO commandstats (INFO itself left out; nothing else talks to this Redis). Churn: for ${n(churnMs)} ms, every 10 ms ${n(CHURN_PER_SECOND / 100)} new connections registered and as many of the previous ones unregistered. Worst delay: monitorEventLoopDelay's maximum (1 ms resolution) inside the node.`,
+        `Redis store: each row is a child process with an engine (nodeId 1, RedisStore on ioredis) on a redis-server of the section's own, emptied before each row. It registers the connections through engine.registerConnection, ${n(IN_FLIGHT)} in flight, one user each with nothing else on file (so each connection also makes its user's record: the costly case), and divides the heap (after full collections) and Redis used_memory deltas by the count. Idle: ${n(idleMs)} ms with nothing happening, Redis commands counted from INFO commandstats (INFO itself left out; nothing else talks to this Redis). Churn: for ${n(churnMs)} ms, every 10 ms ${n(CHURN_PER_SECOND / 100)} new connections registered and as many of the previous ones unregistered. Worst delay: monitorEventLoopDelay's maximum (1 ms resolution) inside the node; longest GC pause: the longest \`gc\` performance entry while idle. The last row runs the largest count again with \`node --no-memory-reducer\`: V8's memory reducer starts full collections a few seconds after a process goes quiet, to give back the heap a burst grew, and on a heap of a million connections one such collection pauses the loop for longer than anything evict does (docs/clusters.md says what a gateway can do about it).`,
         `The event loop's delays include the time the process waits for a core: this machine's load average (one minute) was ${loadBefore.toFixed(1)} when the section started and ${loadAfter.toFixed(1)} when it ended, on ${availableParallelism()} cores shared with other work, so a worst delay here is an upper bound of the node's own stall, not its measure.`,
       ],
     };
