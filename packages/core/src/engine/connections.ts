@@ -70,8 +70,8 @@ export class ConnectionRegistry {
   readonly #connectionsByUid = new ShardedIndex<string, LocalConnection>(shardOfString);
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
-  /** What `LocalConnection.connectedAfterMs` counts from. */
-  readonly #startedAtMs: number;
+  /** What `LocalConnection.connectedAfterMs` counts from: the first registration's time. */
+  #startedAtMs: number | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   /** This run's incarnation: a new one if a heartbeat finds it lapsed. */
   #incarnation = newIncarnation();
@@ -85,7 +85,6 @@ export class ConnectionRegistry {
   constructor(options: ConnectionRegistryOptions) {
     this.#o = options;
     this.#nextConnId = options.nodeId * CONN_IDS_PER_NODE + 1;
-    this.#startedAtMs = options.clock.nowMs();
     this.#puts = new WriteBatch(async (locals) => {
       await options.store.putConnections(locals.map((local) => this.#recordOf(local)));
       return undefined;
@@ -109,13 +108,9 @@ export class ConnectionRegistry {
    */
   async add(input: Omit<LocalConnection, 'connectedAfterMs'>): Promise<() => Promise<void>> {
     const { uid, deviceFlag, connId, close } = input;
-    const local = new LocalConnection(
-      uid,
-      deviceFlag,
-      connId,
-      close,
-      this.#o.clock.nowMs() - this.#startedAtMs,
-    );
+    const nowMs = this.#o.clock.nowMs();
+    this.#startedAtMs ??= nowMs;
+    const local = new LocalConnection(uid, deviceFlag, connId, close, nowMs - this.#startedAtMs);
     this.#connections.set(connId, local);
     this.#connectionsByUid.add(uid, local);
     try {
@@ -261,7 +256,8 @@ export class ConnectionRegistry {
   }
 
   #connectedAtMs(local: LocalConnection): number {
-    return this.#startedAtMs + local.connectedAfterMs;
+    // Set by the first registration, before any connection exists to read it.
+    return this.#startedAtMs! + local.connectedAfterMs;
   }
 
   #recordOf(local: LocalConnection): ConnectionRecord {
