@@ -124,11 +124,18 @@ async function commandsRun(client: Redis): Promise<number> {
 
 const usedMemory = async (client: Redis) => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
 
-async function redisNode(input: NodeInput): Promise<NodeFigures> {
+/**
+ * The row, and the heap once the node holds its connections: measured by a full collection at the
+ * very end, as one any earlier (at the start, for a baseline) makes V8's memory reducer run more of
+ * them a few seconds later, inside the idle window, a stall of the measurement's own making. The
+ * baseline is the heap once this node is gone (`redisNode`).
+ */
+async function heldNode(
+  input: NodeInput,
+  probe: Redis,
+): Promise<Omit<NodeFigures, 'heapBytesPerConnection'> & { heapHeld: number; held: number }> {
   const { createEvict } = await import('@evict/core');
   const { RedisStore } = await import('@evict/redis');
-  const probe = new Redis(input.redisUrl);
-  await probe.flushall();
   const client = new Redis(input.redisUrl);
   const store = new RedisStore({ client, prefix: 'evict:' });
   const engine = createEvict({ store, nodeId: 1, connectionTtlMs: input.connectionTtlMs });
@@ -136,8 +143,6 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
   const close = () => undefined;
   const loop = monitorEventLoopDelay({ resolution: 1 });
 
-  gc();
-  const heapBefore = process.memoryUsage().heapUsed;
   const redisBefore = await usedMemory(probe);
   loop.enable();
   const started = performance.now();
@@ -150,11 +155,9 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
   const registrationsPerSecond = input.count / ((performance.now() - started) / 1000);
   const registrationWorstDelayMs = loop.max / 1e6;
   loop.disable();
-  gc();
-  const heapBytesPerConnection = (process.memoryUsage().heapUsed - heapBefore) / input.count;
   const redisBytesPerConnection = ((await usedMemory(probe)) - redisBefore) / input.count;
   childLog(
-    `gateway: ${input.count} connections at ${Math.round(registrationsPerSecond)}/s; ${Math.round(heapBytesPerConnection)} B heap, ${Math.round(redisBytesPerConnection)} B Redis each`,
+    `gateway: ${input.count} connections at ${Math.round(registrationsPerSecond)}/s; ${Math.round(redisBytesPerConnection)} B Redis each`,
   );
 
   // Idle: only the heartbeat (and its sweep) talks to Redis.
@@ -192,16 +195,19 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
   const churnWorstDelayMs = loop.max / 1e6;
   const churnP99DelayMs = loop.percentile(99) / 1e6;
   loop.disable();
+  gc();
+  const heapHeld = process.memoryUsage().heapUsed;
+  // Held now: the registered ones and the last tick's newcomers.
+  const held = input.count + churned.length;
   await engine.close();
   await store.close();
-  await probe.flushall();
   client.disconnect();
-  probe.disconnect();
   return {
     count: input.count,
+    heapHeld,
+    held,
     registrationsPerSecond,
     registrationWorstDelayMs,
-    heapBytesPerConnection,
     redisBytesPerConnection,
     idleCommandsPerSecond,
     idleWorstDelayMs,
@@ -209,6 +215,17 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
     churnWorstDelayMs,
     churnP99DelayMs,
   };
+}
+
+async function redisNode(input: NodeInput): Promise<NodeFigures> {
+  const probe = new Redis(input.redisUrl);
+  await probe.flushall();
+  const { heapHeld, held, ...figures } = await heldNode(input, probe);
+  gc();
+  const heapBytesPerConnection = (heapHeld - process.memoryUsage().heapUsed) / held;
+  await probe.flushall();
+  probe.disconnect();
+  return { ...figures, heapBytesPerConnection };
 }
 
 childMode('gateway-redis', redisNode);
@@ -239,22 +256,17 @@ export const section: BenchSection = {
     const churnMs = quick ? 2_000 : 5_000;
     const redis = new OwnRedis(await freePort(), false);
     const nodes: NodeFigures[] = [];
-    let withoutReducer: NodeFigures;
     try {
       await redis.start();
-      const node = (count: number, nodeFlags: string[] = []) =>
+      const node = (count: number) =>
         runChild<NodeFigures>({
           file: import.meta.url,
           name: 'gateway-redis',
           input: { redisUrl: redis.url, count, connectionTtlMs, idleMs, churnMs } satisfies NodeInput,
           heapMb: 4096,
-          nodeFlags,
           log,
         });
       for (const count of counts) nodes.push(await node(count));
-      // The largest again without V8's memory reducer: the full collection it starts once the
-      // process goes quiet is the idle stall left, and this row shows what is evict's own.
-      withoutReducer = await node(counts.at(-1)!, ['--no-memory-reducer']);
     } finally {
       await redis.remove();
     }
@@ -297,8 +309,8 @@ export const section: BenchSection = {
             'p99 delay churn ms',
             'worst delay registering ms',
           ],
-          rows: [...nodes, withoutReducer].map((node, i) => ({
-            name: `${n(node.count)} connections${i === nodes.length ? ', node --no-memory-reducer' : ''}`,
+          rows: nodes.map((node) => ({
+            name: `${n(node.count)} connections`,
             figures: {
               'registrations/s': r(node.registrationsPerSecond),
               'heap B/connection': r(node.heapBytesPerConnection),
@@ -327,7 +339,7 @@ export const section: BenchSection = {
         },
         {
           target: `event loop's worst delay < ${STALL_TARGET_MS} ms, idle and with ${n(CHURN_PER_SECOND)} connections/s coming and going`,
-          measured: `idle: at most ${ms(worstIdle)} ms (the longest GC pause idle: ${ms(Math.max(...nodes.map((x) => x.idleLongestGcMs)))} ms); churn: at most ${ms(worstChurn)} ms (up to ${n(largest.count)} connections); with V8's memory reducer off, ${n(withoutReducer.count)} connections: idle ${ms(withoutReducer.idleWorstDelayMs)} ms, churn ${ms(withoutReducer.churnWorstDelayMs)} ms`,
+          measured: `idle: at most ${ms(worstIdle)} ms (the longest GC pause idle: ${ms(Math.max(...nodes.map((x) => x.idleLongestGcMs)))} ms); churn: at most ${ms(worstChurn)} ms (up to ${n(largest.count)} connections)`,
           met: worstIdle < STALL_TARGET_MS && worstChurn < STALL_TARGET_MS,
         },
         {
@@ -343,7 +355,7 @@ export const section: BenchSection = {
       ],
       notes: [
         `Memory store: a child process fills a MemoryStore (sweep timer every second, a clock of its own) with ${n(sweep.sessions)} sessions, half of which expire once the clock moves on; then monitorEventLoopDelay (1 ms resolution) records the event loop while the store's timer sweeps, until the expired half is gone and for one second after.`,
-        `Redis store: each row is a child process with an engine (nodeId 1, RedisStore on ioredis) on a redis-server of the section's own, emptied before each row. It registers the connections through engine.registerConnection, ${n(IN_FLIGHT)} in flight, one user each with nothing else on file (so each connection also makes its user's record: the costly case), and divides the heap (after full collections) and Redis used_memory deltas by the count. Idle: ${n(idleMs)} ms with nothing happening, Redis commands counted from INFO commandstats (INFO itself left out; nothing else talks to this Redis). Churn: for ${n(churnMs)} ms, every 10 ms ${n(CHURN_PER_SECOND / 100)} new connections registered and as many of the previous ones unregistered. Worst delay: monitorEventLoopDelay's maximum (1 ms resolution) inside the node; longest GC pause: the longest \`gc\` performance entry while idle. The last row runs the largest count again with \`node --no-memory-reducer\`: V8's memory reducer starts full collections a few seconds after a process goes quiet, to give back the heap a burst grew, and on a heap of a million connections one such collection pauses the loop for longer than anything evict does (docs/clusters.md says what a gateway can do about it).`,
+        `Redis store: each row is a child process with an engine (nodeId 1, RedisStore on ioredis) on a redis-server of the section's own, emptied before each row. It registers the connections through engine.registerConnection, ${n(IN_FLIGHT)} in flight, one user each with nothing else on file (so each connection also makes its user's record: the costly case), and divides the Redis used_memory delta after the registrations, and the heap the node holds after the churn (heapUsed after full collections, less heapUsed once the engine is closed and collected: no collection is forced before, as one would set V8's memory reducer off inside the idle window), by the connections held. Idle: ${n(idleMs)} ms with nothing happening, Redis commands counted from INFO commandstats (INFO itself left out; nothing else talks to this Redis). Churn: for ${n(churnMs)} ms, every 10 ms ${n(CHURN_PER_SECOND / 100)} new connections registered and as many of the previous ones unregistered. Worst delay: monitorEventLoopDelay's maximum (1 ms resolution) inside the node; longest GC pause: the longest \`gc\` performance entry while idle.`,
         `The event loop's delays include the time the process waits for a core: this machine's load average (one minute) was ${loadBefore.toFixed(1)} when the section started and ${loadAfter.toFixed(1)} when it ended, on ${availableParallelism()} cores shared with other work, so a worst delay here is an upper bound of the node's own stall, not its measure.`,
       ],
     };
