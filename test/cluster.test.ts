@@ -126,6 +126,21 @@ describeRedis('a cluster of two demo processes on one Redis', () => {
     appSocket.ws.close();
   });
 
+  it("a Lancens logout through node 2 closes node 1's sockets of that session (4004), not those of the user's other session", async () => {
+    const uid = newUid();
+    const token = await a.login(uid, 0);
+    const other = await a.login(uid, 0);
+    const socket = await a.openSocket(token);
+    const otherSocket = await a.openSocket(other);
+    const out = await b.call('POST', '/v1/api/user/logout', { body: { username: uid, token } });
+    expect(out.json).toEqual({ status: 'ok' });
+    expect(await socket.closed).toEqual({ code: 4004, reason: 'session_revoked' });
+    await sleep(100);
+    expect(otherSocket.isOpen()).toBe(true);
+    expect((await a.me(other)).status).toBe(200);
+    otherSocket.ws.close();
+  });
+
   it('a node that dies stops being listed as holding its connections once its heartbeat lapses', async () => {
     const ttlMs = 600;
     const c = await startDemoNode('express', 3, {

@@ -50,6 +50,7 @@ export const SOCKET_CLOSED = {
   kicked: { code: 4001, reason: 'kicked' },
   device_quit: { code: 4002, reason: 'device_quit' },
   connection_removed: { code: 4003, reason: 'connection_removed' },
+  session_revoked: { code: 4004, reason: 'session_revoked' },
 } as const;
 
 /** A follow-up: the session `name` on `/protected` answers `status` with `body`. */

@@ -570,6 +570,46 @@ describe('connections', () => {
     expect(await store.listConnections('alice')).toMatchObject([{ nodeId: 2, connId: b.connId }]);
   });
 
+  it('a logout closes the connections opened with that session on every node (4004), and no other', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    const one = createEvict({ store, clock, nodeId: 1 });
+    const two = createEvict({ store, clock, nodeId: 2 });
+    opened.push(store, one, two);
+    const { token } = await one.issueSession({ uid: 'alice', deviceFlag: 0 });
+    const { token: other } = await one.issueSession({ uid: 'alice', deviceFlag: 0 });
+    const closed: string[] = [];
+    const open = (engine: Evict, name: string, credential?: string) =>
+      engine.registerConnection({
+        uid: 'alice',
+        deviceFlag: 0,
+        close: (info) => closed.push(`${name} ${info.code} ${info.reason}`),
+        ...(credential === undefined ? {} : { credential: { type: 'session', token: credential } }),
+      });
+    await open(one, 'here');
+    await open(one, 'here, this session', token);
+    await open(two, 'there, this session', token);
+    await open(two, 'there, the other session', other);
+    await open(two, 'there, no credential');
+    const events: RevocationEvent[] = [];
+    one.on('revocation', (event) => events.push(event));
+    const result = await one.logout(token);
+    // This node's before the answer (and counted); the other node's on the logout's message.
+    expect(result.connectionsClosed).toBe(1);
+    expect(closed).toContain('here, this session 4004 session_revoked');
+    await tick();
+    expect(closed.sort()).toEqual([
+      'here, this session 4004 session_revoked',
+      'there, this session 4004 session_revoked',
+    ]);
+    expect(events).toMatchObject([{ action: 'logout', connectionsClosed: 1 }]);
+    // Their records dropped by the nodes that held them.
+    await tick();
+    expect((await store.listConnections('alice')).length).toBe(3);
+    // A connection that registers with the session after the logout is refused, and bound to nothing.
+    await expect(open(two, 'late', token)).rejects.toMatchObject({ code: 'EVICT_INVALID_TOKEN' });
+  });
+
   it('refuses a nodeId whose connIds would not be safe integers', () => {
     expect(() => createEvict({ nodeId: 9_007_199 })).toThrow(TypeError);
   });

@@ -12,7 +12,7 @@ import {
   UNAVAILABLE,
   UNKNOWN,
 } from '../answers.js';
-import { CONN_REMOVE, DEVICE_QUIT, kick, upgrade, wk } from '../requests.js';
+import { CONN_REMOVE, DEVICE_QUIT, kick, logout, upgrade, wk } from '../requests.js';
 import type { ContractCase } from '../table.js';
 
 export const socket: ContractCase[] = [
@@ -70,6 +70,26 @@ export const socket: ContractCase[] = [
         expect: { status: 101, body: { type: 'hello', conn_id: 1_000_000_003, node_id: 1 } },
       },
     ],
+  },
+  {
+    name: "a Lancens logout closes the sockets of that session with 4004 session_revoked; another session's stay open",
+    family: 'socket',
+    setup: async (w) => {
+      await w.connect('first', w.tokens.alice0!);
+      await w.connect('second', w.tokens.alice0!);
+      await w.connect('web', w.tokens.alice1!);
+    },
+    request: (w) => logout({ username: 'alice01', token: w.tokens.alice0! }),
+    expect: {
+      status: 200,
+      body: OK,
+      closed: {
+        first: SOCKET_CLOSED.session_revoked,
+        second: SOCKET_CLOSED.session_revoked,
+        web: 'open',
+      },
+    },
+    next: [{ request: (w) => upgrade(w.tokens.alice0), expect: { status: 401, body: LOGGED_OUT } }],
   },
   {
     name: 'a logged-out token cannot upgrade: 401 logged_out',

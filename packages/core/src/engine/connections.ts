@@ -29,6 +29,8 @@ class LocalConnection {
     readonly connId: number,
     readonly close: (info: ConnectionCloseInfo) => void,
     readonly connectedAfterMs: number,
+    /** The hash of the session token it was opened with, if it was: a logout of it closes the connection. */
+    readonly sessionHash: string | undefined,
   ) {}
 }
 
@@ -68,6 +70,8 @@ export class ConnectionRegistry {
    */
   readonly #connections = new ShardedMap<number, LocalConnection>(shardOfNumber);
   readonly #connectionsByUid = new ShardedIndex<string, LocalConnection>(shardOfString);
+  /** Those opened with a session token, by its hash. */
+  readonly #connectionsBySession = new ShardedIndex<string, LocalConnection>(shardOfString);
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   /** What `LocalConnection.connectedAfterMs` counts from: the first registration's time. */
@@ -107,12 +111,13 @@ export class ConnectionRegistry {
    * function that forgets it and deletes its record (idempotent, and a no-op once it was closed).
    */
   async add(input: Omit<LocalConnection, 'connectedAfterMs'>): Promise<() => Promise<void>> {
-    const { uid, deviceFlag, connId, close } = input;
+    const { uid, deviceFlag, connId, close, sessionHash } = input;
     const nowMs = this.#o.clock.nowMs();
     this.#startedAtMs ??= nowMs;
-    const local = new LocalConnection(uid, deviceFlag, connId, close, nowMs - this.#startedAtMs);
+    const local = new LocalConnection(uid, deviceFlag, connId, close, nowMs - this.#startedAtMs, sessionHash);
     this.#connections.set(connId, local);
     this.#connectionsByUid.add(uid, local);
+    if (sessionHash !== undefined) this.#connectionsBySession.add(sessionHash, local);
     try {
       // The node's record first: a connection counts only while it is live.
       if (this.#heartbeat === undefined) await this.#beat();
@@ -210,6 +215,23 @@ export class ConnectionRegistry {
     return targets.length;
   }
 
+  /**
+   * Closes this node's connections opened with the session whose token hash this is (`4004
+   * session_revoked`) and drops their records; returns how many. Each node does so on the logout's
+   * `revoked` message, and the node serving the logout before it answers. The records go in the
+   * next batch: a failure to drop them is reported, not the logout's (its session is revoked).
+   */
+  closeSession(tokenHash: string): number {
+    const locals = this.#connectionsBySession.get(tokenHash);
+    for (const local of locals) {
+      this.#closeLocal(local.uid, local.connId, CLOSE_CODES.session_revoked, 'session_revoked');
+      this.#deletes
+        .add({ uid: local.uid, nodeId: this.#o.nodeId, connId: local.connId })
+        .catch((error) => this.#o.events.error(error));
+    }
+    return locals.length;
+  }
+
   /** Closes what a `close-connections` message of another node asks this node to close. */
   onClusterMessage(message: ClusterMessage): void {
     if (message.type !== 'close-connections' || message.nodeId !== this.#o.nodeId) return;
@@ -252,6 +274,7 @@ export class ConnectionRegistry {
   #forget(local: LocalConnection): void {
     this.#connections.delete(local.connId);
     this.#connectionsByUid.delete(local.uid, local);
+    if (local.sessionHash !== undefined) this.#connectionsBySession.delete(local.sessionHash, local);
     if (this.#connections.size === 0) this.#stopHeartbeat();
   }
 

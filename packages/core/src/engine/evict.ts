@@ -85,7 +85,10 @@ export class Evict {
     this.#unsubscribe = o.store.subscribe((message) => {
       if (message.type === 'revoked') {
         if (typeof message.uid === 'string') this.#check.forgetUser(message.uid);
-        if (typeof message.tokenHash === 'string') this.#check.forgetSession(message.tokenHash);
+        if (typeof message.tokenHash === 'string') {
+          this.#check.forgetSession(message.tokenHash);
+          this.#connections.closeSession(message.tokenHash);
+        }
       } else {
         this.#connections.onClusterMessage(message);
       }
@@ -241,13 +244,15 @@ export class Evict {
     } finally {
       this.#check.forgetSession(session.tokenHash);
     }
+    // This node's sockets of the session now; the other nodes close theirs on the message.
+    const connectionsClosed = this.#connections.closeSession(session.tokenHash);
     await this.#revocations.announce(session.uid, session.tokenHash);
     const { uid, deviceFlag } = session;
     this.#emitRevocation(
-      { action: 'logout', uid, deviceFlag, pushTokenKinds, atMs, connectionsClosed: 0 },
+      { action: 'logout', uid, deviceFlag, pushTokenKinds, atMs, connectionsClosed },
       { actor: options.actor ?? { type: 'user', id: uid }, endpoint: options.endpoint },
     );
-    return { atMs, connectionsClosed: 0 };
+    return { atMs, connectionsClosed };
   }
 
   /** Clears one kind of push token of the user whose live session `token` is. */
@@ -328,8 +333,19 @@ export class Evict {
     } else if (this.#connections.has(connId)) {
       throw new TypeError(`connId ${connId} is already registered on this node`);
     }
-    const { uid, deviceFlag } = input;
-    const unregister = await this.#connections.add({ uid, deviceFlag, connId, close: input.close });
+    const { uid, deviceFlag, credential } = input;
+    // Bound to its session before the credential is checked: a logout landing in between finds it.
+    const sessionHash =
+      credential?.type === 'session' && typeof credential.token === 'string'
+        ? hashToken(credential.token)
+        : undefined;
+    const unregister = await this.#connections.add({
+      uid,
+      deviceFlag,
+      connId,
+      close: input.close,
+      sessionHash,
+    });
     const handle: ConnectionHandle = { uid, deviceFlag, connId, nodeId: this.nodeId, unregister };
     if (input.credential !== undefined) {
       // From the store: a kick from another node may have landed before its message reached this cache.

@@ -69,7 +69,11 @@ export interface RevocationEvent {
   atMs: number;
   /** The node that served the revocation. */
   servedByNodeId: number;
-  /** Connections closed on this node plus those whose node was told to close them. */
+  /**
+   * Connections closed on this node plus those whose node was told to close them. For a logout,
+   * those of this node only: every node closes its own connections of the session on the logout's
+   * message, and none of them are listed in the store by session.
+   */
   connectionsClosed: number;
 }
 
@@ -99,6 +103,8 @@ export const CLOSE_CODES = {
   kicked: 4001,
   device_quit: 4002,
   connection_removed: 4003,
+  /** The session the connection was opened with was logged out. */
+  session_revoked: 4004,
 } as const;
 
 export type CloseReason = keyof typeof CLOSE_CODES;
