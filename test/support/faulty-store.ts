@@ -19,6 +19,7 @@ const ALL: Method[] = [
   'deleteConnections',
   'deleteConnection',
   'listConnections',
+  'countConnections',
   'setPushToken',
   'getPushTokens',
   'clearPushTokens',
@@ -91,6 +92,7 @@ export class FaultyStore implements EvictStore {
   declare deleteConnection: EvictStore['deleteConnection'];
   declare sweepConnections?: EvictStore['sweepConnections'];
   declare listConnections: EvictStore['listConnections'];
+  declare countConnections: EvictStore['countConnections'];
   declare setPushToken: EvictStore['setPushToken'];
   declare getPushTokens: EvictStore['getPushTokens'];
   declare clearPushTokens: EvictStore['clearPushTokens'];

@@ -91,6 +91,7 @@ export type {
   ConnectionRef,
   Cutoff,
   CutoffReason,
+  DeviceConnections,
   DeviceRecord,
   NodeRecord,
   PushTokenKind,
@@ -102,4 +103,10 @@ export type {
 export { PUSH_TOKEN_KINDS } from './model.js';
 export { definedOptions } from './options.js';
 export { hashToken } from './secrets.js';
-export { assertIncarnation, type EvictStore, type KickOutcome, type KickRequest } from './store.js';
+export {
+  assertIncarnation,
+  countByDevice,
+  type EvictStore,
+  type KickOutcome,
+  type KickRequest,
+} from './store.js';

@@ -15,6 +15,7 @@ import type {
   ConnectionRecord,
   ConnectionRef,
   Cutoff,
+  DeviceConnections,
   NodeRecord,
   PushTokenKind,
   PushTokenRecord,
@@ -22,7 +23,13 @@ import type {
   UserRecord,
 } from './model.js';
 import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from './sharded-map.js';
-import { assertIncarnation, type EvictStore, type KickOutcome, type KickRequest } from './store.js';
+import {
+  assertIncarnation,
+  countByDevice,
+  type EvictStore,
+  type KickOutcome,
+  type KickRequest,
+} from './store.js';
 
 export interface MemoryStoreOptions {
   /** Source of "now" for expiry; defaults to the system clock. */
@@ -309,6 +316,12 @@ export class MemoryStore implements EvictStore {
     const now = this.#clock.nowMs();
     const entry = this.#liveUser(uid, now);
     return entry === undefined ? [] : this.#liveConnections(entry, now).map((c) => ({ ...c }));
+  }
+
+  async countConnections(uid: string): Promise<DeviceConnections[]> {
+    const now = this.#clock.nowMs();
+    const entry = this.#liveUser(uid, now);
+    return countByDevice(entry === undefined ? [] : this.#liveConnections(entry, now));
   }
 
   /** Drains the indexes of dead incarnations (lapsed, or no longer the one on file). */

@@ -61,6 +61,12 @@ export interface NodeRecord {
   expiresAtMs: number;
 }
 
+/** How many live connections a user holds on one device flag, on every node. */
+export interface DeviceConnections {
+  deviceFlag: number;
+  connections: number;
+}
+
 /**
  * A connection, as the cluster knows it. The close function lives only on the node that holds it.
  * It is live while its node's record is live with the same `incarnation` (see `EvictStore`), however

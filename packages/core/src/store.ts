@@ -3,6 +3,7 @@ import type {
   ConnectionRecord,
   ConnectionRef,
   Cutoff,
+  DeviceConnections,
   NodeRecord,
   PushTokenKind,
   PushTokenRecord,
@@ -162,6 +163,12 @@ export interface EvictStore {
   /** The user's live connections on every node (those of live node incarnations only). */
   listConnections(uid: string): Promise<ConnectionRecord[]>;
   /**
+   * The user's live connections counted by device flag, as `listConnections` would count them, in
+   * ascending device flag order, flags with none left out: what presence needs, in a reply whose
+   * size does not grow with the connections (a user holding 100,000 is a few numbers).
+   */
+  countConnections(uid: string): Promise<DeviceConnections[]>;
+  /**
    * Optional: one bounded step of removing the records of dead node incarnations (lapsed or
    * replaced): at most `limit` connections, taken from their incarnations' indexes, never a record
    * of a live incarnation (a record put again since by a new incarnation stays). Returns how many
@@ -207,4 +214,16 @@ export function assertIncarnation(incarnation: unknown): asserts incarnation is 
   if (typeof incarnation !== 'string' || !INCARNATION.test(incarnation)) {
     throw new TypeError('incarnation must be 1 to 64 characters of A-Z a-z 0-9 _ -');
   }
+}
+
+/** Connections counted by device flag, in ascending flag order (`EvictStore.countConnections`'s shape). */
+export function countByDevice(
+  connections: Iterable<{ deviceFlag: number; connections?: number }>,
+): DeviceConnections[] {
+  const counts = new Map<number, number>();
+  for (const c of connections)
+    counts.set(c.deviceFlag, (counts.get(c.deviceFlag) ?? 0) + (c.connections ?? 1));
+  return [...counts]
+    .sort(([a], [b]) => a - b)
+    .map(([deviceFlag, count]) => ({ deviceFlag, connections: count }));
 }

@@ -3,10 +3,13 @@ import {
   type Clock,
   type ConnectionRecord,
   type ConnectionRef,
+  countByDevice,
+  type DeviceConnections,
   type NodeRecord,
   StoreCorruptError,
 } from '@evict/core';
 import {
+  COUNT_CONNECTIONS,
   DELETE_CONNECTIONS,
   HEARTBEAT_NODE,
   INDEX_CONNECTIONS,
@@ -170,6 +173,34 @@ export class ConnectionRegistry {
       if (CONNECTION_FIELD.test(field)) onFile.push(decodeConnection(key, uid, field, raw));
     }
     return this.liveConnections(onFile, table);
+  }
+
+  async countConnections(uid: string): Promise<DeviceConnections[]> {
+    const key = this.#keys.user(uid).user;
+    const [reply, table] = await Promise.all([
+      this.#eval(COUNT_CONNECTIONS, [key], [String(this.#now())]),
+      this.nodeTable(),
+    ]);
+    const groups = stringList(reply, 'countConnections').map((entry) => {
+      const [nodeId, generation, deviceFlag, connections] = entry.split(' ');
+      return {
+        nodeId: Number(nodeId),
+        generation: generation!,
+        deviceFlag: Number(deviceFlag),
+        connections: Number(connections),
+      };
+    });
+    const now = this.#now();
+    let live = groups.filter((g) => liveIncarnation(table, g, now) !== undefined);
+    if (live.length < groups.length) {
+      // Judged again on a fresh read, as `liveConnections` does: a node that just started counts.
+      const fresh = await this.#readNodeTable();
+      const at = this.#now();
+      live = groups.filter(
+        (g) => liveIncarnation(table, g, now) !== undefined || liveIncarnation(fresh, g, at) !== undefined,
+      );
+    }
+    return countByDevice(live);
   }
 
   /**

@@ -166,3 +166,32 @@ end)
 return 1
 `,
 );
+
+/**
+ * The user's connections counted by node, generation and device flag: one short reply, however many
+ * connections the user holds (which of them count is the node table's to say, read by the caller).
+ * Each entry: `<nodeId> <generation> <deviceFlag> <count>`. KEYS: the user's hash. ARGV: now.
+ */
+export const COUNT_CONNECTIONS = script(
+  'countConnections',
+  `${COMMON}
+local fields = redis.call('HGETALL', KEYS[1])
+local counts, order = {}, {}
+for i = 1, #fields, 2 do
+  local node = string.match(fields[i], '^(%d+):')
+  if node then
+    local flag, generation = string.match(fields[i + 1], '^(%d+) %S+ ([0-9a-z]+)$')
+    if not flag then corrupt(KEYS[1], fields[i]) end
+    local group = node .. ' ' .. generation .. ' ' .. flag
+    if not counts[group] then
+      counts[group] = 0
+      order[#order + 1] = group
+    end
+    counts[group] = counts[group] + 1
+  end
+end
+local reply = {}
+for i, group in ipairs(order) do reply[i] = group .. ' ' .. counts[group] end
+return reply
+`,
+);

@@ -4,6 +4,7 @@ import {
   type ConnectionRecord,
   type ConnectionRef,
   type Cutoff,
+  type DeviceConnections,
   type EvictStore,
   type KickOutcome,
   type KickRequest,
@@ -287,6 +288,10 @@ export class RedisStore implements EvictStore {
 
   listConnections(uid: string): Promise<ConnectionRecord[]> {
     return this.#connections.listConnections(uid);
+  }
+
+  countConnections(uid: string): Promise<DeviceConnections[]> {
+    return this.#connections.countConnections(uid);
   }
 
   sweepConnections(limit: number): Promise<number> {

@@ -21,6 +21,7 @@ export const SCRIPTS: readonly LuaScript[] = [
   sessions.SESSION_INDEX,
   connections.PUT_CONNECTIONS,
   connections.DELETE_CONNECTIONS,
+  connections.COUNT_CONNECTIONS,
   pushTokens.SET_PUSH_TOKEN,
   pushTokens.CLEAR_PUSH_TOKENS,
   sessions.REVOKE_SESSION,

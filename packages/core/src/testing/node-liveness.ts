@@ -7,7 +7,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ConnectionRecord, NodeRecord } from '../model.js';
-import type { EvictStore } from '../store.js';
+import { countByDevice, type EvictStore } from '../store.js';
 import type { ConformanceRunner } from './index.js';
 
 /** What these tests use of the suite's harness. */
@@ -62,6 +62,44 @@ export const nodeLiveness = {
       throw new Error('conformance: the sweep never finished');
     }
 
+    it('countConnections counts the live connections by device flag, exactly as listConnections lists them', async () => {
+      const lasting = await startNode(10 * h.stepMs);
+      const lapsing = await startNode(2 * h.stepMs);
+      const uid = newUid();
+      const other = newUid();
+      const records = [
+        connectionOf(lasting, uid, { deviceFlag: 1, connId: 1 }),
+        connectionOf(lasting, uid, { deviceFlag: 1, connId: 2 }),
+        connectionOf(lasting, uid, { deviceFlag: 0, connId: 3 }),
+        connectionOf(lapsing, uid, { deviceFlag: 1, connId: 1 }),
+        connectionOf(lapsing, uid, { deviceFlag: 255, connId: 2 }),
+        connectionOf(lasting, other, { deviceFlag: 3, connId: 4 }),
+      ];
+      await h.store.putConnections(records);
+      const counted = async (user: string) => {
+        const counts = await h.store.countConnections(user);
+        expect(counts).toEqual(countByDevice(await h.store.listConnections(user)));
+        return counts;
+      };
+      expect(await counted(uid)).toEqual([
+        { deviceFlag: 0, connections: 1 },
+        { deviceFlag: 1, connections: 3 },
+        { deviceFlag: 255, connections: 1 },
+      ]);
+      expect(await counted(other)).toEqual([{ deviceFlag: 3, connections: 1 }]);
+      expect(await counted(newUid())).toEqual([]);
+      // One node lapses: its connections stop counting.
+      await h.elapse(2 * h.stepMs);
+      expect(await counted(uid)).toEqual([
+        { deviceFlag: 0, connections: 1 },
+        { deviceFlag: 1, connections: 2 },
+      ]);
+      // The other restarts (a new incarnation replaces its record): its old connections stop counting too.
+      expect(await h.store.heartbeatNode({ ...lasting, incarnation: newIncarnation() })).toBe(true);
+      expect(await counted(uid)).toEqual([]);
+      expect(await counted(other)).toEqual([]);
+    });
+
     it("a dead node's connections disappear from every read once its record lapses, and its incarnation stays dead", async () => {
       const node = await startNode(2 * h.stepMs);
       const uid = newUid();
@@ -69,8 +107,10 @@ export const nodeLiveness = {
       await h.store.putConnection(connection);
       await h.elapse(h.stepMs);
       expect(await h.store.listConnections(uid)).toEqual([connection]);
+      expect(await h.store.countConnections(uid)).toEqual([{ deviceFlag: 4, connections: 1 }]);
       await h.elapse(h.stepMs);
       expect(await h.store.listConnections(uid)).toEqual([]);
+      expect(await h.store.countConnections(uid)).toEqual([]);
       if (h.store.kick !== undefined) {
         const request = {
           uid,
