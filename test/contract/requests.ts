@@ -21,12 +21,16 @@ export const wk = (
   ...(body === undefined ? {} : { body }),
 });
 
-/** The seed's kick URL with a UserSig of the admin from tls-sig-api-v2; `query` overrides (undefined: leave out). */
-export const kick =
+export const ONLINE_STATUS = '/user/onlinestatus';
+export const QUERY_ONLINE_STATUS = '/v4/openim/query_online_status';
+
+/** A Tencent REST call to `path` with a UserSig of the admin from tls-sig-api-v2; `query` overrides (undefined: leave out). */
+const tencentCall =
+  (path: string) =>
   (body?: ContractBody, query: Record<string, string | undefined> = {}, prefix = '') =>
   (w: World): ContractRequest => ({
     method: 'POST',
-    path: `${prefix}${KICK}`,
+    path: `${prefix}${path}`,
     query: {
       sdkappid: String(SDKAPPID),
       identifier: ADMIN,
@@ -37,6 +41,11 @@ export const kick =
     },
     ...(body === undefined ? {} : { body }),
   });
+
+/** The seed's kick URL. */
+export const kick = tencentCall(KICK);
+/** `query_online_status`, authenticated as the kick is. */
+export const queryOnlineStatus = tencentCall(QUERY_ONLINE_STATUS);
 
 /** The same with a usersig chosen at request time. */
 export const kickWith =

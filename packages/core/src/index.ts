@@ -20,6 +20,7 @@ export {
   type EvictEvents,
   type IssuedSession,
   type LocalConnectionInfo,
+  MAX_PRESENCE_UIDS,
   type RegisterConnectionOptions,
   type RevocationAction,
   type RevocationContext,
@@ -28,6 +29,7 @@ export {
   type SessionRegistration,
   type SessionStatus,
   type StatelessCredential,
+  type UserPresence,
 } from './engine/types.js';
 export {
   ConnectionNotFoundError,
@@ -45,6 +47,7 @@ export {
 export { FAMILY_NAMES, type FamilyName } from './families/family.js';
 export type { LancensOptions } from './families/lancens.js';
 export {
+  DEFAULT_TENCENT_PLATFORMS,
   MAX_USERSIG_LENGTH,
   type SignUserSigOptions,
   signUserSig,

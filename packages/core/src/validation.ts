@@ -48,3 +48,15 @@ export function assertToken(token: unknown, name = 'token'): asserts token is st
   if (!isTokenString(token))
     throw new TypeError(`${name} must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`);
 }
+
+/** What is wrong with a list of user ids (not an array, too long, a bad id, a repeat), or undefined. */
+export function uidListProblem(value: unknown, max: number): string | undefined {
+  if (!Array.isArray(value)) return 'must be an array of user ids';
+  if (value.length > max) return `must hold at most ${max} user ids`;
+  for (const [i, uid] of value.entries()) {
+    const problem = uidProblem(uid);
+    if (problem !== undefined) return `[${i}] ${problem}`;
+  }
+  if (new Set(value).size !== value.length) return 'must not repeat a user id';
+  return undefined;
+}

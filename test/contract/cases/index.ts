@@ -7,6 +7,7 @@ import type { ContractCase } from '../table.js';
 import { guard } from './guard.js';
 import { lancensCases } from './lancens.js';
 import { otherMethods, prefixed, subsets } from './mounting.js';
+import { presence } from './presence.js';
 import { socket } from './socket.js';
 import { tencent } from './tencent.js';
 import { wukongim } from './wukongim.js';
@@ -15,6 +16,7 @@ export const cases: ContractCase[] = [
   ...wukongim,
   ...tencent,
   ...lancensCases,
+  ...presence,
   ...guard,
   ...socket,
   ...prefixed,

@@ -33,7 +33,9 @@ import type {
   RevocationResult,
   SessionRegistration,
   SessionStatus,
+  UserPresence,
 } from './types.js';
+import { MAX_PRESENCE_UIDS } from './types.js';
 
 /** The revocation engine: one per node. */
 export class Evict {
@@ -310,6 +312,35 @@ export class Evict {
   async userExists(uid: string): Promise<boolean> {
     if (this.#o.userExists !== undefined) return Boolean(await this.#o.userExists(uid));
     return (await this.#store.getUser(uid)) !== undefined;
+  }
+
+  /**
+   * Who is online, for each of `uids` (at most `MAX_PRESENCE_UIDS`, no repeats), in their order:
+   * the live connections on every node counted by device flag, and `pushOnline` for a user with none
+   * but a push token on file. The store's replies do not grow with a user's connections. `exists`
+   * says whether the user is known (the `userExists` hook, or a record on file; a user online is).
+   */
+  async presence(uids: readonly string[]): Promise<UserPresence[]> {
+    if (!Array.isArray(uids)) throw new TypeError('uids must be an array');
+    if (uids.length > MAX_PRESENCE_UIDS)
+      throw new TypeError(`uids must hold at most ${MAX_PRESENCE_UIDS} users`);
+    for (const uid of uids) assertUid(uid);
+    if (new Set(uids).size !== uids.length) throw new TypeError('uids must not repeat a user');
+    return Promise.all(
+      uids.map(async (uid): Promise<UserPresence> => {
+        const [devices, pushTokens] = await Promise.all([
+          this.#store.countConnections(uid),
+          this.#store.getPushTokens(uid),
+        ]);
+        const online = devices.length > 0;
+        const pushDevices = online
+          ? []
+          : [...new Set(pushTokens.map((t) => t.deviceFlag))].sort((a, b) => a - b);
+        // A user online is on file; only the others need the (larger) user record read.
+        const exists = online || pushTokens.length > 0 || (await this.userExists(uid));
+        return { uid, exists, online, devices, pushOnline: pushDevices.length > 0, pushDevices };
+      }),
+    );
   }
 
   /** Counts a hit in the current fixed window of `windowMs` (shared by the cluster); returns the window's count. */

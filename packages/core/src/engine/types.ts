@@ -1,4 +1,4 @@
-import type { PushTokenKind, RejectionReason } from '../model.js';
+import type { DeviceConnections, PushTokenKind, RejectionReason } from '../model.js';
 
 /** A credential the guard checks. */
 export type Credential =
@@ -172,4 +172,22 @@ export interface IssuedSession {
   deviceFlag: number;
   issuedAtMs: number;
   expiresAtMs: number;
+}
+
+/** `Evict.presence` takes at most this many users (Tencent's query_online_status takes 500). */
+export const MAX_PRESENCE_UIDS = 500;
+
+/** One user's presence (`Evict.presence`). */
+export interface UserPresence {
+  uid: string;
+  /** Known to evict or to the host's `userExists` hook. */
+  exists: boolean;
+  /** A live connection on some node. */
+  online: boolean;
+  /** The live connections by device flag, in ascending flag order; empty when offline. */
+  devices: DeviceConnections[];
+  /** No live connection, but a push token on file: reachable by push. */
+  pushOnline: boolean;
+  /** The device flags of those push tokens (ascending); empty when online or offline. */
+  pushDevices: number[];
 }

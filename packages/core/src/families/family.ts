@@ -24,18 +24,27 @@ export type ObjectBody =
   | { ok: true; fields: Readonly<Record<string, unknown>> }
   | { ok: false; problem: BodyProblem; message: string };
 
-/**
- * The request body as a plain JSON object whose keys are all in `allowed`, or what is wrong with
- * it. Keys like `__proto__` are just unknown fields: JSON.parse makes them own properties.
- */
-export function objectBody(body: BodyResult, allowed: readonly string[]): ObjectBody {
+/** The request body's JSON value, or what is wrong with it (empty, not JSON, too large). */
+export function jsonBody(
+  body: BodyResult,
+): { ok: true; value: unknown } | { ok: false; problem: BodyProblem; message: string } {
   if (body.kind === 'empty') return { ok: false, problem: 'empty', message: 'request body is empty' };
   if (body.kind === 'invalid') {
     return body.problem === 'too_large'
       ? { ok: false, problem: 'too_large', message: 'request body is larger than 16 KiB' }
       : { ok: false, problem: 'not_json', message: 'request body is not valid JSON' };
   }
-  const { value } = body;
+  return { ok: true, value: body.value };
+}
+
+/**
+ * The request body as a plain JSON object whose keys are all in `allowed`, or what is wrong with
+ * it. Keys like `__proto__` are just unknown fields: JSON.parse makes them own properties.
+ */
+export function objectBody(body: BodyResult, allowed: readonly string[]): ObjectBody {
+  const json = jsonBody(body);
+  if (!json.ok) return json;
+  const { value } = json;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, problem: 'not_object', message: 'request body must be a JSON object' };
   }

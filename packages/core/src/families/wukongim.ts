@@ -1,5 +1,6 @@
 import type { Evict } from '../engine/evict.js';
 import type { RevocationContext } from '../engine/types.js';
+import { MAX_PRESENCE_UIDS } from '../engine/types.js';
 import { isEvictError } from '../errors.js';
 import {
   type EvictRequest,
@@ -9,11 +10,20 @@ import {
   jsonResponse,
 } from '../http/types.js';
 import { secretsEqual } from '../secrets.js';
-import { isDeviceFlag, isPositiveSafeInteger, MAX_DEVICE_FLAG, uidProblem } from '../validation.js';
+import {
+  isDeviceFlag,
+  isPositiveSafeInteger,
+  MAX_DEVICE_FLAG,
+  uidListProblem,
+  uidProblem,
+} from '../validation.js';
 import { authFailureLimiter, clientOf } from './auth-limiter.js';
-import { type Family, objectBody } from './family.js';
+import { type Family, jsonBody, objectBody } from './family.js';
 
-/** WuKongIM's admin API (seeds 000 and 001): `POST /user/device_quit`, `POST /conn/remove`. */
+/**
+ * WuKongIM's admin API (seeds 000 and 001): `POST /user/device_quit`, `POST /conn/remove`, and who
+ * is online, `POST /user/onlinestatus`.
+ */
 export interface WukongimOptions {
   /** Compared in constant time with the `token` header of every call. */
   managerToken?: string;
@@ -71,6 +81,11 @@ export function parseWukongimOptions(options: WukongimOptions | undefined): Wuko
 
 const DEVICE_QUIT_FIELDS = ['uid', 'device_flag'] as const;
 const CONN_REMOVE_FIELDS = ['uid', 'conn_id', 'node_id'] as const;
+/**
+ * `/user/onlinestatus` answers a row per live connection, as WuKongIM does, but at most this many
+ * per user: a user holding 100,000 connections must not make a 3 MB answer.
+ */
+export const MAX_ONLINE_ROWS_PER_USER = 100;
 
 export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | undefined): Family {
   const options = parseWukongimOptions(rawOptions);
@@ -133,6 +148,34 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
           try {
             await engine.quitDevice(uid as string, scope, context('POST /user/device_quit'));
             return ok();
+          } catch (error) {
+            return failure(error);
+          }
+        },
+      },
+      {
+        method: 'POST',
+        path: '/user/onlinestatus',
+        async handle(request) {
+          const refused = await authenticate(request);
+          if (refused !== undefined) return refused;
+          const body = jsonBody(await request.readBody());
+          if (!body.ok) return fail(400, body.message);
+          const problem = uidListProblem(body.value, MAX_PRESENCE_UIDS);
+          if (problem !== undefined) return fail(400, `the body ${problem}`);
+          const uids = body.value as string[];
+          // What the server answers to an empty list.
+          if (uids.length === 0) return jsonResponse(200, options.compat ? { status: 200 } : []);
+          try {
+            const rows: { uid: string; device_flag: number; online: 1 }[] = [];
+            for (const user of await engine.presence(uids)) {
+              let left = MAX_ONLINE_ROWS_PER_USER;
+              for (const { deviceFlag, connections } of user.devices) {
+                for (let i = 0; i < connections && left > 0; i += 1, left -= 1)
+                  rows.push({ uid: user.uid, device_flag: deviceFlag, online: 1 });
+              }
+            }
+            return jsonResponse(200, rows);
           } catch (error) {
             return failure(error);
           }

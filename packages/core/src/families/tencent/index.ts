@@ -1,6 +1,6 @@
 export { TENCENT_ERRORS, type TencentErrorCode } from './codes.js';
 export { type UserSigSourceOptions, userSigSource } from './credential.js';
-export { type TencentOptions, tencentFamily } from './family.js';
+export { DEFAULT_TENCENT_PLATFORMS, type TencentOptions, tencentFamily } from './family.js';
 export {
   MAX_USERSIG_LENGTH,
   type SignUserSigOptions,

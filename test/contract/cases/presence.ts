@@ -1,0 +1,172 @@
+/** Who is online: WuKongIM's `POST /user/onlinestatus` and Tencent's `POST /v4/openim/query_online_status`. */
+import { ADMIN, OTHER_KEY } from '../../support/fixtures.js';
+import { fail, invalid, wkError } from '../answers.js';
+import { ONLINE_STATUS, QUERY_ONLINE_STATUS, queryOnlineStatus, wk } from '../requests.js';
+import type { ContractBody, ContractCase, World } from '../table.js';
+
+/** alice01: two sockets on the web (device 1) and one on the app (device 0); bobby02: none, push tokens on device 0. */
+async function aliceOnline(w: World): Promise<void> {
+  await w.connect('web1', w.tokens.alice1!);
+  await w.connect('web2', w.tokens.alice1!);
+  await w.connect('app', w.tokens.alice0!);
+}
+
+const TOO_MANY = Array.from({ length: 501 }, (_, i) => `user${i}`);
+
+const onlineStatusBadBodies: [string, ContractBody | undefined, string][] = [
+  ['no body', undefined, 'request body is empty'],
+  ['not JSON', '["alice01"', 'request body is not valid JSON'],
+  ['an object', { uids: ['alice01'] }, 'the body must be an array of user ids'],
+  ['a string', '"alice01"', 'the body must be an array of user ids'],
+  ['501 uids', JSON.stringify(TOO_MANY), 'the body must hold at most 500 user ids'],
+  ['a number among them', '["alice01", 7]', 'the body [1] must be a string'],
+  ['an empty uid', '["alice01", ""]', 'the body [1] must not be empty'],
+  ['a repeated uid', '["alice01", "alice01"]', 'the body must not repeat a user id'],
+];
+
+const queryBadBodies: [string, ContractBody | undefined, unknown][] = [
+  ['To_Account missing', { IsNeedDetail: 1 }, invalid('To_Account is required')],
+  ['To_Account not an array', { To_Account: 'alice01' }, invalid('To_Account must be an array of user ids')],
+  ['To_Account empty', { To_Account: [] }, invalid('To_Account must not be empty')],
+  ['501 accounts', { To_Account: TOO_MANY }, invalid('To_Account must hold at most 500 user ids')],
+  [
+    'a repeated account',
+    { To_Account: ['alice01', 'alice01'] },
+    invalid('To_Account must not repeat a user id'),
+  ],
+  ['an account not a string', { To_Account: ['alice01', null] }, invalid('To_Account [1] must be a string')],
+  ['IsNeedDetail 2', { To_Account: ['alice01'], IsNeedDetail: 2 }, invalid('IsNeedDetail must be 0 or 1')],
+  [
+    'IsNeedDetail "1"',
+    { To_Account: ['alice01'], IsNeedDetail: '1' },
+    invalid('IsNeedDetail must be 0 or 1'),
+  ],
+  ['an unknown field', { To_Account: ['alice01'], Extra: 1 }, invalid('unknown field "Extra"')],
+  ['not JSON', '{"To_Account": [', fail(60003, 'request body is not valid JSON')],
+];
+
+const OK_HEAD = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' };
+
+export const presence: ContractCase[] = [
+  {
+    name: 'onlinestatus: a row per live connection, device flags in order; offline and unknown users absent',
+    family: 'wukongim',
+    setup: aliceOnline,
+    request: wk(ONLINE_STATUS, '["nobody", "bobby02", "alice01"]'),
+    expect: {
+      status: 200,
+      body: [
+        { uid: 'alice01', device_flag: 0, online: 1 },
+        { uid: 'alice01', device_flag: 1, online: 1 },
+        { uid: 'alice01', device_flag: 1, online: 1 },
+      ],
+    },
+    unchanged: true,
+  },
+  {
+    name: 'onlinestatus: an empty list answers an empty list',
+    family: 'wukongim',
+    request: wk(ONLINE_STATUS, '[]'),
+    expect: { status: 200, body: [] },
+    unchanged: true,
+  },
+  {
+    name: 'onlinestatus: without the manager token, 401 and nothing read',
+    family: 'wukongim',
+    request: wk(ONLINE_STATUS, '["alice01"]', null),
+    expect: { status: 401 },
+    unchanged: true,
+  },
+  ...onlineStatusBadBodies.map(
+    ([what, body, msg]): ContractCase => ({
+      name: `onlinestatus: ${what} answers 400`,
+      family: 'wukongim',
+      request: wk(ONLINE_STATUS, body),
+      expect: { status: 400, body: wkError(400, msg) },
+      unchanged: true,
+    }),
+  ),
+  {
+    name: 'query_online_status: Online, PushOnline, Offline, and 70107 for an account that does not exist',
+    family: 'tencent',
+    setup: async (w) => {
+      await aliceOnline(w);
+      await w.login('carol', 'carol03', 2);
+    },
+    request: queryOnlineStatus({ To_Account: ['alice01', 'bobby02', 'carol03', 'nobody'] }),
+    expect: {
+      status: 200,
+      body: {
+        ...OK_HEAD,
+        QueryResult: [
+          { To_Account: 'alice01', Status: 'Online' },
+          { To_Account: 'bobby02', Status: 'PushOnline' },
+          { To_Account: 'carol03', Status: 'Offline' },
+        ],
+        ErrorList: [{ To_Account: 'nobody', ErrorCode: 70107 }],
+      },
+    },
+    unchanged: 'but the rate counter',
+  },
+  {
+    name: 'query_online_status: IsNeedDetail 1 names each platform online, or reachable by push',
+    family: 'tencent',
+    setup: aliceOnline,
+    request: queryOnlineStatus({ To_Account: ['alice01', 'bobby02'], IsNeedDetail: 1 }),
+    expect: {
+      status: 200,
+      body: {
+        ...OK_HEAD,
+        QueryResult: [
+          {
+            To_Account: 'alice01',
+            Status: 'Online',
+            Detail: [
+              { Platform: 'Android', Status: 'Online' },
+              { Platform: 'Web', Status: 'Online' },
+            ],
+          },
+          {
+            To_Account: 'bobby02',
+            Status: 'PushOnline',
+            Detail: [{ Platform: 'Android', Status: 'PushOnline' }],
+          },
+        ],
+        ErrorList: [],
+      },
+    },
+    unchanged: 'but the rate counter',
+  },
+  {
+    name: 'query_online_status: a kick takes the user offline at once',
+    family: 'tencent',
+    setup: async (w) => {
+      await aliceOnline(w);
+      await w.engine.kickUser('alice01');
+    },
+    request: queryOnlineStatus({ To_Account: ['alice01'] }),
+    // Kicked: no connection left, and the push tokens stay (a kick does not clear them).
+    expect: {
+      status: 200,
+      body: { ...OK_HEAD, QueryResult: [{ To_Account: 'alice01', Status: 'PushOnline' }], ErrorList: [] },
+    },
+    unchanged: 'but the rate counter',
+  },
+  {
+    name: 'query_online_status: a UserSig signed with another key answers 70003 and reads nothing',
+    family: 'tencent',
+    request: (w) =>
+      queryOnlineStatus({ To_Account: ['alice01'] }, { usersig: w.sig(ADMIN, { key: OTHER_KEY }) })(w),
+    expect: { status: 200, body: fail(70003, 'usersig is invalid') },
+    unchanged: true,
+  },
+  ...queryBadBodies.map(
+    ([what, body, answer]): ContractCase => ({
+      name: `query_online_status: ${what} answers ${(answer as { ErrorCode: number }).ErrorCode}`,
+      family: 'tencent',
+      request: queryOnlineStatus(body),
+      expect: { status: 200, body: answer },
+      unchanged: 'but the rate counter',
+    }),
+  ),
+];
