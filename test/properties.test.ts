@@ -41,7 +41,14 @@ interface Route {
 const ROUTES: readonly Route[] = [
   { family: 'wukongim', method: 'POST', path: '/user/device_quit', fields: ['uid', 'device_flag'] },
   { family: 'wukongim', method: 'POST', path: '/conn/remove', fields: ['uid', 'conn_id', 'node_id'] },
+  { family: 'wukongim', method: 'POST', path: '/user/onlinestatus', fields: [] },
   { family: 'tencent', method: 'POST', path: '/v4/im_open_login_svc/kick', fields: ['Identifier', 'UserID'] },
+  {
+    family: 'tencent',
+    method: 'POST',
+    path: '/v4/openim/query_online_status',
+    fields: ['To_Account', 'IsNeedDetail'],
+  },
   { family: 'lancens', method: 'POST', path: '/v1/api/user/logout', fields: ['username', 'token'] },
   { family: 'lancens', method: 'DELETE', path: '/v1/api/user/token', fields: [] },
   { family: 'lancens', method: 'DELETE', path: '/v1/api/user/message/token', fields: [] },
@@ -158,6 +165,13 @@ function rawBody(route: Route, world: () => World): fc.Arbitrary<string | Buffer
           return JSON.stringify({ uid, conn_id: conn ?? w.connIds[pick % Math.max(1, w.connIds.length)] });
         case '/v4/im_open_login_svc/kick':
           return JSON.stringify(pick % 2 ? { Identifier: uid } : { UserID: uid });
+        case '/user/onlinestatus':
+          return JSON.stringify(pick % 3 ? [uid, ...USERS.slice(0, pick % USERS.length)] : [uid]);
+        case '/v4/openim/query_online_status':
+          return JSON.stringify({
+            To_Account: [uid, ...USERS.slice(0, pick % USERS.length)],
+            IsNeedDetail: flag,
+          });
         default:
           return JSON.stringify({
             username: uid,
@@ -438,6 +452,16 @@ function checkAnswer(r: RawRequest, answer: Answer): boolean {
   }
   if (route.family === 'wukongim') {
     expect([200, 400, 401, 404, 429, 500], label).toContain(answer.status);
+    if (answer.status === 200 && route.path === '/user/onlinestatus') {
+      // A read: a row per live connection, and never a change to the store.
+      expect(Array.isArray(body), label).toBe(true);
+      for (const row of body as unknown as Record<string, unknown>[]) {
+        expect(keysOf(row), label).toEqual(['device_flag', 'online', 'uid']);
+        expect(USERS, label).toContain(row.uid);
+        expect(Number.isInteger(row.device_flag) && row.online === 1, label).toBe(true);
+      }
+      return true;
+    }
     if (answer.status === 200) expect(body, label).toStrictEqual({ status: 'ok' });
     else if (answer.status === 401) expect(answer.text, label).toBe('');
     else {
@@ -449,6 +473,22 @@ function checkAnswer(r: RawRequest, answer: Answer): boolean {
   }
   if (route.family === 'tencent') {
     expect(answer.status, label).toBe(200);
+    if (route.path === '/v4/openim/query_online_status' && body?.ErrorCode === 0) {
+      // A read: each account in QueryResult or ErrorList, and never a change to the store.
+      expect(keysOf(body), label).toEqual([
+        'ActionStatus',
+        'ErrorCode',
+        'ErrorInfo',
+        'ErrorList',
+        'QueryResult',
+      ]);
+      for (const row of body.QueryResult as Record<string, unknown>[]) {
+        expect(['Online', 'PushOnline', 'Offline'], label).toContain(row.Status);
+        expect(typeof row.To_Account, label).toBe('string');
+      }
+      for (const row of body.ErrorList as Record<string, unknown>[]) expect(row.ErrorCode, label).toBe(70107);
+      return true;
+    }
     expect(keysOf(body), label).toEqual(['ActionStatus', 'ErrorCode', 'ErrorInfo']);
     expect(TENCENT_CODES.has(body!.ErrorCode as number), label).toBe(true);
     expect(body!.ActionStatus, label).toBe(body!.ErrorCode === 0 ? 'OK' : 'FAIL');
