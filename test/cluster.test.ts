@@ -96,6 +96,23 @@ describeRedis('a cluster of two demo processes on one Redis', () => {
     expect(await socket.closed).toEqual({ code: 4003, reason: 'connection_removed' });
   });
 
+  it("conn/kick sent to node 2 tells node 1's socket first, then node 1 closes it after the grace (4006)", async () => {
+    const uid = newUid();
+    const socket = await a.openSocket(await a.login(uid));
+    const told: string[] = [];
+    socket.ws.on('message', (data) => told.push(String(data)));
+    const sentAt = performance.now();
+    const kicked = await b.call('POST', '/conn/kick', { body: { uid, conn_id: socket.connId } });
+    expect(kicked.json).toEqual({ status: 'ok' });
+    expect(await socket.closed).toEqual({ code: 4006, reason: 'connection_kicked' });
+    const closedAfterMs = performance.now() - sentAt;
+    expect(told).toEqual(['{"type":"disconnect","reason_code":12,"reason":"server kick"}']);
+    // The demo's engine gives WuKongIM's 2 s (the timer's own slack aside).
+    expect(closedAfterMs).toBeGreaterThanOrEqual(1_900);
+    // Gone from the store at once: a second kick finds nothing.
+    expect((await b.call('POST', '/conn/kick', { body: { uid, conn_id: socket.connId } })).status).toBe(404);
+  });
+
   it('conn/remove naming the wrong node answers 404 and closes nothing', async () => {
     const uid = newUid();
     const socket = await a.openSocket(await a.login(uid));

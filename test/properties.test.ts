@@ -41,6 +41,7 @@ interface Route {
 const ROUTES: readonly Route[] = [
   { family: 'wukongim', method: 'POST', path: '/user/device_quit', fields: ['uid', 'device_flag'] },
   { family: 'wukongim', method: 'POST', path: '/conn/remove', fields: ['uid', 'conn_id', 'node_id'] },
+  { family: 'wukongim', method: 'POST', path: '/conn/kick', fields: ['uid', 'conn_id', 'node_id'] },
   { family: 'wukongim', method: 'POST', path: '/user/onlinestatus', fields: [] },
   { family: 'tencent', method: 'POST', path: '/v4/im_open_login_svc/kick', fields: ['Identifier', 'UserID'] },
   {
@@ -162,6 +163,7 @@ function rawBody(route: Route, world: () => World): fc.Arbitrary<string | Buffer
         case '/user/device_quit':
           return JSON.stringify({ uid, device_flag: flag });
         case '/conn/remove':
+        case '/conn/kick':
           return JSON.stringify({ uid, conn_id: conn ?? w.connIds[pick % Math.max(1, w.connIds.length)] });
         case '/v4/im_open_login_svc/kick':
           return JSON.stringify(pick % 2 ? { Identifier: uid } : { UserID: uid });

@@ -51,6 +51,7 @@ export const SOCKET_CLOSED = {
   device_quit: { code: 4002, reason: 'device_quit' },
   connection_removed: { code: 4003, reason: 'connection_removed' },
   session_revoked: { code: 4004, reason: 'session_revoked' },
+  connection_kicked: { code: 4006, reason: 'connection_kicked' },
 } as const;
 
 /** A follow-up: the session `name` on `/protected` answers `status` with `body`. */

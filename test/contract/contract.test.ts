@@ -123,6 +123,8 @@ interface Socket {
   ws: WebSocket;
   hello: { conn_id: number; node_id: number };
   closed: Promise<{ code: number; reason: string }>;
+  /** What it received after its hello. */
+  messages: string[];
 }
 
 interface Running {
@@ -142,6 +144,8 @@ async function startWorld(adapter: ContractAdapter, c: ContractCase): Promise<Ru
   const engine = createEvict({
     store,
     clock,
+    // Short, so that a /conn/kick's socket closes within the case.
+    connectionKickGraceMs: 50,
     ...(c.options?.storeTimeoutMs === undefined ? {} : { storeTimeoutMs: c.options.storeTimeoutMs }),
   });
   const events: RevocationEvent[] = [];
@@ -194,7 +198,9 @@ async function startWorld(adapter: ContractAdapter, c: ContractCase): Promise<Ru
       });
       // What becomes of the socket from here on is for `closed` expectations to judge.
       ws.on('error', () => undefined);
-      sockets.set(name, { ws, hello, closed });
+      const messages: string[] = [];
+      ws.on('message', (data) => messages.push(String(data)));
+      sockets.set(name, { ws, hello, closed, messages });
     },
     hello(name) {
       const socket = sockets.get(name);
@@ -317,9 +323,11 @@ async function runStep(running: Running, step: Step, unchanged: ContractCase['un
         );
         expect(socket.ws.readyState, `socket ${name}`).toBe(WebSocket.OPEN);
       } else {
+        const { told, ...close } = closed;
         expect(await within(socket.closed, 2_000, `socket ${name} to close`), `socket ${name}`).toEqual(
-          closed,
+          close,
         );
+        if (told !== undefined) expect(socket.messages, `what socket ${name} was told`).toEqual(told);
       }
     } else if (running.simulated.has(name)) {
       expect(running.simulated.get(name), `connection ${name}`).toEqual(

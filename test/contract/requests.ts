@@ -4,6 +4,7 @@ import type { ContractBody, ContractRequest, SigOptions, World } from './table.j
 
 export const DEVICE_QUIT = '/user/device_quit';
 export const CONN_REMOVE = '/conn/remove';
+export const CONN_KICK = '/conn/kick';
 export const KICK = '/v4/im_open_login_svc/kick';
 export const LOGOUT = '/v1/api/user/logout';
 export const RING = '/v1/api/user/token';

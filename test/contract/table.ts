@@ -77,7 +77,8 @@ export interface ContractRequest {
   websocket?: true;
 }
 
-export type Closed = { code: number; reason: string } | 'open';
+/** How a socket ended: closed with this code and reason (after these messages, when `told` is given), or still open. */
+export type Closed = { code: number; reason: string; told?: string[] } | 'open';
 
 export interface Expectation {
   status?: number;

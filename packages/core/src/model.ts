@@ -110,6 +110,8 @@ export type ClusterMessage =
       connections: { uid: string; connId: number }[];
       code: number;
       reason: string;
+      /** Tell the clients first, close them this much later (`ConnectionCloseInfo.graceMs`). */
+      graceMs?: number;
       fromNodeId: number;
     }
   | {

@@ -12,4 +12,4 @@ export {
   queryOf,
   writeNodeResponse,
 } from './http/node.js';
-export { type ClosableSocket, registerSocket, rejectUpgrade } from './sockets.js';
+export { type ClosableSocket, defaultDisconnectMessage, registerSocket, rejectUpgrade } from './sockets.js';

@@ -1,13 +1,23 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Evict } from './engine/evict.js';
-import type { ConnectionHandle, Credential } from './engine/types.js';
+import type { ConnectionCloseInfo, ConnectionHandle, Credential } from './engine/types.js';
 import type { EvictResponse } from './http/types.js';
 
 /** What evict needs of a live socket: `ws`'s WebSocket, or anything shaped like it. */
 export interface ClosableSocket {
   close(code: number, reason: string): void;
   once(event: 'close', listener: () => void): unknown;
+  /** Tells the client why before a close with a grace period (`ConnectionCloseInfo.graceMs`). */
+  send?(data: string): void;
+}
+
+/**
+ * What a socket is sent before a close with a grace period: WuKongIM's DISCONNECT of `/conn/kick`
+ * (reason code 12, ConnectKick), as JSON.
+ */
+export function defaultDisconnectMessage(_info: ConnectionCloseInfo): string | undefined {
+  return JSON.stringify({ type: 'disconnect', reason_code: 12, reason: 'server kick' });
 }
 
 /**
@@ -32,11 +42,30 @@ export function rejectUpgrade(socket: Duplex, response: EvictResponse): void {
 export function registerSocket(
   engine: Evict,
   socket: ClosableSocket,
-  input: { uid: string; deviceFlag: number; connId?: number; credential?: Credential },
+  input: {
+    uid: string;
+    deviceFlag: number;
+    connId?: number;
+    credential?: Credential;
+    /**
+     * The message sent before a close with a grace period (a `/conn/kick`); undefined sends none.
+     * Default `defaultDisconnectMessage`.
+     */
+    disconnectMessage?: (info: ConnectionCloseInfo) => string | undefined;
+  },
 ): Promise<ConnectionHandle> {
+  const { disconnectMessage = defaultDisconnectMessage, ...connection } = input;
   const registered = engine.registerConnection({
-    ...input,
-    close: ({ code, reason }) => socket.close(code, reason),
+    ...connection,
+    close: (info) => {
+      if (info.graceMs === undefined) {
+        socket.close(info.code, info.reason);
+        return;
+      }
+      const message = disconnectMessage(info);
+      if (message !== undefined) socket.send?.(message);
+      setTimeout(() => socket.close(info.code, info.reason), info.graceMs).unref();
+    },
   });
   socket.once('close', () => {
     registered.then((handle) => handle.unregister()).catch(() => undefined);

@@ -610,6 +610,21 @@ describe('connections', () => {
     await expect(open(two, 'late', token)).rejects.toMatchObject({ code: 'EVICT_INVALID_TOKEN' });
   });
 
+  it('refuses a connectionKickGraceMs that is not a non-negative integer, and takes 0 (close at once)', async () => {
+    for (const bad of [-1, 1.5, Number.NaN, '2000'])
+      expect(() => createEvict({ connectionKickGraceMs: bad as number })).toThrow(/connectionKickGraceMs/);
+    const engine = createEvict({ connectionKickGraceMs: 0 });
+    opened.push(engine);
+    const infos: ConnectionCloseInfo[] = [];
+    const c = await engine.registerConnection({
+      uid: 'alice',
+      deviceFlag: 0,
+      close: (info) => infos.push(info),
+    });
+    await engine.kickConnection({ uid: 'alice', connId: c.connId });
+    expect(infos).toEqual([{ code: 4006, reason: 'connection_kicked', graceMs: 0 }]);
+  });
+
   it('refuses a nodeId whose connIds would not be safe integers', () => {
     expect(() => createEvict({ nodeId: 9_007_199 })).toThrow(TypeError);
   });

@@ -12,7 +12,7 @@ import {
   UNAVAILABLE,
   UNKNOWN,
 } from '../answers.js';
-import { CONN_REMOVE, DEVICE_QUIT, kick, logout, upgrade, wk } from '../requests.js';
+import { CONN_KICK, CONN_REMOVE, DEVICE_QUIT, kick, logout, upgrade, wk } from '../requests.js';
 import type { ContractCase } from '../table.js';
 
 export const socket: ContractCase[] = [
@@ -90,6 +90,33 @@ export const socket: ContractCase[] = [
       },
     },
     next: [{ request: (w) => upgrade(w.tokens.alice0), expect: { status: 401, body: LOGGED_OUT } }],
+  },
+  {
+    name: "a WuKongIM conn/kick tells that one WuKongIM's disconnect, then closes it with 4006; the other stays open",
+    family: 'socket',
+    setup: async (w) => {
+      await w.connect('first', w.tokens.alice1!);
+      await w.connect('second', w.tokens.alice1!);
+    },
+    request: (w) => wk(CONN_KICK, { uid: 'alice01', conn_id: w.hello('first').conn_id }),
+    expect: {
+      status: 200,
+      body: OK,
+      closed: {
+        first: {
+          ...SOCKET_CLOSED.connection_kicked,
+          told: ['{"type":"disconnect","reason_code":12,"reason":"server kick"}'],
+        },
+        second: 'open',
+      },
+      events: [{ action: 'kick_connection', uid: 'alice01', connectionsClosed: 1 }],
+    },
+    next: [
+      {
+        request: (w) => wk(CONN_KICK, { uid: 'alice01', conn_id: w.hello('first').conn_id }),
+        expect: { status: 404, body: { msg: 'connection does not exist', status: 404 } },
+      },
+    ],
   },
   {
     name: 'a logged-out token cannot upgrade: 401 logged_out',

@@ -12,11 +12,11 @@ import {
   sessionNow,
   wkError,
 } from '../answers.js';
-import { asSession, CONN_REMOVE, chunkedOver16KiB, DEVICE_QUIT, wk } from '../requests.js';
+import { asSession, CONN_KICK, CONN_REMOVE, chunkedOver16KiB, DEVICE_QUIT, wk } from '../requests.js';
 import type { ContractBody, ContractCase } from '../table.js';
 
-const wukongimAuth: ContractCase[] = [DEVICE_QUIT, CONN_REMOVE].flatMap((path) => {
-  const body = path === CONN_REMOVE ? { uid: 'alice01', conn_id: 1 } : { uid: 'alice01' };
+const wukongimAuth: ContractCase[] = [DEVICE_QUIT, CONN_REMOVE, CONN_KICK].flatMap((path) => {
+  const body = path === DEVICE_QUIT ? { uid: 'alice01' } : { uid: 'alice01', conn_id: 1 };
   return (
     [
       ['no token header', null],
@@ -323,15 +323,17 @@ export const wukongim: ContractCase[] = [
     request: wk(CONN_REMOVE, { chunked: Buffer.from(bigJson({ uid: 'alice01', conn_id: 3 }, 3000)) }),
     expect: { status: 200, body: OK, closed: { c: SOCKET_CLOSED.connection_removed } },
   },
-  ...connRemoveBadBodies.map(
-    ([what, body, msg]): ContractCase => ({
-      name: `/conn/remove: 400 for ${what}`,
-      family: 'wukongim',
-      setup: (w) => w.simulate('c', { uid: 'alice01', deviceFlag: 0, connId: 1 }),
-      request: wk(CONN_REMOVE, body),
-      expect: { status: 400, body: wkError(400, msg), closed: { c: 'open' } },
-      unchanged: true,
-    }),
+  ...[CONN_REMOVE, CONN_KICK].flatMap((path) =>
+    connRemoveBadBodies.map(
+      ([what, body, msg]): ContractCase => ({
+        name: `${path}: 400 for ${what}`,
+        family: 'wukongim',
+        setup: (w) => w.simulate('c', { uid: 'alice01', deviceFlag: 0, connId: 1 }),
+        request: wk(path, body),
+        expect: { status: 400, body: wkError(400, msg), closed: { c: 'open' } },
+        unchanged: true,
+      }),
+    ),
   ),
   {
     name: '/user/device_quit: 404 for an unknown user',

@@ -179,13 +179,16 @@ export class ConnectionRegistry {
     return targets;
   }
 
-  /** Closes local targets here, asks other nodes to close theirs, and drops all of them from the store. */
-  async close(targets: readonly ConnectionRecord[], reason: CloseReason): Promise<number> {
+  /**
+   * Closes local targets here, asks other nodes to close theirs, and drops all of them from the
+   * store. With `graceMs`, each connection is told first and closed that much later (by its `close`).
+   */
+  async close(targets: readonly ConnectionRecord[], reason: CloseReason, graceMs?: number): Promise<number> {
     const code = CLOSE_CODES[reason];
     const remote = new Map<number, { uid: string; connId: number }[]>();
     for (const target of targets) {
       if (target.nodeId === this.#o.nodeId) {
-        this.#closeLocal(target.uid, target.connId, code, reason);
+        this.#closeLocal(target.uid, target.connId, code, reason, graceMs);
       } else {
         const entry = { uid: target.uid, connId: target.connId };
         const list = remote.get(target.nodeId);
@@ -203,6 +206,7 @@ export class ConnectionRegistry {
           connections,
           code,
           reason,
+          ...(graceMs === undefined ? {} : { graceMs }),
           fromNodeId: this.#o.nodeId,
         }),
       ),
@@ -235,8 +239,10 @@ export class ConnectionRegistry {
   /** Closes what a `close-connections` message of another node asks this node to close. */
   onClusterMessage(message: ClusterMessage): void {
     if (message.type !== 'close-connections' || message.nodeId !== this.#o.nodeId) return;
+    const graceMs =
+      Number.isSafeInteger(message.graceMs) && (message.graceMs as number) >= 0 ? message.graceMs : undefined;
     for (const { uid, connId } of message.connections)
-      this.#closeLocal(uid, connId, message.code, message.reason);
+      this.#closeLocal(uid, connId, message.code, message.reason, graceMs);
   }
 
   /** Stops the heartbeat for good and sends the pending writes (the engine closes; its store may close next). */
@@ -252,12 +258,12 @@ export class ConnectionRegistry {
     this.#heartbeat = undefined;
   }
 
-  #closeLocal(uid: string, connId: number, code: number, reason: string): void {
+  #closeLocal(uid: string, connId: number, code: number, reason: string, graceMs?: number): void {
     const local = this.#connections.get(connId);
     if (local === undefined || local.uid !== uid) return;
     this.#forget(local);
     try {
-      local.close({ code, reason: reason as CloseReason });
+      local.close({ code, reason: reason as CloseReason, ...(graceMs === undefined ? {} : { graceMs }) });
     } catch (error) {
       this.#o.events.error(error);
     }

@@ -218,15 +218,43 @@ export class Evict {
     input: { uid: string; connId: number; nodeId?: number },
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
+    return this.#closeConnection(input, context, 'remove_connection');
+  }
+
+  /**
+   * WuKongIM's `/conn/kick`: like `removeConnection`, but the connection is told first and closed
+   * `connectionKickGraceMs` later (`4006 connection_kicked`, `ConnectionCloseInfo.graceMs`).
+   */
+  async kickConnection(
+    input: { uid: string; connId: number; nodeId?: number },
+    context: RevocationContext = {},
+  ): Promise<RevocationResult> {
+    return this.#closeConnection(input, context, 'kick_connection');
+  }
+
+  async #closeConnection(
+    input: { uid: string; connId: number; nodeId?: number },
+    context: RevocationContext,
+    action: 'remove_connection' | 'kick_connection',
+  ): Promise<RevocationResult> {
     assertUid(input.uid);
     if (!isPositiveSafeInteger(input.connId)) throw new TypeError('connId must be a positive integer');
     if (input.nodeId !== undefined && !isPositiveSafeInteger(input.nodeId)) {
       throw new TypeError('nodeId must be a positive integer');
     }
     const { uid, connId, nodeId } = input;
-    const result = await this.#revocations.removeConnection(uid, connId, nodeId);
+    const result =
+      action === 'kick_connection'
+        ? await this.#revocations.removeConnection(
+            uid,
+            connId,
+            nodeId,
+            'connection_kicked',
+            this.#o.connectionKickGraceMs,
+          )
+        : await this.#revocations.removeConnection(uid, connId, nodeId);
     const where = nodeId === undefined ? {} : { nodeId };
-    this.#emitRevocation({ action: 'remove_connection', uid, connId, ...where, ...result }, context);
+    this.#emitRevocation({ action, uid, connId, ...where, ...result }, context);
     return result;
   }
 

@@ -39,6 +39,12 @@ export interface EvictOptions {
   /** A connection's record expires this long after its node's last heartbeat. Default 60 000. */
   connectionTtlMs?: number;
   /**
+   * How long a connection kicked with `kickConnection` (WuKongIM's `/conn/kick`) is given between
+   * being told and being closed (`ConnectionCloseInfo.graceMs`). Default 2 000, WuKongIM's; 0 closes
+   * at once.
+   */
+  connectionKickGraceMs?: number;
+  /**
    * Decides whether a user exists for the admin endpoints (404 / 70107), for hosts that keep their
    * own user table. Default: a user exists while evict has anything on file for them.
    */
@@ -63,6 +69,7 @@ const KNOWN_OPTIONS: readonly (keyof EvictOptions)[] = [
   'storeTimeoutMs',
   'failOpen',
   'connectionTtlMs',
+  'connectionKickGraceMs',
   'userExists',
   'cacheSize',
 ];
@@ -87,6 +94,7 @@ export function parseEvictOptions(options: EvictOptions): ResolvedOptions {
     storeTimeoutMs: defined.storeTimeoutMs ?? 2_000,
     failOpen: defined.failOpen ?? false,
     connectionTtlMs: defined.connectionTtlMs ?? 60_000,
+    connectionKickGraceMs: defined.connectionKickGraceMs ?? 2_000,
     userExists: defined.userExists,
     cacheSize: defined.cacheSize ?? 100_000,
   };
@@ -94,6 +102,8 @@ export function parseEvictOptions(options: EvictOptions): ResolvedOptions {
     if (!isPositiveSafeInteger(resolved[name]))
       throw new TypeError(`evict: ${name} must be a positive integer`);
   }
+  if (!Number.isSafeInteger(resolved.connectionKickGraceMs) || resolved.connectionKickGraceMs < 0)
+    throw new TypeError('evict: connectionKickGraceMs must be a non-negative integer of milliseconds');
   if (!Number.isSafeInteger(resolved.cacheSize) || resolved.cacheSize < 0)
     throw new TypeError('evict: cacheSize must be a non-negative integer (0 turns the cache off)');
   if (resolved.nodeId > MAX_NODE_ID) throw new TypeError(`evict: nodeId must be at most ${MAX_NODE_ID}`);

@@ -78,12 +78,19 @@ export class Revocations {
   }
 
   /** Closes one live connection wherever it is (all nodes when `nodeId` is absent). */
-  async removeConnection(uid: string, connId: number, nodeId: number | undefined): Promise<RevocationResult> {
+  /** Closes one connection wherever it is: at once (`connection_removed`), or told first (`connection_kicked`, with `graceMs`). */
+  async removeConnection(
+    uid: string,
+    connId: number,
+    nodeId: number | undefined,
+    reason: 'connection_removed' | 'connection_kicked' = 'connection_removed',
+    graceMs?: number,
+  ): Promise<RevocationResult> {
     const listed = await this.#o.store.listConnections(uid);
     const targets = this.#o.connections.targetsOfConnection(uid, connId, nodeId, listed);
     if (targets.length === 0) throw new ConnectionNotFoundError(uid, connId);
     const atMs = this.#o.clock.nowMs();
-    return { atMs, connectionsClosed: await this.#o.connections.close(targets, 'connection_removed') };
+    return { atMs, connectionsClosed: await this.#o.connections.close(targets, reason, graceMs) };
   }
 
   /** Tells every node to drop its cached copies of what a revocation changed. */

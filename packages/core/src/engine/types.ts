@@ -51,6 +51,7 @@ export type RevocationAction =
   | 'kick_user'
   | 'quit_device'
   | 'remove_connection'
+  | 'kick_connection'
   | 'logout'
   | 'clear_push_token';
 
@@ -105,6 +106,8 @@ export const CLOSE_CODES = {
   connection_removed: 4003,
   /** The session the connection was opened with was logged out. */
   session_revoked: 4004,
+  /** Kicked alone (WuKongIM's `/conn/kick`): told first, closed after a grace period. */
+  connection_kicked: 4006,
 } as const;
 
 export type CloseReason = keyof typeof CLOSE_CODES;
@@ -112,6 +115,11 @@ export type CloseReason = keyof typeof CLOSE_CODES;
 export interface ConnectionCloseInfo {
   code: number;
   reason: CloseReason;
+  /**
+   * When set, tell the client why first and close it this many milliseconds later (as WuKongIM
+   * does on `/conn/kick`); otherwise close at once. `registerSocket` does both.
+   */
+  graceMs?: number;
 }
 
 export interface RegisterConnectionOptions {

@@ -18,11 +18,11 @@ import {
   uidProblem,
 } from '../validation.js';
 import { authFailureLimiter, clientOf } from './auth-limiter.js';
-import { type Family, jsonBody, objectBody } from './family.js';
+import { type Family, type FamilyRoute, jsonBody, objectBody } from './family.js';
 
 /**
- * WuKongIM's admin API (seeds 000 and 001): `POST /user/device_quit`, `POST /conn/remove`, and who
- * is online, `POST /user/onlinestatus`.
+ * WuKongIM's admin API (seeds 000 and 001): `POST /user/device_quit`, `POST /conn/remove`,
+ * `POST /conn/kick`, and who is online, `POST /user/onlinestatus`.
  */
 export interface WukongimOptions {
   /** Compared in constant time with the `token` header of every call. */
@@ -122,6 +122,40 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
 
   const context = (endpoint: string): RevocationContext => ({ actor: { type: 'manager' }, endpoint });
 
+  /**
+   * `/conn/remove` and `/conn/kick`: the same body and answers; remove closes at once and silently,
+   * kick tells the client first and closes it after the engine's grace period.
+   */
+  const connectionRoute = (
+    path: string,
+    close: (input: { uid: string; connId: number; nodeId?: number }, endpoint: string) => Promise<unknown>,
+  ): FamilyRoute => ({
+    method: 'POST',
+    path,
+    async handle(request) {
+      const refused = await authenticate(request);
+      if (refused !== undefined) return refused;
+      const body = objectBody(await request.readBody(), CONN_REMOVE_FIELDS);
+      if (!body.ok) return fail(400, body.message);
+      const { uid, conn_id: connId, node_id: nodeId } = body.fields;
+      const uidIssue = uidProblem(uid);
+      if (uidIssue !== undefined) return fail(400, `uid ${uidIssue}`);
+      if (connId === undefined) return fail(400, 'conn_id is required');
+      if (!isPositiveSafeInteger(connId)) return fail(400, 'conn_id must be a positive integer');
+      if (nodeId !== undefined && !isPositiveSafeInteger(nodeId))
+        return fail(400, 'node_id must be a positive integer');
+      try {
+        await close(
+          { uid: uid as string, connId, ...(nodeId === undefined ? {} : { nodeId }) },
+          `POST ${path}`,
+        );
+        return ok();
+      } catch (error) {
+        return failure(error);
+      }
+    },
+  });
+
   return {
     name: 'wukongim',
     routes: [
@@ -181,32 +215,8 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
           }
         },
       },
-      {
-        method: 'POST',
-        path: '/conn/remove',
-        async handle(request) {
-          const refused = await authenticate(request);
-          if (refused !== undefined) return refused;
-          const body = objectBody(await request.readBody(), CONN_REMOVE_FIELDS);
-          if (!body.ok) return fail(400, body.message);
-          const { uid, conn_id: connId, node_id: nodeId } = body.fields;
-          const uidIssue = uidProblem(uid);
-          if (uidIssue !== undefined) return fail(400, `uid ${uidIssue}`);
-          if (connId === undefined) return fail(400, 'conn_id is required');
-          if (!isPositiveSafeInteger(connId)) return fail(400, 'conn_id must be a positive integer');
-          if (nodeId !== undefined && !isPositiveSafeInteger(nodeId))
-            return fail(400, 'node_id must be a positive integer');
-          try {
-            await engine.removeConnection(
-              { uid: uid as string, connId, ...(nodeId === undefined ? {} : { nodeId }) },
-              context('POST /conn/remove'),
-            );
-            return ok();
-          } catch (error) {
-            return failure(error);
-          }
-        },
-      },
+      connectionRoute('/conn/remove', (input, endpoint) => engine.removeConnection(input, context(endpoint))),
+      connectionRoute('/conn/kick', (input, endpoint) => engine.kickConnection(input, context(endpoint))),
     ],
   };
 }
