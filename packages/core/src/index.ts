@@ -100,6 +100,7 @@ export type {
   PushTokenKind,
   PushTokenRecord,
   RejectionReason,
+  SessionDetails,
   SessionRecord,
   UserRecord,
 } from './model.js';

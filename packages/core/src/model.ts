@@ -26,6 +26,19 @@ export interface SessionRecord {
   retainUntilMs: number;
   /** Set by logout. */
   revokedAtMs?: number;
+  /** What a person recognises the session by, as given at sign-in. */
+  details?: SessionDetails;
+}
+
+/** What a person recognises a session by (all optional, all given at sign-in). */
+export interface SessionDetails {
+  /** The client's install id (WuKongIM's `device_id`). */
+  deviceId?: string;
+  userAgent?: string;
+  /** The client's IP address. */
+  ip?: string;
+  /** A free label ("Anna's phone"). */
+  label?: string;
 }
 
 /** What the store keeps of one device of a user, to answer "does this device have a session". */

@@ -4,6 +4,7 @@ import {
   type Cutoff,
   type DeviceRecord,
   type PushTokenRecord,
+  type SessionDetails,
   type SessionRecord,
   StoreCorruptError,
   type UserRecord,
@@ -40,11 +41,27 @@ function decodeTime(raw: string | undefined): number | undefined {
 
 /**
  * A session as stored (see `keys.ts`): `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs>
- * <revokedAtMs or -> <uid>`. The token hash is the key's; the uid comes last, as it may hold spaces.
+ * <revokedAtMs or -> <uid>`, then, if it has details, a newline and their JSON. The token hash is
+ * the key's; the uid comes after the numbers, as it may hold spaces, and never holds a newline (no
+ * control characters), so the scripts that rewrite the numbers keep the rest as it is.
  */
 export function encodeSession(session: SessionRecord): string {
-  const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid } = session;
-  return `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${revokedAtMs ?? '-'} ${uid}`;
+  const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details } = session;
+  const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${revokedAtMs ?? '-'} ${uid}`;
+  return details === undefined ? head : `${head}\n${JSON.stringify(details)}`;
+}
+
+const DETAIL_FIELDS: readonly (keyof SessionDetails)[] = ['deviceId', 'userAgent', 'ip', 'label'];
+
+function decodeDetails(key: string, raw: string): SessionDetails {
+  const value = parseJson(key, raw, 'session details');
+  const details: SessionDetails = {};
+  for (const [name, field] of Object.entries(value)) {
+    if (!DETAIL_FIELDS.includes(name as keyof SessionDetails) || typeof field !== 'string')
+      throw new StoreCorruptError(`unreadable session details in Redis at ${key}`);
+    details[name as keyof SessionDetails] = field;
+  }
+  return details;
 }
 
 /** A cutoff as stored: `<atMs> <reason>`. */
@@ -98,15 +115,18 @@ export function decodeSession(key: string, tokenHash: string, raw: unknown): Ses
   ) {
     throw new StoreCorruptError(`unreadable session in Redis at ${key}`);
   }
+  const rest = match[6]!;
+  const newline = rest.indexOf('\n');
   const session: SessionRecord = {
     tokenHash,
-    uid: match[6]!,
+    uid: newline === -1 ? rest : rest.slice(0, newline),
     deviceFlag,
     issuedAtMs,
     expiresAtMs,
     retainUntilMs,
   };
   if (revokedAtMs !== undefined) session.revokedAtMs = revokedAtMs;
+  if (newline !== -1) session.details = decodeDetails(key, rest.slice(newline + 1));
   return session;
 }
 

@@ -5,6 +5,7 @@ import type {
   DeviceRecord,
   PushTokenKind,
   PushTokenRecord,
+  SessionDetails,
   SessionRecord,
   UserRecord,
 } from '../model.js';
@@ -23,6 +24,7 @@ export class StoredSession {
   readonly expiresAtMs: number;
   readonly retainUntilMs: number;
   revokedAtMs: number | undefined;
+  readonly details: SessionDetails | undefined;
 
   constructor(session: SessionRecord) {
     this.tokenHash = session.tokenHash;
@@ -32,6 +34,7 @@ export class StoredSession {
     this.expiresAtMs = session.expiresAtMs;
     this.retainUntilMs = session.retainUntilMs;
     this.revokedAtMs = session.revokedAtMs;
+    this.details = session.details === undefined ? undefined : { ...session.details };
   }
 
   toRecord(): SessionRecord {
@@ -44,6 +47,7 @@ export class StoredSession {
       retainUntilMs: this.retainUntilMs,
     };
     if (this.revokedAtMs !== undefined) record.revokedAtMs = this.revokedAtMs;
+    if (this.details !== undefined) record.details = { ...this.details };
     return record;
   }
 }

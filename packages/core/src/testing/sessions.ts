@@ -33,6 +33,33 @@ export const sessions: Group = {
       expect(await h.store.listSessions(uid)).toEqual([{ ...session, revokedAtMs: atMs }]);
     });
 
+    it('keeps the details a session is recognised by, through revocation, and its own copy of them', async () => {
+      const uid = `${newUid()} with spaces`;
+      const details = {
+        deviceId: 'install-7f3a',
+        userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) "quoted" \\ ✓',
+        ip: '2001:db8::1',
+        label: 'Anna’s phone {"not": "json"}',
+      };
+      const session = h.session(uid, { details: { ...details } });
+      const bare = h.session(uid);
+      await h.store.putSession(session);
+      await h.store.putSession(bare);
+      expect(await h.store.getSession(session.tokenHash)).toEqual(session);
+      expect(await h.store.getSession(bare.tokenHash)).toEqual(bare);
+      session.details!.label = 'changed';
+      const returned = await h.store.getSession(session.tokenHash);
+      expect(returned?.details).toEqual(details);
+      returned!.details!.ip = '10.0.0.1';
+      const atMs = h.now() + 3;
+      expect((await h.store.revokeSession(session.tokenHash, atMs))?.details).toEqual(details);
+      const revoked = await h.store.getSession(session.tokenHash);
+      expect(revoked).toEqual({ ...session, details, revokedAtMs: atMs });
+      const listed = await h.store.listSessions(uid);
+      expect(listed.find((s) => s.tokenHash === session.tokenHash)?.details).toEqual(details);
+      expect(listed.find((s) => s.tokenHash === bare.tokenHash)?.details).toBeUndefined();
+    });
+
     it('revoking twice keeps the first time, even when the second is earlier', async () => {
       const session = h.session(newUid());
       await h.store.putSession(session);
