@@ -7,6 +7,7 @@ export type EvictErrorCode =
   | 'EVICT_UNKNOWN_USER'
   | 'EVICT_DEVICE_NOT_FOUND'
   | 'EVICT_CONNECTION_NOT_FOUND'
+  | 'EVICT_SESSION_NOT_FOUND'
   | 'EVICT_INVALID_TOKEN'
   | 'EVICT_STORE_UNAVAILABLE'
   | 'EVICT_STORE_TIMEOUT'
@@ -51,6 +52,20 @@ export class ConnectionNotFoundError extends EvictError {
     readonly connId: number,
   ) {
     super('EVICT_CONNECTION_NOT_FOUND', `connection ${connId} of user ${JSON.stringify(uid)} does not exist`);
+  }
+}
+
+/** No live session of the user has this public id (another user's is not found either). */
+export class SessionNotFoundError extends EvictError {
+  static override code = 'EVICT_SESSION_NOT_FOUND' as const;
+  constructor(
+    readonly uid: string,
+    readonly sessionId: string,
+  ) {
+    super(
+      'EVICT_SESSION_NOT_FOUND',
+      `user ${JSON.stringify(uid)} has no live session ${JSON.stringify(sessionId)}`,
+    );
   }
 }
 

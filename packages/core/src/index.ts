@@ -19,13 +19,16 @@ export {
   type Credential,
   type EvictEvents,
   type IssuedSession,
+  type IssueSessionOptions,
   type LocalConnectionInfo,
+  MAX_LISTED_SESSIONS,
   MAX_PRESENCE_UIDS,
   type RegisterConnectionOptions,
   type RevocationAction,
   type RevocationContext,
   type RevocationEvent,
   type RevocationResult,
+  type SessionInfo,
   type SessionRegistration,
   type SessionStatus,
   type StatelessCredential,
@@ -39,6 +42,7 @@ export {
   InvalidTokenError,
   isEvictError,
   isStoreFailure,
+  SessionNotFoundError,
   StoreCorruptError,
   StoreTimeoutError,
   StoreUnavailableError,
@@ -106,7 +110,7 @@ export type {
 } from './model.js';
 export { PUSH_TOKEN_KINDS } from './model.js';
 export { definedOptions } from './options.js';
-export { hashToken } from './secrets.js';
+export { hashToken, sessionIdOf } from './secrets.js';
 export {
   assertIncarnation,
   countByDevice,

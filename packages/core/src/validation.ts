@@ -1,3 +1,4 @@
+import type { SessionDetails } from './model.js';
 /** The engine's own rules for identifiers (docs/engine.md); each family may add its own. */
 
 export const MAX_UID_BYTES = 255;
@@ -59,4 +60,29 @@ export function uidListProblem(value: unknown, max: number): string | undefined 
   }
   if (new Set(value).size !== value.length) return 'must not repeat a user id';
   return undefined;
+}
+
+/** The longest of each session detail; a longer user agent is cut (the client chose it), anything else refused. */
+const DETAIL_LIMITS: Readonly<Record<keyof SessionDetails, number>> = {
+  deviceId: 128,
+  userAgent: 512,
+  ip: 64,
+  label: 128,
+};
+
+/** The session details given at sign-in, checked (`TypeError` for a bad one); undefined when none. */
+export function sessionDetailsOf(input: SessionDetails): SessionDetails | undefined {
+  const details: SessionDetails = {};
+  for (const [name, max] of Object.entries(DETAIL_LIMITS) as [keyof SessionDetails, number][]) {
+    let value: unknown = input[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length === 0 || CONTROL_CHARACTER.test(value))
+      throw new TypeError(`${name} must be a non-empty string without control characters`);
+    if (value.length > max) {
+      if (name !== 'userAgent') throw new TypeError(`${name} must be at most ${max} characters`);
+      value = value.slice(0, max).toWellFormed();
+    }
+    details[name] = value as string;
+  }
+  return Object.keys(details).length === 0 ? undefined : details;
 }

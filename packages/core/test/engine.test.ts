@@ -1007,6 +1007,7 @@ describe('audit events', () => {
       action: 'logout',
       uid: 'alice',
       deviceFlag: 2,
+      sessionId: session.sessionId,
       pushTokenKinds: ['ring'],
       actor: { type: 'user', id: 'alice' },
       endpoint: 'POST /v1/api/user/logout',

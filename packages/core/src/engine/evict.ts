@@ -1,10 +1,10 @@
 import type { CacheStats } from '../cache.js';
 import type { Clock } from '../clock.js';
-import { EvictError, InvalidTokenError, StoreUnavailableError } from '../errors.js';
+import { EvictError, InvalidTokenError, SessionNotFoundError, StoreUnavailableError } from '../errors.js';
 import type { MaybePromise } from '../maybe-promise.js';
 import type { PushTokenKind, PushTokenRecord, SessionRecord } from '../model.js';
 import { PUSH_TOKEN_KINDS } from '../model.js';
-import { hashToken } from '../secrets.js';
+import { hashToken, sessionIdOf } from '../secrets.js';
 import type { EvictStore } from '../store.js';
 import {
   assertDeviceFlag,
@@ -26,11 +26,13 @@ import type {
   Credential,
   EvictEvents,
   IssuedSession,
+  IssueSessionOptions,
   LocalConnectionInfo,
   RegisterConnectionOptions,
   RevocationContext,
   RevocationEvent,
   RevocationResult,
+  SessionInfo,
   SessionRegistration,
   SessionStatus,
   UserPresence,
@@ -139,7 +141,7 @@ export class Evict {
   // ---- sessions ----
 
   /** Issues a new opaque login token. Only its hash is stored. */
-  issueSession(input: { uid: string; deviceFlag: number; ttlMs?: number }): Promise<IssuedSession> {
+  issueSession(input: IssueSessionOptions): Promise<IssuedSession> {
     return this.#sessions.issue(input);
   }
 
@@ -184,6 +186,88 @@ export class Evict {
   /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. Never a token, only its hash. */
   sessionsOf(uid: string): Promise<SessionStatus[]> {
     return this.#sessions.statusesOf(uid);
+  }
+
+  /**
+   * The user's live sessions, newest first, at most `MAX_LISTED_SESSIONS`: each with its public
+   * `sessionId`, device, times and the details given at sign-in. Never a token.
+   */
+  listSessions(uid: string): Promise<SessionInfo[]> {
+    return this.#sessions.list(uid);
+  }
+
+  /**
+   * Revokes one live session of the user, named by its public id, as a logout would (without
+   * touching push tokens): its token is rejected from now on, its connections close on every node
+   * (`4004 session_revoked`). `EVICT_SESSION_NOT_FOUND` when the user has no live session of that
+   * id (another user's session is not found either).
+   */
+  async revokeSession(
+    input: { uid: string; sessionId: string },
+    context: RevocationContext = {},
+  ): Promise<RevocationResult> {
+    assertUid(input.uid);
+    if (typeof input.sessionId !== 'string') throw new TypeError('sessionId must be a string');
+    const session = (await this.#sessions.live(input.uid)).find(
+      (s) => sessionIdOf(s.tokenHash) === input.sessionId,
+    );
+    if (session === undefined) throw new SessionNotFoundError(input.uid, input.sessionId);
+    return this.#revokeSessions([session], context);
+  }
+
+  /** Revokes every live session of the user whose token this is, but that one ("sign out everywhere else"). */
+  async revokeOtherSessions(
+    token: string,
+    context: RevocationContext = {},
+  ): Promise<RevocationResult & { revoked: number }> {
+    const current = await this.sessionOf(token);
+    const others = (await this.#sessions.live(current.uid)).filter((s) => s.tokenHash !== current.tokenHash);
+    const result = await this.#revokeSessions(others, {
+      ...context,
+      actor: context.actor ?? { type: 'user', id: current.uid },
+    });
+    return { ...result, revoked: others.length };
+  }
+
+  /** Revokes sessions one by one (each acknowledged only once announced), each with its event. */
+  async #revokeSessions(
+    sessions: readonly SessionRecord[],
+    context: RevocationContext,
+  ): Promise<RevocationResult> {
+    const atMs = this.#now();
+    let connectionsClosed = 0;
+    for (const session of sessions) {
+      const closed = await this.#revokeSession(session, atMs);
+      connectionsClosed += closed;
+      const { uid, deviceFlag } = session;
+      this.#emitRevocation(
+        {
+          action: 'revoke_session',
+          uid,
+          deviceFlag,
+          sessionId: sessionIdOf(session.tokenHash),
+          atMs,
+          connectionsClosed: closed,
+        },
+        context,
+      );
+    }
+    return { atMs, connectionsClosed };
+  }
+
+  /**
+   * Marks the session revoked, closes this node's connections of it and tells every node (which
+   * close theirs); returns how many this node closed.
+   */
+  async #revokeSession(session: SessionRecord, atMs: number): Promise<number> {
+    try {
+      await this.#store.revokeSession(session.tokenHash, atMs);
+    } finally {
+      this.#check.forgetSession(session.tokenHash);
+    }
+    const connectionsClosed = this.#connections.closeSession(session.tokenHash);
+    await this.#revocations.announce(session.uid, session.tokenHash);
+    return connectionsClosed;
   }
 
   // ---- revocations ----
@@ -269,17 +353,19 @@ export class Evict {
       throw new InvalidTokenError('the token belongs to another user');
     const pushTokenKinds = await this.#store.clearPushTokens(session.uid, PUSH_TOKEN_KINDS);
     const atMs = this.#now();
-    try {
-      await this.#store.revokeSession(session.tokenHash, atMs);
-    } finally {
-      this.#check.forgetSession(session.tokenHash);
-    }
-    // This node's sockets of the session now; the other nodes close theirs on the message.
-    const connectionsClosed = this.#connections.closeSession(session.tokenHash);
-    await this.#revocations.announce(session.uid, session.tokenHash);
+    // This node's sockets of the session at once; the other nodes close theirs on the message.
+    const connectionsClosed = await this.#revokeSession(session, atMs);
     const { uid, deviceFlag } = session;
     this.#emitRevocation(
-      { action: 'logout', uid, deviceFlag, pushTokenKinds, atMs, connectionsClosed },
+      {
+        action: 'logout',
+        uid,
+        deviceFlag,
+        sessionId: sessionIdOf(session.tokenHash),
+        pushTokenKinds,
+        atMs,
+        connectionsClosed,
+      },
       { actor: options.actor ?? { type: 'user', id: uid }, endpoint: options.endpoint },
     );
     return { atMs, connectionsClosed };

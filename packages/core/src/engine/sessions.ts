@@ -1,12 +1,25 @@
 import type { Clock } from '../clock.js';
 import type { SessionRecord } from '../model.js';
-import { hashToken, newSessionToken } from '../secrets.js';
-import { assertDeviceFlag, assertToken, assertUid, isPositiveSafeInteger } from '../validation.js';
+import { hashToken, newSessionToken, sessionIdOf } from '../secrets.js';
+import {
+  assertDeviceFlag,
+  assertToken,
+  assertUid,
+  isPositiveSafeInteger,
+  sessionDetailsOf,
+} from '../validation.js';
 import type { CredentialCheck } from './check.js';
 import { EXPIRED_SESSION_RETENTION_MS } from './options.js';
 import { applicableCutoff, sessionRejection } from './rules.js';
 import type { TimedStore } from './timed-store.js';
-import type { IssuedSession, SessionRegistration, SessionStatus } from './types.js';
+import {
+  type IssuedSession,
+  type IssueSessionOptions,
+  MAX_LISTED_SESSIONS,
+  type SessionInfo,
+  type SessionRegistration,
+  type SessionStatus,
+} from './types.js';
 
 export interface SessionsOptions {
   store: TimedStore;
@@ -24,24 +37,27 @@ export class Sessions {
     this.#o = options;
   }
 
-  async issue(input: { uid: string; deviceFlag: number; ttlMs?: number }): Promise<IssuedSession> {
-    const ttlMs = input.ttlMs ?? this.#o.sessionTtlMs;
+  async issue(input: IssueSessionOptions): Promise<IssuedSession> {
+    const { ttlMs: givenTtlMs, ...details } = input;
+    const ttlMs = givenTtlMs ?? this.#o.sessionTtlMs;
     if (!isPositiveSafeInteger(ttlMs) || ttlMs > this.#o.maxCredentialLifetimeMs) {
       throw new TypeError('ttlMs must be a positive integer no larger than maxCredentialLifetimeMs');
     }
     assertUid(input.uid);
     assertDeviceFlag(input.deviceFlag);
+    sessionDetailsOf(details);
     const token = newSessionToken();
     const issuedAtMs = await this.#issueTime(input.uid, input.deviceFlag);
-    const session = {
+    const expiresAtMs = issuedAtMs + ttlMs;
+    await this.register({ ...details, token, issuedAtMs, expiresAtMs });
+    return {
       token,
+      sessionId: sessionIdOf(hashToken(token)),
       uid: input.uid,
       deviceFlag: input.deviceFlag,
       issuedAtMs,
-      expiresAtMs: issuedAtMs + ttlMs,
+      expiresAtMs,
     };
-    await this.register(session);
-    return session;
   }
 
   async register(input: SessionRegistration): Promise<void> {
@@ -53,6 +69,7 @@ export class Sessions {
       throw new TypeError('issuedAtMs and expiresAtMs must be integers of milliseconds since the epoch');
     }
     if (input.expiresAtMs <= issuedAtMs) throw new TypeError('expiresAtMs must be after issuedAtMs');
+    const details = sessionDetailsOf(input);
     const record: SessionRecord = {
       tokenHash: hashToken(input.token),
       uid: input.uid,
@@ -60,6 +77,7 @@ export class Sessions {
       issuedAtMs,
       expiresAtMs: input.expiresAtMs,
       retainUntilMs: input.expiresAtMs + EXPIRED_SESSION_RETENTION_MS,
+      ...(details === undefined ? {} : { details }),
     };
     try {
       await this.#o.store.putSession(record);
@@ -67,6 +85,33 @@ export class Sessions {
       // A token registered again replaces its record: this node must not keep serving the old one.
       this.#o.check.forgetSession(record.tokenHash);
     }
+  }
+
+  /**
+   * The user's live sessions, newest first (by issue time, then id), at most `MAX_LISTED_SESSIONS`,
+   * with what they are recognised by; never a token or its hash.
+   */
+  async list(uid: string): Promise<SessionInfo[]> {
+    return (await this.live(uid))
+      .sort(
+        (a, b) => b.issuedAtMs - a.issuedAtMs || compare(sessionIdOf(a.tokenHash), sessionIdOf(b.tokenHash)),
+      )
+      .slice(0, MAX_LISTED_SESSIONS)
+      .map((session) => ({
+        sessionId: sessionIdOf(session.tokenHash),
+        deviceFlag: session.deviceFlag,
+        issuedAtMs: session.issuedAtMs,
+        expiresAtMs: session.expiresAtMs,
+        ...session.details,
+      }));
+  }
+
+  /** The user's live session records (those the guard would accept now). */
+  async live(uid: string): Promise<SessionRecord[]> {
+    assertUid(uid);
+    const [sessions, user] = await Promise.all([this.#o.store.listSessions(uid), this.#o.store.getUser(uid)]);
+    const now = this.#o.clock.nowMs();
+    return sessions.filter((session) => sessionRejection(session, user, now) === undefined);
   }
 
   /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. */
@@ -102,3 +147,5 @@ export class Sessions {
     return cutoff !== undefined && cutoff.atMs >= now ? cutoff.atMs + 1 : now;
   }
 }
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,4 +1,4 @@
-import type { DeviceConnections, PushTokenKind, RejectionReason } from '../model.js';
+import type { DeviceConnections, PushTokenKind, RejectionReason, SessionDetails } from '../model.js';
 
 /** A credential the guard checks. */
 export type Credential =
@@ -53,6 +53,7 @@ export type RevocationAction =
   | 'remove_connection'
   | 'kick_connection'
   | 'logout'
+  | 'revoke_session'
   | 'clear_push_token';
 
 /** The audit event every revocation emits. It never carries a raw token. */
@@ -63,6 +64,8 @@ export interface RevocationEvent {
   deviceFlag?: number | 'all';
   connId?: number;
   nodeId?: number;
+  /** For `logout` and `revoke_session`: the session's public id. */
+  sessionId?: string;
   /** For `logout` and `clear_push_token`: the push-token kinds that were cleared. */
   pushTokenKinds?: PushTokenKind[];
   actor: Actor;
@@ -165,7 +168,7 @@ export interface SessionStatus {
 }
 
 /** A login token the host issued itself, as `registerSession` takes it. */
-export interface SessionRegistration {
+export interface SessionRegistration extends SessionDetails {
   token: string;
   uid: string;
   deviceFlag: number;
@@ -174,13 +177,32 @@ export interface SessionRegistration {
   expiresAtMs: number;
 }
 
+export interface IssueSessionOptions extends SessionDetails {
+  uid: string;
+  deviceFlag: number;
+  ttlMs?: number;
+}
+
 export interface IssuedSession {
   token: string;
+  /** The session's public id (`sessionIdOf`): what `listSessions` and `revokeSession` name it by. */
+  sessionId: string;
   uid: string;
   deviceFlag: number;
   issuedAtMs: number;
   expiresAtMs: number;
 }
+
+/** A live session as `listSessions` shows it: never its token, nor its hash. */
+export interface SessionInfo extends SessionDetails {
+  sessionId: string;
+  deviceFlag: number;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** `listSessions` shows at most this many sessions, newest first. */
+export const MAX_LISTED_SESSIONS = 1_000;
 
 /** `Evict.presence` takes at most this many users (Tencent's query_online_status takes 500). */
 export const MAX_PRESENCE_UIDS = 500;

@@ -1,0 +1,193 @@
+import {
+  type ConnectionCloseInfo,
+  createEvict,
+  type Evict,
+  hashToken,
+  MAX_LISTED_SESSIONS,
+  MemoryStore,
+  type RevocationEvent,
+  sessionIdOf,
+} from '@evict/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../test/support/clock.js';
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const o of opened.splice(0)) await o.close();
+});
+
+function twoNodes() {
+  const clock = new ManualClock();
+  const store = new MemoryStore({ clock });
+  const one = createEvict({ store, clock, nodeId: 1 });
+  const two = createEvict({ store, clock, nodeId: 2 });
+  opened.push(store, one, two);
+  return { clock, store, one, two };
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('sessions a person can see and end', () => {
+  it('lists the live sessions newest first with their details and public ids, never a token or its hash', async () => {
+    const { clock, one } = twoNodes();
+    const phone = await one.issueSession({
+      uid: 'anna',
+      deviceFlag: 0,
+      deviceId: 'install-1',
+      userAgent: 'AnnaChat/2.1 (iPhone)',
+      ip: '203.0.113.9',
+      label: 'Anna’s phone',
+    });
+    clock.advance(1_000);
+    const web = await one.issueSession({ uid: 'anna', deviceFlag: 1, userAgent: 'Mozilla/5.0' });
+    clock.advance(1_000);
+    const gone = await one.issueSession({ uid: 'anna', deviceFlag: 1 });
+    await one.logout(gone.token);
+    await one.issueSession({ uid: 'bob', deviceFlag: 0 });
+
+    expect(phone.sessionId).toBe(sessionIdOf(hashToken(phone.token)));
+    expect(phone.sessionId).not.toContain(phone.token);
+    const listed = await one.listSessions('anna');
+    expect(listed).toEqual([
+      {
+        sessionId: web.sessionId,
+        deviceFlag: 1,
+        issuedAtMs: web.issuedAtMs,
+        expiresAtMs: web.expiresAtMs,
+        userAgent: 'Mozilla/5.0',
+      },
+      {
+        sessionId: phone.sessionId,
+        deviceFlag: 0,
+        issuedAtMs: phone.issuedAtMs,
+        expiresAtMs: phone.expiresAtMs,
+        deviceId: 'install-1',
+        userAgent: 'AnnaChat/2.1 (iPhone)',
+        ip: '203.0.113.9',
+        label: 'Anna’s phone',
+      },
+    ]);
+    const text = JSON.stringify(listed);
+    for (const token of [phone.token, web.token]) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(hashToken(token));
+    }
+    // A kick of the device ends its sessions: they leave the list.
+    await one.quitDevice('anna', 1);
+    expect((await one.listSessions('anna')).map((s) => s.sessionId)).toEqual([phone.sessionId]);
+    expect(await one.listSessions('nobody')).toEqual([]);
+    expect(MAX_LISTED_SESSIONS).toBeGreaterThan(0);
+  });
+
+  it('checks the details: control characters and overlong values are refused, an overlong user agent is cut', async () => {
+    const { one } = twoNodes();
+    for (const bad of [
+      { deviceId: '' },
+      { deviceId: 'a'.repeat(129) },
+      { ip: 'x\ny' },
+      { label: 7 },
+      { label: 'tab\there' },
+    ]) {
+      await expect(
+        one.issueSession({ uid: 'anna', deviceFlag: 0, ...(bad as object) }),
+        JSON.stringify(bad),
+      ).rejects.toThrow(TypeError);
+    }
+    expect(await one.listSessions('anna')).toEqual([]);
+    await one.issueSession({ uid: 'anna', deviceFlag: 0, userAgent: `${'u'.repeat(511)}😀😀` });
+    const [session] = await one.listSessions('anna');
+    expect(session!.userAgent!.length).toBeLessThanOrEqual(512);
+    expect(session!.userAgent!.isWellFormed()).toBe(true);
+  });
+
+  it('revokeSession ends one session by its public id, closes its sockets on every node (4004), and finds no other user’s', async () => {
+    const { one, two } = twoNodes();
+    const phone = await one.issueSession({ uid: 'anna', deviceFlag: 0 });
+    const web = await one.issueSession({ uid: 'anna', deviceFlag: 1 });
+    const bobs = await one.issueSession({ uid: 'bob', deviceFlag: 0 });
+    const closed: string[] = [];
+    const connect = (engine: Evict, name: string, token: string, uid = 'anna') =>
+      engine.registerConnection({
+        uid,
+        deviceFlag: 0,
+        credential: { type: 'session', token },
+        close: (info: ConnectionCloseInfo) => closed.push(`${name} ${info.code}`),
+      });
+    await connect(two, 'phone on node 2', phone.token);
+    await connect(one, 'web on node 1', web.token);
+    const events: RevocationEvent[] = [];
+    one.on('revocation', (e) => events.push(e));
+
+    await expect(one.revokeSession({ uid: 'anna', sessionId: bobs.sessionId })).rejects.toMatchObject({
+      code: 'EVICT_SESSION_NOT_FOUND',
+    });
+    await expect(one.revokeSession({ uid: 'anna', sessionId: 'no-such-id' })).rejects.toMatchObject({
+      code: 'EVICT_SESSION_NOT_FOUND',
+    });
+    await expect(one.revokeSession({ uid: 'anna', sessionId: 7 as unknown as string })).rejects.toThrow(
+      TypeError,
+    );
+    expect((await one.check({ type: 'session', token: bobs.token })).ok).toBe(true);
+
+    const result = await one.revokeSession(
+      { uid: 'anna', sessionId: phone.sessionId },
+      { actor: { type: 'user', id: 'anna' } },
+    );
+    await tick();
+    expect(result.connectionsClosed).toBe(0); // its socket is on node 2, which closes it on the message
+    expect(closed).toEqual(['phone on node 2 4004']);
+    expect(await one.check({ type: 'session', token: phone.token })).toMatchObject({
+      ok: false,
+      reason: 'logged_out',
+    });
+    expect(await two.check({ type: 'session', token: phone.token })).toMatchObject({
+      ok: false,
+      reason: 'logged_out',
+    });
+    expect((await one.check({ type: 'session', token: web.token })).ok).toBe(true);
+    expect(events).toMatchObject([
+      {
+        action: 'revoke_session',
+        uid: 'anna',
+        deviceFlag: 0,
+        sessionId: phone.sessionId,
+        actor: { type: 'user', id: 'anna' },
+      },
+    ]);
+    // Ended once: a second time it is not found.
+    await expect(one.revokeSession({ uid: 'anna', sessionId: phone.sessionId })).rejects.toMatchObject({
+      code: 'EVICT_SESSION_NOT_FOUND',
+    });
+  });
+
+  it('revokeOtherSessions ends every live session of the user but the caller’s, and their sockets', async () => {
+    const { one, two } = twoNodes();
+    const mine = await one.issueSession({ uid: 'anna', deviceFlag: 1 });
+    const others = [
+      await one.issueSession({ uid: 'anna', deviceFlag: 0 }),
+      await one.issueSession({ uid: 'anna', deviceFlag: 1 }),
+    ];
+    const bobs = await one.issueSession({ uid: 'bob', deviceFlag: 1 });
+    const closed: string[] = [];
+    for (const [i, session] of [mine, ...others].entries()) {
+      await (i % 2 ? two : one).registerConnection({
+        uid: 'anna',
+        deviceFlag: session.deviceFlag,
+        credential: { type: 'session', token: session.token },
+        close: () => closed.push(session.sessionId),
+      });
+    }
+    const result = await one.revokeOtherSessions(mine.token);
+    await tick();
+    expect(result.revoked).toBe(2);
+    expect(closed.sort()).toEqual(others.map((s) => s.sessionId).sort());
+    expect((await one.listSessions('anna')).map((s) => s.sessionId)).toEqual([mine.sessionId]);
+    expect((await one.check({ type: 'session', token: mine.token })).ok).toBe(true);
+    expect((await one.check({ type: 'session', token: bobs.token })).ok).toBe(true);
+    // Nothing left to end.
+    expect((await one.revokeOtherSessions(mine.token)).revoked).toBe(0);
+    await expect(one.revokeOtherSessions('not-a-token')).rejects.toMatchObject({
+      code: 'EVICT_INVALID_TOKEN',
+    });
+  });
+});
