@@ -43,6 +43,41 @@ export interface Demo {
 }
 
 /** Reads the demo's settings from the environment, with the defaults the README documents. */
+/** The demo's `POST /login` body: `uid` (or `username`), `device_flag` (default 0), `device_id`. */
+export interface LoginBody {
+  uid?: string;
+  username?: string;
+  device_flag?: number;
+  device_id?: string;
+}
+
+/**
+ * The demo's login, the same in every framework: a session for the body's user and device, with
+ * what the user will recognise it by (the install's `device_id`, the user agent, the client's IP).
+ */
+export async function demoLogin(
+  engine: Evict,
+  body: LoginBody | undefined,
+  client: { userAgent: string | undefined; ip: string | undefined },
+) {
+  const uid = body?.uid ?? body?.username;
+  const deviceFlag = body?.device_flag ?? 0;
+  const session = await engine.issueSession({
+    uid: uid as string,
+    deviceFlag,
+    ...(body?.device_id === undefined ? {} : { deviceId: body.device_id }),
+    ...(client.userAgent === undefined || client.userAgent === '' ? {} : { userAgent: client.userAgent }),
+    ...(client.ip === undefined ? {} : { ip: client.ip }),
+  });
+  return {
+    token: session.token,
+    session_id: session.sessionId,
+    uid,
+    device_flag: deviceFlag,
+    expires_at: new Date(session.expiresAtMs),
+  };
+}
+
 export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOptions {
   return {
     port: Number(env.PORT ?? 5001),

@@ -4,6 +4,7 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoLogin,
   logEngineEvents,
   serveDemo,
   wukongimOptions,
@@ -29,16 +30,10 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });
 
   app.post('/login', express.json(), async (req, res) => {
-    const uid = req.body?.uid ?? req.body?.username;
-    const deviceFlag = req.body?.device_flag ?? 0;
     try {
-      const session = await engine.issueSession({ uid, deviceFlag });
-      res.json({
-        token: session.token,
-        uid,
-        device_flag: deviceFlag,
-        expires_at: new Date(session.expiresAtMs),
-      });
+      res.json(
+        await demoLogin(engine, req.body, { userAgent: req.get('user-agent'), ip: req.socket.remoteAddress }),
+      );
     } catch (error) {
       res.status(400).json({ error: message(error) });
     }

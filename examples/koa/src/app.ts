@@ -5,6 +5,8 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoLogin,
+  type LoginBody,
   logEngineEvents,
   serveDemo,
   wukongimOptions,
@@ -49,17 +51,11 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const router = new Router();
 
   router.post('/login', json, async (ctx) => {
-    const body = bodyOf<{ uid: string; username: string; device_flag: number }>(ctx);
-    const uid = body.uid ?? body.username;
-    const deviceFlag = body.device_flag ?? 0;
     try {
-      const session = await engine.issueSession({ uid, deviceFlag });
-      ctx.body = {
-        token: session.token,
-        uid,
-        device_flag: deviceFlag,
-        expires_at: new Date(session.expiresAtMs),
-      };
+      ctx.body = await demoLogin(engine, bodyOf<LoginBody>(ctx), {
+        userAgent: ctx.get('user-agent'),
+        ip: ctx.socket.remoteAddress,
+      });
     } catch (error) {
       ctx.status = 400;
       ctx.body = { error: message(error) };

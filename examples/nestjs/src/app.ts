@@ -1,10 +1,12 @@
 import 'reflect-metadata';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { type Evict, type Principal, type PushTokenKind, signUserSig, userSigSource } from '@evict/core';
 import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoLogin,
+  type LoginBody,
   logEngineEvents,
   serveDemo,
   wukongimOptions,
@@ -26,6 +28,7 @@ import {
   Post,
   Put,
   Query,
+  Req,
   UseGuards,
 } from '@nestjs/common';
 import { BaseExceptionFilter, NestFactory } from '@nestjs/core';
@@ -34,12 +37,6 @@ export { type Demo, type DemoOptions, demoOptionsFromEnv } from '@evict/demo-kit
 
 const DEMO_OPTIONS = Symbol('DEMO_OPTIONS');
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-interface LoginBody {
-  uid?: string;
-  username?: string;
-  device_flag?: number;
-}
 
 interface PushTokenBody {
   kind?: PushTokenKind;
@@ -56,17 +53,12 @@ class DemoController {
 
   @Post('login')
   @HttpCode(200)
-  async login(@Body() body: LoginBody | undefined) {
-    const uid = body?.uid ?? body?.username;
-    const deviceFlag = body?.device_flag ?? 0;
+  async login(@Body() body: LoginBody | undefined, @Req() request: IncomingMessage) {
     try {
-      const session = await this.evict.issueSession({ uid: uid as string, deviceFlag });
-      return {
-        token: session.token,
-        uid,
-        device_flag: deviceFlag,
-        expires_at: new Date(session.expiresAtMs),
-      };
+      return await demoLogin(this.evict.engine, body, {
+        userAgent: request.headers['user-agent'],
+        ip: request.socket.remoteAddress,
+      });
     } catch (error) {
       throw new BadRequestException({ error: message(error) });
     }
