@@ -48,5 +48,6 @@ export function adminOptionsFor(options: CaseOptions = {}): AdminApiOptions {
       ...(options.rateLimitPerSecond === undefined ? {} : { rateLimitPerSecond: options.rateLimitPerSecond }),
     },
     lancens: {},
+    sessions: true,
   };
 }

@@ -427,7 +427,8 @@ it('the table is well formed, and covers every status and code of docs/families.
       .flatMap(([, s]) => Object.values(s.expect.closed ?? {}))
       .map((c) => (c === 'open' ? 'open' : c.code)),
   );
-  for (const code of [4001, 4002, 4003, 'open']) expect(closeCodes.has(code), `close ${code}`).toBe(true);
+  for (const code of [4001, 4002, 4003, 4004, 4006, 'open'])
+    expect(closeCodes.has(code), `close ${code}`).toBe(true);
 });
 
 it('finds the adapters in apps/', () => {

@@ -24,7 +24,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
 
   const app = express();
   // The three admin API families, at the paths their documentation gives.
-  app.use(evictRouter(engine, { wukongim: wukongimOptions(options), tencent: options.tencent }));
+  app.use(
+    evictRouter(engine, { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true }),
+  );
 
   // The host's own routes.
   const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });

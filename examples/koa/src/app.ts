@@ -43,7 +43,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     }
   });
   // The three admin API families, at the paths their documentation gives.
-  app.use(evictRoutes(engine, { wukongim: wukongimOptions(options), tencent: options.tencent }));
+  app.use(
+    evictRoutes(engine, { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true }),
+  );
 
   // The host's own routes.
   const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });

@@ -113,7 +113,7 @@ class DemoModule {
       imports: [
         EvictModule.forRoot({
           engine,
-          admin: { wukongim: wukongimOptions(options), tencent: options.tencent },
+          admin: { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true },
           guard: { credentials: ['session', userSigSource(options.tencent)] },
         }),
       ],

@@ -5,6 +5,7 @@ import { type TencentOptions, tencentFamily } from './families/tencent/index.js'
 import { type WukongimOptions, wukongimFamily } from './families/wukongim.js';
 import type { EvictHandler, EvictRequest, EvictResponse } from './http/types.js';
 import { definedOptions } from './options.js';
+import { handleSelfService, SELF_SERVICE_ROUTES } from './self-service.js';
 
 export interface AdminApiOptions {
   /** Which families to mount. Default: all three. */
@@ -15,10 +16,16 @@ export interface AdminApiOptions {
   tencent?: TencentOptions;
   /** Lancens: `POST /v1/api/user/logout`, `DELETE /v1/api/user/token`, `DELETE /v1/api/user/message/token`. */
   lancens?: LancensOptions;
+  /**
+   * The signed-in user's own sessions: `GET /sessions`, `DELETE /sessions/:id`,
+   * `POST /sessions/revoke-others`, authenticated by the session token as the guard reads it.
+   * Default false.
+   */
+  sessions?: boolean;
 }
 
 export interface AdminRoute {
-  family: FamilyName;
+  family: FamilyName | 'sessions';
   method: string;
   path: string;
 }
@@ -30,7 +37,7 @@ export interface AdminApi {
   routes: readonly AdminRoute[];
 }
 
-const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens'];
+const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens', 'sessions'];
 
 /** The admin endpoints of the chosen families as one framework-neutral handler. */
 export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): AdminApi {
@@ -54,9 +61,14 @@ export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): Ad
     }
   }
 
+  const sessions = defined.sessions ?? false;
+  if (typeof sessions !== 'boolean') throw new TypeError('evict: sessions must be a boolean');
+  if (sessions) for (const route of SELF_SERVICE_ROUTES) routes.push({ family: 'sessions', ...route });
+
   async function handle(request: EvictRequest): Promise<EvictResponse | undefined> {
     const route = table.get(`${request.method.toUpperCase()} ${request.path}`);
-    return route === undefined ? undefined : route.handle(request);
+    if (route !== undefined) return route.handle(request);
+    return sessions ? handleSelfService(engine, request) : undefined;
   }
 
   return { handle, routes };
