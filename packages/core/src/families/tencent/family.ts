@@ -153,15 +153,24 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
     return { admin: identifier };
   }
 
-  async function kick(request: EvictRequest): Promise<EvictResponse> {
+  /** `admit`, then the body as an object of `fields` only: the admin and the fields, or the answer. */
+  async function admitWithBody(
+    request: EvictRequest,
+    fields: readonly string[],
+  ): Promise<{ admin: string; fields: Readonly<Record<string, unknown>> } | { refused: EvictResponse }> {
     const admitted = await admit(request);
-    if ('refused' in admitted) return admitted.refused;
-
+    if ('refused' in admitted) return admitted;
     const raw = await request.readBody();
-    if (raw.kind === 'invalid' && raw.problem === 'not_json') return answer(60003);
-    const body = objectBody(raw, KICK_FIELDS);
-    if (!body.ok) return answer(body.problem === 'not_json' ? 60003 : 70402, body.message);
-    const { Identifier, UserID } = body.fields;
+    if (raw.kind === 'invalid' && raw.problem === 'not_json') return { refused: answer(60003) };
+    const body = objectBody(raw, fields);
+    if (!body.ok) return { refused: answer(body.problem === 'not_json' ? 60003 : 70402, body.message) };
+    return { admin: admitted.admin, fields: body.fields };
+  }
+
+  async function kick(request: EvictRequest): Promise<EvictResponse> {
+    const admitted = await admitWithBody(request, KICK_FIELDS);
+    if ('refused' in admitted) return admitted.refused;
+    const { Identifier, UserID } = admitted.fields;
     if (Identifier !== undefined && UserID !== undefined)
       return answer(70402, 'give Identifier or UserID, not both');
     const uid = Identifier ?? UserID;
@@ -182,13 +191,9 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
 
   /** `POST /v4/openim/query_online_status`: Online, PushOnline or Offline, per account, with each platform on request. */
   async function queryOnlineStatus(request: EvictRequest): Promise<EvictResponse> {
-    const admitted = await admit(request);
+    const admitted = await admitWithBody(request, ONLINE_STATUS_FIELDS);
     if ('refused' in admitted) return admitted.refused;
-    const raw = await request.readBody();
-    if (raw.kind === 'invalid' && raw.problem === 'not_json') return answer(60003);
-    const body = objectBody(raw, ONLINE_STATUS_FIELDS);
-    if (!body.ok) return answer(body.problem === 'not_json' ? 60003 : 70402, body.message);
-    const { To_Account: accounts, IsNeedDetail: needDetail } = body.fields;
+    const { To_Account: accounts, IsNeedDetail: needDetail } = admitted.fields;
     if (accounts === undefined) return answer(70402, 'To_Account is required');
     const problem = uidListProblem(accounts, MAX_PRESENCE_UIDS);
     if (problem !== undefined) return answer(70402, `To_Account ${problem}`);
