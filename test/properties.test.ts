@@ -34,7 +34,7 @@ afterAll(() => {
 type RouteFamily = 'wukongim' | 'tencent' | 'lancens';
 interface Route {
   family: RouteFamily;
-  method: 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   fields: readonly string[];
 }
@@ -43,6 +43,7 @@ const ROUTES: readonly Route[] = [
   { family: 'wukongim', method: 'POST', path: '/conn/remove', fields: ['uid', 'conn_id', 'node_id'] },
   { family: 'wukongim', method: 'POST', path: '/conn/kick', fields: ['uid', 'conn_id', 'node_id'] },
   { family: 'wukongim', method: 'POST', path: '/user/onlinestatus', fields: [] },
+  { family: 'wukongim', method: 'GET', path: '/connz', fields: [] },
   { family: 'tencent', method: 'POST', path: '/v4/im_open_login_svc/kick', fields: ['Identifier', 'UserID'] },
   {
     family: 'tencent',
@@ -348,9 +349,20 @@ function requestFor(route: Route, world: () => World): fc.Arbitrary<RawRequest> 
       query:
         route.family === 'tencent'
           ? tencentQuery(world)
-          : fc.array(fc.tuple(fc.constantFrom('uid', 'token', 'device_flag', '__proto__', 'x'), headerText), {
-              maxLength: 3,
-            }),
+          : fc.array(
+              fc.tuple(
+                fc.constantFrom(
+                  'uid',
+                  'token',
+                  'device_flag',
+                  '__proto__',
+                  'x',
+                  ...(route.path === '/connz' ? ['offset', 'limit', 'node_id', 'sort', 'uid'] : []),
+                ),
+                fc.oneof(headerText, fc.constantFrom(...USERS, '0', '1', '20', '-1', 'idDesc', 'uptime')),
+              ),
+              { maxLength: 4 },
+            ),
       token: tokenHeader(world),
       contentType: fc.constantFrom(...CONTENT_TYPES),
       body: rawBody(route, world),
@@ -454,6 +466,12 @@ function checkAnswer(r: RawRequest, answer: Answer): boolean {
   }
   if (route.family === 'wukongim') {
     expect([200, 400, 401, 404, 429, 500], label).toContain(answer.status);
+    if (answer.status === 200 && route.path === '/connz') {
+      // A read: a page of one user's connections, and never a change to the store.
+      expect(keysOf(body), label).toEqual(['connections', 'limit', 'now', 'offset', 'total']);
+      expect(Array.isArray(body!.connections), label).toBe(true);
+      return true;
+    }
     if (answer.status === 200 && route.path === '/user/onlinestatus') {
       // A read: a row per live connection, and never a change to the store.
       expect(Array.isArray(body), label).toBe(true);

@@ -23,6 +23,7 @@ export const wk = (
 });
 
 export const ONLINE_STATUS = '/user/onlinestatus';
+export const CONNZ = '/connz';
 export const QUERY_ONLINE_STATUS = '/v4/openim/query_online_status';
 
 /** A Tencent REST call to `path` with a UserSig of the admin from tls-sig-api-v2; `query` overrides (undefined: leave out). */

@@ -1,8 +1,8 @@
 /** Who is online: WuKongIM's `POST /user/onlinestatus` and Tencent's `POST /v4/openim/query_online_status`. */
-import { ADMIN, OTHER_KEY } from '../../support/fixtures.js';
+import { ADMIN, MANAGER_TOKEN, OTHER_KEY } from '../../support/fixtures.js';
 import { fail, invalid, wkError } from '../answers.js';
-import { ONLINE_STATUS, QUERY_ONLINE_STATUS, queryOnlineStatus, wk } from '../requests.js';
-import type { ContractBody, ContractCase, World } from '../table.js';
+import { CONNZ, ONLINE_STATUS, QUERY_ONLINE_STATUS, queryOnlineStatus, wk } from '../requests.js';
+import type { ContractBody, ContractCase, ContractRequest, World } from '../table.js';
 
 /** alice01: two sockets on the web (device 1) and one on the app (device 0); bobby02: none, push tokens on device 0. */
 async function aliceOnline(w: World): Promise<void> {
@@ -170,3 +170,115 @@ export const presence: ContractCase[] = [
     }),
   ),
 ];
+
+// ---- GET /connz ----
+
+const START_MS = Date.UTC(2026, 0, 1, 12, 0, 0) + 1_000; // the world's clock once set up
+const connz = (
+  query: Record<string, string | undefined>,
+  token: string | null = MANAGER_TOKEN,
+): ContractRequest => ({
+  method: 'GET',
+  path: CONNZ,
+  query,
+  ...(token === null ? {} : { headers: { token } }),
+});
+
+/** alice01: connections 11 (app) and 12, 13 (web), 46, 45 and 0 seconds old (within the node's ttl); bobby02: one. */
+async function aliceConnected(w: World): Promise<void> {
+  await w.simulate('a', { uid: 'alice01', deviceFlag: 0, connId: 11 });
+  w.clock.advance(1_000);
+  await w.simulate('b', { uid: 'alice01', deviceFlag: 1, connId: 12 });
+  w.clock.advance(45_000);
+  await w.simulate('c', { uid: 'alice01', deviceFlag: 1, connId: 13 });
+  await w.simulate('bob', { uid: 'bobby02', deviceFlag: 0, connId: 14 });
+}
+const NOW = new Date(START_MS + 46_000).toISOString();
+const row = (id: number, device: string, uptime: string) => ({
+  id,
+  uid: 'alice01',
+  uptime,
+  device,
+  proxy_type_format: '本地连接',
+  node_id: 1,
+});
+
+const connzBadQueries: [string, Record<string, string>, string][] = [
+  ['no uid', {}, 'uid is required'],
+  ['an empty uid', { uid: '' }, 'uid is required'],
+  ['limit 0', { uid: 'alice01', limit: '0' }, 'limit must be an integer from 1 to 1000'],
+  ['limit 1001', { uid: 'alice01', limit: '1001' }, 'limit must be an integer from 1 to 1000'],
+  ['a negative offset', { uid: 'alice01', offset: '-1' }, 'offset must be an integer from 0 to 1000000'],
+  ['offset not a number', { uid: 'alice01', offset: 'x' }, 'offset must be an integer from 0 to 1000000'],
+  [
+    'node_id not a number',
+    { uid: 'alice01', node_id: '1.5' },
+    `node_id must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`,
+  ],
+  [
+    'a sort evict cannot do',
+    { uid: 'alice01', sort: 'inMsg' },
+    'sort must be one of id, idDesc, uptime, uptimeDesc',
+  ],
+];
+
+presence.push(
+  {
+    name: 'connz: the user’s live connections by id, formatted as WuKongIM’s connz handler',
+    family: 'wukongim',
+    setup: aliceConnected,
+    request: connz({ uid: 'alice01' }),
+    expect: {
+      status: 200,
+      body: {
+        connections: [row(11, 'App(从)', '46s'), row(12, 'Web(从)', '45s'), row(13, 'Web(从)', '0s')],
+        now: NOW,
+        total: 3,
+        offset: 0,
+        limit: 20,
+      },
+    },
+    unchanged: true,
+  },
+  {
+    name: 'connz: a page of them, newest first (sort uptimeDesc), on one node',
+    family: 'wukongim',
+    setup: aliceConnected,
+    request: connz({ uid: 'alice01', sort: 'uptimeDesc', offset: '1', limit: '1', node_id: '1' }),
+    expect: {
+      status: 200,
+      body: { connections: [row(12, 'Web(从)', '45s')], now: NOW, total: 3, offset: 1, limit: 1 },
+    },
+    unchanged: true,
+  },
+  {
+    name: 'connz: another node’s id lists none here; an unknown user has none',
+    family: 'wukongim',
+    setup: aliceConnected,
+    request: connz({ uid: 'alice01', node_id: '2' }),
+    expect: { status: 200, body: { connections: [], now: NOW, total: 0, offset: 0, limit: 20 } },
+    unchanged: true,
+    next: [
+      {
+        request: connz({ uid: 'nobody' }),
+        expect: { status: 200, body: { connections: [], now: NOW, total: 0, offset: 0, limit: 20 } },
+      },
+    ],
+  },
+  {
+    name: 'connz: without the manager token, 401',
+    family: 'wukongim',
+    request: connz({ uid: 'alice01' }, null),
+    expect: { status: 401, body: '' },
+    unchanged: true,
+  },
+  ...connzBadQueries.map(
+    ([what, query, msg]): ContractCase => ({
+      name: `connz: ${what} answers 400`,
+      family: 'wukongim',
+      request: connz(query),
+      expect: { status: 400, body: wkError(400, msg) },
+      unchanged: true,
+    }),
+  ),
+);

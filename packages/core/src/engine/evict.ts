@@ -2,7 +2,7 @@ import type { CacheStats } from '../cache.js';
 import type { Clock } from '../clock.js';
 import { EvictError, InvalidTokenError, SessionNotFoundError, StoreUnavailableError } from '../errors.js';
 import type { MaybePromise } from '../maybe-promise.js';
-import type { PushTokenKind, PushTokenRecord, SessionRecord } from '../model.js';
+import type { ConnectionRecord, PushTokenKind, PushTokenRecord, SessionRecord } from '../model.js';
 import { PUSH_TOKEN_KINDS } from '../model.js';
 import { hashToken, sessionIdOf } from '../secrets.js';
 import type { EvictStore } from '../store.js';
@@ -503,6 +503,17 @@ export class Evict {
       }
     }
     return handle;
+  }
+
+  /**
+   * The user's live connections on every node, by connId: `{ uid, deviceFlag, nodeId, connId,
+   * connectedAtMs, incarnation }`.
+   */
+  async listConnections(uid: string): Promise<ConnectionRecord[]> {
+    assertUid(uid);
+    return (await this.#store.listConnections(uid)).sort(
+      (a, b) => a.connId - b.connId || a.nodeId - b.nodeId,
+    );
   }
 
   /** This node's live connections (for diagnostics and the demo). */

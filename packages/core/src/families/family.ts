@@ -3,7 +3,7 @@ import type { BodyResult, EvictRequest, EvictResponse } from '../http/types.js';
 
 /** One admin route of a family. */
 export interface FamilyRoute {
-  method: 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
   handle(request: EvictRequest): Promise<EvictResponse>;
 }

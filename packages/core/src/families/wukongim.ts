@@ -87,6 +87,43 @@ const CONN_REMOVE_FIELDS = ['uid', 'conn_id', 'node_id'] as const;
  */
 export const MAX_ONLINE_ROWS_PER_USER = 100;
 
+/** `/connz` answers at most this many connections a page. */
+const MAX_CONNZ_LIMIT = 1_000;
+
+type Listed = { connId: number; nodeId: number; connectedAtMs: number };
+/** The orders `/connz` takes (WuKongIM's names); evict knows no message counters to sort by. */
+const CONNZ_SORTS: Readonly<Record<string, (a: Listed, b: Listed) => number>> = {
+  id: (a, b) => a.connId - b.connId || a.nodeId - b.nodeId,
+  idDesc: (a, b) => b.connId - a.connId || b.nodeId - a.nodeId,
+  // WuKongIM sorts by the time a connection started: `uptime` puts the oldest first.
+  uptime: (a, b) => a.connectedAtMs - b.connectedAtMs || a.connId - b.connId,
+  uptimeDesc: (a, b) => b.connectedAtMs - a.connectedAtMs || a.connId - b.connId,
+};
+
+/** A duration as WuKongIM's `myUptime` writes it: `1y2d3h4m5s`, leading zero units left out. */
+export function wukongimUptime(ms: number): string {
+  const secs = Math.max(0, Math.floor(ms / 1000));
+  const mins = Math.floor(secs / 60);
+  const hrs = Math.floor(mins / 60);
+  const days = Math.floor(hrs / 24);
+  const yrs = Math.floor(days / 365);
+  if (yrs > 0) return `${yrs}y${days % 365}d${hrs % 24}h${mins % 60}m${secs % 60}s`;
+  if (days > 0) return `${days}d${hrs % 24}h${mins % 60}m${secs % 60}s`;
+  if (hrs > 0) return `${hrs}h${mins % 60}m${secs % 60}s`;
+  if (mins > 0) return `${mins}m${secs % 60}s`;
+  return `${secs}s`;
+}
+
+/**
+ * A device flag as WuKongIM's connz writes it: `App`, `Web`, `PC` or `未知`, with the device level
+ * in brackets; evict keeps no levels, so it is the zero level, `从` (slave), as WuKongIM shows one
+ * it was not given.
+ */
+function wukongimDevice(deviceFlag: number): string {
+  const name = ({ 0: 'App', 1: 'Web', 2: 'PC' } as Record<number, string>)[deviceFlag] ?? '未知';
+  return `${name}(从)`;
+}
+
 export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | undefined): Family {
   const options = parseWukongimOptions(rawOptions);
   const ok = (): EvictResponse => jsonResponse(200, options.compat ? { status: 200 } : { status: 'ok' });
@@ -156,6 +193,58 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
     },
   });
 
+  /**
+   * `GET /connz?uid=&node_id=&offset=&limit=&sort=`: a user's live connections on every node (or on
+   * `node_id`), a page at a time, in the shape of WuKongIM's connz handler, with the fields evict
+   * knows (docs/families.md lists those it leaves out).
+   */
+  async function connz(request: EvictRequest): Promise<EvictResponse> {
+    const refused = await authenticate(request);
+    if (refused !== undefined) return refused;
+    const { query } = request;
+    const uid = query.get('uid');
+    if (uid === null || uid === '') return fail(400, 'uid is required');
+    const uidIssue = uidProblem(uid);
+    if (uidIssue !== undefined) return fail(400, `uid ${uidIssue}`);
+    const integer = (name: string, fallback: number, min: number, max: number): number | string => {
+      const raw = query.get(name);
+      if (raw === null || raw === '') return fallback;
+      if (!/^\d{1,10}$/.test(raw) || Number(raw) < min || Number(raw) > max)
+        return `${name} must be an integer from ${min} to ${max}`;
+      return Number(raw);
+    };
+    const offset = integer('offset', 0, 0, 1_000_000);
+    if (typeof offset === 'string') return fail(400, offset);
+    const limit = integer('limit', 20, 1, MAX_CONNZ_LIMIT);
+    if (typeof limit === 'string') return fail(400, limit);
+    const nodeId = integer('node_id', 0, 0, Number.MAX_SAFE_INTEGER);
+    if (typeof nodeId === 'string') return fail(400, nodeId);
+    const sort = query.get('sort') ?? 'id';
+    const order = CONNZ_SORTS[sort];
+    if (order === undefined) return fail(400, `sort must be one of ${Object.keys(CONNZ_SORTS).join(', ')}`);
+    try {
+      const nowMs = engine.clock.nowMs();
+      const all = (await engine.listConnections(uid)).filter((c) => nodeId === 0 || c.nodeId === nodeId);
+      const page = all.sort(order).slice(offset, offset + limit);
+      return jsonResponse(200, {
+        connections: page.map((c) => ({
+          id: c.connId,
+          uid: c.uid,
+          uptime: wukongimUptime(nowMs - c.connectedAtMs),
+          device: wukongimDevice(c.deviceFlag),
+          proxy_type_format: c.nodeId === engine.nodeId ? '本地连接' : `源节点：${c.nodeId}`,
+          node_id: c.nodeId,
+        })),
+        now: new Date(nowMs).toISOString(),
+        total: all.length,
+        offset,
+        limit,
+      });
+    } catch (error) {
+      return failure(error);
+    }
+  }
+
   return {
     name: 'wukongim',
     routes: [
@@ -215,6 +304,7 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
           }
         },
       },
+      { method: 'GET', path: '/connz', handle: connz },
       connectionRoute('/conn/remove', (input, endpoint) => engine.removeConnection(input, context(endpoint))),
       connectionRoute('/conn/kick', (input, endpoint) => engine.kickConnection(input, context(endpoint))),
     ],
