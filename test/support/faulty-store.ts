@@ -19,6 +19,7 @@ const ALL: Method[] = [
   'deleteConnections',
   'deleteConnection',
   'listConnections',
+  'touchSessions',
   'countConnections',
   'setPushToken',
   'getPushTokens',
@@ -92,6 +93,7 @@ export class FaultyStore implements EvictStore {
   declare deleteConnection: EvictStore['deleteConnection'];
   declare sweepConnections?: EvictStore['sweepConnections'];
   declare listConnections: EvictStore['listConnections'];
+  declare touchSessions: EvictStore['touchSessions'];
   declare countConnections: EvictStore['countConnections'];
   declare setPushToken: EvictStore['setPushToken'];
   declare getPushTokens: EvictStore['getPushTokens'];

@@ -217,6 +217,14 @@ export class MemoryStore implements EvictStore {
     return sessions;
   }
 
+  async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
+    for (const { tokenHash, atMs } of touches) {
+      const session = this.#liveSession(tokenHash);
+      if (session !== undefined && !(session.lastSeenAtMs !== undefined && session.lastSeenAtMs >= atMs))
+        session.lastSeenAtMs = atMs;
+    }
+  }
+
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
     // Read and write without an await in between, so that concurrent revocations keep the first time.
     const session = this.#liveSession(tokenHash);

@@ -28,6 +28,8 @@ export interface SessionRecord {
   revokedAtMs?: number;
   /** What a person recognises the session by, as given at sign-in. */
   details?: SessionDetails;
+  /** When it was last seen in use, coarsely (`EvictOptions.lastSeenResolutionMs`); only grows. */
+  lastSeenAtMs?: number;
 }
 
 /** What a person recognises a session by (all optional, all given at sign-in). */

@@ -91,6 +91,12 @@ export interface EvictStore {
    */
   listSessions(uid: string): Promise<SessionRecord[]>;
   /**
+   * Raises each session's `lastSeenAtMs` to `atMs` (it only grows), keeping everything else; a
+   * session not on file (or past its retention) is left alone, never created. Each one atomic, not
+   * the batch.
+   */
+  touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void>;
+  /**
    * Marks the session on file (expired or not, until its `retainUntilMs`) revoked at `atMs`; its
    * `retainUntilMs` is unchanged. Returns the session as it was before this call, or undefined if
    * there is none. Revoking twice keeps the first time.

@@ -41,14 +41,18 @@ function decodeTime(raw: string | undefined): number | undefined {
 
 /**
  * A session as stored (see `keys.ts`): `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs>
- * <revokedAtMs or -> <uid>`, then, if it has details, a newline and their JSON. The token hash is
- * the key's; the uid comes after the numbers, as it may hold spaces, and never holds a newline (no
- * control characters), so the scripts that rewrite the numbers keep the rest as it is.
+ * <revokedAtMs or -> <uid>`, then, if it has details or was seen, a line with the details' JSON (or
+ * `-`), then, if it was seen, a line with `lastSeenAtMs`. The token hash is the key's; the uid comes
+ * after the numbers, as it may hold spaces, and never holds a newline (no control characters), so
+ * the scripts that rewrite the numbers keep the rest as it is.
  */
 export function encodeSession(session: SessionRecord): string {
-  const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details } = session;
+  const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details, lastSeenAtMs } =
+    session;
   const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${revokedAtMs ?? '-'} ${uid}`;
-  return details === undefined ? head : `${head}\n${JSON.stringify(details)}`;
+  if (details === undefined && lastSeenAtMs === undefined) return head;
+  const detailsLine = details === undefined ? '-' : JSON.stringify(details);
+  return lastSeenAtMs === undefined ? `${head}\n${detailsLine}` : `${head}\n${detailsLine}\n${lastSeenAtMs}`;
 }
 
 const DETAIL_FIELDS: readonly (keyof SessionDetails)[] = ['deviceId', 'userAgent', 'ip', 'label'];
@@ -115,18 +119,21 @@ export function decodeSession(key: string, tokenHash: string, raw: unknown): Ses
   ) {
     throw new StoreCorruptError(`unreadable session in Redis at ${key}`);
   }
-  const rest = match[6]!;
-  const newline = rest.indexOf('\n');
+  const [uid, detailsLine, seenLine, ...extra] = match[6]!.split('\n');
+  const lastSeenAtMs = seenLine === undefined ? undefined : numberOf(seenLine);
+  if (extra.length > 0 || (seenLine !== undefined && lastSeenAtMs === undefined))
+    throw new StoreCorruptError(`unreadable session in Redis at ${key}`);
   const session: SessionRecord = {
     tokenHash,
-    uid: newline === -1 ? rest : rest.slice(0, newline),
+    uid: uid!,
     deviceFlag,
     issuedAtMs,
     expiresAtMs,
     retainUntilMs,
   };
   if (revokedAtMs !== undefined) session.revokedAtMs = revokedAtMs;
-  if (newline !== -1) session.details = decodeDetails(key, rest.slice(newline + 1));
+  if (detailsLine !== undefined && detailsLine !== '-') session.details = decodeDetails(key, detailsLine);
+  if (lastSeenAtMs !== undefined) session.lastSeenAtMs = lastSeenAtMs;
   return session;
 }
 

@@ -40,6 +40,7 @@ import {
   RECORD_SESSION,
   REVOKE_SESSION,
   SESSION_INDEX,
+  TOUCH_SESSION,
   TOUCH_USER,
 } from './session-scripts.js';
 import { createSubscriberLink, type SubscriberLink } from './subscriber-link.js';
@@ -166,6 +167,16 @@ export class RedisStore implements EvictStore {
     // An entry whose session is missing is skipped, not removed: it may be a putSession between its two
     // writes. Entries leave the index when their retention passes (scored by retainUntilMs).
     return found.filter((s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now);
+  }
+
+  async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
+    const now = String(this.#now());
+    // Each session in its own slot: one script each, sent together.
+    await Promise.all(
+      touches.map(({ tokenHash, atMs }) =>
+        this.#eval(TOUCH_SESSION, [this.#keys.session(tokenHash)], [now, String(Math.floor(atMs))]),
+      ),
+    );
   }
 
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {

@@ -25,5 +25,6 @@ export const SCRIPTS: readonly LuaScript[] = [
   pushTokens.SET_PUSH_TOKEN,
   pushTokens.CLEAR_PUSH_TOKENS,
   sessions.REVOKE_SESSION,
+  sessions.TOUCH_SESSION,
   HIT,
 ];

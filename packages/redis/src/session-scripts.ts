@@ -81,3 +81,37 @@ end
 return raw
 `,
 );
+
+/**
+ * Raises a session's last-seen time (it only grows), keeping the rest of the record and its TTL;
+ * a session not on file or past its retention is left alone. The record's tail: the uid, then a
+ * details line (`-` for none), then the last-seen line (see `encodeSession`). KEYS: session. ARGV:
+ * now, atMs.
+ */
+export const TOUCH_SESSION = script(
+  'touchSession',
+  `${COMMON}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local numbers, retain, rest = string.match(raw, '^(%S+ %S+ %S+ (%S+) %S+) (.*)$')
+if not numbers or not num(retain) then corrupt(KEYS[1], 'session') end
+if num(retain) <= now then return 0 end
+local uid, details, seen = rest, '-', nil
+local first = string.find(rest, '\\n', 1, true)
+if first then
+  uid = string.sub(rest, 1, first - 1)
+  local tail = string.sub(rest, first + 1)
+  local second = string.find(tail, '\\n', 1, true)
+  if second then
+    details = string.sub(tail, 1, second - 1)
+    seen = num(string.sub(tail, second + 1))
+    if not seen then corrupt(KEYS[1], 'session') end
+  else
+    details = tail
+  end
+end
+if seen and seen >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], numbers .. ' ' .. uid .. '\\n' .. details .. '\\n' .. ARGV[2], 'KEEPTTL')
+return 1
+`,
+);

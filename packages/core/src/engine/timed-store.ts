@@ -15,6 +15,7 @@ const METHODS = [
   'deleteConnections',
   'sweepConnections',
   'listConnections',
+  'touchSessions',
   'countConnections',
   'setPushToken',
   'getPushTokens',

@@ -25,6 +25,7 @@ export class StoredSession {
   readonly retainUntilMs: number;
   revokedAtMs: number | undefined;
   readonly details: SessionDetails | undefined;
+  lastSeenAtMs: number | undefined;
 
   constructor(session: SessionRecord) {
     this.tokenHash = session.tokenHash;
@@ -35,6 +36,7 @@ export class StoredSession {
     this.retainUntilMs = session.retainUntilMs;
     this.revokedAtMs = session.revokedAtMs;
     this.details = session.details === undefined ? undefined : { ...session.details };
+    this.lastSeenAtMs = session.lastSeenAtMs;
   }
 
   toRecord(): SessionRecord {
@@ -48,6 +50,7 @@ export class StoredSession {
     };
     if (this.revokedAtMs !== undefined) record.revokedAtMs = this.revokedAtMs;
     if (this.details !== undefined) record.details = { ...this.details };
+    if (this.lastSeenAtMs !== undefined) record.lastSeenAtMs = this.lastSeenAtMs;
     return record;
   }
 }

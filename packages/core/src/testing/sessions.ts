@@ -60,6 +60,38 @@ export const sessions: Group = {
       expect(listed.find((s) => s.tokenHash === bare.tokenHash)?.details).toBeUndefined();
     });
 
+    it('touchSessions raises the last-seen time only, keeps everything else, and creates nothing', async () => {
+      const uid = newUid();
+      const session = h.session(uid, { details: { userAgent: 'UA', label: 'phone' } });
+      const bare = h.session(uid);
+      await h.store.putSession(session);
+      await h.store.putSession(bare);
+      const t = h.now();
+      const unknown = newTokenHash();
+      await h.store.touchSessions([
+        { tokenHash: session.tokenHash, atMs: t + 10 },
+        { tokenHash: bare.tokenHash, atMs: t + 5 },
+        { tokenHash: unknown, atMs: t },
+      ]);
+      expect(await h.store.getSession(session.tokenHash)).toEqual({ ...session, lastSeenAtMs: t + 10 });
+      expect(await h.store.getSession(bare.tokenHash)).toEqual({ ...bare, lastSeenAtMs: t + 5 });
+      expect(await h.store.getSession(unknown)).toBeUndefined();
+      // Only grows: an earlier touch (a slower node's) changes nothing.
+      await h.store.touchSessions([{ tokenHash: session.tokenHash, atMs: t + 1 }]);
+      expect((await h.store.getSession(session.tokenHash))?.lastSeenAtMs).toBe(t + 10);
+      // Revocation keeps it, and a touch keeps the revocation.
+      await h.store.revokeSession(session.tokenHash, t + 20);
+      await h.store.touchSessions([{ tokenHash: session.tokenHash, atMs: t + 30 }]);
+      expect(await h.store.getSession(session.tokenHash)).toEqual({
+        ...session,
+        revokedAtMs: t + 20,
+        lastSeenAtMs: t + 30,
+      });
+      const listed = await h.store.listSessions(uid);
+      expect(listed.find((s) => s.tokenHash === bare.tokenHash)?.lastSeenAtMs).toBe(t + 5);
+      await h.store.touchSessions([]);
+    });
+
     it('revoking twice keeps the first time, even when the second is earlier', async () => {
       const session = h.session(newUid());
       await h.store.putSession(session);
