@@ -108,10 +108,18 @@ async function refresh(world: World): Promise<void> {
   world.memory.sweep();
 }
 
-/** The store without its counters (the rate counter and failed-auth counters are meant to move). */
+/**
+ * The store without what is meant to move: its counters (the rate counter and failed-auth
+ * counters), and sessions' last-seen times (written a second after an earlier accepted request,
+ * in the background, whichever request runs then).
+ */
 function records(memory: MemoryStore): unknown {
-  const { counters: _counters, ...rest } = memory.snapshot() as Record<string, unknown>;
-  return rest;
+  const { counters: _counters, sessions, ...rest } = memory.snapshot() as Record<string, unknown>;
+  const unseen = (sessions as [string, Record<string, unknown>][]).map(([hash, record]) => {
+    const { lastSeenAtMs: _seen, ...session } = record;
+    return [hash, session];
+  });
+  return { ...rest, sessions: unseen };
 }
 
 // ---- hostile values ----

@@ -69,8 +69,7 @@ export async function handleSelfService(
             label: s.label ?? null,
             created_at: s.issuedAtMs,
             expires_at: s.expiresAtMs,
-            // Not tracked yet: always null until last-seen tracking lands.
-            last_seen_at: null,
+            last_seen_at: s.lastSeenAtMs ?? null,
             current: s.sessionId === current,
           })),
         });

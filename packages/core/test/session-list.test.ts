@@ -191,3 +191,67 @@ describe('sessions a person can see and end', () => {
     });
   });
 });
+
+describe('last seen', () => {
+  function counted(store: MemoryStore) {
+    const touches: { tokenHash: string; atMs: number }[][] = [];
+    const original = store.touchSessions.bind(store);
+    store.touchSessions = async (batch) => {
+      touches.push([...batch]);
+      return original(batch);
+    };
+    return touches;
+  }
+
+  it('writes a session the guard accepts at most once per resolution, in batches, and lists it', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    const touches = counted(store);
+    const engine = createEvict({ store, clock, lastSeenResolutionMs: 60_000 });
+    opened.push(store);
+    const a = await engine.issueSession({ uid: 'anna', deviceFlag: 0 });
+    const b = await engine.issueSession({ uid: 'anna', deviceFlag: 1 });
+    const t0 = clock.nowMs();
+    for (let i = 0; i < 5; i += 1) {
+      expect((await engine.check({ type: 'session', token: a.token })).ok).toBe(true);
+      expect((await engine.check({ type: 'session', token: b.token })).ok).toBe(true);
+    }
+    // Nothing on the request's path: the batch goes out a second later (here: at close).
+    expect(touches).toEqual([]);
+    clock.advance(30_000);
+    expect((await engine.check({ type: 'session', token: a.token })).ok).toBe(true);
+    clock.advance(31_000);
+    expect((await engine.check({ type: 'session', token: a.token })).ok).toBe(true);
+    await engine.close();
+    expect(touches).toHaveLength(1);
+    expect(touches[0]!.sort((x, y) => x.atMs - y.atMs)).toEqual([
+      { tokenHash: hashToken(b.token), atMs: t0 },
+      { tokenHash: hashToken(a.token), atMs: t0 + 61_000 },
+    ]);
+    const reader = createEvict({ store, clock, lastSeenResolutionMs: 0 });
+    opened.push(reader);
+    const listed = await reader.listSessions('anna');
+    expect(listed.map((s) => [s.sessionId, s.lastSeenAtMs])).toEqual([
+      [b.sessionId, t0],
+      [a.sessionId, t0 + 61_000],
+    ]);
+  });
+
+  it('writes nothing when turned off, nor for a rejected session', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    const touches = counted(store);
+    opened.push(store);
+    const off = createEvict({ store, clock, lastSeenResolutionMs: 0 });
+    const on = createEvict({ store, clock });
+    const session = await off.issueSession({ uid: 'anna', deviceFlag: 0 });
+    const gone = await off.issueSession({ uid: 'anna', deviceFlag: 1 });
+    await off.logout(gone.token);
+    await off.check({ type: 'session', token: session.token });
+    await on.check({ type: 'session', token: gone.token });
+    await off.close();
+    await on.close();
+    expect(touches).toEqual([]);
+    expect(() => createEvict({ lastSeenResolutionMs: -1 })).toThrow(/lastSeenResolutionMs/);
+  });
+});

@@ -40,6 +40,8 @@ export interface CheckOptions {
   cacheSize: number;
   maxCredentialLifetimeMs: number;
   failOpen: boolean;
+  /** Told of each session the check accepts (last-seen tracking), if on. */
+  sessionSeen?: (session: SessionRecord, nowMs: number) => void;
 }
 
 /**
@@ -165,8 +167,15 @@ export class CredentialCheck {
     const early = sessionRejection(session, undefined, now);
     if (early !== undefined) return { ok: false, reason: early, uid };
     const user = this.#readUser(uid, source, now);
-    if (user instanceof Promise) return user.then((found) => sessionLiveness(session, found, this.#now()));
-    return sessionLiveness(session, user, now);
+    if (user instanceof Promise)
+      return user.then((found) => this.#seen(sessionLiveness(session, found, this.#now()), session));
+    return this.#seen(sessionLiveness(session, user, now), session, now);
+  }
+
+  /** Tells last-seen tracking of a session accepted, and returns the verdict as it is. */
+  #seen(live: LiveSession, session: SessionRecord, now?: number): LiveSession {
+    if (live.ok && this.#o.sessionSeen !== undefined) this.#o.sessionSeen(session, now ?? this.#now());
+    return live;
   }
 
   /** A session record, from the cache when `source` allows it. An unknown token is never cached. */

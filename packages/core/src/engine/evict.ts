@@ -16,6 +16,7 @@ import {
 import { CredentialCheck } from './check.js';
 import { ConnectionRegistry } from './connections.js';
 import { EventHub } from './events.js';
+import { LastSeen } from './last-seen.js';
 import { type EvictOptions, parseEvictOptions, type ResolvedOptions } from './options.js';
 import { Revocations } from './revocations.js';
 import { Sessions } from './sessions.js';
@@ -52,6 +53,7 @@ export class Evict {
   readonly #unsubscribe: () => void;
   readonly #unwatchLink: () => void;
   readonly #ownsStore: boolean;
+  readonly #lastSeen: LastSeen | undefined;
   #closed = false;
 
   constructor(options: EvictOptions = {}) {
@@ -61,11 +63,22 @@ export class Evict {
     this.nodeId = o.nodeId;
     this.#store = timedStore(o.store, o.storeTimeoutMs);
     const shared = { nodeId: o.nodeId, store: this.#store, clock: o.clock, events: this.#events };
+    const lastSeen =
+      o.lastSeenResolutionMs === 0
+        ? undefined
+        : new LastSeen({
+            store: this.#store,
+            events: this.#events,
+            resolutionMs: o.lastSeenResolutionMs,
+            capacity: Math.max(o.cacheSize, 10_000),
+          });
+    this.#lastSeen = lastSeen;
     this.#check = new CredentialCheck({
       ...shared,
       cacheSize: o.cacheSize,
       maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
       failOpen: o.failOpen,
+      ...(lastSeen === undefined ? {} : { sessionSeen: (session, nowMs) => lastSeen.saw(session, nowMs) }),
     });
     this.#connections = new ConnectionRegistry({
       ...shared,
@@ -122,6 +135,7 @@ export class Evict {
     if (this.#closed) return;
     this.#closed = true;
     this.#connections.stop();
+    this.#lastSeen?.flush();
     this.#unsubscribe();
     this.#unwatchLink();
     this.#check.clear();

@@ -45,6 +45,12 @@ export interface EvictOptions {
    */
   connectionKickGraceMs?: number;
   /**
+   * Sessions' last-seen times are kept this coarsely: a session the guard accepts is written at
+   * most once per this many milliseconds by a node, in batches, never on the request's path. 0
+   * turns it off. Default 300 000 (5 minutes).
+   */
+  lastSeenResolutionMs?: number;
+  /**
    * Decides whether a user exists for the admin endpoints (404 / 70107), for hosts that keep their
    * own user table. Default: a user exists while evict has anything on file for them.
    */
@@ -70,6 +76,7 @@ const KNOWN_OPTIONS: readonly (keyof EvictOptions)[] = [
   'failOpen',
   'connectionTtlMs',
   'connectionKickGraceMs',
+  'lastSeenResolutionMs',
   'userExists',
   'cacheSize',
 ];
@@ -95,6 +102,7 @@ export function parseEvictOptions(options: EvictOptions): ResolvedOptions {
     failOpen: defined.failOpen ?? false,
     connectionTtlMs: defined.connectionTtlMs ?? 60_000,
     connectionKickGraceMs: defined.connectionKickGraceMs ?? 2_000,
+    lastSeenResolutionMs: defined.lastSeenResolutionMs ?? 5 * 60_000,
     userExists: defined.userExists,
     cacheSize: defined.cacheSize ?? 100_000,
   };
@@ -104,6 +112,10 @@ export function parseEvictOptions(options: EvictOptions): ResolvedOptions {
   }
   if (!Number.isSafeInteger(resolved.connectionKickGraceMs) || resolved.connectionKickGraceMs < 0)
     throw new TypeError('evict: connectionKickGraceMs must be a non-negative integer of milliseconds');
+  if (!Number.isSafeInteger(resolved.lastSeenResolutionMs) || resolved.lastSeenResolutionMs < 0)
+    throw new TypeError(
+      'evict: lastSeenResolutionMs must be a non-negative integer of milliseconds (0 turns it off)',
+    );
   if (!Number.isSafeInteger(resolved.cacheSize) || resolved.cacheSize < 0)
     throw new TypeError('evict: cacheSize must be a non-negative integer (0 turns the cache off)');
   if (resolved.nodeId > MAX_NODE_ID) throw new TypeError(`evict: nodeId must be at most ${MAX_NODE_ID}`);

@@ -103,6 +103,7 @@ export class Sessions {
         issuedAtMs: session.issuedAtMs,
         expiresAtMs: session.expiresAtMs,
         ...session.details,
+        ...(session.lastSeenAtMs === undefined ? {} : { lastSeenAtMs: session.lastSeenAtMs }),
       }));
   }
 

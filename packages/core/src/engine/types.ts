@@ -199,6 +199,8 @@ export interface SessionInfo extends SessionDetails {
   deviceFlag: number;
   issuedAtMs: number;
   expiresAtMs: number;
+  /** When it was last seen in use, as coarsely as `lastSeenResolutionMs`; absent if never since it was issued. */
+  lastSeenAtMs?: number;
 }
 
 /** `listSessions` shows at most this many sessions, newest first. */
