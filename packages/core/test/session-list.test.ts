@@ -210,6 +210,7 @@ describe('last seen', () => {
     const engine = createEvict({ store, clock, lastSeenResolutionMs: 60_000 });
     opened.push(store);
     const a = await engine.issueSession({ uid: 'anna', deviceFlag: 0 });
+    clock.advance(1); // b is the newer: listed first
     const b = await engine.issueSession({ uid: 'anna', deviceFlag: 1 });
     const t0 = clock.nowMs();
     for (let i = 0; i < 5; i += 1) {

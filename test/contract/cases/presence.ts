@@ -1,7 +1,7 @@
 /** Who is online: WuKongIM's `POST /user/onlinestatus` and Tencent's `POST /v4/openim/query_online_status`. */
 import { ADMIN, MANAGER_TOKEN, OTHER_KEY } from '../../support/fixtures.js';
 import { fail, invalid, wkError } from '../answers.js';
-import { CONNZ, ONLINE_STATUS, QUERY_ONLINE_STATUS, queryOnlineStatus, wk } from '../requests.js';
+import { CONNZ, ONLINE_STATUS, queryOnlineStatus, wk } from '../requests.js';
 import type { ContractBody, ContractCase, ContractRequest, World } from '../table.js';
 
 /** alice01: two sockets on the web (device 1) and one on the app (device 0); bobby02: none, push tokens on device 0. */
