@@ -74,9 +74,9 @@ export interface RevocationEvent {
   /** The node that served the revocation. */
   servedByNodeId: number;
   /**
-   * Connections closed on this node plus those whose node was told to close them. For a logout,
-   * those of this node only: every node closes its own connections of the session on the logout's
-   * message, and none of them are listed in the store by session.
+   * Connections closed on this node plus those whose node was told to close them. For a logout or
+   * a `revoke_session`, those of this node only: every node closes its own connections of the
+   * session on the revocation's message, and none of them are listed in the store by session.
    */
   connectionsClosed: number;
 }
