@@ -14,6 +14,7 @@ import { freePort } from '../../test/support/demo-process.js';
 import { OwnRedis } from '../../test/support/redis-server.js';
 import { childLog, childMode, gc, runChild } from '../engine-child.js';
 import type { BenchOptions, BenchResult, BenchSection } from '../report.js';
+import { commandsRun } from '../support/redis-stats.js';
 
 const STALL_TARGET_MS = 20;
 const REGISTRATIONS_TARGET = 50_000;
@@ -110,16 +111,6 @@ interface NodeFigures {
   idleLongestGcMs: number;
   churnWorstDelayMs: number;
   churnP99DelayMs: number;
-}
-
-/** Commands Redis has run since its start, INFO itself left out (the measuring client's own). */
-async function commandsRun(client: Redis): Promise<number> {
-  let total = 0;
-  for (const [, name, calls] of (await client.info('commandstats')).matchAll(
-    /^cmdstat_([^:]+):calls=(\d+)/gm,
-  ))
-    if (name !== 'info') total += Number(calls);
-  return total;
 }
 
 const usedMemory = async (client: Redis) => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);

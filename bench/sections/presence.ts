@@ -9,20 +9,11 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../test/support/demo-process.js';
 import { OwnRedis } from '../../test/support/redis-server.js';
 import { type BenchOptions, type BenchResult, type BenchSection, percentile } from '../report.js';
+import { commandsRun } from '../support/redis-stats.js';
 
 const USERS = 500;
 /** Store round trips one call may take, one after the other, whatever its number of users. */
 const WAVES_TARGET = 3;
-
-/** Commands Redis has run since its start, INFO itself left out (the measuring client's own). */
-async function commandsRun(client: Redis): Promise<number> {
-  let total = 0;
-  for (const [, name, calls] of (await client.info('commandstats')).matchAll(
-    /^cmdstat_([^:]+):calls=(\d+)/gm,
-  ))
-    if (name !== 'info') total += Number(calls);
-  return total;
-}
 
 interface Measured {
   p50Ms: number;
