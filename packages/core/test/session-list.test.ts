@@ -256,3 +256,26 @@ describe('last seen', () => {
     expect(() => createEvict({ lastSeenResolutionMs: -1 })).toThrow(/lastSeenResolutionMs/);
   });
 });
+
+describe('a user with more sessions than a list shows', () => {
+  it('lists the newest MAX_LISTED_SESSIONS, and revokeOtherSessions still ends every other one', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    const engine = createEvict({ store, clock });
+    opened.push(store, engine);
+    const issued = [];
+    for (let i = 0; i < MAX_LISTED_SESSIONS + 5; i += 1) {
+      issued.push(await engine.issueSession({ uid: 'many', deviceFlag: i % 3 }));
+      clock.advance(1);
+    }
+    const listed = await engine.listSessions('many');
+    expect(listed).toHaveLength(MAX_LISTED_SESSIONS);
+    expect(listed[0]!.sessionId).toBe(issued.at(-1)!.sessionId);
+    expect(listed.at(-1)!.sessionId).toBe(issued[5]!.sessionId);
+    // The oldest, beyond the list, can still be ended by its id.
+    await engine.revokeSession({ uid: 'many', sessionId: issued[0]!.sessionId });
+    const { revoked } = await engine.revokeOtherSessions(issued.at(-1)!.token);
+    expect(revoked).toBe(MAX_LISTED_SESSIONS + 3);
+    expect((await engine.listSessions('many')).map((s) => s.sessionId)).toEqual([issued.at(-1)!.sessionId]);
+  });
+});

@@ -109,17 +109,20 @@ export class Sessions {
 
   /** The user's live session records (those the guard would accept now). */
   async live(uid: string): Promise<SessionRecord[]> {
+    const { sessions, user, now } = await this.#onFile(uid);
+    return sessions.filter((session) => sessionRejection(session, user, now) === undefined);
+  }
+
+  /** The user's sessions and record on file, and the time they were read at. */
+  async #onFile(uid: string) {
     assertUid(uid);
     const [sessions, user] = await Promise.all([this.#o.store.listSessions(uid), this.#o.store.getUser(uid)]);
-    const now = this.#o.clock.nowMs();
-    return sessions.filter((session) => sessionRejection(session, user, now) === undefined);
+    return { sessions, user, now: this.#o.clock.nowMs() };
   }
 
   /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. */
   async statusesOf(uid: string): Promise<SessionStatus[]> {
-    assertUid(uid);
-    const [sessions, user] = await Promise.all([this.#o.store.listSessions(uid), this.#o.store.getUser(uid)]);
-    const now = this.#o.clock.nowMs();
+    const { sessions, user, now } = await this.#onFile(uid);
     return sessions
       .map((session) => {
         const reason = sessionRejection(session, user, now);
