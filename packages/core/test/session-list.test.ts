@@ -10,6 +10,7 @@ import {
 } from '@evict/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../test/support/clock.js';
+import { FaultyStore } from '../../../test/support/faulty-store.js';
 
 const opened: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -277,5 +278,32 @@ describe('a user with more sessions than a list shows', () => {
     const { revoked } = await engine.revokeOtherSessions(issued.at(-1)!.token);
     expect(revoked).toBe(MAX_LISTED_SESSIONS + 3);
     expect((await engine.listSessions('many')).map((s) => s.sessionId)).toEqual([issued.at(-1)!.sessionId]);
+  });
+});
+
+describe('a session revocation whose announcement fails', () => {
+  it('fails the request but announces again until every node hears of it', async () => {
+    const clock = new ManualClock();
+    const memory = new MemoryStore({ clock });
+    const faulty = new FaultyStore(memory);
+    const one = createEvict({ store: faulty, clock, nodeId: 1 });
+    const two = createEvict({ store: memory, clock, nodeId: 2 });
+    opened.push(memory, one, two);
+    one.on('error', () => undefined);
+    const session = await one.issueSession({ uid: 'anna', deviceFlag: 0 });
+    // Node 2 has the session in its cache.
+    expect((await two.checkNow({ type: 'session', token: session.token })).ok).toBe(true);
+    faulty.inject('fail', 'publish');
+    await expect(one.logout(session.token)).rejects.toThrow(/publish/);
+    // Revoked on file, but node 2 was not told: its cache still serves the session.
+    expect(await memory.getSession(hashToken(session.token))).toMatchObject({ revokedAtMs: clock.nowMs() });
+    expect(two.checkNow({ type: 'session', token: session.token })).toMatchObject({ ok: true });
+    faulty.heal();
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(two.checkNow({ type: 'session', token: session.token })).not.toMatchObject({ ok: true });
+    expect(await two.check({ type: 'session', token: session.token })).toMatchObject({
+      ok: false,
+      reason: 'logged_out',
+    });
   });
 });

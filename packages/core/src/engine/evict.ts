@@ -40,6 +40,9 @@ import type {
 } from './types.js';
 import { MAX_PRESENCE_UIDS } from './types.js';
 
+/** How long a failed announcement of a revoked session waits before it is published again. */
+const REANNOUNCE_DELAY_MS = 1_000;
+
 /** The revocation engine: one per node. */
 export class Evict {
   readonly nodeId: number;
@@ -280,8 +283,28 @@ export class Evict {
       this.#check.forgetSession(session.tokenHash);
     }
     const connectionsClosed = this.#connections.closeSession(session.tokenHash);
-    await this.#revocations.announce(session.uid, session.tokenHash);
+    try {
+      await this.#revocations.announce(session.uid, session.tokenHash);
+    } catch (error) {
+      // The session is revoked on file, so a retry of the request finds nothing left to revoke and
+      // would announce nothing: the announcement is retried here until it gets through, or other
+      // nodes whose link stayed up could go on serving their cached copy.
+      this.#reannounce(session.uid, session.tokenHash);
+      throw error;
+    }
     return connectionsClosed;
+  }
+
+  /** Publishes a session's revocation again, a second apart, until it gets through or the engine closes. */
+  #reannounce(uid: string, tokenHash: string): void {
+    const retry = () => {
+      if (this.#closed) return;
+      this.#revocations.announce(uid, tokenHash).catch((error: unknown) => {
+        this.#events.error(error);
+        setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
+      });
+    };
+    setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
   }
 
   // ---- revocations ----
