@@ -18,6 +18,7 @@ import { ConnectionRegistry } from './connections.js';
 import { EventHub } from './events.js';
 import { LastSeen } from './last-seen.js';
 import { type EvictOptions, parseEvictOptions, type ResolvedOptions } from './options.js';
+import { presenceOf } from './presence.js';
 import { Revocations } from './revocations.js';
 import { Sessions } from './sessions.js';
 import { type TimedStore, timedStore } from './timed-store.js';
@@ -38,10 +39,6 @@ import type {
   SessionStatus,
   UserPresence,
 } from './types.js';
-import { MAX_PRESENCE_UIDS } from './types.js';
-
-/** How long a failed announcement of a revoked session waits before it is published again. */
-const REANNOUNCE_DELAY_MS = 1_000;
 
 /** The revocation engine: one per node. */
 export class Evict {
@@ -138,6 +135,7 @@ export class Evict {
     if (this.#closed) return;
     this.#closed = true;
     this.#connections.stop();
+    this.#revocations.stop();
     this.#lastSeen?.flush();
     this.#unsubscribe();
     this.#unwatchLink();
@@ -254,7 +252,7 @@ export class Evict {
     const atMs = this.#now();
     let connectionsClosed = 0;
     for (const session of sessions) {
-      const closed = await this.#revokeSession(session, atMs);
+      const closed = await this.#revocations.revokeSession(session, atMs);
       connectionsClosed += closed;
       const { uid, deviceFlag } = session;
       this.#emitRevocation(
@@ -270,41 +268,6 @@ export class Evict {
       );
     }
     return { atMs, connectionsClosed };
-  }
-
-  /**
-   * Marks the session revoked, closes this node's connections of it and tells every node (which
-   * close theirs); returns how many this node closed.
-   */
-  async #revokeSession(session: SessionRecord, atMs: number): Promise<number> {
-    try {
-      await this.#store.revokeSession(session.tokenHash, atMs);
-    } finally {
-      this.#check.forgetSession(session.tokenHash);
-    }
-    const connectionsClosed = this.#connections.closeSession(session.tokenHash);
-    try {
-      await this.#revocations.announce(session.uid, session.tokenHash);
-    } catch (error) {
-      // The session is revoked on file, so a retry of the request finds nothing left to revoke and
-      // would announce nothing: the announcement is retried here until it gets through, or other
-      // nodes whose link stayed up could go on serving their cached copy.
-      this.#reannounce(session.uid, session.tokenHash);
-      throw error;
-    }
-    return connectionsClosed;
-  }
-
-  /** Publishes a session's revocation again, a second apart, until it gets through or the engine closes. */
-  #reannounce(uid: string, tokenHash: string): void {
-    const retry = () => {
-      if (this.#closed) return;
-      this.#revocations.announce(uid, tokenHash).catch((error: unknown) => {
-        this.#events.error(error);
-        setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
-      });
-    };
-    setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
   }
 
   // ---- revocations ----
@@ -366,13 +329,7 @@ export class Evict {
     const { uid, connId, nodeId } = input;
     const result =
       action === 'kick_connection'
-        ? await this.#revocations.removeConnection(
-            uid,
-            connId,
-            nodeId,
-            'connection_kicked',
-            this.#o.connectionKickGraceMs,
-          )
+        ? await this.#revocations.removeConnection(uid, connId, nodeId, this.#o.connectionKickGraceMs)
         : await this.#revocations.removeConnection(uid, connId, nodeId);
     const where = nodeId === undefined ? {} : { nodeId };
     this.#emitRevocation({ action, uid, connId, ...where, ...result }, context);
@@ -391,7 +348,7 @@ export class Evict {
     const pushTokenKinds = await this.#store.clearPushTokens(session.uid, PUSH_TOKEN_KINDS);
     const atMs = this.#now();
     // This node's sockets of the session at once; the other nodes close theirs on the message.
-    const connectionsClosed = await this.#revokeSession(session, atMs);
+    const connectionsClosed = await this.#revocations.revokeSession(session, atMs);
     const { uid, deviceFlag } = session;
     this.#emitRevocation(
       {
@@ -466,32 +423,12 @@ export class Evict {
   }
 
   /**
-   * Who is online, for each of `uids` (at most `MAX_PRESENCE_UIDS`, no repeats), in their order:
-   * the live connections on every node counted by device flag, and `pushOnline` for a user with none
-   * but a push token on file. The store's replies do not grow with a user's connections. `exists`
-   * says whether the user is known (the `userExists` hook, or a record on file; a user online is).
+   * Who is online, for each of `uids` (at most `MAX_PRESENCE_UIDS`, no repeats), in their order
+   * (`presenceOf`). `exists` says whether the user is known (the `userExists` hook, or a record on
+   * file; a user online is).
    */
-  async presence(uids: readonly string[]): Promise<UserPresence[]> {
-    if (!Array.isArray(uids)) throw new TypeError('uids must be an array');
-    if (uids.length > MAX_PRESENCE_UIDS)
-      throw new TypeError(`uids must hold at most ${MAX_PRESENCE_UIDS} users`);
-    for (const uid of uids) assertUid(uid);
-    if (new Set(uids).size !== uids.length) throw new TypeError('uids must not repeat a user');
-    return Promise.all(
-      uids.map(async (uid): Promise<UserPresence> => {
-        const [devices, pushTokens] = await Promise.all([
-          this.#store.countConnections(uid),
-          this.#store.getPushTokens(uid),
-        ]);
-        const online = devices.length > 0;
-        const pushDevices = online
-          ? []
-          : [...new Set(pushTokens.map((t) => t.deviceFlag))].sort((a, b) => a - b);
-        // A user online is on file; only the others need the (larger) user record read.
-        const exists = online || pushTokens.length > 0 || (await this.userExists(uid));
-        return { uid, exists, online, devices, pushOnline: pushDevices.length > 0, pushDevices };
-      }),
-    );
+  presence(uids: readonly string[]): Promise<UserPresence[]> {
+    return presenceOf(this.#store, (uid) => this.userExists(uid), uids);
   }
 
   /** Counts a hit in the current fixed window of `windowMs` (shared by the cluster); returns the window's count. */

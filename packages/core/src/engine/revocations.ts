@@ -1,12 +1,16 @@
 import type { Clock } from '../clock.js';
 import { ConnectionNotFoundError, DeviceNotFoundError, UnknownUserError } from '../errors.js';
-import type { ConnectionRecord, Cutoff, CutoffReason, UserRecord } from '../model.js';
+import type { ConnectionRecord, Cutoff, CutoffReason, SessionRecord, UserRecord } from '../model.js';
 import type { EvictStore, KickOutcome } from '../store.js';
 import type { CredentialCheck } from './check.js';
 import type { ConnectionRegistry } from './connections.js';
+import type { EventHub } from './events.js';
 import { applicableCutoff, deviceRecordIsCurrent } from './rules.js';
 import type { TimedStore } from './timed-store.js';
 import type { RevocationResult } from './types.js';
+
+/** How long a failed announcement of a revoked session waits before it is published again. */
+const REANNOUNCE_DELAY_MS = 1_000;
 
 export interface RevocationsOptions {
   nodeId: number;
@@ -14,6 +18,7 @@ export interface RevocationsOptions {
   rawStore: EvictStore;
   store: TimedStore;
   clock: Clock;
+  events: EventHub;
   check: CredentialCheck;
   connections: ConnectionRegistry;
   maxCredentialLifetimeMs: number;
@@ -27,6 +32,7 @@ export interface RevocationsOptions {
  */
 export class Revocations {
   readonly #o: RevocationsOptions;
+  #stopped = false;
 
   constructor(options: RevocationsOptions) {
     this.#o = options;
@@ -78,19 +84,62 @@ export class Revocations {
   }
 
   /** Closes one live connection wherever it is (all nodes when `nodeId` is absent). */
-  /** Closes one connection wherever it is: at once (`connection_removed`), or told first (`connection_kicked`, with `graceMs`). */
+  /**
+   * Closes one connection wherever it is: at once (`connection_removed`), or, with `graceMs`, told
+   * first and closed that much later (`connection_kicked`).
+   */
   async removeConnection(
     uid: string,
     connId: number,
     nodeId: number | undefined,
-    reason: 'connection_removed' | 'connection_kicked' = 'connection_removed',
     graceMs?: number,
   ): Promise<RevocationResult> {
+    const reason = graceMs === undefined ? 'connection_removed' : 'connection_kicked';
     const listed = await this.#o.store.listConnections(uid);
     const targets = this.#o.connections.targetsOfConnection(uid, connId, nodeId, listed);
     if (targets.length === 0) throw new ConnectionNotFoundError(uid, connId);
     const atMs = this.#o.clock.nowMs();
     return { atMs, connectionsClosed: await this.#o.connections.close(targets, reason, graceMs) };
+  }
+
+  /**
+   * Marks the session revoked, closes this node's connections of it and tells every node (which
+   * close theirs); returns how many this node closed.
+   */
+  async revokeSession(session: SessionRecord, atMs: number): Promise<number> {
+    try {
+      await this.#o.store.revokeSession(session.tokenHash, atMs);
+    } finally {
+      this.#o.check.forgetSession(session.tokenHash);
+    }
+    const connectionsClosed = this.#o.connections.closeSession(session.tokenHash);
+    try {
+      await this.announce(session.uid, session.tokenHash);
+    } catch (error) {
+      // The session is revoked on file, so a retry of the request finds nothing left to revoke and
+      // would announce nothing: the announcement is retried here until it gets through, or other
+      // nodes whose link stayed up could go on serving their cached copy.
+      this.#reannounce(session.uid, session.tokenHash);
+      throw error;
+    }
+    return connectionsClosed;
+  }
+
+  /** Stops announcing again (the engine closes). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Publishes a session's revocation again, a second apart, until it gets through or `stop`. */
+  #reannounce(uid: string, tokenHash: string): void {
+    const retry = () => {
+      if (this.#stopped) return;
+      this.announce(uid, tokenHash).catch((error: unknown) => {
+        this.#o.events.error(error);
+        setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
+      });
+    };
+    setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
   }
 
   /** Tells every node to drop its cached copies of what a revocation changed. */
