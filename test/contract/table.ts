@@ -3,7 +3,7 @@
  * change, run in a `World` (a fresh engine, store, clock and app). `setup` and `before` are the
  * only code: they prepare the world (and check what they rely on).
  */
-import type { Evict, PushTokenKind } from '@evict/core';
+import type { ConnectionDetails, Evict, PushTokenKind } from '@evict/core';
 import type { ManualClock } from '../support/clock.js';
 import type { FaultyStore } from '../support/faulty-store.js';
 import type { CaseOptions } from './app.js';
@@ -50,7 +50,10 @@ export interface World {
   /** The hello of an open socket. */
   hello(name: string): { conn_id: number; node_id: number };
   /** Registers a connection whose close is only recorded; `closed` expectations name it. */
-  simulate(name: string, connection: { uid: string; deviceFlag: number; connId?: number }): Promise<void>;
+  simulate(
+    name: string,
+    connection: { uid: string; deviceFlag: number; connId?: number } & ConnectionDetails,
+  ): Promise<void>;
 }
 
 export type ContractFamily = 'wukongim' | 'tencent' | 'lancens' | 'guard' | 'socket';

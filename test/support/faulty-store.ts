@@ -9,6 +9,7 @@ const ALL: Method[] = [
   'putSession',
   'getSession',
   'listSessions',
+  'scanSessions',
   'revokeSession',
   'getUser',
   'touchUser',
@@ -19,6 +20,7 @@ const ALL: Method[] = [
   'deleteConnections',
   'deleteConnection',
   'listConnections',
+  'scanConnections',
   'touchSessions',
   'countConnections',
   'setPushToken',
@@ -82,6 +84,7 @@ export class FaultyStore implements EvictStore {
   declare putSession: EvictStore['putSession'];
   declare getSession: EvictStore['getSession'];
   declare listSessions: EvictStore['listSessions'];
+  declare scanSessions: EvictStore['scanSessions'];
   declare revokeSession: EvictStore['revokeSession'];
   declare getUser: EvictStore['getUser'];
   declare touchUser: EvictStore['touchUser'];
@@ -93,6 +96,7 @@ export class FaultyStore implements EvictStore {
   declare deleteConnection: EvictStore['deleteConnection'];
   declare sweepConnections?: EvictStore['sweepConnections'];
   declare listConnections: EvictStore['listConnections'];
+  declare scanConnections: EvictStore['scanConnections'];
   declare touchSessions: EvictStore['touchSessions'];
   declare countConnections: EvictStore['countConnections'];
   declare setPushToken: EvictStore['setPushToken'];

@@ -192,9 +192,10 @@ export function logEngineEvents(engine: Evict, log: (line: string) => void): voi
 }
 
 /**
- * The WebSocket endpoint `/ws?token=…` (or `?identifier=&usersig=`): the upgrade is checked like any
- * request, the socket is registered with the engine, told its `conn_id` and `node_id`, and closed by
- * evict on a kick, a device quit or a connection removal.
+ * The WebSocket endpoint `/ws?token=…` (or `?identifier=&usersig=`), with an optional `device_id`:
+ * the upgrade is checked like any request, the socket is registered with the engine (with its
+ * address, port and device id, which `/connz` shows), told its `conn_id` and `node_id`, and closed
+ * by evict on a kick, a device quit or a connection removal.
  */
 export function attachWebSocket(server: Server, engine: Evict, options: DemoOptions): { close(): void } {
   const sockets = new WebSocketServer({ noServer: true });
@@ -214,10 +215,16 @@ export function attachWebSocket(server: Server, engine: Evict, options: DemoOpti
           const deviceFlag = result.principal.deviceFlag ?? Number(url.searchParams.get('device_flag') ?? 0);
           const token = url.searchParams.get('token');
           const credential = token === null ? undefined : { type: 'session' as const, token };
+          const deviceId = url.searchParams.get('device_id');
+          const { remoteAddress, remotePort } = req.socket;
           registerSocket(engine, ws, {
             uid,
             deviceFlag,
             ...(credential === undefined ? {} : { credential }),
+            // What /connz and listConnections show an operator: the client's address and install id.
+            ...(remoteAddress === undefined ? {} : { ip: remoteAddress.replace(/^::ffff:/, '') }),
+            ...(remotePort === undefined ? {} : { port: remotePort }),
+            ...(deviceId === null || deviceId === '' ? {} : { deviceId }),
           }).then(
             (handle) => {
               ws.send(

@@ -21,6 +21,7 @@ export {
   type IssuedSession,
   type IssueSessionOptions,
   type LocalConnectionInfo,
+  MAX_LISTED_CONNECTIONS,
   MAX_LISTED_SESSIONS,
   MAX_PRESENCE_UIDS,
   type RegisterConnectionOptions,
@@ -94,6 +95,7 @@ export { isThenable, type MaybePromise, mapMaybePromise } from './maybe-promise.
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type {
   ClusterMessage,
+  ConnectionDetails,
   ConnectionRecord,
   ConnectionRef,
   Cutoff,
@@ -117,4 +119,5 @@ export {
   type EvictStore,
   type KickOutcome,
   type KickRequest,
+  type ScanPage,
 } from './store.js';

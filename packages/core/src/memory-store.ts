@@ -29,6 +29,7 @@ import {
   type EvictStore,
   type KickOutcome,
   type KickRequest,
+  type ScanPage,
 } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -217,6 +218,11 @@ export class MemoryStore implements EvictStore {
     return sessions;
   }
 
+  /** One page: everything is in this process's memory already, so a page bounds nothing. */
+  async scanSessions(uid: string, _cursor?: string, _count?: number): Promise<ScanPage<SessionRecord>> {
+    return { items: await this.listSessions(uid), cursor: undefined };
+  }
+
   async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
     for (const { tokenHash, atMs } of touches) {
       const session = this.#liveSession(tokenHash);
@@ -326,6 +332,11 @@ export class MemoryStore implements EvictStore {
     return entry === undefined ? [] : this.#liveConnections(entry, now).map((c) => ({ ...c }));
   }
 
+  /** One page, as `scanSessions`. */
+  async scanConnections(uid: string, _cursor?: string, _count?: number): Promise<ScanPage<ConnectionRecord>> {
+    return { items: await this.listConnections(uid), cursor: undefined };
+  }
+
   async countConnections(uid: string): Promise<DeviceConnections[]> {
     const now = this.#clock.nowMs();
     const entry = this.#liveUser(uid, now);
@@ -361,14 +372,14 @@ export class MemoryStore implements EvictStore {
     if (previous !== undefined && previous.incarnation !== incarnation) {
       this.#nodeIndex.get(indexKey(nodeId, previous.incarnation))?.delete(connId);
     }
-    entry.connections.set(key, {
-      uid,
-      deviceFlag: connection.deviceFlag,
-      nodeId,
-      connId,
-      connectedAtMs: connection.connectedAtMs,
-      incarnation,
-    });
+    const { deviceFlag, connectedAtMs, sessionId, deviceId, ip, port } = connection;
+    const record: ConnectionRecord = { uid, deviceFlag, nodeId, connId, connectedAtMs, incarnation };
+    // Copied field by field: what is on file is only what the contract knows, never the caller's object.
+    if (sessionId !== undefined) record.sessionId = sessionId;
+    if (deviceId !== undefined) record.deviceId = deviceId;
+    if (ip !== undefined) record.ip = ip;
+    if (port !== undefined) record.port = port;
+    entry.connections.set(key, record);
     const ik = indexKey(nodeId, incarnation);
     let index = this.#nodeIndex.get(ik);
     if (index === undefined) {

@@ -87,7 +87,7 @@ export interface DeviceConnections {
  * It is live while its node's record is live with the same `incarnation` (see `EvictStore`), however
  * long ago it was registered: no record of its own is ever refreshed.
  */
-export interface ConnectionRecord {
+export interface ConnectionRecord extends ConnectionDetails {
   uid: string;
   deviceFlag: number;
   nodeId: number;
@@ -95,6 +95,18 @@ export interface ConnectionRecord {
   connectedAtMs: number;
   /** The incarnation of the node that registered it. */
   incarnation: string;
+  /** The public id (`sessionIdOf`) of the session it was opened with, if it was. */
+  sessionId?: string;
+}
+
+/** What an operator tells a connection by, as the host registered it (all optional). */
+export interface ConnectionDetails {
+  /** The client's install id (WuKongIM's `device_id`). */
+  deviceId?: string;
+  /** The client's address, as the socket saw it. */
+  ip?: string;
+  /** The client's port, as the socket saw it. */
+  port?: number;
 }
 
 /** Which connection: a connection is keyed by its user, node and connId together. */

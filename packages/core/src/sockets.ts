@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Evict } from './engine/evict.js';
 import type { ConnectionCloseInfo, ConnectionHandle, Credential } from './engine/types.js';
 import type { EvictResponse } from './http/types.js';
+import type { ConnectionDetails } from './model.js';
 
 /** What evict needs of a live socket: `ws`'s WebSocket, or anything shaped like it. */
 export interface ClosableSocket {
@@ -42,7 +43,7 @@ export function rejectUpgrade(socket: Duplex, response: EvictResponse): void {
 export function registerSocket(
   engine: Evict,
   socket: ClosableSocket,
-  input: {
+  input: ConnectionDetails & {
     uid: string;
     deviceFlag: number;
     connId?: number;

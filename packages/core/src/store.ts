@@ -11,6 +11,12 @@ import type {
   UserRecord,
 } from './model.js';
 
+/** A page of a scan (`EvictStore.scanSessions`, `scanConnections`); the scan is over when `cursor` is undefined. */
+export interface ScanPage<T> {
+  items: T[];
+  cursor: string | undefined;
+}
+
 /** What a kick asks of the store: see `EvictStore.kick`. */
 export interface KickRequest {
   uid: string;
@@ -91,6 +97,15 @@ export interface EvictStore {
    */
   listSessions(uid: string): Promise<SessionRecord[]>;
   /**
+   * A page of the user's sessions on file (those `listSessions` returns), so that a user holding very
+   * many is read a bounded reply at a time: start without a cursor and pass each page's `cursor` on
+   * until it is undefined. `count` is a hint of a page's size: a page may hold fewer, or more (a
+   * store holding everything in this process's memory may answer in one page). A session on file
+   * from the scan's start to its end is returned at least once, possibly more than once; the order
+   * is the store's.
+   */
+  scanSessions(uid: string, cursor: string | undefined, count: number): Promise<ScanPage<SessionRecord>>;
+  /**
    * Raises each session's `lastSeenAtMs` to `atMs` (it only grows), keeping everything else; a
    * session not on file (or past its retention) is left alone, never created. Each one atomic, not
    * the batch.
@@ -168,6 +183,12 @@ export interface EvictStore {
   deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean>;
   /** The user's live connections on every node (those of live node incarnations only). */
   listConnections(uid: string): Promise<ConnectionRecord[]>;
+  /** A page of the user's live connections (those `listConnections` returns), as `scanSessions` pages sessions. */
+  scanConnections(
+    uid: string,
+    cursor: string | undefined,
+    count: number,
+  ): Promise<ScanPage<ConnectionRecord>>;
   /**
    * The user's live connections counted by device flag, as `listConnections` would count them, in
    * ascending device flag order, flags with none left out: what presence needs, in a reply whose

@@ -1,4 +1,4 @@
-import type { SessionDetails } from './model.js';
+import type { ConnectionDetails, SessionDetails } from './model.js';
 /** The engine's own rules for identifiers (docs/engine.md); each family may add its own. */
 
 export const MAX_UID_BYTES = 255;
@@ -70,19 +70,36 @@ const DETAIL_LIMITS: Readonly<Record<keyof SessionDetails, number>> = {
   label: 128,
 };
 
+/** A detail as given (a non-empty string without control characters, at most `max`), else a `TypeError`. */
+function detailString(name: string, value: unknown, max: number, cut = false): string {
+  if (typeof value !== 'string' || value.length === 0 || CONTROL_CHARACTER.test(value))
+    throw new TypeError(`${name} must be a non-empty string without control characters`);
+  if (value.length <= max) return value;
+  if (!cut) throw new TypeError(`${name} must be at most ${max} characters`);
+  return value.slice(0, max).toWellFormed();
+}
+
 /** The session details given at sign-in, checked (`TypeError` for a bad one); undefined when none. */
 export function sessionDetailsOf(input: SessionDetails): SessionDetails | undefined {
   const details: SessionDetails = {};
   for (const [name, max] of Object.entries(DETAIL_LIMITS) as [keyof SessionDetails, number][]) {
-    let value: unknown = input[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'string' || value.length === 0 || CONTROL_CHARACTER.test(value))
-      throw new TypeError(`${name} must be a non-empty string without control characters`);
-    if (value.length > max) {
-      if (name !== 'userAgent') throw new TypeError(`${name} must be at most ${max} characters`);
-      value = value.slice(0, max).toWellFormed();
-    }
-    details[name] = value as string;
+    const value: unknown = input[name];
+    // A user agent is the client's to choose: a longer one is cut rather than refused.
+    if (value !== undefined) details[name] = detailString(name, value, max, name === 'userAgent');
+  }
+  return Object.keys(details).length === 0 ? undefined : details;
+}
+
+/** A connection's details as registered, checked (`TypeError` for a bad one); undefined when none. */
+export function connectionDetailsOf(input: ConnectionDetails): ConnectionDetails | undefined {
+  const details: ConnectionDetails = {};
+  if (input.deviceId !== undefined)
+    details.deviceId = detailString('deviceId', input.deviceId, DETAIL_LIMITS.deviceId);
+  if (input.ip !== undefined) details.ip = detailString('ip', input.ip, DETAIL_LIMITS.ip);
+  if (input.port !== undefined) {
+    if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65_535)
+      throw new TypeError('port must be an integer from 1 to 65535');
+    details.port = input.port;
   }
   return Object.keys(details).length === 0 ? undefined : details;
 }

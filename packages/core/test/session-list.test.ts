@@ -3,6 +3,7 @@ import {
   createEvict,
   type Evict,
   hashToken,
+  MAX_LISTED_CONNECTIONS,
   MAX_LISTED_SESSIONS,
   MemoryStore,
   type RevocationEvent,
@@ -11,6 +12,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../test/support/clock.js';
 import { FaultyStore } from '../../../test/support/faulty-store.js';
+import { PagedMemoryStore } from '../../../test/support/paged-store.js';
 
 const opened: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -259,26 +261,118 @@ describe('last seen', () => {
 });
 
 describe('a user with more sessions than a list shows', () => {
-  it('lists the newest MAX_LISTED_SESSIONS, and revokeOtherSessions still ends every other one', async () => {
-    const clock = new ManualClock();
-    const store = new MemoryStore({ clock });
-    const engine = createEvict({ store, clock });
-    opened.push(store, engine);
-    const issued = [];
-    for (let i = 0; i < MAX_LISTED_SESSIONS + 5; i += 1) {
-      issued.push(await engine.issueSession({ uid: 'many', deviceFlag: i % 3 }));
-      clock.advance(1);
-    }
-    const listed = await engine.listSessions('many');
-    expect(listed).toHaveLength(MAX_LISTED_SESSIONS);
-    expect(listed[0]!.sessionId).toBe(issued.at(-1)!.sessionId);
-    expect(listed.at(-1)!.sessionId).toBe(issued[5]!.sessionId);
-    // The oldest, beyond the list, can still be ended by its id.
-    await engine.revokeSession({ uid: 'many', sessionId: issued[0]!.sessionId });
-    const { revoked } = await engine.revokeOtherSessions(issued.at(-1)!.token);
-    expect(revoked).toBe(MAX_LISTED_SESSIONS + 3);
-    expect((await engine.listSessions('many')).map((s) => s.sessionId)).toEqual([issued.at(-1)!.sessionId]);
+  it.each([
+    ['in one page', false],
+    ['in small pages that repeat an item', true],
+  ])(
+    'lists the newest MAX_LISTED_SESSIONS, and revokeOtherSessions still ends every other one (a store answering %s)',
+    async (_, paged) => {
+      const clock = new ManualClock();
+      const store = paged ? new PagedMemoryStore({ clock }) : new MemoryStore({ clock });
+      const engine = createEvict({ store, clock });
+      opened.push(store, engine);
+      const issued = [];
+      for (let i = 0; i < MAX_LISTED_SESSIONS + 5; i += 1) {
+        issued.push(await engine.issueSession({ uid: 'many', deviceFlag: i % 3 }));
+        clock.advance(1);
+      }
+      const listed = await engine.listSessions('many');
+      expect(listed).toHaveLength(MAX_LISTED_SESSIONS);
+      expect(listed[0]!.sessionId).toBe(issued.at(-1)!.sessionId);
+      expect(listed.at(-1)!.sessionId).toBe(issued[5]!.sessionId);
+      // The oldest, beyond the list, can still be ended by its id.
+      await engine.revokeSession({ uid: 'many', sessionId: issued[0]!.sessionId });
+      const { revoked } = await engine.revokeOtherSessions(issued.at(-1)!.token);
+      expect(revoked).toBe(MAX_LISTED_SESSIONS + 3);
+      expect((await engine.listSessions('many')).map((s) => s.sessionId)).toEqual([issued.at(-1)!.sessionId]);
+    },
+  );
+});
+
+describe('connections an operator can see', () => {
+  it('lists each with the session, device id and address it was registered with, on every node', async () => {
+    const { one, two } = twoNodes();
+    const session = await one.issueSession({ uid: 'anna', deviceFlag: 1 });
+    const close = () => undefined;
+    const tab = await one.registerConnection({
+      uid: 'anna',
+      deviceFlag: 1,
+      close,
+      credential: { type: 'session', token: session.token },
+      deviceId: 'tab-7f3a',
+      ip: '2001:db8::7',
+      port: 443,
+    });
+    const bare = await two.registerConnection({ uid: 'anna', deviceFlag: 0, close });
+    const listed = await two.listConnections('anna');
+    expect(listed.map(({ incarnation: _, connectedAtMs: __, ...c }) => c)).toEqual([
+      {
+        uid: 'anna',
+        deviceFlag: 1,
+        nodeId: 1,
+        connId: tab.connId,
+        sessionId: session.sessionId,
+        deviceId: 'tab-7f3a',
+        ip: '2001:db8::7',
+        port: 443,
+      },
+      { uid: 'anna', deviceFlag: 0, nodeId: 2, connId: bare.connId },
+    ]);
+    expect(one.localConnections()).toEqual([
+      expect.objectContaining({
+        connId: tab.connId,
+        sessionId: session.sessionId,
+        deviceId: 'tab-7f3a',
+        ip: '2001:db8::7',
+        port: 443,
+      }),
+    ]);
   });
+
+  it('refuses bad details with a TypeError and registers nothing', async () => {
+    const { one } = twoNodes();
+    const close = () => undefined;
+    for (const bad of [
+      { ip: '' },
+      { ip: 'a\nb' },
+      { deviceId: 'x'.repeat(129) },
+      { port: 0 },
+      { port: 65_536 },
+      { port: 1.5 },
+      { deviceId: 7 },
+    ]) {
+      await expect(
+        one.registerConnection({ uid: 'anna', deviceFlag: 0, close, ...(bad as object) }),
+      ).rejects.toThrow(TypeError);
+    }
+    expect(await one.listConnections('anna')).toEqual([]);
+  });
+
+  it.each([
+    ['in one page', 100_000],
+    ['in pages that repeat an item', 500],
+  ])(
+    'lists at most MAX_LISTED_CONNECTIONS, those with the lowest ids, of a user holding more (a store answering %s)',
+    async (_, pageSize) => {
+      const clock = new ManualClock();
+      const store = new PagedMemoryStore({ clock }, pageSize);
+      const engine = createEvict({ store, clock });
+      opened.push(store, engine);
+      const close = () => undefined;
+      const extra = 25;
+      // Registered in a descending order of ids: the listing sorts, whatever order the store keeps.
+      for (let i = MAX_LISTED_CONNECTIONS + extra; i >= 1; i -= 1)
+        await engine.registerConnection({ uid: 'bot', deviceFlag: 0, connId: i, close });
+      const listed = await engine.listConnections('bot');
+      expect(listed).toHaveLength(MAX_LISTED_CONNECTIONS);
+      expect(listed.map((c) => c.connId)).toEqual(
+        Array.from({ length: MAX_LISTED_CONNECTIONS }, (_, i) => i + 1),
+      );
+      expect(await engine.countConnections('bot')).toEqual([
+        { deviceFlag: 0, connections: MAX_LISTED_CONNECTIONS + extra },
+      ]);
+    },
+  );
 });
 
 describe('a session revocation whose announcement fails', () => {

@@ -6,6 +6,7 @@ import {
   countByDevice,
   type DeviceConnections,
   type NodeRecord,
+  type ScanPage,
   StoreCorruptError,
 } from '@evict/core';
 import {
@@ -27,12 +28,14 @@ import {
   type StoredConnection,
 } from './records.js';
 import type { RedisCommands } from './redis-commands.js';
-import { pairs, stringList, text } from './replies.js';
+import { pairs, scanReply, stringList, text } from './replies.js';
 
 /** Index entries one script adds or removes at most: no step of the index blocks Redis for long. */
 const INDEX_STEP = INDEX_BUCKET_SIZE;
 /** Connection records one users' script writes or removes at most, for the same reason. */
 const USER_STEP = 1_000;
+/** Fields one page of a listing asks Redis for (`HSCAN`'s `COUNT`). */
+const LIST_PAGE = 500;
 
 /** The node table as read: nodeId → its record's incarnation, expiry and generation. */
 export type NodeTable = Map<number, { incarnation: string; expiresAtMs: number; generation: string }>;
@@ -163,16 +166,39 @@ export class ConnectionRegistry {
   }
 
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
+    // A page at a time: a user holding 100,000 connections is never one reply. (A small hash, the
+    // commonest, comes back whole in the first.)
+    const found = new Map<string, ConnectionRecord>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.scanConnections(uid, cursor, LIST_PAGE);
+      for (const c of page.items) found.set(connectionField(c.nodeId, c.connId), c);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return [...found.values()];
+  }
+
+  /**
+   * A page of the user's live connections: an HSCAN of the user's hash, its connection fields read
+   * (the scan may also step over the user's other fields, or return a field twice).
+   */
+  async scanConnections(
+    uid: string,
+    cursor: string | undefined,
+    count: number,
+  ): Promise<ScanPage<ConnectionRecord>> {
     const key = this.#keys.user(uid).user;
     const [reply, table] = await Promise.all([
-      this.#commands.command(['HGETALL', key], key),
+      this.#commands.command(['HSCAN', key, cursor ?? '0', 'COUNT', String(count)], key),
       this.nodeTable(),
     ]);
+    const page = scanReply(reply, key);
     const onFile: StoredConnection[] = [];
-    for (const [field, raw] of pairs(reply, key)) {
-      if (CONNECTION_FIELD.test(field)) onFile.push(decodeConnection(key, uid, field, raw));
+    for (let i = 0; i + 1 < page.entries.length; i += 2) {
+      const field = page.entries[i]!;
+      if (CONNECTION_FIELD.test(field)) onFile.push(decodeConnection(key, uid, field, page.entries[i + 1]!));
     }
-    return this.liveConnections(onFile, table);
+    return { items: await this.liveConnections(onFile, table), cursor: page.cursor };
   }
 
   async countConnections(uid: string): Promise<DeviceConnections[]> {

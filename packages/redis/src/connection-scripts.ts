@@ -180,7 +180,7 @@ local counts, order = {}, {}
 for i = 1, #fields, 2 do
   local node = string.match(fields[i], '^(%d+):')
   if node then
-    local flag, generation = string.match(fields[i + 1], '^(%d+) %S+ ([0-9a-z]+)$')
+    local flag, generation = string.match(fields[i + 1], '^(%d+) %S+ ([0-9a-z]+)%f[\\n%z]')
     if not flag then corrupt(KEYS[1], fields[i]) end
     local group = node .. ' ' .. generation .. ' ' .. flag
     if not counts[group] then

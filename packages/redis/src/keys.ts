@@ -48,7 +48,8 @@
  *     incarnation's (see `{nodes}`). E.g. field `3:1dm4ett` (connId 3000000017), value
  *     `1 mwreqrjv 1`. Only a connection's field starts with a digit. Short on purpose: a user holding
  *     one connection and nothing else (a gateway's commonest user) is a hash of 32 bytes in Redis's
- *     allocator, where a byte more would make it 48;
+ *     allocator, where a byte more would make it 48. A connection registered with details adds
+ *     four lines: its session id, device id, IP and port, each empty when absent;
  *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
  *   A hash without `e` holds connections alone (a user on file through them only, the commonest
  *   user of a gateway): its connection count is its length, and it carries nothing else. A hash

@@ -20,10 +20,16 @@ export function connectionField(nodeId: number, connId: number): string {
 
 /**
  * A connection's value in its user's hash: `<deviceFlag> <connectedAt> <generation>`, the generation
- * being its node incarnation's (see `keys.ts`).
+ * being its node incarnation's (see `keys.ts`), then, if it has any of them, a line each for its
+ * session id, device id, IP and port (empty when absent). Details hold no control characters
+ * (checked when registered), so a newline ends each; the scripts read the first line only.
  */
 export function encodeConnection(c: ConnectionRecord, generation: string): string {
-  return `${c.deviceFlag} ${encodeTime(c.connectedAtMs)} ${generation}`;
+  const head = `${c.deviceFlag} ${encodeTime(c.connectedAtMs)} ${generation}`;
+  const { sessionId, deviceId, ip, port } = c;
+  if (sessionId === undefined && deviceId === undefined && ip === undefined && port === undefined)
+    return head;
+  return `${head}\n${sessionId ?? ''}\n${deviceId ?? ''}\n${ip ?? ''}\n${port ?? ''}`;
 }
 
 /** A connection as stored: its record, with its node incarnation's generation for the incarnation. */
@@ -202,7 +208,7 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
 }
 
 export const CONNECTION_FIELD = /^(\d+):(-?[0-9a-z]+)$/;
-const CONNECTION = /^(\S+) (\S+) ([0-9a-z]+)$/;
+const CONNECTION = /^(\S+) (\S+) ([0-9a-z]+)(?:\n([^\n]*)\n([^\n]*)\n([^\n]*)\n(\d*))?$/;
 
 /** A connection as stored in its user's hash (see `keys.ts`). */
 export function decodeConnection(key: string, uid: string, field: string, raw: string): StoredConnection {
@@ -221,7 +227,13 @@ export function decodeConnection(key: string, uid: string, field: string, raw: s
   ) {
     throw new StoreCorruptError(`unreadable connection ${field} in Redis at ${key}`);
   }
-  return { uid, deviceFlag, nodeId, connId, connectedAtMs, generation: value[3]! };
+  const stored: StoredConnection = { uid, deviceFlag, nodeId, connId, connectedAtMs, generation: value[3]! };
+  const [, , , , sessionId, deviceId, ip, port] = value;
+  if (sessionId) stored.sessionId = sessionId;
+  if (deviceId) stored.deviceId = deviceId;
+  if (ip) stored.ip = ip;
+  if (port) stored.port = Number(port);
+  return stored;
 }
 
 /** An integer written by `toString(36)`, else undefined (only the one spelling of each is taken). */

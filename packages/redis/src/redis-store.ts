@@ -11,6 +11,7 @@ import {
   type NodeRecord,
   type PushTokenKind,
   type PushTokenRecord,
+  type ScanPage,
   type SessionRecord,
   StoreCorruptError,
   type UserRecord,
@@ -34,12 +35,11 @@ import {
   type StoredConnection,
 } from './records.js';
 import type { ClientKind, RedisCommands } from './redis-commands.js';
-import { pairs, stringList } from './replies.js';
+import { pairs, scanReply, stringList } from './replies.js';
 import {
   RAISE_CUTOFF,
   RECORD_SESSION,
   REVOKE_SESSION,
-  SESSION_INDEX,
   TOUCH_SESSION,
   TOUCH_USER,
 } from './session-scripts.js';
@@ -47,6 +47,8 @@ import { createSubscriberLink, type SubscriberLink } from './subscriber-link.js'
 
 export type { RedisStoreOptions } from './options.js';
 
+/** What a scan asks Redis for a page (`COUNT`): every reply of a listing stays about this size. */
+const SCAN_COUNT = 500;
 const LINK_RETRY_MIN_MS = 100;
 const LINK_RETRY_MAX_MS = 5_000;
 /** How long `publish` waits for the store's own first subscription, at most. */
@@ -160,13 +162,40 @@ export class RedisStore implements EvictStore {
   }
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
+    // A page at a time: a user holding 100,000 sessions is never one reply.
+    const found = new Map<string, SessionRecord>();
+    let cursor: string | undefined;
+    do {
+      const page = await this.scanSessions(uid, cursor, SCAN_COUNT);
+      for (const session of page.items) found.set(session.tokenHash, session);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return [...found.values()];
+  }
+
+  async scanSessions(
+    uid: string,
+    cursor: string | undefined,
+    count: number,
+  ): Promise<ScanPage<SessionRecord>> {
     const now = this.#now();
-    const hashes = stringList(await this.#userScript(SESSION_INDEX, uid, [String(now)]), 'session index');
+    const key = this.#keys.user(uid).sessions;
+    const reply = scanReply(
+      await this.#commands.command(['ZSCAN', key, cursor ?? '0', 'COUNT', String(count)], key),
+      key,
+    );
+    const hashes: string[] = [];
+    // Scored by retainUntilMs: an entry whose retention has passed is left for the next write's pruning.
+    for (let i = 0; i + 1 < reply.entries.length; i += 2) {
+      if (Number(reply.entries[i + 1]) > now) hashes.push(reply.entries[i]!);
+    }
     // The sessions live in slots of their own: one GET each, sent together (MGET cannot span slots).
     const found = await Promise.all(hashes.map((hash) => this.getSession(hash)));
-    // An entry whose session is missing is skipped, not removed: it may be a putSession between its two
-    // writes. Entries leave the index when their retention passes (scored by retainUntilMs).
-    return found.filter((s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now);
+    // An entry whose session is missing is skipped, not removed: it may be a putSession between its two writes.
+    const items = found.filter(
+      (s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now,
+    );
+    return { items, cursor: reply.cursor };
   }
 
   async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
@@ -299,6 +328,14 @@ export class RedisStore implements EvictStore {
 
   listConnections(uid: string): Promise<ConnectionRecord[]> {
     return this.#connections.listConnections(uid);
+  }
+
+  scanConnections(
+    uid: string,
+    cursor: string | undefined,
+    count: number,
+  ): Promise<ScanPage<ConnectionRecord>> {
+    return this.#connections.scanConnections(uid, cursor, count);
   }
 
   countConnections(uid: string): Promise<DeviceConnections[]> {

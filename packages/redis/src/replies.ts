@@ -40,3 +40,11 @@ export function pairs(reply: unknown, key: string): [string, string][] {
     return [f, v];
   });
 }
+
+/** A SCAN-family reply (`HSCAN`, `ZSCAN`): the next cursor (undefined once it is `0`) and the flat list of entries. */
+export function scanReply(reply: unknown, key: string): { cursor: string | undefined; entries: string[] } {
+  const [next, entries] = Array.isArray(reply) ? reply : [];
+  const cursor = text(next);
+  if (cursor === undefined) throw new StoreCorruptError(`unexpected scan reply from Redis at ${key}`);
+  return { cursor: cursor === '0' ? undefined : cursor, entries: stringList(entries, `a scan of ${key}`) };
+}

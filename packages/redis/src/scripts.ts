@@ -18,7 +18,6 @@ export const SCRIPTS: readonly LuaScript[] = [
   sessions.RAISE_CUTOFF,
   KICK,
   sessions.RECORD_SESSION,
-  sessions.SESSION_INDEX,
   connections.PUT_CONNECTIONS,
   connections.DELETE_CONNECTIONS,
   connections.COUNT_CONNECTIONS,

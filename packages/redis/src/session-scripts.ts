@@ -49,15 +49,6 @@ return 1
 `,
 );
 
-/** The token hashes in the user's session index, dropping entries whose retention has passed. ARGV: now. */
-export const SESSION_INDEX = script(
-  'sessionIndex',
-  `${USER}
-prune_index()
-return redis.call('ZRANGE', KEYS[2], 0, -1)
-`,
-);
-
 /**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
  * was. The record: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs or -> <uid>`

@@ -107,10 +107,10 @@ local function device_times(field, raw)
   return issued, expires
 end
 
--- A connection on file (\`<deviceFlag> <connectedAt> <generation>\`, see \`keys.ts\`): its device flag
--- and its node incarnation's generation.
+-- A connection on file (\`<deviceFlag> <connectedAt> <generation>\`, then its details' lines, see
+-- \`keys.ts\`): its device flag and its node incarnation's generation.
 local function conn_parts(field, raw)
-  local flag, at, generation = string.match(raw, '^(%S+) (%S+) ([0-9a-z]+)$')
+  local flag, at, generation = string.match(raw, '^(%S+) (%S+) ([0-9a-z]+)%f[\\n%z]')
   local time_ok = at ~= nil
     and (string.find(at, '^%-?[0-9a-z]+$') ~= nil or num(string.match(at, '^~(.*)$')) ~= nil)
   if num(flag) == nil or not time_ok then corrupt(user_key, field) end

@@ -15,6 +15,7 @@ import {
   type Cutoff,
   isEvictError,
   type PushTokenRecord,
+  type ScanPage,
   type SessionRecord,
   StoreCorruptError,
 } from '@evict/core';
@@ -268,6 +269,57 @@ for (const library of CLIENT_LIBRARIES) {
       await near(userKeys.push, t + 4 * MINUTE_MS);
       await near(layout.session(s.tokenHash), s.retainUntilMs);
       await near(layout.counter('login:ttl', windowStart), windowStart + MINUTE_MS);
+    });
+
+    it('lists a user holding thousands of sessions and connections a bounded reply at a time', async () => {
+      const store = open();
+      const uid = 'crowded';
+      const t = Date.now();
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: t + MINUTE_MS });
+      const sessions = Array.from({ length: 3_000 }, () => session(uid));
+      await Promise.all(sessions.map((s) => store.putSession(s)));
+      const connections = Array.from({ length: 3_000 }, (_, i) =>
+        connection(uid, { connId: i + 1, ip: '198.51.100.7', port: 1_024 + i, sessionId: `s${i}` }),
+      );
+      await store.putConnections(connections);
+      // A page is about the COUNT asked for (Redis's hint), never the whole user.
+      const pageSizes = async <T>(scan: (cursor: string | undefined) => Promise<ScanPage<T>>) => {
+        const sizes: number[] = [];
+        const items: T[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await scan(cursor);
+          sizes.push(page.items.length);
+          items.push(...page.items);
+          cursor = page.cursor;
+        } while (cursor !== undefined);
+        return { sizes, items };
+      };
+      const scannedSessions = await pageSizes((cursor) => store.scanSessions(uid, cursor, 100));
+      expect(new Set(scannedSessions.items.map((s) => s.tokenHash)).size).toBe(3_000);
+      expect(scannedSessions.sizes.length).toBeGreaterThan(10);
+      expect(Math.max(...scannedSessions.sizes)).toBeLessThanOrEqual(400);
+      const scannedConnections = await pageSizes((cursor) => store.scanConnections(uid, cursor, 100));
+      expect(new Set(scannedConnections.items.map((c) => c.connId)).size).toBe(3_000);
+      expect(scannedConnections.sizes.length).toBeGreaterThan(10);
+      expect(Math.max(...scannedConnections.sizes)).toBeLessThanOrEqual(400);
+      // The whole listings page too: no HGETALL or full ZRANGE of the user is sent.
+      const sent = vi.spyOn(
+        host.client as unknown as Record<string, () => unknown>,
+        library === 'ioredis' ? 'call' : 'sendCommand',
+      );
+      try {
+        expect((await store.listSessions(uid)).length).toBe(3_000);
+        expect((await store.listConnections(uid)).length).toBe(3_000);
+        const userKeys = Object.values(new KeyLayout(prefix).user(uid));
+        const onUser = sent.mock.calls
+          .map((call: unknown[]) => (Array.isArray(call[0]) ? call[0] : call).map(String))
+          .filter((args) => userKeys.includes(args[1]!))
+          .map((args) => args[0]!.toUpperCase());
+        expect(new Set(onUser)).toEqual(new Set(['HSCAN', 'ZSCAN']));
+      } finally {
+        sent.mockRestore();
+      }
     });
 
     it('deletes a key once nothing in it is live, instead of keeping it', async () => {

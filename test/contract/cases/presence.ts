@@ -184,11 +184,21 @@ const connz = (
   ...(token === null ? {} : { headers: { token } }),
 });
 
-/** alice01: connections 11 (app) and 12, 13 (web), 46, 45 and 0 seconds old (within the node's ttl); bobby02: one. */
+/**
+ * alice01: connections 11 (app) and 12, 13 (web), 46, 45 and 0 seconds old (within the node's ttl),
+ * 12 registered with its device id and address; bobby02: one.
+ */
 async function aliceConnected(w: World): Promise<void> {
   await w.simulate('a', { uid: 'alice01', deviceFlag: 0, connId: 11 });
   w.clock.advance(1_000);
-  await w.simulate('b', { uid: 'alice01', deviceFlag: 1, connId: 12 });
+  await w.simulate('b', {
+    uid: 'alice01',
+    deviceFlag: 1,
+    connId: 12,
+    deviceId: 'tab-7f3a',
+    ip: '203.0.113.9',
+    port: 51_234,
+  });
   w.clock.advance(45_000);
   await w.simulate('c', { uid: 'alice01', deviceFlag: 1, connId: 13 });
   await w.simulate('bob', { uid: 'bobby02', deviceFlag: 0, connId: 14 });
@@ -197,8 +207,10 @@ const NOW = new Date(START_MS + 46_000).toISOString();
 const row = (id: number, device: string, uptime: string) => ({
   id,
   uid: 'alice01',
+  ...(id === 12 ? { ip: '203.0.113.9', port: 51_234 } : { ip: '', port: 0 }),
   uptime,
   device,
+  device_id: id === 12 ? 'tab-7f3a' : '',
   proxy_type_format: '本地连接',
   node_id: 1,
 });

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { StoreCorruptError } from '../errors.js';
-import type { ClusterMessage, ConnectionRecord, ConnectionRef } from '../model.js';
+import type { ClusterMessage, ConnectionDetails, ConnectionRecord, ConnectionRef } from '../model.js';
+import { sessionIdOf } from '../secrets.js';
 import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from '../sharded-map.js';
 import type { EvictStore } from '../store.js';
 import type { EventHub } from './events.js';
@@ -31,6 +32,8 @@ class LocalConnection {
     readonly connectedAfterMs: number,
     /** The hash of the session token it was opened with, if it was: a logout of it closes the connection. */
     readonly sessionHash: string | undefined,
+    /** One field for all of them, absent (no object) when none was given. */
+    readonly details: ConnectionDetails | undefined,
   ) {}
 }
 
@@ -111,10 +114,11 @@ export class ConnectionRegistry {
    * function that forgets it and deletes its record (idempotent, and a no-op once it was closed).
    */
   async add(input: Omit<LocalConnection, 'connectedAfterMs'>): Promise<() => Promise<void>> {
-    const { uid, deviceFlag, connId, close, sessionHash } = input;
+    const { uid, deviceFlag, connId, close, sessionHash, details } = input;
     const nowMs = this.#o.clock.nowMs();
     this.#startedAtMs ??= nowMs;
-    const local = new LocalConnection(uid, deviceFlag, connId, close, nowMs - this.#startedAtMs, sessionHash);
+    const connectedAfterMs = nowMs - this.#startedAtMs;
+    const local = new LocalConnection(uid, deviceFlag, connId, close, connectedAfterMs, sessionHash, details);
     this.#connections.set(connId, local);
     this.#connectionsByUid.add(uid, local);
     if (sessionHash !== undefined) this.#connectionsBySession.add(sessionHash, local);
@@ -135,12 +139,10 @@ export class ConnectionRegistry {
   }
 
   list(): LocalConnectionInfo[] {
-    return Array.from(this.#connections, ([, local]) => ({
-      uid: local.uid,
-      deviceFlag: local.deviceFlag,
-      connId: local.connId,
-      connectedAtMs: this.#connectedAtMs(local),
-    }));
+    return Array.from(this.#connections, ([, local]) => {
+      const { nodeId: _, incarnation: __, ...info } = this.#recordOf(local);
+      return info;
+    });
   }
 
   /**
@@ -290,14 +292,19 @@ export class ConnectionRegistry {
   }
 
   #recordOf(local: LocalConnection): ConnectionRecord {
-    return {
+    const record: ConnectionRecord = {
       uid: local.uid,
       deviceFlag: local.deviceFlag,
       nodeId: this.#o.nodeId,
       connId: local.connId,
       connectedAtMs: this.#connectedAtMs(local),
       incarnation: this.#incarnation,
+      ...local.details,
     };
+    // Derived when a record is made rather than held: a second string per connection on the heap,
+    // against one hash per record written (a registration, or a re-registration after a lapse).
+    if (local.sessionHash !== undefined) record.sessionId = sessionIdOf(local.sessionHash);
+    return record;
   }
 
   #startHeartbeat(): void {

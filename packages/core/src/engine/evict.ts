@@ -2,7 +2,13 @@ import type { CacheStats } from '../cache.js';
 import type { Clock } from '../clock.js';
 import { EvictError, InvalidTokenError, SessionNotFoundError, StoreUnavailableError } from '../errors.js';
 import type { MaybePromise } from '../maybe-promise.js';
-import type { ConnectionRecord, PushTokenKind, PushTokenRecord, SessionRecord } from '../model.js';
+import type {
+  ConnectionRecord,
+  DeviceConnections,
+  PushTokenKind,
+  PushTokenRecord,
+  SessionRecord,
+} from '../model.js';
 import { PUSH_TOKEN_KINDS } from '../model.js';
 import { hashToken, sessionIdOf } from '../secrets.js';
 import type { EvictStore } from '../store.js';
@@ -10,6 +16,7 @@ import {
   assertDeviceFlag,
   assertToken,
   assertUid,
+  connectionDetailsOf,
   isPositiveSafeInteger,
   isTokenString,
 } from '../validation.js';
@@ -22,22 +29,23 @@ import { presenceOf } from './presence.js';
 import { Revocations } from './revocations.js';
 import { Sessions } from './sessions.js';
 import { type TimedStore, timedStore } from './timed-store.js';
-import type {
-  CheckResult,
-  ConnectionHandle,
-  Credential,
-  EvictEvents,
-  IssuedSession,
-  IssueSessionOptions,
-  LocalConnectionInfo,
-  RegisterConnectionOptions,
-  RevocationContext,
-  RevocationEvent,
-  RevocationResult,
-  SessionInfo,
-  SessionRegistration,
-  SessionStatus,
-  UserPresence,
+import {
+  type CheckResult,
+  type ConnectionHandle,
+  type Credential,
+  type EvictEvents,
+  type IssuedSession,
+  type IssueSessionOptions,
+  type LocalConnectionInfo,
+  MAX_LISTED_CONNECTIONS,
+  type RegisterConnectionOptions,
+  type RevocationContext,
+  type RevocationEvent,
+  type RevocationResult,
+  type SessionInfo,
+  type SessionRegistration,
+  type SessionStatus,
+  type UserPresence,
 } from './types.js';
 
 /** The revocation engine: one per node. */
@@ -223,9 +231,7 @@ export class Evict {
   ): Promise<RevocationResult> {
     assertUid(input.uid);
     if (typeof input.sessionId !== 'string') throw new TypeError('sessionId must be a string');
-    const session = (await this.#sessions.live(input.uid)).find(
-      (s) => sessionIdOf(s.tokenHash) === input.sessionId,
-    );
+    const session = await this.#sessions.liveById(input.uid, input.sessionId);
     if (session === undefined) throw new SessionNotFoundError(input.uid, input.sessionId);
     return this.#revokeSessions([session], context);
   }
@@ -236,20 +242,26 @@ export class Evict {
     context: RevocationContext = {},
   ): Promise<RevocationResult & { revoked: number }> {
     const current = await this.sessionOf(token);
-    const others = (await this.#sessions.live(current.uid)).filter((s) => s.tokenHash !== current.tokenHash);
-    const result = await this.#revokeSessions(others, {
-      ...context,
-      actor: context.actor ?? { type: 'user', id: current.uid },
+    const revocation = { ...context, actor: context.actor ?? { type: 'user', id: current.uid } } as const;
+    const atMs = this.#now();
+    let revoked = 0;
+    let connectionsClosed = 0;
+    // A page at a time: a user holding 100,000 sessions is never read whole.
+    await this.#sessions.scanLive(current.uid, async (page) => {
+      const others = page.filter((s) => s.tokenHash !== current.tokenHash);
+      connectionsClosed += (await this.#revokeSessions(others, revocation, atMs)).connectionsClosed;
+      revoked += others.length;
+      return true;
     });
-    return { ...result, revoked: others.length };
+    return { atMs, connectionsClosed, revoked };
   }
 
   /** Revokes sessions one by one (each acknowledged only once announced), each with its event. */
   async #revokeSessions(
     sessions: readonly SessionRecord[],
     context: RevocationContext,
+    atMs = this.#now(),
   ): Promise<RevocationResult> {
-    const atMs = this.#now();
     let connectionsClosed = 0;
     for (const session of sessions) {
       const closed = await this.#revocations.revokeSession(session, atMs);
@@ -442,6 +454,7 @@ export class Evict {
   async registerConnection(input: RegisterConnectionOptions): Promise<ConnectionHandle> {
     assertUid(input.uid);
     assertDeviceFlag(input.deviceFlag);
+    const details = connectionDetailsOf(input);
     if (typeof input.close !== 'function') throw new TypeError('close must be a function');
     if (this.#closed) throw new EvictError('EVICT_CLOSED', 'the engine is closed');
     let connId = input.connId;
@@ -464,6 +477,7 @@ export class Evict {
       connId,
       close: input.close,
       sessionHash,
+      details,
     });
     const handle: ConnectionHandle = { uid, deviceFlag, connId, nodeId: this.nodeId, unregister };
     if (input.credential !== undefined) {
@@ -480,14 +494,36 @@ export class Evict {
   }
 
   /**
-   * The user's live connections on every node, by connId: `{ uid, deviceFlag, nodeId, connId,
-   * connectedAtMs, incarnation }`.
+   * The user's live connections on every node, by connId (then node id), at most
+   * `MAX_LISTED_CONNECTIONS`, those with the lowest ids: `{ uid, deviceFlag, nodeId, connId,
+   * connectedAtMs, incarnation }`, and the session id, device id, IP and port each was registered
+   * with. Read a page at a time, keeping only the lowest: a user holding 100,000 connections costs
+   * bounded replies and bounded memory (`countConnections` counts them all).
    */
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
     assertUid(uid);
-    return (await this.#store.listConnections(uid)).sort(
-      (a, b) => a.connId - b.connId || a.nodeId - b.nodeId,
-    );
+    let kept: ConnectionRecord[] = [];
+    const lowest = (connections: ConnectionRecord[]) => {
+      connections.sort(byConnection);
+      // A scan may return a connection twice; sorted, the copies are neighbours.
+      return connections
+        .filter((c, i) => i === 0 || byConnection(c, connections[i - 1]!) !== 0)
+        .slice(0, MAX_LISTED_CONNECTIONS);
+    };
+    let cursor: string | undefined;
+    do {
+      const page = await this.#store.scanConnections(uid, cursor, CONNECTION_SCAN_PAGE);
+      kept.push(...page.items);
+      if (kept.length >= 2 * MAX_LISTED_CONNECTIONS) kept = lowest(kept);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return lowest(kept);
+  }
+
+  /** The user's live connections counted by device flag (every one of them, however many). */
+  countConnections(uid: string): Promise<DeviceConnections[]> {
+    assertUid(uid);
+    return this.#store.countConnections(uid);
   }
 
   /** This node's live connections (for diagnostics and the demo). */
@@ -516,6 +552,11 @@ function assertPushTokenKind(kind: unknown): asserts kind is PushTokenKind {
   if (!PUSH_TOKEN_KINDS.includes(kind as PushTokenKind))
     throw new TypeError('kind must be "ring" or "message"');
 }
+
+/** Connections one page of `listConnections`' scan asks the store for. */
+const CONNECTION_SCAN_PAGE = 500;
+
+const byConnection = (a: ConnectionRecord, b: ConnectionRecord) => a.connId - b.connId || a.nodeId - b.nodeId;
 
 export function createEvict(options: EvictOptions = {}): Evict {
   return new Evict(options);

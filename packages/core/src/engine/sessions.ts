@@ -21,6 +21,12 @@ import {
   type SessionStatus,
 } from './types.js';
 
+/** Sessions one page of a scan asks the store for. */
+const SCAN_PAGE = 500;
+
+/** A session kept for `list`, with the id it is sorted by. */
+type ListedSession = { sessionId: string; issuedAtMs: number; session: SessionRecord };
+
 export interface SessionsOptions {
   store: TimedStore;
   clock: Clock;
@@ -89,40 +95,67 @@ export class Sessions {
 
   /**
    * The user's live sessions, newest first (by issue time, then id), at most `MAX_LISTED_SESSIONS`,
-   * with what they are recognised by; never a token or its hash.
+   * with what they are recognised by; never a token or its hash. Read a page at a time, keeping
+   * only the newest: a user with 100,000 sessions costs bounded replies and bounded memory.
    */
   async list(uid: string): Promise<SessionInfo[]> {
-    return (await this.live(uid))
-      .sort(
-        (a, b) => b.issuedAtMs - a.issuedAtMs || compare(sessionIdOf(a.tokenHash), sessionIdOf(b.tokenHash)),
-      )
-      .slice(0, MAX_LISTED_SESSIONS)
-      .map((session) => ({
-        sessionId: sessionIdOf(session.tokenHash),
-        deviceFlag: session.deviceFlag,
-        issuedAtMs: session.issuedAtMs,
-        expiresAtMs: session.expiresAtMs,
-        ...session.details,
-        ...(session.lastSeenAtMs === undefined ? {} : { lastSeenAtMs: session.lastSeenAtMs }),
-      }));
+    let kept: ListedSession[] = [];
+    const newest = (sessions: ListedSession[]) => {
+      sessions.sort((a, b) => b.issuedAtMs - a.issuedAtMs || compare(a.sessionId, b.sessionId));
+      // A scan may return a session twice; sorted, the copies are neighbours.
+      return sessions
+        .filter((s, i) => i === 0 || s.sessionId !== sessions[i - 1]!.sessionId)
+        .slice(0, MAX_LISTED_SESSIONS);
+    };
+    await this.scanLive(uid, (page) => {
+      for (const session of page)
+        kept.push({ sessionId: sessionIdOf(session.tokenHash), issuedAtMs: session.issuedAtMs, session });
+      if (kept.length >= 2 * MAX_LISTED_SESSIONS) kept = newest(kept);
+      return true;
+    });
+    return newest(kept).map(({ sessionId, session }) => ({
+      sessionId,
+      deviceFlag: session.deviceFlag,
+      issuedAtMs: session.issuedAtMs,
+      expiresAtMs: session.expiresAtMs,
+      ...session.details,
+      ...(session.lastSeenAtMs === undefined ? {} : { lastSeenAtMs: session.lastSeenAtMs }),
+    }));
   }
 
-  /** The user's live session records (those the guard would accept now). */
-  async live(uid: string): Promise<SessionRecord[]> {
-    const { sessions, user, now } = await this.#onFile(uid);
-    return sessions.filter((session) => sessionRejection(session, user, now) === undefined);
+  /** The user's live session of this public id, if there is one; the scan stops where it is found. */
+  async liveById(uid: string, sessionId: string): Promise<SessionRecord | undefined> {
+    let found: SessionRecord | undefined;
+    await this.scanLive(uid, (page) => {
+      found = page.find((session) => sessionIdOf(session.tokenHash) === sessionId);
+      return found === undefined;
+    });
+    return found;
   }
 
-  /** The user's sessions and record on file, and the time they were read at. */
-  async #onFile(uid: string) {
+  /**
+   * Calls `visit` with each page of the user's live sessions (those the guard would accept now,
+   * judged against the user's record as read when the scan began) until it returns false or the
+   * scan ends. A page is at most about `SCAN_PAGE` sessions; a session may come twice.
+   */
+  async scanLive(uid: string, visit: (page: SessionRecord[]) => boolean | Promise<boolean>): Promise<void> {
+    assertUid(uid);
+    const user = await this.#o.store.getUser(uid);
+    let cursor: string | undefined;
+    do {
+      const page = await this.#o.store.scanSessions(uid, cursor, SCAN_PAGE);
+      const now = this.#o.clock.nowMs();
+      const live = page.items.filter((session) => sessionRejection(session, user, now) === undefined);
+      if (live.length > 0 && !(await visit(live))) return;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
+  /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. All of them: a diagnostic. */
+  async statusesOf(uid: string): Promise<SessionStatus[]> {
     assertUid(uid);
     const [sessions, user] = await Promise.all([this.#o.store.listSessions(uid), this.#o.store.getUser(uid)]);
-    return { sessions, user, now: this.#o.clock.nowMs() };
-  }
-
-  /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. */
-  async statusesOf(uid: string): Promise<SessionStatus[]> {
-    const { sessions, user, now } = await this.#onFile(uid);
+    const now = this.#o.clock.nowMs();
     return sessions
       .map((session) => {
         const reason = sessionRejection(session, user, now);

@@ -1,4 +1,10 @@
-import type { DeviceConnections, PushTokenKind, RejectionReason, SessionDetails } from '../model.js';
+import type {
+  ConnectionDetails,
+  DeviceConnections,
+  PushTokenKind,
+  RejectionReason,
+  SessionDetails,
+} from '../model.js';
 
 /** A credential the guard checks. */
 export type Credential =
@@ -125,7 +131,7 @@ export interface ConnectionCloseInfo {
   graceMs?: number;
 }
 
-export interface RegisterConnectionOptions {
+export interface RegisterConnectionOptions extends ConnectionDetails {
   uid: string;
   deviceFlag: number;
   /** A positive integer unique on this node; default: one is assigned. */
@@ -150,11 +156,13 @@ export interface ConnectionHandle {
 }
 
 /** One of this node's live connections, as `localConnections` lists it. */
-export interface LocalConnectionInfo {
+export interface LocalConnectionInfo extends ConnectionDetails {
   uid: string;
   deviceFlag: number;
   connId: number;
   connectedAtMs: number;
+  /** The public id of the session it was opened with, if it was. */
+  sessionId?: string;
 }
 
 /** A session as `sessionsOf` lists it: no token, only its hash. */
@@ -205,6 +213,9 @@ export interface SessionInfo extends SessionDetails {
 
 /** `listSessions` shows at most this many sessions, newest first. */
 export const MAX_LISTED_SESSIONS = 1_000;
+
+/** `listConnections` lists at most this many of a user's connections, those with the lowest connIds. */
+export const MAX_LISTED_CONNECTIONS = 10_000;
 
 /** `Evict.presence` takes at most this many users (Tencent's query_online_status takes 500). */
 export const MAX_PRESENCE_UIDS = 500;

@@ -227,11 +227,15 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
       const all = (await engine.listConnections(uid)).filter((c) => nodeId === 0 || c.nodeId === nodeId);
       const page = all.sort(order).slice(offset, offset + limit);
       return jsonResponse(200, {
+        // In ConnInfo's order; an address or device id not registered is Go's zero value, as there.
         connections: page.map((c) => ({
           id: c.connId,
           uid: c.uid,
+          ip: c.ip ?? '',
+          port: c.port ?? 0,
           uptime: wukongimUptime(nowMs - c.connectedAtMs),
           device: wukongimDevice(c.deviceFlag),
+          device_id: c.deviceId ?? '',
           proxy_type_format: c.nodeId === engine.nodeId ? '本地连接' : `源节点：${c.nodeId}`,
           node_id: c.nodeId,
         })),

@@ -10,7 +10,7 @@ import type {
   PushTokenRecord,
   SessionRecord,
 } from '../model.js';
-import type { EvictStore, KickRequest } from '../store.js';
+import type { EvictStore, KickRequest, ScanPage } from '../store.js';
 import { ConformanceClock } from './clock.js';
 import type { ConformanceOptions, ConformanceRunner, MakeStore } from './index.js';
 
@@ -163,6 +163,34 @@ export function compareText(a: string, b: string): number {
 }
 export const bySessionHash = (records: readonly SessionRecord[]) =>
   [...records].sort((a, b) => compareText(a.tokenHash, b.tokenHash));
+/**
+ * Every item of a scan (`scanSessions`, `scanConnections`), a page at a time with `count` as the hint,
+ * and how many pages it took; a scan that does not end within `maxPages` fails the test.
+ */
+export async function scanAll<T>(
+  scan: (cursor: string | undefined, count: number) => Promise<ScanPage<T>>,
+  count: number,
+  maxPages = 10_000,
+): Promise<{ items: T[]; pages: number; largestPage: number }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  let largestPage = 0;
+  do {
+    const page = await scan(cursor, count);
+    items.push(...page.items);
+    largestPage = Math.max(largestPage, page.items.length);
+    cursor = page.cursor;
+    if (++pages > maxPages) throw new Error(`conformance: a scan did not end within ${maxPages} pages`);
+  } while (cursor !== undefined);
+  return { items, pages, largestPage };
+}
+
+/** One of each (by `key`): a scan may return an item more than once. */
+export function distinct<T>(items: readonly T[], key: (item: T) => string): T[] {
+  return [...new Map(items.map((item) => [key(item), item])).values()];
+}
+
 export const byConnection = (records: readonly ConnectionRecord[]) =>
   [...records].sort((a, b) => a.nodeId - b.nodeId || a.connId - b.connId);
 export const byKind = (records: readonly PushTokenRecord[]) =>

@@ -1,4 +1,4 @@
-import { bySessionHash, type Group, newTokenHash, newUid } from './harness.js';
+import { bySessionHash, distinct, type Group, newTokenHash, newUid, scanAll } from './harness.js';
 
 export const sessions: Group = {
   name: 'sessions',
@@ -123,6 +123,21 @@ export const sessions: Group = {
       expect(bySessionHash(await h.store.listSessions(alice))).toEqual(bySessionHash(mine));
       expect(bySessionHash(await h.store.listSessions(bob))).toEqual(bySessionHash(theirs));
       expect(await h.store.listSessions(newUid())).toEqual([]);
+    });
+
+    it('scanSessions pages through exactly what listSessions lists, and ends', async () => {
+      const uid = newUid();
+      const all = Array.from({ length: 300 }, (_, i) =>
+        h.session(uid, { deviceFlag: i % 3, issuedAtMs: h.now() - i }),
+      );
+      for (const session of all) await h.store.putSession(session);
+      await h.store.putSession(h.session(newUid()));
+      const scanned = await scanAll((cursor, count) => h.store.scanSessions(uid, cursor, count), 25);
+      const distinctSessions = distinct(scanned.items, (s) => s.tokenHash);
+      expect(bySessionHash(distinctSessions)).toEqual(bySessionHash(all));
+      expect(bySessionHash(distinctSessions)).toEqual(bySessionHash(await h.store.listSessions(uid)));
+      const none = await scanAll((cursor, count) => h.store.scanSessions(newUid(), cursor, count), 25);
+      expect(none.items).toEqual([]);
     });
   },
 };
