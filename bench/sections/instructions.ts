@@ -24,8 +24,12 @@ import {
 import type { Mode } from '../servers/server.js';
 import { NAMES, type Running, startServer, stopServer } from '../support/servers.js';
 
-const GROUPS: Array<{ framework: string; modes: [Mode, Mode, Mode] }> = [
-  { framework: 'Express', modes: ['express', 'express-noop', 'express-evict-memory'] },
+/** Each framework's bare server, its no-op, its guarded one, and any other guarded variant after. */
+const GROUPS: Array<{ framework: string; modes: [Mode, Mode, Mode, ...Mode[]] }> = [
+  {
+    framework: 'Express',
+    modes: ['express', 'express-noop', 'express-evict-memory', 'express-evict-memory-last-seen-off'],
+  },
   { framework: 'Koa', modes: ['koa', 'koa-noop', 'koa-evict-memory'] },
   { framework: 'NestJS', modes: ['nestjs', 'nestjs-noop', 'nestjs-evict-memory'] },
 ];
@@ -50,6 +54,8 @@ interface Counted {
 }
 
 const CONNECTIONS = 10;
+/** Last-seen tracking on ÷ off, at most. */
+const LAST_SEEN_TARGET = 1.02;
 
 function callgrindControl(args: string[], pid: number): void {
   const run = spawnSync('callgrind_control', [...args, String(pid)], { encoding: 'utf8' });
@@ -283,6 +289,32 @@ export const section: BenchSection = {
           })),
         });
       }
+      // Last-seen tracking (on by default) against the same guard with it off: the target is within 2 %.
+      const relativeRange = (mode: Mode) => {
+        const windows = counted.get(mode)!.perWindow;
+        return (Math.max(...windows) - Math.min(...windows)) / median(windows);
+      };
+      const on = per('express-evict-memory');
+      const off = per('express-evict-memory-last-seen-off');
+      const ratio = on / off;
+      // A difference inside the windows' own spread is not resolved either way.
+      const noise =
+        Math.max(relativeRange('express-evict-memory'), relativeRange('express-evict-memory-last-seen-off')) /
+        2;
+      const lastSeenVerdict =
+        ratio + noise <= LAST_SEEN_TARGET
+          ? 'met'
+          : ratio - noise > LAST_SEEN_TARGET
+            ? 'not met'
+            : 'inconclusive';
+      const lastSeenTarget = {
+        target: `last-seen tracking on (the default): the Express guard's instructions per request within ${Math.round((LAST_SEEN_TARGET - 1) * 100)} % of the same guard with it off`,
+        met: lastSeenVerdict === 'met',
+        ...(lastSeenVerdict === 'inconclusive'
+          ? { note: 'inconclusive: the difference is inside the windows’ own spread' }
+          : {}),
+        measured: `${Math.round(on)} against ${Math.round(off)} instructions/request: ${ratio.toFixed(3)} ×, ± ${(noise * 100).toFixed(1)} % (half the wider spread of the two servers' windows)`,
+      };
       const spread = GROUPS.map(({ framework, modes }) => {
         const widest = Math.max(
           ...modes.map((mode) => {
@@ -294,7 +326,7 @@ export const section: BenchSection = {
       });
       return {
         tables,
-        targets: [],
+        targets: [lastSeenTarget],
         notes: [
           `Method: ${version.stdout.trim()}, \`--tool=callgrind --instr-atstart=no --smc-check=all-non-file\`, around the same server processes as section 1 (bench/servers/server.ts; the no-op contenders add one function that calls next, or for NestJS a guard that returns true). Each server gets ${plan.warmRequests} requests unmeasured from autocannon (${CONNECTIONS} connections, in the benchmark process), then ${plan.windows} windows of ${plan.windowRequests}: counting is switched on and off around each window with callgrind_control, and the window's count (every thread of the server: the main thread, V8's compiler and GC helpers, libuv's pool) is divided by the requests answered. The evict contenders send a warm session token, as in section 1; the RedisStore ones are left out, their warm path being the memory one (the cache answers).`,
           'Reading it: instructions are not time (a cache miss or a system call costs time with few instructions, and the kernel is not counted), but they do not move with the load of the machine, so a difference of a few per cent is visible here where section 1 cannot resolve it. The breakdown is by function, exclusive; "JavaScript" is all the code V8 generated, which callgrind cannot name, evict\'s and the framework\'s alike. Differences in the garbage collector and the V8 runtime come from what the guard allocates, and from the young generation being sized by V8 at run time.',

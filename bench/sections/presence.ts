@@ -4,6 +4,8 @@
  * own (so that its commands are the only ones counted). A call's Redis commands are sent together
  * (one wave, and one more for the offline users without a push token, whose user record is read):
  * the section counts those waves, for 1 user and for 500, and reports the latencies beside them.
+ * Then the listings of one user holding 10,000 sessions and as many connections: the pages they
+ * read, and their time.
  */
 import { Redis } from 'ioredis';
 import { freePort } from '../../test/support/demo-process.js';
@@ -12,6 +14,9 @@ import { type BenchOptions, type BenchResult, type BenchSection, percentile } fr
 import { commandsRun } from '../support/redis-stats.js';
 
 const USERS = 500;
+/** The sessions (and connections) of the crowded user of the listings table. */
+const LISTED_SESSIONS = 10_000;
+const n = (x: number) => x.toLocaleString('en-US');
 /** Store round trips one call may take, one after the other, whatever its number of users. */
 const WAVES_TARGET = 3;
 
@@ -27,9 +32,13 @@ interface Measured {
  * The store, counting waves: a wave starts when the store is called while none of its calls is
  * under way. Calls sent together (one tick, one pipeline on the client's connection) are one wave.
  */
-function waveCounting<T extends object>(store: T): { store: T; waves: () => number; reset: () => void } {
+function waveCounting<T extends object>(
+  store: T,
+): { store: T; waves: () => number; largestPage: () => number; reset: () => void } {
   let inFlight = 0;
   let waves = 0;
+  /** The most items one scan page (`scanSessions`, `scanConnections`) brought back. */
+  let largestPage = 0;
   const counted = new Proxy(store, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver);
@@ -41,17 +50,25 @@ function waveCounting<T extends object>(store: T): { store: T; waves: () => numb
         if (!(result instanceof Promise)) return result;
         if (inFlight === 0) waves += 1;
         inFlight += 1;
-        return result.finally(() => {
-          inFlight -= 1;
-        });
+        return result
+          .then((value: unknown) => {
+            if (typeof name === 'string' && name.startsWith('scan'))
+              largestPage = Math.max(largestPage, (value as { items: unknown[] }).items.length);
+            return value;
+          })
+          .finally(() => {
+            inFlight -= 1;
+          });
       };
     },
   });
   return {
     store: counted,
     waves: () => waves,
+    largestPage: () => largestPage,
     reset: () => {
       waves = 0;
+      largestPage = 0;
     },
   };
 }
@@ -144,6 +161,67 @@ export const section: BenchSection = {
         );
         rows.push({ name, one, all });
       }
+      // A user holding many sessions and connections: the listings read it a bounded page at a time.
+      const sessionsHeld = quick ? 2_000 : LISTED_SESSIONS;
+      for (let i = 0; i < sessionsHeld; i += 500) {
+        await Promise.all(
+          Array.from({ length: Math.min(500, sessionsHeld - i) }, (_, j) =>
+            engine.issueSession({
+              uid: 'crowded',
+              deviceFlag: (i + j) % 3,
+              userAgent: 'BenchChat/1.0',
+              ip: '198.51.100.7',
+            }),
+          ),
+        );
+      }
+      for (let i = 0; i < sessionsHeld; i += 1)
+        await engine.registerConnection({
+          uid: 'crowded',
+          deviceFlag: i % 3,
+          close: () => undefined,
+          ip: '198.51.100.7',
+          port: 1_024 + (i % 60_000),
+        });
+      const listingRounds = quick ? 5 : 30;
+      const listing = async (call: () => Promise<unknown[]>) => {
+        await call();
+        const before = await commandsRun(probe);
+        const times: number[] = [];
+        let waves = 0;
+        let largestPage = 0;
+        let listed = 0;
+        for (let i = 0; i < listingRounds; i += 1) {
+          counting.reset();
+          const started = performance.now();
+          listed = (await call()).length;
+          times.push(performance.now() - started);
+          waves = Math.max(waves, counting.waves());
+          largestPage = Math.max(largestPage, counting.largestPage());
+        }
+        const commandsPerCall = ((await commandsRun(probe)) - before) / listingRounds;
+        return {
+          p50Ms: percentile(times, 50),
+          p99Ms: percentile(times, 99),
+          waves,
+          largestPage,
+          listed,
+          commandsPerCall,
+        };
+      };
+      const listings = [
+        {
+          name: `engine.listSessions of a user holding ${n(sessionsHeld)} sessions`,
+          ...(await listing(() => engine.listSessions('crowded'))),
+        },
+        {
+          name: `engine.listConnections of a user holding ${n(sessionsHeld)} connections`,
+          ...(await listing(() => engine.listConnections('crowded'))),
+        },
+      ];
+      for (const l of listings)
+        log(`presence: ${l.name}: p99 ${l.p99Ms.toFixed(1)} ms, largest page ${l.largestPage}`);
+
       const ms = (x: number) => Number(x.toFixed(2));
       const mostWaves = Math.max(...rows.map((r) => r.all.waves));
       const fixed = rows.every((r) => r.all.waves === r.one.waves);
@@ -175,6 +253,28 @@ export const section: BenchSection = {
               },
             })),
           },
+          {
+            title: `Listings of one crowded user, RedisStore, ${listingRounds} calls each`,
+            columns: [
+              'listed',
+              'largest store page (items)',
+              'store round trips',
+              'Redis commands per call',
+              'p50 ms',
+              'p99 ms',
+            ],
+            rows: listings.map((l) => ({
+              name: l.name,
+              figures: {
+                listed: l.listed,
+                'largest store page (items)': l.largestPage,
+                'store round trips': l.waves,
+                'Redis commands per call': Math.round(l.commandsPerCall),
+                'p50 ms': ms(l.p50Ms),
+                'p99 ms': ms(l.p99Ms),
+              },
+            })),
+          },
         ],
         targets: [
           {
@@ -187,6 +287,7 @@ export const section: BenchSection = {
           `${USERS} users: a quarter online (1 to 3 connections on this node), a quarter with only a push token, a quarter signed in and offline, a quarter unknown. Each call asks for all of them, or for one signed in and offline without a push token (the kind whose presence takes the most round trips). The routes are called through createAdminApi's handler, without HTTP (the JSON in and out is counted, the sockets are not). Redis commands are counted from INFO commandstats over the calls, INFO left out; per user, they are about two (the user's connections counted by one script, its push tokens), one more for an offline user without a push token (its record), and the node table once per call.`,
           "Store round trips: the store is wrapped in a proxy that counts waves, a wave starting when the engine calls the store while none of its calls is under way; calls made together go out together on the client's connection (Redis pipelines them). The most waves of any call is reported. The latency of 500 users grows with the work per user (Redis runs about two commands for each, one of them a script), not with a round trip per user: the p99 ratio says how much.",
           `p99 ratio ${USERS} : 1 is the p99 for ${USERS} users over the p99 for one.`,
+          `Listings: one user holding ${n(sessionsHeld)} live sessions (with a user agent and an IP each) and as many connections (with an IP and port each). listSessions lists the newest 1,000 (MAX_LISTED_SESSIONS), listConnections the 10,000 with the lowest ids (MAX_LISTED_CONNECTIONS); both read the store a page at a time (ZSCAN / HSCAN with COUNT 500, then one GET per session, sent together), so no reply holds the whole user: "largest store page" is the most items one page brought back. The round trips grow with the pages (two per page of sessions: the scan, then its GETs), and the time with the sessions read.`,
         ],
       };
     } finally {

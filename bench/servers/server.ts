@@ -19,6 +19,7 @@ export const MODES = [
   'express',
   'express-noop',
   'express-evict-memory',
+  'express-evict-memory-last-seen-off',
   'express-evict-redis',
   'koa',
   'koa-noop',
@@ -45,11 +46,14 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 type Core = typeof import('@evict/core');
 type Evict = import('@evict/core').Evict;
 
-async function engineFor(store: 'memory' | 'redis'): Promise<{ engine: Evict; token: string }> {
+async function engineFor(
+  store: 'memory' | 'redis',
+  options: { lastSeenResolutionMs?: number } = {},
+): Promise<{ engine: Evict; token: string }> {
   const core: Core = await import(built('core'));
   let engine: Evict;
   if (store === 'memory') {
-    engine = core.createEvict({ nodeId: 1 });
+    engine = core.createEvict({ nodeId: 1, ...options });
   } else {
     const { Redis } = await import('ioredis');
     const { RedisStore }: typeof import('@evict/redis') = await import(built('redis'));
@@ -95,9 +99,17 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
   } else if (mode === 'express-noop') {
     // The floor of any guard: one more function in the route's chain.
     app.get('/hello', (_req, _res, next) => next(), hello);
-  } else if (mode === 'express-evict-memory' || mode === 'express-evict-redis') {
+  } else if (
+    mode === 'express-evict-memory' ||
+    mode === 'express-evict-memory-last-seen-off' ||
+    mode === 'express-evict-redis'
+  ) {
     const { evictGuard }: typeof import('@evict/express') = await import(built('express'));
-    const { engine, token } = await engineFor(mode === 'express-evict-memory' ? 'memory' : 'redis');
+    const { engine, token } = await engineFor(
+      mode === 'express-evict-redis' ? 'redis' : 'memory',
+      // Last-seen tracking is on by default; this contender is the guard without it (section 8).
+      mode === 'express-evict-memory-last-seen-off' ? { lastSeenResolutionMs: 0 } : {},
+    );
     headers.token = token;
     app.get('/hello', evictGuard(engine), hello);
   } else if (mode === 'express-session-redis') {

@@ -18,6 +18,7 @@ export const NAMES: Record<Mode, string> = {
   express: 'bare Express',
   'express-noop': 'Express + a no-op middleware',
   'express-evict-memory': 'Express + evictGuard (memory store)',
+  'express-evict-memory-last-seen-off': 'Express + evictGuard (memory store, last-seen tracking off)',
   'express-evict-redis': 'Express + evictGuard (RedisStore, cache on)',
   koa: 'bare Koa',
   'koa-noop': 'Koa + a no-op middleware',
