@@ -7,6 +7,7 @@
  * loop's worst delay idle and while 5,000 connections a second come and go. Each measurement runs
  * in a child process (heap room, `global.gc`).
  */
+import { randomUUID } from 'node:crypto';
 import { availableParallelism, loadavg } from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -221,6 +222,60 @@ async function redisNode(input: NodeInput): Promise<NodeFigures> {
 
 childMode('gateway-redis', redisNode);
 
+interface DetailBytes {
+  count: number;
+  bare: number;
+  detailed: number;
+}
+
+/**
+ * What a connection's details cost in Redis: `count` connection records (one user each) written
+ * through the store, bare and then with a session id, an IPv4 address, a port and a 36-character
+ * device id (a UUID), on an emptied Redis each time; the used_memory delta divided by the count.
+ */
+async function bytesWithDetails(redisUrl: string, count: number): Promise<DetailBytes> {
+  const { RedisStore } = await import('@evict/redis');
+  const { sessionIdOf } = await import('@evict/core');
+  const probe = new Redis(redisUrl);
+  const client = new Redis(redisUrl);
+  const store = new RedisStore({ client, prefix: 'evict:' });
+  try {
+    const bytesPer = async (details: boolean) => {
+      await probe.flushall();
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'bench', expiresAtMs: Date.now() + 3_600_000 });
+      const before = await usedMemory(probe);
+      for (let start = 0; start < count; start += 1_000) {
+        const batch = Array.from({ length: Math.min(1_000, count - start) }, (_, j) => {
+          const i = start + j;
+          return {
+            uid: `u${i}`,
+            deviceFlag: 1,
+            nodeId: 1,
+            connId: 1_000_000_001 + i,
+            connectedAtMs: Date.now(),
+            incarnation: 'bench',
+            ...(details
+              ? {
+                  sessionId: sessionIdOf(`session-${i}`),
+                  deviceId: randomUUID(),
+                  ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+                  port: 1_024 + (i % 60_000),
+                }
+              : {}),
+          };
+        });
+        await store.putConnections(batch);
+      }
+      return ((await usedMemory(probe)) - before) / count;
+    };
+    return { count, bare: await bytesPer(false), detailed: await bytesPer(true) };
+  } finally {
+    await store.close();
+    client.disconnect();
+    probe.disconnect();
+  }
+}
+
 export const section: BenchSection = {
   id: 'gateway',
   title: '9. Gateway scale: a node holding many connections',
@@ -247,6 +302,7 @@ export const section: BenchSection = {
     const churnMs = quick ? 2_000 : 5_000;
     const redis = new OwnRedis(await freePort(), false);
     const nodes: NodeFigures[] = [];
+    let detailBytes: DetailBytes | undefined;
     try {
       await redis.start();
       const node = (count: number) =>
@@ -258,6 +314,10 @@ export const section: BenchSection = {
           log,
         });
       for (const count of counts) nodes.push(await node(count));
+      detailBytes = await bytesWithDetails(redis.url, quick ? 10_000 : 100_000);
+      log(
+        `gateway: Redis B/connection bare ${Math.round(detailBytes.bare)}, with details ${Math.round(detailBytes.detailed)}`,
+      );
     } finally {
       await redis.remove();
     }
@@ -314,6 +374,23 @@ export const section: BenchSection = {
               'worst delay registering ms': ms(node.registrationWorstDelayMs),
             },
           })),
+        },
+        {
+          title: `Redis store: what a connection's details cost (${n(detailBytes!.count)} connection records written through the store, one user each)`,
+          columns: ['Redis B/connection', 'added by the details'],
+          rows: [
+            {
+              name: 'bare (uid, device flag, node, connId, time)',
+              figures: { 'Redis B/connection': r(detailBytes!.bare), 'added by the details': '–' },
+            },
+            {
+              name: 'with a session id (22 characters), a device id (a 36-character UUID), an IPv4 address and a port',
+              figures: {
+                'Redis B/connection': r(detailBytes!.detailed),
+                'added by the details': r(detailBytes!.detailed - detailBytes!.bare),
+              },
+            },
+          ],
         },
       ],
       targets: [
