@@ -155,10 +155,14 @@ export class RedisStore implements EvictStore {
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
     const key = this.#keys.session(tokenHash);
-    const raw = await this.#commands.command(['GET', key], key);
+    return this.#retained(key, tokenHash, await this.#commands.command(['GET', key], key), this.#now());
+  }
+
+  /** A session as read (GET's reply), unless there is none or its retention has passed. */
+  #retained(key: string, tokenHash: string, raw: unknown, now: number): SessionRecord | undefined {
     if (raw === null || raw === undefined) return undefined;
     const session = decodeSession(key, tokenHash, raw);
-    return session.retainUntilMs <= this.#now() ? undefined : session;
+    return session.retainUntilMs <= now ? undefined : session;
   }
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
@@ -189,13 +193,26 @@ export class RedisStore implements EvictStore {
     for (let i = 0; i + 1 < reply.entries.length; i += 2) {
       if (Number(reply.entries[i + 1]) > now) hashes.push(reply.entries[i]!);
     }
-    // The sessions live in slots of their own: one GET each, sent together (MGET cannot span slots).
-    const found = await Promise.all(hashes.map((hash) => this.getSession(hash)));
+    const found = await this.#getSessions(hashes);
     // An entry whose session is missing is skipped, not removed: it may be a putSession between its two writes.
     const items = found.filter(
       (s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now,
     );
     return { items, cursor: reply.cursor };
+  }
+
+  /**
+   * `getSession` of each: one MGET on one Redis; on a cluster, where each session lives in a slot of
+   * its own and MGET cannot span slots, one GET each, sent together.
+   */
+  async #getSessions(hashes: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+    if (this.#cluster || hashes.length === 0) return Promise.all(hashes.map((hash) => this.getSession(hash)));
+    const keys = hashes.map((hash) => this.#keys.session(hash));
+    const raws = await this.#commands.command(['MGET', ...keys], keys[0]);
+    if (!Array.isArray(raws) || raws.length !== keys.length)
+      throw new StoreCorruptError('unexpected reply from Redis for MGET of sessions');
+    const now = this.#now();
+    return raws.map((raw, i) => this.#retained(keys[i]!, hashes[i]!, raw, now));
   }
 
   async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
