@@ -30,6 +30,8 @@ export interface BenchTarget {
   target: string;
   measured: string;
   met: boolean;
+  /** Neither met nor missed: the difference is inside the run's own noise (shown instead of "NOT met"). */
+  inconclusive?: boolean;
   /** Why, when not met (or anything worth knowing). */
   note?: string;
 }

@@ -133,13 +133,19 @@ function markdownTable(table: BenchTable): string {
   return `**${table.title}**\n\n${lines.join('\n')}`;
 }
 
+/** A target's result as the tables word it. */
+function verdictOf(target: BenchTarget, sentence = false): string {
+  if (target.met) return sentence ? 'Met' : 'met';
+  return target.inconclusive ? (sentence ? 'Inconclusive' : 'inconclusive') : '**NOT met**';
+}
+
 function targetsTable(rows: Array<{ section: string; target: BenchTarget }>): string {
   const lines = [
     '| section | target | result | measured | note |',
     '| --- | --- | --- | --- | --- |',
     ...rows.map(
       ({ section, target }) =>
-        `| ${cell(section)} | ${cell(target.target)} | ${target.met ? 'met' : '**NOT met**'} | ${cell(target.measured)} | ${cell(target.note)} |`,
+        `| ${cell(section)} | ${cell(target.target)} | ${verdictOf(target)} | ${cell(target.measured)} | ${cell(target.note)} |`,
     ),
   ];
   return lines.join('\n');
@@ -215,7 +221,7 @@ function markdown({
         result.targets
           .map(
             (t) =>
-              `- ${t.met ? 'Met' : '**NOT met**'}: ${t.target}: ${t.measured}${t.note === undefined ? '' : `. ${t.note}`}`,
+              `- ${verdictOf(t, true)}: ${t.target}: ${t.measured}${t.note === undefined ? '' : `. ${t.note}`}`,
           )
           .join('\n'),
       );

@@ -311,7 +311,7 @@ export const section: BenchSection = {
         target: `last-seen tracking on (the default): the Express guard's instructions per request within ${Math.round((LAST_SEEN_TARGET - 1) * 100)} % of the same guard with it off`,
         met: lastSeenVerdict === 'met',
         ...(lastSeenVerdict === 'inconclusive'
-          ? { note: 'inconclusive: the difference is inside the windows’ own spread' }
+          ? { inconclusive: true, note: 'the difference is inside the windows’ own spread' }
           : {}),
         measured: `${Math.round(on)} against ${Math.round(off)} instructions/request: ${ratio.toFixed(3)} ×, ± ${(noise * 100).toFixed(1)} % (half the wider spread of the two servers' windows)`,
       };

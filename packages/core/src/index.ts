@@ -119,5 +119,6 @@ export {
   type EvictStore,
   type KickOutcome,
   type KickRequest,
+  readAllPages,
   type ScanPage,
 } from './store.js';

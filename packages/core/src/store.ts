@@ -17,6 +17,24 @@ export interface ScanPage<T> {
   cursor: string | undefined;
 }
 
+/**
+ * Every item of a scan, once each (by `key`: a scan may return one twice), read a page at a time:
+ * what a store's whole listing is, when it pages underneath (`RedisStore.listSessions`).
+ */
+export async function readAllPages<T>(
+  scan: (cursor: string | undefined) => Promise<ScanPage<T>>,
+  key: (item: T) => string,
+): Promise<T[]> {
+  const found = new Map<string, T>();
+  let cursor: string | undefined;
+  do {
+    const page = await scan(cursor);
+    for (const item of page.items) found.set(key(item), item);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return [...found.values()];
+}
+
 /** What a kick asks of the store: see `EvictStore.kick`. */
 export interface KickRequest {
   uid: string;

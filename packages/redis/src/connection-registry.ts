@@ -6,6 +6,7 @@ import {
   countByDevice,
   type DeviceConnections,
   type NodeRecord,
+  readAllPages,
   type ScanPage,
   StoreCorruptError,
 } from '@evict/core';
@@ -168,14 +169,10 @@ export class ConnectionRegistry {
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
     // A page at a time: a user holding 100,000 connections is never one reply. (A small hash, the
     // commonest, comes back whole in the first.)
-    const found = new Map<string, ConnectionRecord>();
-    let cursor: string | undefined;
-    do {
-      const page = await this.scanConnections(uid, cursor, LIST_PAGE);
-      for (const c of page.items) found.set(connectionField(c.nodeId, c.connId), c);
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return [...found.values()];
+    return readAllPages(
+      (cursor) => this.scanConnections(uid, cursor, LIST_PAGE),
+      (c) => connectionField(c.nodeId, c.connId),
+    );
   }
 
   /**

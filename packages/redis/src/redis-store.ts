@@ -11,6 +11,7 @@ import {
   type NodeRecord,
   type PushTokenKind,
   type PushTokenRecord,
+  readAllPages,
   type ScanPage,
   type SessionRecord,
   StoreCorruptError,
@@ -167,14 +168,10 @@ export class RedisStore implements EvictStore {
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
     // A page at a time: a user holding 100,000 sessions is never one reply.
-    const found = new Map<string, SessionRecord>();
-    let cursor: string | undefined;
-    do {
-      const page = await this.scanSessions(uid, cursor, SCAN_COUNT);
-      for (const session of page.items) found.set(session.tokenHash, session);
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return [...found.values()];
+    return readAllPages(
+      (cursor) => this.scanSessions(uid, cursor, SCAN_COUNT),
+      (session) => session.tokenHash,
+    );
   }
 
   async scanSessions(
