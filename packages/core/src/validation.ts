@@ -92,6 +92,8 @@ export function sessionDetailsOf(input: SessionDetails): SessionDetails | undefi
 
 /** A connection's details as registered, checked (`TypeError` for a bad one); undefined when none. */
 export function connectionDetailsOf(input: ConnectionDetails): ConnectionDetails | undefined {
+  // A registration's hot path: most come without any.
+  if (input.deviceId === undefined && input.ip === undefined && input.port === undefined) return undefined;
   const details: ConnectionDetails = {};
   if (input.deviceId !== undefined)
     details.deviceId = detailString('deviceId', input.deviceId, DETAIL_LIMITS.deviceId);

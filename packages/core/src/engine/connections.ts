@@ -299,11 +299,17 @@ export class ConnectionRegistry {
       connId: local.connId,
       connectedAtMs: this.#connectedAtMs(local),
       incarnation: this.#incarnation,
-      ...local.details,
     };
     // Derived when a record is made rather than held: a second string per connection on the heap,
     // against one hash per record written (a registration, or a re-registration after a lapse).
     if (local.sessionHash !== undefined) record.sessionId = sessionIdOf(local.sessionHash);
+    // Field by field, not a spread: a registration's hot path, and most have no details.
+    const { details } = local;
+    if (details !== undefined) {
+      if (details.deviceId !== undefined) record.deviceId = details.deviceId;
+      if (details.ip !== undefined) record.ip = details.ip;
+      if (details.port !== undefined) record.port = details.port;
+    }
     return record;
   }
 
