@@ -4,10 +4,11 @@
  * figures) and BENCHMARKS.md (with bench/FINDINGS.md, written by hand, after the summary). A section
  * that throws is reported as failed and the run goes on. `--only` runs some sections and puts their
  * outcomes in place of the same sections of the existing bench/results.json (of the same mode), so
- * BENCHMARKS.md keeps the rest and says which sections ran later. `--render` writes BENCHMARKS.md
- * again from bench/results.json without running anything.
+ * BENCHMARKS.md keeps the rest and says which sections ran later. `--quick` (shorter, for a look)
+ * writes to bench/quick/ instead, which git ignores. `--render` writes BENCHMARKS.md again from
+ * bench/results.json without running anything.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -160,7 +161,14 @@ interface Results {
   sections: SectionOutcome[];
 }
 
-const resultsFile = join(here, 'results.json');
+/**
+ * Where a run's figures go: a full run's are the repository's (bench/results.json, BENCHMARKS.md);
+ * a quick run's go to bench/quick/, which git ignores, so that a quick look leaves the tree as it was.
+ */
+const outputOf = (quick: boolean) =>
+  quick
+    ? { results: join(here, 'quick', 'results.json'), markdown: join(here, 'quick', 'BENCHMARKS.md') }
+    : { results: join(here, 'results.json'), markdown: join(root, 'BENCHMARKS.md') };
 
 function markdown({
   date,
@@ -231,20 +239,25 @@ function markdown({
   return `${parts.join('\n\n')}\n`;
 }
 
-/** The run on file, if there is one. */
-function readResults(): Results | undefined {
-  return existsSync(resultsFile) ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Results) : undefined;
+/** The run on file (full, or quick), if there is one. */
+function readResults(quick: boolean): Results | undefined {
+  const file = outputOf(quick).results;
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Results) : undefined;
 }
 
-function writeBenchmarks(results: Results): void {
-  writeFileSync(join(root, 'BENCHMARKS.md'), markdown(results));
+function writeResults(results: Results): void {
+  const out = outputOf(results.quick);
+  mkdirSync(dirname(out.results), { recursive: true });
+  writeFileSync(out.results, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(out.markdown, markdown(results));
 }
 
 /** Writes BENCHMARKS.md again from bench/results.json (after editing FINDINGS.md or the layout), running nothing. */
 function render(): void {
-  const results = readResults();
-  if (results === undefined) throw new Error(`--render: no ${resultsFile}; run the benchmark first`);
-  writeBenchmarks(results);
+  const results = readResults(false);
+  if (results === undefined)
+    throw new Error(`--render: no ${outputOf(false).results}; run the benchmark first`);
+  writeResults(results);
   process.stderr.write(`bench: rendered BENCHMARKS.md from the run of ${results.date}\n`);
 }
 
@@ -310,7 +323,7 @@ async function main(): Promise<void> {
     sections: [...outcomes],
   };
   // The run on file, if of the same mode (quick figures are never mixed with full ones).
-  const onFile = readResults();
+  const onFile = readResults(args.quick);
   if (onFile !== undefined && onFile.quick === args.quick) {
     if (args.only === undefined) {
       // A full run does not run the opt-in sections: their last outcome stays, with its date.
@@ -329,11 +342,10 @@ async function main(): Promise<void> {
     }
   }
   results.sections.sort((a, b) => a.title.localeCompare(b.title, 'en', { numeric: true }));
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-  writeBenchmarks(results);
+  writeResults(results);
   const targets = outcomes.flatMap((o) => o.result?.targets ?? []);
   options.log(
-    `bench: wrote BENCHMARKS.md and bench/results.json in ${totalSeconds.toFixed(0)} s (${outcomes.map((o) => `${o.id} ${o.seconds.toFixed(0)} s`).join(', ')}): ${targets.filter((t) => t.met).length}/${targets.length} targets met, ${outcomes.filter((o) => o.error !== undefined).length} section(s) failed`,
+    `bench: wrote ${args.quick ? 'bench/quick/BENCHMARKS.md and bench/quick/results.json' : 'BENCHMARKS.md and bench/results.json'} in ${totalSeconds.toFixed(0)} s (${outcomes.map((o) => `${o.id} ${o.seconds.toFixed(0)} s`).join(', ')}): ${targets.filter((t) => t.met).length}/${targets.length} targets met, ${outcomes.filter((o) => o.error !== undefined).length} section(s) failed`,
   );
   // Sections may leave handles (clients, timers) behind; the run is over.
   process.exit(0);

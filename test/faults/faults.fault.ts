@@ -9,7 +9,6 @@
  *  (d) the killed node's connections left the registry within its heartbeat expiry.
  * Figures go to test/faults/report.md (and report.json). `pnpm test:faults` (FAULT_QUICK=1: short).
  */
-import { writeFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -36,6 +35,7 @@ import {
   sleep,
   startNode,
   terminate,
+  writeReport,
 } from './support.js';
 
 const STORE_TIMEOUT_MS = 500;
@@ -446,8 +446,8 @@ describeFaults('faults: Redis killed, Redis paused, a node killed, under load', 
           badShape: badShape.slice(0, 5),
         },
       };
-      writeFileSync(new URL('./report.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
-      writeFileSync(new URL('./report.md', import.meta.url), markdown(report));
+      writeReport('report.json', `${JSON.stringify(report, null, 2)}\n`);
+      writeReport('report.md', markdown(report));
       console.log(markdown(report));
 
       expect(violations, 'a revoked credential was accepted after its kick was acknowledged').toEqual([]);

@@ -8,14 +8,13 @@
  * full run holds the issue's 20,000, or as many as the node's descriptor limit allows if that is less.
  */
 import { type ChildProcess, execSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, repoRoot, sleep, waitFor } from '../support/demo-process.js';
 import { type GatewayProcess, startGatewayNode } from '../support/gateway-process.js';
 import { randomPrefix } from '../support/redis.js';
 import type { ClientsRequest, ClientsState } from '../support/socket-clients.js';
-import { hasRedisServer, now, OwnRedis, QUICK } from './support.js';
+import { hasRedisServer, now, OwnRedis, QUICK, writeReport } from './support.js';
 
 /** The issue's count; CI's quick run holds 2,000. */
 const WANTED_SOCKETS = 20_000;
@@ -208,7 +207,7 @@ ${shortfall}
 | kick of a user with ${KICKED_AT.size} sockets among them: answered in / sockets closed (code) | ${r.kickMs} ms / ${closed.length} (${[...new Set(closed.map((c) => c.code))].join(', ')}) |
 | other sockets closed by the kick | 0 |
 `;
-    writeFileSync(new URL('./gateway-sockets.md', import.meta.url), md);
+    writeReport('gateway-sockets.md', md);
     console.log(md);
     await Promise.all(clients.map((c) => c.request({ op: 'close' })));
   }, 180_000);

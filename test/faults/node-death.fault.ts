@@ -14,7 +14,6 @@
  * The dead node is test/support/gateway-node.ts: connections registered in-process, no sockets.
  * Figures go to test/faults/node-death.md.
  */
-import { writeFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
 import { RedisStore } from '@evict/redis';
 import { Redis } from 'ioredis';
@@ -30,7 +29,16 @@ import {
 } from '../support/demo-process.js';
 import { type GatewayProcess, startGatewayNode } from '../support/gateway-process.js';
 import { randomPrefix } from '../support/redis.js';
-import { hasRedisServer, httpCall, keepAliveAgent, now, OwnRedis, QUICK, sleep } from './support.js';
+import {
+  hasRedisServer,
+  httpCall,
+  keepAliveAgent,
+  now,
+  OwnRedis,
+  QUICK,
+  sleep,
+  writeReport,
+} from './support.js';
 
 const CONNECTIONS = QUICK ? 10_000 : 100_000;
 /** Four connections a user, on devices 0 and 1. */
@@ -350,7 +358,7 @@ describeFaults(`faults: a node holding ${CONNECTIONS.toLocaleString('en-US')} co
       violations: violations.length,
       notInForce: notInForce.length,
     };
-    writeFileSync(new URL('./node-death.md', import.meta.url), markdown(report));
+    writeReport('node-death.md', markdown(report));
     console.log(markdown(report));
 
     expect(violations, 'a revoked credential was accepted after its kick was acknowledged').toEqual([]);

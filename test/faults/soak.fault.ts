@@ -11,7 +11,6 @@
  * generation is pinned").
  * Figures go to test/faults/soak.md (and soak.json).
  */
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
@@ -27,6 +26,7 @@ import {
   sleep,
   startNode,
   terminate,
+  writeReport,
 } from './support.js';
 
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? (QUICK ? 15 : 180));
@@ -155,8 +155,8 @@ describeSoak('soak: two nodes under mixed load', () => {
         nodes: results,
         shutdown,
       };
-      writeFileSync(new URL('./soak.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
-      writeFileSync(new URL('./soak.md', import.meta.url), markdown(report));
+      writeReport('soak.json', `${JSON.stringify(report, null, 2)}\n`);
+      writeReport('soak.md', markdown(report));
       console.log(markdown(report));
 
       expect(counts.requests).toBeGreaterThan(0);

@@ -3,6 +3,7 @@
  * client, WebSocket connects that record the guard's decision, and small statistics. The
  * redis-server of their own is test/support/redis-server.ts.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -15,6 +16,18 @@ export const QUICK = process.env.FAULT_QUICK === '1' || process.env.FAULT_QUICK 
 export const SCALE = Number(process.env.FAULT_SCALE ?? (QUICK ? 0.2 : 1));
 
 export const now = () => performance.now();
+
+/**
+ * Where a fault test writes its report (`name`, e.g. `report.md`): `test/faults/out/`, which git
+ * ignores, so that running a test leaves the tree as it was; with FAULT_PUBLISH=1 next to the tests,
+ * over the reports the repository publishes (a deliberate full run, to refresh them).
+ */
+export function writeReport(name: string, text: string): void {
+  const publish = process.env.FAULT_PUBLISH === '1' || process.env.FAULT_PUBLISH === 'true';
+  const dir = new URL(publish ? './' : './out/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL(name, dir), text);
+}
 
 const DIAG = fileURLToPath(new URL('./diag.cjs', import.meta.url));
 
