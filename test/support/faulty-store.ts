@@ -8,6 +8,8 @@ type Method = Exclude<keyof EvictStore, 'ready' | 'close' | 'subscribe' | 'onLin
 const ALL: Method[] = [
   'putSession',
   'getSession',
+  'admitSession',
+  'dischargeSessions',
   'listSessions',
   'scanSessions',
   'revokeSession',
@@ -83,6 +85,8 @@ export class FaultyStore implements EvictStore {
 
   declare putSession: EvictStore['putSession'];
   declare getSession: EvictStore['getSession'];
+  declare admitSession: EvictStore['admitSession'];
+  declare dischargeSessions: EvictStore['dischargeSessions'];
   declare listSessions: EvictStore['listSessions'];
   declare scanSessions: EvictStore['scanSessions'];
   declare revokeSession: EvictStore['revokeSession'];

@@ -80,6 +80,7 @@ const MESSAGES: Record<RejectionReason, string> = {
   kicked: 'the user was kicked; log in again',
   device_quit: 'the device was signed out; log in again',
   logged_out: 'the session was logged out',
+  replaced: 'logged in on another device; log in again',
   expired: 'the credential has expired',
   unknown: 'the credential is not known',
   unavailable: 'the session store is unavailable; try again later',

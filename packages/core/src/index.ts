@@ -7,6 +7,19 @@ export { type AdminApi, type AdminApiOptions, type AdminRoute, createAdminApi } 
 export type { CacheStats } from './cache.js';
 export { type Clock, systemClock } from './clock.js';
 export { createEvict, Evict } from './engine/evict.js';
+export {
+  type AdmissionOutcome,
+  type AdmissionRequest,
+  admissionRequestOf,
+  admit,
+  deviceClassOf,
+  LOGIN_POLICY_PRESETS,
+  type LoginPolicy,
+  type LoginPolicyPreset,
+  loginPolicyPreset,
+  type OverLimit,
+  type PresetOptions,
+} from './engine/login-policy.js';
 export type { EvictOptions } from './engine/options.js';
 export {
   type Actor,
@@ -94,6 +107,7 @@ export {
 export { isThenable, type MaybePromise, mapMaybePromise } from './maybe-promise.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export type {
+  Admission,
   ClusterMessage,
   ConnectionDetails,
   ConnectionRecord,

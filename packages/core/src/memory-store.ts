@@ -1,4 +1,6 @@
 import { type Clock, systemClock } from './clock.js';
+import { type AdmissionOutcome, type AdmissionRequest, admit } from './engine/login-policy.js';
+import { admissionCounts } from './engine/rules.js';
 import {
   connectionKey,
   devicePresent,
@@ -11,6 +13,7 @@ import {
 } from './memory-store/entries.js';
 import { bucketOf, type ExpiryBucket, ExpiryQueue, SWEEP_SLICE_KEYS } from './memory-store/expiry.js';
 import type {
+  Admission,
   ClusterMessage,
   ConnectionRecord,
   ConnectionRef,
@@ -187,6 +190,10 @@ export class MemoryStore implements EvictStore {
   }
 
   async putSession(session: SessionRecord): Promise<void> {
+    this.#putSessionNow(session);
+  }
+
+  #putSessionNow(session: SessionRecord): void {
     const { tokenHash, uid } = session;
     const previous = this.#sessions.get(tokenHash);
     this.#sessions.set(tokenHash, new StoredSession(session));
@@ -203,6 +210,36 @@ export class MemoryStore implements EvictStore {
       device.expiresAtMs = Math.max(device.expiresAtMs, session.expiresAtMs);
     }
     this.#extendUser(entry, session.expiresAtMs);
+  }
+
+  async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
+    const now = this.#clock.nowMs();
+    const entry = this.#liveUser(session.uid, now);
+    const user = entry?.toRecord(now);
+    const candidate: Admission = {
+      tokenHash: session.tokenHash,
+      deviceFlag: session.deviceFlag,
+      deviceClass: request.deviceClass,
+      issuedAtMs: session.issuedAtMs,
+      expiresAtMs: session.expiresAtMs,
+    };
+    const { outcome, kept } = admit(entry?.admissions ?? [], candidate, request, (a) =>
+      admissionCounts(user, a, now),
+    );
+    // No await from the read to the writes: one step, as atomic as the store's other writes.
+    if (outcome.admitted) {
+      this.#putSessionNow({ ...session, governed: true });
+      this.#userEntry(session.uid).admissions = kept.map((a) => ({ ...a }));
+    }
+    return outcome.admitted
+      ? { admitted: true, replaced: outcome.replaced.map((a) => ({ ...a })) }
+      : { admitted: false, full: outcome.full.map((a) => ({ ...a })) };
+  }
+
+  async dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
+    const entry = this.#liveUser(uid, this.#clock.nowMs());
+    if (entry?.admissions === undefined) return;
+    entry.admissions = entry.admissions.filter((a) => !tokenHashes.includes(a.tokenHash));
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {

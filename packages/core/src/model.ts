@@ -1,7 +1,17 @@
 /** What evict knows about users, devices, sessions, connections and push tokens. All times are ms since the epoch. */
 
-/** Why a credential is not accepted. `unavailable`: the store could not be read and the guard fails closed. */
-export type RejectionReason = 'kicked' | 'device_quit' | 'logged_out' | 'expired' | 'unknown' | 'unavailable';
+/**
+ * Why a credential is not accepted. `unavailable`: the store could not be read and the guard fails
+ * closed. `replaced`: a login policy pushed the session out (a newer login on another device).
+ */
+export type RejectionReason =
+  | 'kicked'
+  | 'device_quit'
+  | 'logged_out'
+  | 'replaced'
+  | 'expired'
+  | 'unknown'
+  | 'unavailable';
 
 /** Why a cutoff was set: a kick of the user, or a device quit (of one device, or of all). */
 export type CutoffReason = 'kicked' | 'device_quit';
@@ -30,6 +40,21 @@ export interface SessionRecord {
   details?: SessionDetails;
   /** When it was last seen in use, coarsely (`EvictOptions.lastSeenResolutionMs`); only grows. */
   lastSeenAtMs?: number;
+  /**
+   * Made under a login policy: live only while its user's admission list holds it
+   * (`UserRecord.admissions`); once a newer login pushes it out, it is `replaced`.
+   */
+  governed?: boolean;
+}
+
+/** A session a login policy admitted, on its user's admission list (`EvictStore.admitSession`). */
+export interface Admission {
+  tokenHash: string;
+  deviceFlag: number;
+  /** Its class under the policy it was admitted by. */
+  deviceClass: string;
+  issuedAtMs: number;
+  expiresAtMs: number;
 }
 
 /** What a person recognises a session by (all optional, all given at sign-in). */
@@ -58,6 +83,12 @@ export interface UserRecord {
   /** Cutoffs per device flag. */
   deviceCutoffs: Record<number, Cutoff>;
   devices: Record<number, DeviceRecord>;
+  /**
+   * The governed sessions a login policy admitted and has not pushed out, oldest first; absent when
+   * none. Entries past their expiry, or issued at or before a cutoff that applies to them, no longer
+   * count (a store drops them at its next admission).
+   */
+  admissions?: Admission[];
   /** When nothing on file for this user can matter any more; the store may drop the record then. */
   expiresAtMs: number;
 }

@@ -1,3 +1,4 @@
+import type { AdmissionOutcome, AdmissionRequest } from './engine/login-policy.js';
 import type {
   ClusterMessage,
   ConnectionRecord,
@@ -109,6 +110,19 @@ export interface EvictStore {
    */
   putSession(session: SessionRecord): Promise<void>;
   getSession(tokenHash: string): Promise<SessionRecord | undefined>;
+  /**
+   * `putSession` of a session under a login policy (written `governed`), and in the same atomic step
+   * as its user's side, the user's admission list (`UserRecord.admissions`) decides with `admit`
+   * (`@evict/core`'s rule): entries that no longer count (expired, or issued at or before a cutoff
+   * that applies to them) are dropped; past `request.classLimit` the oldest of the session's class
+   * are pushed out, then past `request.userLimit` the oldest of all; the session joins the list.
+   * With `request.refuse`, a login that would push any out is refused and nothing is written.
+   * Concurrent admissions of one user never leave more than the limits allow. The session record is
+   * written after the user's side (as `putSession`'s), only when admitted.
+   */
+  admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome>;
+  /** Drops sessions from their user's admission list (a logout, a revocation): they count no more. */
+  dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void>;
   /**
    * The user's sessions on file (live, expired or revoked, each until its own `retainUntilMs`, even
    * after the user's record expired), in no particular order.

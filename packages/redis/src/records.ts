@@ -1,4 +1,5 @@
 import {
+  type Admission,
   type ClusterMessage,
   type ConnectionRecord,
   type Cutoff,
@@ -55,7 +56,9 @@ function decodeTime(raw: string | undefined): number | undefined {
 export function encodeSession(session: SessionRecord): string {
   const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details, lastSeenAtMs } =
     session;
-  const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${revokedAtMs ?? '-'} ${uid}`;
+  // The fifth field: when it was revoked, else `-`, or `+` for a live session a login policy governs.
+  const state = revokedAtMs ?? (session.governed ? '+' : '-');
+  const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${state} ${uid}`;
   if (details === undefined && lastSeenAtMs === undefined) return head;
   const detailsLine = details === undefined ? '-' : JSON.stringify(details);
   return lastSeenAtMs === undefined ? `${head}\n${detailsLine}` : `${head}\n${detailsLine}\n${lastSeenAtMs}`;
@@ -114,14 +117,15 @@ export function decodeSession(key: string, tokenHash: string, raw: unknown): Ses
   const issuedAtMs = numberOf(match?.[2]);
   const expiresAtMs = numberOf(match?.[3]);
   const retainUntilMs = numberOf(match?.[4]);
-  const revokedAtMs = match?.[5] === '-' ? undefined : numberOf(match?.[5]);
+  const live = match?.[5] === '-' || match?.[5] === '+';
+  const revokedAtMs = live ? undefined : numberOf(match?.[5]);
   if (
     match === null ||
     deviceFlag === undefined ||
     issuedAtMs === undefined ||
     expiresAtMs === undefined ||
     retainUntilMs === undefined ||
-    (revokedAtMs === undefined && match[5] !== '-')
+    (revokedAtMs === undefined && !live)
   ) {
     throw new StoreCorruptError(`unreadable session in Redis at ${key}`);
   }
@@ -139,6 +143,7 @@ export function decodeSession(key: string, tokenHash: string, raw: unknown): Ses
   };
   if (revokedAtMs !== undefined) session.revokedAtMs = revokedAtMs;
   if (detailsLine !== undefined && detailsLine !== '-') session.details = decodeDetails(key, detailsLine);
+  if (match[5] === '+') session.governed = true;
   if (lastSeenAtMs !== undefined) session.lastSeenAtMs = lastSeenAtMs;
   return session;
 }
@@ -165,6 +170,31 @@ function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
 }
 
 const DEVICE_FIELD = /^([cd]):(\d+)$/;
+const ADMISSION = /^(\S+) (\S+) (\d+) (\S+) (\S+)$/;
+
+/**
+ * The user's admission list (field `a`): a line per admitted session, oldest first,
+ * `<tokenHash> <deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>` (see `keys.ts`).
+ */
+export function decodeAdmissions(key: string, raw: string): Admission[] {
+  return raw
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const match = ADMISSION.exec(line);
+      const issuedAtMs = numberOf(match?.[4]);
+      const expiresAtMs = numberOf(match?.[5]);
+      if (match === null || issuedAtMs === undefined || expiresAtMs === undefined)
+        throw new StoreCorruptError(`unreadable admission list in Redis at ${key}`);
+      return {
+        tokenHash: match[1]!,
+        deviceClass: match[2]!,
+        deviceFlag: Number(match[3]),
+        issuedAtMs,
+        expiresAtMs,
+      };
+    });
+}
 
 export function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
@@ -183,6 +213,9 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
       connections = numberOf(raw) ?? Number.NaN;
     } else if (field === 'c') {
       user.cutoff = decodeCutoff(key, field, raw);
+    } else if (field === 'a') {
+      const admissions = decodeAdmissions(key, raw);
+      if (admissions.length > 0) user.admissions = admissions;
     } else {
       const match = DEVICE_FIELD.exec(field);
       if (match === null) continue; // a field a later version may add

@@ -1,4 +1,6 @@
 import {
+  type AdmissionOutcome,
+  type AdmissionRequest,
   type Clock,
   type ClusterMessage,
   type ConnectionRecord,
@@ -26,6 +28,7 @@ import { parseOptions, type RedisStoreOptions, type ResolvedOptions } from './op
 import { PUBLISH } from './publish-script.js';
 import { CLEAR_PUSH_TOKENS, SET_PUSH_TOKEN } from './push-token-scripts.js';
 import {
+  decodeAdmissions,
   decodeConnection,
   decodePushToken,
   decodeSession,
@@ -38,6 +41,8 @@ import {
 import type { ClientKind, RedisCommands } from './redis-commands.js';
 import { pairs, scanReply, stringList } from './replies.js';
 import {
+  ADMIT_SESSION,
+  DISCHARGE_SESSIONS,
   RAISE_CUTOFF,
   RECORD_SESSION,
   REVOKE_SESSION,
@@ -145,6 +150,11 @@ export class RedisStore implements EvictStore {
       session.tokenHash,
       String(session.retainUntilMs),
     ]);
+    await this.#setSession(session, now);
+  }
+
+  /** The session's own key (after its user's side): written until its retention, or deleted past it. */
+  async #setSession(session: SessionRecord, now: number): Promise<void> {
     const key = this.#keys.session(session.tokenHash);
     if (session.retainUntilMs <= now) {
       await this.#commands.command(['DEL', key], key);
@@ -152,6 +162,38 @@ export class RedisStore implements EvictStore {
     }
     const ttlMs = Math.ceil(session.retainUntilMs - now) + GRACE_MS;
     await this.#commands.command(['SET', key, encodeSession(session), 'PX', String(ttlMs)], key);
+  }
+
+  async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
+    const now = this.#now();
+    // The user's side decides and writes in one script; the session follows, as putSession's does.
+    const reply = stringList(
+      await this.#userScript(ADMIT_SESSION, session.uid, [
+        String(now),
+        String(session.deviceFlag),
+        String(session.issuedAtMs),
+        String(session.expiresAtMs),
+        session.tokenHash,
+        String(session.retainUntilMs),
+        request.deviceClass,
+        request.classLimit === undefined ? '' : String(request.classLimit),
+        request.userLimit === undefined ? '' : String(request.userLimit),
+        request.refuse ? '1' : '0',
+      ]),
+      'admitSession',
+    );
+    const [verdict, ...lines] = reply;
+    const key = this.#keys.user(session.uid).user;
+    const named = decodeAdmissions(key, lines.join('\n'));
+    if (verdict === 'full') return { admitted: false, full: named };
+    if (verdict !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
+    await this.#setSession({ ...session, governed: true }, now);
+    return { admitted: true, replaced: named };
+  }
+
+  async dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
+    if (tokenHashes.length === 0) return;
+    await this.#userScript(DISCHARGE_SESSIONS, uid, [String(this.#now()), ...tokenHashes]);
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {

@@ -18,6 +18,8 @@ export const SCRIPTS: readonly LuaScript[] = [
   sessions.RAISE_CUTOFF,
   KICK,
   sessions.RECORD_SESSION,
+  sessions.ADMIT_SESSION,
+  sessions.DISCHARGE_SESSIONS,
   connections.PUT_CONNECTIONS,
   connections.DELETE_CONNECTIONS,
   connections.COUNT_CONNECTIONS,

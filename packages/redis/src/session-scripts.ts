@@ -50,6 +50,113 @@ return 1
 );
 
 /**
+ * The user's side of admitSession (RECORD_SESSION's, and the admission list, field \`a\`, in the same
+ * step): the rule of \`admit\` in @evict/core, which this mirrors. KEYS: user, sessions, push. ARGV: now,
+ * deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs, deviceClass, classLimit ('' none),
+ * userLimit ('' none), refuse ('1'). Returns { 'admitted' or 'full', the lines pushed out... }.
+ */
+export const ADMIT_SESSION = script(
+  'admitSession',
+  `${USER}
+local field = 'd:' .. ARGV[2]
+local got = redis.call('HMGET', user_key, 'e', field, 'n', 'a', 'c')
+local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
+local standing = {}
+if expires ~= 0 and got[4] then
+  local user_cut = got[5] and cutoff_at('c', got[5]) or nil
+  local device_cuts = {}
+  -- Counts: live, and issued after every cutoff that applies to it (admissionCounts).
+  local function counts(e)
+    if e.expires <= now then return false end
+    local cut = device_cuts[e.flag]
+    if cut == nil then
+      local raw = redis.call('HGET', user_key, 'c:' .. e.flag)
+      cut = raw and cutoff_at('c:' .. e.flag, raw) or false
+      device_cuts[e.flag] = cut
+    end
+    if user_cut and (not cut or user_cut > cut) then cut = user_cut end
+    return not cut or e.issued > cut
+  end
+  for line in string.gmatch(got[4], '[^\\n]+') do
+    local hash, class, flag, issued, until_ms = string.match(line, '^(%S+) (%S+) (%d+) (%S+) (%S+)$')
+    local e = { hash = hash, class = class, flag = flag, issued = num(issued), expires = num(until_ms), line = line }
+    if not hash or not e.issued or not e.expires then corrupt(user_key, 'a') end
+    if hash ~= ARGV[5] and counts(e) then standing[#standing + 1] = e end
+  end
+end
+table.sort(standing, function(x, y)
+  if x.issued ~= y.issued then return x.issued < y.issued end
+  return x.hash < y.hash
+end)
+local out = {}
+if ARGV[8] ~= '' then
+  local same = {}
+  for _, e in ipairs(standing) do
+    if e.class == ARGV[7] then same[#same + 1] = e end
+  end
+  for i = 1, #same + 1 - tonumber(ARGV[8]) do out[same[i]] = true end
+end
+if ARGV[9] ~= '' then
+  local rest = {}
+  for _, e in ipairs(standing) do
+    if not out[e] then rest[#rest + 1] = e end
+  end
+  for i = 1, #rest + 1 - tonumber(ARGV[9]) do out[rest[i]] = true end
+end
+local pushed, kept = {}, {}
+local candidate = { hash = ARGV[5], issued = tonumber(ARGV[3]),
+  line = table.concat({ ARGV[5], ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' ') }
+for _, e in ipairs(standing) do
+  if out[e] then pushed[#pushed + 1] = e.line else kept[#kept + 1] = e end
+end
+if #pushed > 0 and ARGV[10] == '1' then
+  table.insert(pushed, 1, 'full')
+  return pushed
+end
+kept[#kept + 1] = candidate
+table.sort(kept, function(x, y)
+  if x.issued ~= y.issued then return x.issued < y.issued end
+  return x.hash < y.hash
+end)
+local lines = {}
+for i, e in ipairs(kept) do lines[i] = e.line end
+-- RECORD_SESSION's writes: the device record (its times only grow) and the session index.
+local issued = tonumber(ARGV[3])
+local until_ms = tonumber(ARGV[4])
+if expires ~= 0 and got[2] then
+  local last, longest = device_times(field, got[2])
+  if last > issued then issued = last end
+  if longest > until_ms then until_ms = longest end
+end
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+prune_index()
+keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
+redis.call('HSET', user_key, 'a', table.concat(lines, '\\n'))
+table.insert(pushed, 1, 'admitted')
+return pushed
+`,
+);
+
+/** Drops sessions from the user's admission list (field \`a\`). KEYS: user, sessions, push. ARGV: now, token hashes. */
+export const DISCHARGE_SESSIONS = script(
+  'dischargeSessions',
+  `${USER}
+local raw = redis.call('HGET', user_key, 'a')
+if not raw then return 0 end
+local gone = {}
+for i = 2, #ARGV do gone[ARGV[i]] = true end
+local lines = {}
+for line in string.gmatch(raw, '[^\\n]+') do
+  local hash = string.match(line, '^(%S+) ')
+  if not hash then corrupt(user_key, 'a') end
+  if not gone[hash] then lines[#lines + 1] = line end
+end
+if #lines == 0 then redis.call('HDEL', user_key, 'a') else redis.call('HSET', user_key, 'a', table.concat(lines, '\\n')) end
+return 1
+`,
+);
+
+/**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
  * was. The record: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs or -> <uid>`
  * (see `keys.ts`). KEYS: session. ARGV: now, atMs.
@@ -61,11 +168,11 @@ local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local flag, issued, expires, retain, revoked, uid = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%S+) (.*)$')
 local until_ms = num(retain)
-if not (num(flag) and num(issued) and num(expires) and until_ms and (revoked == '-' or num(revoked))) then
+if not (num(flag) and num(issued) and num(expires) and until_ms and (revoked == '-' or revoked == '+' or num(revoked))) then
   corrupt(KEYS[1], 'session')
 end
 if until_ms <= now then return false end
-if revoked == '-' then
+if revoked == '-' or revoked == '+' then
   -- Rebuilt from the fields as read: the numbers keep their exact digits.
   redis.call('SET', KEYS[1], table.concat({ flag, issued, expires, retain, ARGV[2], uid }, ' '), 'KEEPTTL')
 end

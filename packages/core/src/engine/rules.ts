@@ -3,7 +3,14 @@
  * same-second rule for credentials whose issue time has second resolution. No I/O, no clock: every
  * "now" is an argument.
  */
-import type { Cutoff, DeviceRecord, RejectionReason, SessionRecord, UserRecord } from '../model.js';
+import type {
+  Admission,
+  Cutoff,
+  DeviceRecord,
+  RejectionReason,
+  SessionRecord,
+  UserRecord,
+} from '../model.js';
 import type { CheckResult } from './types.js';
 
 /** A session that is live, or why it is not. */
@@ -49,16 +56,38 @@ export function sessionRejection(
 ): RejectionReason | undefined {
   if (session.revokedAtMs !== undefined) return 'logged_out';
   if (session.expiresAtMs <= nowMs) return 'expired';
+  if (user === undefined) return undefined;
   const cutoff = applicableCutoff(user, session.deviceFlag);
-  return cutoff !== undefined && session.issuedAtMs <= cutoff.atMs ? cutoff.reason : undefined;
+  if (cutoff !== undefined && session.issuedAtMs <= cutoff.atMs) return cutoff.reason;
+  return session.governed && !isAdmitted(user, session.tokenHash) ? 'replaced' : undefined;
 }
 
+/** Whether the user's admission list holds the session (a governed session is live only then). */
+export function isAdmitted(user: UserRecord | undefined, tokenHash: string): boolean {
+  const admissions = user?.admissions;
+  if (admissions === undefined) return false;
+  for (const admission of admissions) if (admission.tokenHash === tokenHash) return true;
+  return false;
+}
+
+/** Whether an admission on file still counts: live, and issued after every cutoff that applies to it. */
+export function admissionCounts(user: UserRecord | undefined, admission: Admission, nowMs: number): boolean {
+  if (admission.expiresAtMs <= nowMs) return false;
+  const cutoff = applicableCutoff(user, admission.deviceFlag);
+  return cutoff === undefined || admission.issuedAtMs > cutoff.atMs;
+}
+
+/** Whether a session is live, read with its user's record (`undefined`: none on file). */
 export function sessionLiveness(
   session: SessionRecord,
   user: UserRecord | undefined,
   nowMs: number,
 ): LiveSession {
-  const reason = sessionRejection(session, user, nowMs);
+  // A governed session whose user has no record was pushed out with it (the list lives there).
+  const reason =
+    user === undefined && session.governed && sessionRejection(session, undefined, nowMs) === undefined
+      ? 'replaced'
+      : sessionRejection(session, user, nowMs);
   return reason === undefined ? { ok: true, session } : { ok: false, reason, uid: session.uid };
 }
 

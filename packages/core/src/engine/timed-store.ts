@@ -5,6 +5,8 @@ import type { EvictStore } from '../store.js';
 const METHODS = [
   'putSession',
   'getSession',
+  'admitSession',
+  'dischargeSessions',
   'listSessions',
   'scanSessions',
   'revokeSession',

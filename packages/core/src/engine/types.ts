@@ -115,6 +115,8 @@ export const CLOSE_CODES = {
   connection_removed: 4003,
   /** The session the connection was opened with was logged out. */
   session_revoked: 4004,
+  /** The session the connection was opened with was pushed out by a login policy (a newer login). */
+  replaced: 4005,
   /** Kicked alone (WuKongIM's `/conn/kick`): told first, closed after a grace period. */
   connection_kicked: 4006,
 } as const;

@@ -1,5 +1,6 @@
 import { deviceRecordIsCurrent, laterCutoff } from '../engine/rules.js';
 import type {
+  Admission,
   ConnectionRecord,
   Cutoff,
   DeviceRecord,
@@ -26,6 +27,7 @@ export class StoredSession {
   revokedAtMs: number | undefined;
   readonly details: SessionDetails | undefined;
   lastSeenAtMs: number | undefined;
+  readonly governed: boolean;
 
   constructor(session: SessionRecord) {
     this.tokenHash = session.tokenHash;
@@ -37,6 +39,7 @@ export class StoredSession {
     this.revokedAtMs = session.revokedAtMs;
     this.details = session.details === undefined ? undefined : { ...session.details };
     this.lastSeenAtMs = session.lastSeenAtMs;
+    this.governed = session.governed === true;
   }
 
   toRecord(): SessionRecord {
@@ -51,6 +54,7 @@ export class StoredSession {
     if (this.revokedAtMs !== undefined) record.revokedAtMs = this.revokedAtMs;
     if (this.details !== undefined) record.details = { ...this.details };
     if (this.lastSeenAtMs !== undefined) record.lastSeenAtMs = this.lastSeenAtMs;
+    if (this.governed) record.governed = true;
     return record;
   }
 }
@@ -92,6 +96,8 @@ export class UserEntry {
   connections: Map<string, ConnectionRecord> | undefined = undefined;
   /** Created by the first push token, dropped when the last one goes. */
   pushTokens: Map<PushTokenKind, PushTokenRecord> | undefined = undefined;
+  /** The admission list of a login policy (`UserRecord.admissions`), oldest first; created by the first admission. */
+  admissions: Admission[] | undefined = undefined;
 
   constructor(uid: string) {
     this.uid = uid;
@@ -128,6 +134,8 @@ export class UserEntry {
         lastIssuedAtMs: device.lastIssuedAtMs,
         expiresAtMs: device.expiresAtMs,
       };
+    if (this.admissions !== undefined && this.admissions.length > 0)
+      record.admissions = this.admissions.map((a) => ({ ...a }));
     return record;
   }
 }

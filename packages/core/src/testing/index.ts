@@ -15,6 +15,7 @@
  * token hashes and keys, so that suites can share one backend (one Redis database) and run in parallel.
  */
 import type { EvictStore } from '../store.js';
+import { admissions } from './admissions.js';
 import { ConformanceClock } from './clock.js';
 import { concurrency } from './concurrency.js';
 import { connections } from './connections.js';
@@ -132,6 +133,7 @@ function parseOptions(options: ConformanceOptions): Required<ConformanceOptions>
 const GROUPS: readonly Group[] = [
   lifecycle,
   sessions,
+  admissions,
   users,
   connections,
   pushTokens,
