@@ -8,6 +8,7 @@ export type EvictErrorCode =
   | 'EVICT_DEVICE_NOT_FOUND'
   | 'EVICT_CONNECTION_NOT_FOUND'
   | 'EVICT_SESSION_NOT_FOUND'
+  | 'EVICT_LOGIN_REFUSED'
   | 'EVICT_INVALID_TOKEN'
   | 'EVICT_STORE_UNAVAILABLE'
   | 'EVICT_STORE_TIMEOUT'
@@ -52,6 +53,25 @@ export class ConnectionNotFoundError extends EvictError {
     readonly connId: number,
   ) {
     super('EVICT_CONNECTION_NOT_FOUND', `connection ${connId} of user ${JSON.stringify(uid)} does not exist`);
+  }
+}
+
+/**
+ * A login policy with `onExceed: 'refuse-new'` refused the login: the user's class of device (or
+ * the user) holds as many live sessions as the policy allows. Nothing was written.
+ */
+export class LoginRefusedError extends EvictError {
+  static override code = 'EVICT_LOGIN_REFUSED' as const;
+  constructor(
+    readonly uid: string,
+    readonly deviceClass: string,
+    /** How many sessions fill the limit the login would pass. */
+    readonly held: number,
+  ) {
+    super(
+      'EVICT_LOGIN_REFUSED',
+      `user ${JSON.stringify(uid)} already holds ${held} live session(s) of ${JSON.stringify(deviceClass)} the login policy allows`,
+    );
   }
 }
 

@@ -56,6 +56,7 @@ export {
   InvalidTokenError,
   isEvictError,
   isStoreFailure,
+  LoginRefusedError,
   SessionNotFoundError,
   StoreCorruptError,
   StoreTimeoutError,

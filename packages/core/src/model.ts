@@ -178,5 +178,7 @@ export type ClusterMessage =
       uid: string;
       /** For a logout: the session that was revoked. */
       tokenHash?: string;
+      /** The session was pushed out by a login policy: its connections close with `4005 replaced`. */
+      replaced?: boolean;
       fromNodeId: number;
     };

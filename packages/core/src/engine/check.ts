@@ -168,8 +168,29 @@ export class CredentialCheck {
     if (early !== undefined) return { ok: false, reason: early, uid };
     const user = this.#readUser(uid, source, now);
     if (user instanceof Promise)
-      return user.then((found) => this.#seen(sessionLiveness(session, found, this.#now()), session));
-    return this.#seen(sessionLiveness(session, user, now), session, now);
+      return user.then((found) =>
+        this.#governed(sessionLiveness(session, found, this.#now()), session, source),
+      );
+    return this.#governed(sessionLiveness(session, user, now), session, source, now);
+  }
+
+  /**
+   * A governed session the cached user record does not list as admitted may be newer than the
+   * cached copy (a login on another node does not tell every node): read the record again before
+   * calling it `replaced`. A session pushed out is announced, so a cached copy listing it is dropped.
+   */
+  #governed(
+    live: LiveSession,
+    session: SessionRecord,
+    source: ReadSource,
+    now?: number,
+  ): MaybePromise<LiveSession> {
+    if (live.ok || live.reason !== 'replaced' || source !== 'cache') return this.#seen(live, session, now);
+    this.#cache.invalidate(userKey(session.uid));
+    const reread = this.#readUser(session.uid, 'cache', this.#now());
+    const judge = (found: UserRecord | undefined) =>
+      this.#seen(sessionLiveness(session, found, this.#now()), session);
+    return reread instanceof Promise ? reread.then(judge) : judge(reread);
   }
 
   /** Tells last-seen tracking of a session accepted, and returns the verdict as it is. */

@@ -223,14 +223,14 @@ export class ConnectionRegistry {
 
   /**
    * Closes this node's connections opened with the session whose token hash this is (`4004
-   * session_revoked`) and drops their records; returns how many. Each node does so on the logout's
+   * session_revoked`, or `4005 replaced`) and drops their records; returns how many. Each node does so on the logout's
    * `revoked` message, and the node serving the logout before it answers. The records go in the
    * next batch: a failure to drop them is reported, not the logout's (its session is revoked).
    */
-  closeSession(tokenHash: string): number {
+  closeSession(tokenHash: string, reason: 'session_revoked' | 'replaced' = 'session_revoked'): number {
     const locals = this.#connectionsBySession.get(tokenHash);
     for (const local of locals) {
-      this.#closeLocal(local.uid, local.connId, CLOSE_CODES.session_revoked, 'session_revoked');
+      this.#closeLocal(local.uid, local.connId, CLOSE_CODES[reason], reason);
       this.#deletes
         .add({ uid: local.uid, nodeId: this.#o.nodeId, connId: local.connId })
         .catch((error) => this.#o.events.error(error));

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { EvictError, InvalidTokenError, SessionNotFoundError, StoreUnavailableError } from '../errors.js';
 import type { MaybePromise } from '../maybe-promise.js';
 import type {
+  Admission,
   ConnectionRecord,
   DeviceConnections,
   PushTokenKind,
@@ -106,13 +107,18 @@ export class Evict {
       check: this.#check,
       sessionTtlMs: o.sessionTtlMs,
       maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
+      loginPolicy: o.loginPolicy,
+      replaced: (by, replaced) => this.#pushedOut(by, replaced),
     });
     this.#unsubscribe = o.store.subscribe((message) => {
       if (message.type === 'revoked') {
         if (typeof message.uid === 'string') this.#check.forgetUser(message.uid);
         if (typeof message.tokenHash === 'string') {
           this.#check.forgetSession(message.tokenHash);
-          this.#connections.closeSession(message.tokenHash);
+          this.#connections.closeSession(
+            message.tokenHash,
+            message.replaced === true ? 'replaced' : 'session_revoked',
+          );
         }
       } else {
         this.#connections.onClusterMessage(message);
@@ -254,6 +260,30 @@ export class Evict {
       return true;
     });
     return { atMs, connectionsClosed, revoked };
+  }
+
+  /** What a login policy pushed out when `by` logged in: closed (`4005 replaced`) and announced, each with its event. */
+  async #pushedOut(by: SessionRecord, replaced: readonly Admission[]): Promise<void> {
+    const closed = await this.#revocations.replaceSessions(
+      by.uid,
+      replaced.map((a) => a.tokenHash),
+    );
+    const atMs = this.#now();
+    const replacedBy = { sessionId: sessionIdOf(by.tokenHash), deviceFlag: by.deviceFlag };
+    replaced.forEach((admission, i) => {
+      this.#emitRevocation(
+        {
+          action: 'replace',
+          uid: by.uid,
+          deviceFlag: admission.deviceFlag,
+          sessionId: sessionIdOf(admission.tokenHash),
+          replacedBy,
+          atMs,
+          connectionsClosed: closed[i] ?? 0,
+        },
+        { actor: { type: 'user', id: by.uid } },
+      );
+    });
   }
 
   /** Revokes sessions one by one (each acknowledged only once announced), each with its event. */

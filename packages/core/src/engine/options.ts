@@ -3,6 +3,7 @@ import { MemoryStore } from '../memory-store.js';
 import { definedOptions } from '../options.js';
 import type { EvictStore } from '../store.js';
 import { isPositiveSafeInteger } from '../validation.js';
+import { type LoginPolicy, type LoginPolicyPreset, parseLoginPolicy } from './login-policy.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 /** Assigned connIds are `nodeId × CONN_IDS_PER_NODE + n`: unique in the cluster. */
@@ -62,9 +63,19 @@ export interface EvictOptions {
    * Default 100 000.
    */
   cacheSize?: number;
+  /**
+   * How many sessions a user may hold per class of device, and what a login past that does (push
+   * the oldest out, `replaced`; or be refused, `EVICT_LOGIN_REFUSED`): a `LoginPolicy` or a preset
+   * name (`openim:1`, `tencent:multi`, …). Enforced atomically in the store by `issueSession` and
+   * `registerSession` (each call may override it). Default: none.
+   */
+  loginPolicy?: LoginPolicy | LoginPolicyPreset;
 }
 
-export type ResolvedOptions = Required<Omit<EvictOptions, 'userExists'>> & Pick<EvictOptions, 'userExists'>;
+export type ResolvedOptions = Required<Omit<EvictOptions, 'userExists' | 'loginPolicy'>> & {
+  userExists: EvictOptions['userExists'];
+  loginPolicy: LoginPolicy | undefined;
+};
 
 const KNOWN_OPTIONS: readonly (keyof EvictOptions)[] = [
   'store',
@@ -79,6 +90,7 @@ const KNOWN_OPTIONS: readonly (keyof EvictOptions)[] = [
   'lastSeenResolutionMs',
   'userExists',
   'cacheSize',
+  'loginPolicy',
 ];
 
 const POSITIVE_INTEGERS = [
@@ -105,6 +117,7 @@ export function parseEvictOptions(options: EvictOptions): ResolvedOptions {
     lastSeenResolutionMs: defined.lastSeenResolutionMs ?? 5 * 60_000,
     userExists: defined.userExists,
     cacheSize: defined.cacheSize ?? 100_000,
+    loginPolicy: parseLoginPolicy(defined.loginPolicy),
   };
   for (const name of POSITIVE_INTEGERS) {
     if (!isPositiveSafeInteger(resolved[name]))

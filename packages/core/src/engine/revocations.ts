@@ -113,6 +113,14 @@ export class Revocations {
       this.#o.check.forgetSession(session.tokenHash);
     }
     const connectionsClosed = this.#o.connections.closeSession(session.tokenHash);
+    if (session.governed) {
+      // Off its user's admission list, so that it no longer counts against the login policy. The
+      // session is revoked already: a failure here is reported, and the entry lapses with it.
+      this.#o.check.forgetUser(session.uid);
+      await this.#o.store
+        .dischargeSessions(session.uid, [session.tokenHash])
+        .catch((error: unknown) => this.#o.events.error(error));
+    }
     try {
       await this.announce(session.uid, session.tokenHash);
     } catch (error) {
@@ -125,16 +133,39 @@ export class Revocations {
     return connectionsClosed;
   }
 
+  /**
+   * Sessions a login policy pushed out (already off their user's admission list): this node's cache
+   * and connections of each (`4005 replaced`), then every node told, each announcement retried
+   * until it gets through. Returns how many connections this node closed, per session.
+   */
+  async replaceSessions(uid: string, tokenHashes: readonly string[]): Promise<number[]> {
+    this.#o.check.forgetUser(uid);
+    const closed = tokenHashes.map((tokenHash) => {
+      this.#o.check.forgetSession(tokenHash);
+      return this.#o.connections.closeSession(tokenHash, 'replaced');
+    });
+    await Promise.all(
+      tokenHashes.map((tokenHash) =>
+        this.announce(uid, tokenHash, true).catch((error: unknown) => {
+          // The login stands (its session is admitted): the announcement is retried until it is out.
+          this.#o.events.error(error);
+          this.#reannounce(uid, tokenHash, true);
+        }),
+      ),
+    );
+    return closed;
+  }
+
   /** Stops announcing again (the engine closes). */
   stop(): void {
     this.#stopped = true;
   }
 
   /** Publishes a session's revocation again, a second apart, until it gets through or `stop`. */
-  #reannounce(uid: string, tokenHash: string): void {
+  #reannounce(uid: string, tokenHash: string, replaced = false): void {
     const retry = () => {
       if (this.#stopped) return;
-      this.announce(uid, tokenHash).catch((error: unknown) => {
+      this.announce(uid, tokenHash, replaced).catch((error: unknown) => {
         this.#o.events.error(error);
         setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
       });
@@ -143,12 +174,13 @@ export class Revocations {
   }
 
   /** Tells every node to drop its cached copies of what a revocation changed. */
-  async announce(uid: string, tokenHash?: string): Promise<void> {
+  async announce(uid: string, tokenHash?: string, replaced = false): Promise<void> {
     // A revocation is acknowledged only once every node can hear of it: a failed publish fails the request, and the retry publishes again.
     await this.#o.store.publish({
       type: 'revoked',
       uid,
       ...(tokenHash === undefined ? {} : { tokenHash }),
+      ...(replaced ? { replaced } : {}),
       fromNodeId: this.#o.nodeId,
     });
   }

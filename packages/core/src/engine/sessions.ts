@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
-import type { SessionRecord } from '../model.js';
+import { LoginRefusedError } from '../errors.js';
+import type { Admission, SessionRecord } from '../model.js';
 import { hashToken, newSessionToken, sessionIdOf } from '../secrets.js';
 import {
   assertDeviceFlag,
@@ -9,6 +10,12 @@ import {
   sessionDetailsOf,
 } from '../validation.js';
 import type { CredentialCheck } from './check.js';
+import {
+  type AdmissionOutcome,
+  admissionRequestOf,
+  type LoginPolicy,
+  parseLoginPolicy,
+} from './login-policy.js';
 import { EXPIRED_SESSION_RETENTION_MS } from './options.js';
 import { applicableCutoff, sessionRejection } from './rules.js';
 import type { TimedStore } from './timed-store.js';
@@ -33,6 +40,10 @@ export interface SessionsOptions {
   check: CredentialCheck;
   sessionTtlMs: number;
   maxCredentialLifetimeMs: number;
+  /** The engine's login policy (each login may override it). */
+  loginPolicy: LoginPolicy | undefined;
+  /** Told of the sessions a login pushed out, once the store has admitted it. */
+  replaced: (by: SessionRecord, replaced: Admission[]) => Promise<void>;
 }
 
 /** Login sessions: issued by evict or registered by the host, stored by token hash only. */
@@ -44,7 +55,7 @@ export class Sessions {
   }
 
   async issue(input: IssueSessionOptions): Promise<IssuedSession> {
-    const { ttlMs: givenTtlMs, ...details } = input;
+    const { ttlMs: givenTtlMs, loginPolicy, ...details } = input;
     const ttlMs = givenTtlMs ?? this.#o.sessionTtlMs;
     if (!isPositiveSafeInteger(ttlMs) || ttlMs > this.#o.maxCredentialLifetimeMs) {
       throw new TypeError('ttlMs must be a positive integer no larger than maxCredentialLifetimeMs');
@@ -55,7 +66,13 @@ export class Sessions {
     const token = newSessionToken();
     const issuedAtMs = await this.#issueTime(input.uid, input.deviceFlag);
     const expiresAtMs = issuedAtMs + ttlMs;
-    await this.register({ ...details, token, issuedAtMs, expiresAtMs });
+    await this.register({
+      ...details,
+      token,
+      issuedAtMs,
+      expiresAtMs,
+      ...(loginPolicy === undefined ? {} : { loginPolicy }),
+    });
     return {
       token,
       sessionId: sessionIdOf(hashToken(token)),
@@ -85,12 +102,29 @@ export class Sessions {
       retainUntilMs: input.expiresAtMs + EXPIRED_SESSION_RETENTION_MS,
       ...(details === undefined ? {} : { details }),
     };
-    try {
-      await this.#o.store.putSession(record);
-    } finally {
-      // A token registered again replaces its record: this node must not keep serving the old one.
-      this.#o.check.forgetSession(record.tokenHash);
+    const policy =
+      input.loginPolicy === undefined ? this.#o.loginPolicy : parseLoginPolicy(input.loginPolicy);
+    const request = policy === undefined ? undefined : admissionRequestOf(policy, record.deviceFlag);
+    if (request === undefined) {
+      try {
+        await this.#o.store.putSession(record);
+      } finally {
+        // A token registered again replaces its record: this node must not keep serving the old one.
+        this.#o.check.forgetSession(record.tokenHash);
+      }
+      return;
     }
+    let outcome: AdmissionOutcome;
+    try {
+      outcome = await this.#o.store.admitSession(record, request);
+    } finally {
+      // The admission list is the user's: this node's copy of it is stale (other nodes re-read it
+      // when a session they have not seen admitted comes: see CredentialCheck).
+      this.#o.check.forgetSession(record.tokenHash);
+      this.#o.check.forgetUser(record.uid);
+    }
+    if (!outcome.admitted) throw new LoginRefusedError(record.uid, request.deviceClass, outcome.full.length);
+    if (outcome.replaced.length > 0) await this.#o.replaced({ ...record, governed: true }, outcome.replaced);
   }
 
   /**

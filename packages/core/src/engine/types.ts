@@ -5,6 +5,7 @@ import type {
   RejectionReason,
   SessionDetails,
 } from '../model.js';
+import type { LoginPolicy, LoginPolicyPreset } from './login-policy.js';
 
 /** A credential the guard checks. */
 export type Credential =
@@ -60,6 +61,7 @@ export type RevocationAction =
   | 'kick_connection'
   | 'logout'
   | 'revoke_session'
+  | 'replace'
   | 'clear_push_token';
 
 /** The audit event every revocation emits. It never carries a raw token. */
@@ -70,8 +72,10 @@ export interface RevocationEvent {
   deviceFlag?: number | 'all';
   connId?: number;
   nodeId?: number;
-  /** For `logout` and `revoke_session`: the session's public id. */
+  /** For `logout`, `revoke_session` and `replace`: the session's public id. */
   sessionId?: string;
+  /** For `replace`: the login that pushed the session out (as Tencent's `KickedDevice` names devices). */
+  replacedBy?: { sessionId: string; deviceFlag: number };
   /** For `logout` and `clear_push_token`: the push-token kinds that were cleared. */
   pushTokenKinds?: PushTokenKind[];
   actor: Actor;
@@ -179,6 +183,8 @@ export interface SessionStatus {
 
 /** A login token the host issued itself, as `registerSession` takes it. */
 export interface SessionRegistration extends SessionDetails {
+  /** This login's policy, in place of the engine's `loginPolicy`; `null`: none. */
+  loginPolicy?: LoginPolicy | LoginPolicyPreset | null;
   token: string;
   uid: string;
   deviceFlag: number;
@@ -191,6 +197,8 @@ export interface IssueSessionOptions extends SessionDetails {
   uid: string;
   deviceFlag: number;
   ttlMs?: number;
+  /** This login's policy, in place of the engine's `loginPolicy`; `null`: none. */
+  loginPolicy?: LoginPolicy | LoginPolicyPreset | null;
 }
 
 export interface IssuedSession {
