@@ -3,6 +3,11 @@ import type { AddressInfo } from 'node:net';
 import {
   createEvict,
   type Evict,
+  LOGIN_POLICY_PRESETS,
+  type LoginPolicy,
+  type LoginPolicyPreset,
+  loginPolicyPreset,
+  loginRefusal,
   type RevocationEvent,
   type TencentOptions,
   userSigSource,
@@ -29,6 +34,8 @@ export interface DemoOptions {
   storeTimeoutMs?: number;
   /** The engine's `connectionTtlMs`: how long a dead node's connections stay listed (default: the engine's). */
   connectionTtlMs?: number;
+  /** The engine's `loginPolicy` (`EVICT_LOGIN_POLICY`, `EVICT_MAX_SESSIONS`); default none. */
+  loginPolicy?: LoginPolicy;
   log: (line: string) => void;
 }
 
@@ -78,6 +85,16 @@ export async function demoLogin(
   };
 }
 
+/**
+ * The demo's answer to a failed login: 409 when the login policy refused it (`loginRefusal`), else
+ * 400 with what was wrong.
+ */
+export function demoLoginFailure(error: unknown): { status: number; body: unknown } {
+  const refusal = loginRefusal(error);
+  if (refusal !== undefined) return { status: refusal.status, body: JSON.parse(refusal.body) };
+  return { status: 400, body: { error: error instanceof Error ? error.message : String(error) } };
+}
+
 export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOptions {
   return {
     port: Number(env.PORT ?? 5001),
@@ -95,8 +112,27 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     redisPrefix: env.EVICT_REDIS_PREFIX ?? 'evict:',
     ...(env.EVICT_STORE_TIMEOUT_MS ? { storeTimeoutMs: Number(env.EVICT_STORE_TIMEOUT_MS) } : {}),
     ...(env.EVICT_CONNECTION_TTL_MS ? { connectionTtlMs: Number(env.EVICT_CONNECTION_TTL_MS) } : {}),
+    ...loginPolicyFromEnv(env),
     log: (line) => console.log(line),
   };
+}
+
+/**
+ * `EVICT_LOGIN_POLICY` (a preset name: `openim:1`, `tencent:multi`, …; unset: none),
+ * `EVICT_MAX_SESSIONS` (its cap per class of device) and `EVICT_LOGIN_ON_EXCEED` (`revoke-oldest`, the
+ * presets' own, or `refuse-new`).
+ */
+function loginPolicyFromEnv(env: NodeJS.ProcessEnv): { loginPolicy?: LoginPolicy } {
+  const preset = env.EVICT_LOGIN_POLICY;
+  if (preset === undefined || preset === '') return {};
+  if (!LOGIN_POLICY_PRESETS.includes(preset as LoginPolicyPreset))
+    throw new Error(`EVICT_LOGIN_POLICY must be one of ${LOGIN_POLICY_PRESETS.join(', ')}`);
+  const max = env.EVICT_MAX_SESSIONS;
+  const policy = loginPolicyPreset(preset as LoginPolicyPreset, max ? { maxPerClass: Number(max) } : {});
+  const onExceed = env.EVICT_LOGIN_ON_EXCEED;
+  if (onExceed !== undefined && onExceed !== 'revoke-oldest' && onExceed !== 'refuse-new')
+    throw new Error('EVICT_LOGIN_ON_EXCEED must be revoke-oldest or refuse-new');
+  return { loginPolicy: onExceed === undefined ? policy : { ...policy, onExceed } };
 }
 
 /** What each demo engine must release after `engine.close()`: the Redis store and the client it borrowed. */
@@ -111,6 +147,7 @@ export async function createDemoEngine(options: DemoOptions): Promise<Evict> {
     nodeId: options.nodeId,
     ...(options.storeTimeoutMs === undefined ? {} : { storeTimeoutMs: options.storeTimeoutMs }),
     ...(options.connectionTtlMs === undefined ? {} : { connectionTtlMs: options.connectionTtlMs }),
+    ...(options.loginPolicy === undefined ? {} : { loginPolicy: options.loginPolicy }),
   };
   if (options.redisUrl === undefined) return createEvict(common);
   const client = new Redis(options.redisUrl, {

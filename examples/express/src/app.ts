@@ -5,6 +5,7 @@ import {
   type Demo,
   type DemoOptions,
   demoLogin,
+  demoLoginFailure,
   logEngineEvents,
   serveDemo,
   wukongimOptions,
@@ -37,7 +38,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         await demoLogin(engine, req.body, { userAgent: req.get('user-agent'), ip: req.socket.remoteAddress }),
       );
     } catch (error) {
-      res.status(400).json({ error: message(error) });
+      const failure = demoLoginFailure(error);
+      res.status(failure.status).json(failure.body);
     }
   });
 

@@ -6,6 +6,7 @@ import {
   type Demo,
   type DemoOptions,
   demoLogin,
+  demoLoginFailure,
   type LoginBody,
   logEngineEvents,
   serveDemo,
@@ -59,8 +60,9 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
         ip: ctx.socket.remoteAddress,
       });
     } catch (error) {
-      ctx.status = 400;
-      ctx.body = { error: message(error) };
+      const failure = demoLoginFailure(error);
+      ctx.status = failure.status;
+      ctx.body = failure.body;
     }
   });
 

@@ -6,6 +6,7 @@ import {
   type Demo,
   type DemoOptions,
   demoLogin,
+  demoLoginFailure,
   type LoginBody,
   logEngineEvents,
   serveDemo,
@@ -60,7 +61,8 @@ class DemoController {
         ip: request.socket.remoteAddress,
       });
     } catch (error) {
-      throw new BadRequestException({ error: message(error) });
+      const failure = demoLoginFailure(error);
+      throw new HttpException(failure.body as Record<string, unknown>, failure.status);
     }
   }
 

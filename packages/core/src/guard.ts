@@ -6,6 +6,7 @@
  */
 import type { Evict } from './engine/evict.js';
 import type { CheckResult, Credential } from './engine/types.js';
+import { isEvictError } from './errors.js';
 import { type EvictResponse, type HeaderValue, headerValue, jsonResponse } from './http/types.js';
 import { isThenable, type MaybePromise } from './maybe-promise.js';
 import type { RejectionReason } from './model.js';
@@ -85,6 +86,20 @@ const MESSAGES: Record<RejectionReason, string> = {
   unknown: 'the credential is not known',
   unavailable: 'the session store is unavailable; try again later',
 };
+
+/**
+ * evict's answer to a login a policy refused (`EVICT_LOGIN_REFUSED`, `onExceed: 'refuse-new'`):
+ * 409 `{"error": "login_refused", "reason": "session_limit", "message"}`; undefined for any other
+ * error, which the host answers as it does its own.
+ */
+export function loginRefusal(error: unknown): EvictResponse | undefined {
+  if (!isEvictError(error, 'EVICT_LOGIN_REFUSED')) return undefined;
+  return jsonResponse(409, {
+    error: 'login_refused',
+    reason: 'session_limit',
+    message: 'this account is signed in on as many devices of this kind as allowed; sign out of one first',
+  });
+}
 
 /** evict's own answer to a rejected credential: 401 (503 when the store is unavailable) with the reason. */
 export function guardRejection(reason: RejectionReason, message = MESSAGES[reason]): GuardRejection {

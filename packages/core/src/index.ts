@@ -92,6 +92,7 @@ export {
   type GuardRequest,
   type GuardResult,
   guardRejection,
+  loginRefusal,
   type Principal,
   sessionSource,
   sessionTokenOf,
