@@ -230,6 +230,14 @@ export class MemoryStore implements EvictStore {
     if (outcome.admitted) {
       this.#putSessionNow({ ...session, governed: true });
       this.#userEntry(session.uid).admissions = kept.map((a) => ({ ...a }));
+      for (const { tokenHash } of outcome.replaced)
+        await this.publish({
+          type: 'revoked',
+          uid: session.uid,
+          tokenHash,
+          replaced: true,
+          fromNodeId: request.fromNodeId,
+        });
     }
     return outcome.admitted
       ? { admitted: true, replaced: outcome.replaced.map((a) => ({ ...a })) }

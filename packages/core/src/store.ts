@@ -117,6 +117,8 @@ export interface EvictStore {
    * that applies to them) are dropped; past `request.classLimit` the oldest of the session's class
    * are pushed out, then past `request.userLimit` the oldest of all; the session joins the list.
    * With `request.refuse`, a login that would push any out is refused and nothing is written.
+   * Each session pushed out is announced (`publish` of `{ type: 'revoked', uid, tokenHash,
+   * replaced: true, fromNodeId: request.fromNodeId }`), in the same step where the store can.
    * Concurrent admissions of one user never leave more than the limits allow. The session record is
    * written after the user's side (as `putSession`'s), only when admitted.
    */

@@ -67,6 +67,12 @@ const PUBLISH_WAITS_FOR_LINK_MS = 1_000;
  * `lua-script.ts`), so nothing outlives what it could reject. Cluster messages go through
  * Redis pub/sub on a connection of the store's own, whose drops are reported by `onLinkChange`.
  */
+/** A pushed-out session's announcement but its token hash (base64url, nothing to escape) and `"}`. */
+function announcementHead(uid: string, fromNodeId: number): string {
+  const head = JSON.stringify({ type: 'revoked', uid, replaced: true, fromNodeId, tokenHash: '' });
+  return head.slice(0, -2);
+}
+
 export class RedisStore implements EvictStore {
   readonly prefix: string;
   readonly #commands: RedisCommands;
@@ -179,6 +185,9 @@ export class RedisStore implements EvictStore {
         request.classLimit === undefined ? '' : String(request.classLimit),
         request.userLimit === undefined ? '' : String(request.userLimit),
         request.refuse ? '1' : '0',
+        // One Redis: announced by the script (a cluster publishes through its routing key, after).
+        this.#cluster ? '' : this.#keys.channel,
+        this.#cluster ? '' : announcementHead(session.uid, request.fromNodeId),
       ]),
       'admitSession',
     );
@@ -188,6 +197,19 @@ export class RedisStore implements EvictStore {
     if (verdict === 'full') return { admitted: false, full: named };
     if (verdict !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
     await this.#setSession({ ...session, governed: true }, now);
+    if (this.#cluster) {
+      await Promise.all(
+        named.map(({ tokenHash }) =>
+          this.publish({
+            type: 'revoked',
+            uid: session.uid,
+            tokenHash,
+            replaced: true,
+            fromNodeId: request.fromNodeId,
+          }),
+        ),
+      );
+    }
     return { admitted: true, replaced: named };
   }
 

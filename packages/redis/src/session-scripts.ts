@@ -53,7 +53,9 @@ return 1
  * The user's side of admitSession (RECORD_SESSION's, and the admission list, field \`a\`, in the same
  * step): the rule of \`admit\` in @evict/core, which this mirrors. KEYS: user, sessions, push. ARGV: now,
  * deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs, deviceClass, classLimit ('' none),
- * userLimit ('' none), refuse ('1'). Returns { 'admitted' or 'full', the lines pushed out... }.
+ * userLimit ('' none), refuse ('1'), then on one Redis the channel and the head of each pushed-out
+ * session's announcement (its token hash and \`"}\` complete it; '' on a cluster, where the store
+ * publishes after). Returns { 'admitted' or 'full', the lines pushed out... }.
  */
 export const ADMIT_SESSION = script(
   'admitSession',
@@ -132,6 +134,11 @@ redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
 prune_index()
 keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
 redis.call('HSET', user_key, 'a', table.concat(lines, '\\n'))
+if ARGV[11] ~= '' then
+  for _, line in ipairs(pushed) do
+    redis.call('PUBLISH', ARGV[11], ARGV[12] .. string.match(line, '^(%S+)') .. '"}')
+  end
+end
 table.insert(pushed, 1, 'admitted')
 return pushed
 `,

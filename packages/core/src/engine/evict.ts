@@ -264,7 +264,7 @@ export class Evict {
 
   /** What a login policy pushed out when `by` logged in: closed (`4005 replaced`) and announced, each with its event. */
   async #pushedOut(by: SessionRecord, replaced: readonly Admission[]): Promise<void> {
-    const closed = await this.#revocations.replaceSessions(
+    const closed = this.#revocations.replaceSessions(
       by.uid,
       replaced.map((a) => a.tokenHash),
     );

@@ -108,6 +108,11 @@ export interface AdmissionRequest {
   userLimit?: number;
   /** Past a limit, refuse the new session (write nothing) rather than push the oldest out. */
   refuse: boolean;
+  /**
+   * The node admitting it: for each session pushed out, the store publishes `{ type: 'revoked',
+   * uid, tokenHash, replaced: true, fromNodeId }` (in the same step where it can: one Redis).
+   */
+  fromNodeId: number;
 }
 
 /** What an admission did: the sessions it pushed out, or, refused, those that fill the limit. */
@@ -160,7 +165,11 @@ export function deviceClassOf(policy: LoginPolicy, deviceFlag: number): string {
 }
 
 /** The store's request for a login of `deviceFlag`, or undefined when the policy leaves it alone. */
-export function admissionRequestOf(policy: LoginPolicy, deviceFlag: number): AdmissionRequest | undefined {
+export function admissionRequestOf(
+  policy: LoginPolicy,
+  deviceFlag: number,
+  fromNodeId: number,
+): AdmissionRequest | undefined {
   const deviceClass = deviceClassOf(policy, deviceFlag);
   if (policy.exempt?.includes(deviceClass)) return undefined;
   const classLimit = policy.classLimits?.[deviceClass] ?? policy.perClass;
@@ -170,6 +179,7 @@ export function admissionRequestOf(policy: LoginPolicy, deviceFlag: number): Adm
     ...(classLimit === undefined ? {} : { classLimit }),
     ...(policy.perUser === undefined ? {} : { userLimit: policy.perUser }),
     refuse: policy.onExceed === 'refuse-new',
+    fromNodeId,
   };
 }
 

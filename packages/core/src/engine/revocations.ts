@@ -134,25 +134,17 @@ export class Revocations {
   }
 
   /**
-   * Sessions a login policy pushed out (already off their user's admission list): this node's cache
-   * and connections of each (`4005 replaced`), then every node told, each announcement retried
-   * until it gets through. Returns how many connections this node closed, per session.
+   * Sessions a login policy pushed out (already off their user's admission list, and announced by
+   * the store): this node's cache and connections of each (`4005 replaced`). Returns how many
+   * connections this node closed, per session.
    */
-  async replaceSessions(uid: string, tokenHashes: readonly string[]): Promise<number[]> {
+  replaceSessions(uid: string, tokenHashes: readonly string[]): number[] {
     this.#o.check.forgetUser(uid);
     const closed = tokenHashes.map((tokenHash) => {
       this.#o.check.forgetSession(tokenHash);
       return this.#o.connections.closeSession(tokenHash, 'replaced');
     });
-    await Promise.all(
-      tokenHashes.map((tokenHash) =>
-        this.announce(uid, tokenHash, true).catch((error: unknown) => {
-          // The login stands (its session is admitted): the announcement is retried until it is out.
-          this.#o.events.error(error);
-          this.#reannounce(uid, tokenHash, true);
-        }),
-      ),
-    );
+    // The store announced them with the admission (`EvictStore.admitSession`).
     return closed;
   }
 
@@ -162,10 +154,10 @@ export class Revocations {
   }
 
   /** Publishes a session's revocation again, a second apart, until it gets through or `stop`. */
-  #reannounce(uid: string, tokenHash: string, replaced = false): void {
+  #reannounce(uid: string, tokenHash: string): void {
     const retry = () => {
       if (this.#stopped) return;
-      this.announce(uid, tokenHash, replaced).catch((error: unknown) => {
+      this.announce(uid, tokenHash).catch((error: unknown) => {
         this.#o.events.error(error);
         setTimeout(retry, REANNOUNCE_DELAY_MS).unref();
       });
@@ -174,13 +166,12 @@ export class Revocations {
   }
 
   /** Tells every node to drop its cached copies of what a revocation changed. */
-  async announce(uid: string, tokenHash?: string, replaced = false): Promise<void> {
+  async announce(uid: string, tokenHash?: string): Promise<void> {
     // A revocation is acknowledged only once every node can hear of it: a failed publish fails the request, and the retry publishes again.
     await this.#o.store.publish({
       type: 'revoked',
       uid,
       ...(tokenHash === undefined ? {} : { tokenHash }),
-      ...(replaced ? { replaced } : {}),
       fromNodeId: this.#o.nodeId,
     });
   }

@@ -40,6 +40,7 @@ export interface SessionsOptions {
   check: CredentialCheck;
   sessionTtlMs: number;
   maxCredentialLifetimeMs: number;
+  nodeId: number;
   /** The engine's login policy (each login may override it). */
   loginPolicy: LoginPolicy | undefined;
   /** Told of the sessions a login pushed out, once the store has admitted it. */
@@ -104,7 +105,8 @@ export class Sessions {
     };
     const policy =
       input.loginPolicy === undefined ? this.#o.loginPolicy : parseLoginPolicy(input.loginPolicy);
-    const request = policy === undefined ? undefined : admissionRequestOf(policy, record.deviceFlag);
+    const request =
+      policy === undefined ? undefined : admissionRequestOf(policy, record.deviceFlag, this.#o.nodeId);
     if (request === undefined) {
       try {
         await this.#o.store.putSession(record);

@@ -2,8 +2,10 @@ import { type AdmissionRequest, admit } from '../engine/login-policy.js';
 import { sessionRejection } from '../engine/rules.js';
 import type { Admission, SessionRecord } from '../model.js';
 import {
+  delivered,
   type Group,
   type Harness,
+  inbox,
   LIVE_MS,
   CONCURRENT_CALLS as N,
   newUid,
@@ -20,7 +22,7 @@ const entryOf = (session: SessionRecord, deviceClass: string): Admission => ({
   expiresAtMs: session.expiresAtMs,
 });
 
-const oneWeb: AdmissionRequest = { deviceClass: 'web', classLimit: 1, refuse: false };
+const oneWeb: AdmissionRequest = { deviceClass: 'web', classLimit: 1, refuse: false, fromNodeId: 3 };
 
 /** A session of `uid` on `deviceFlag`, issued `agoMs` before now. */
 const sessionOf = (h: Harness, uid: string, deviceFlag: number, agoMs: number) =>
@@ -53,15 +55,38 @@ export const admissions: Group = {
       });
     });
 
+    it('announces each session it pushes out, to every subscriber, and nothing for a refused login', async () => {
+      const uid = newUid();
+      const box = inbox(h.store, uid);
+      try {
+        const first = sessionOf(h, uid, 1, 2_000);
+        await h.store.admitSession(first, oneWeb);
+        await h.store.admitSession(sessionOf(h, uid, 1, 1_000), oneWeb);
+        await h.store.admitSession(h.session(uid, { deviceFlag: 1 }), { ...oneWeb, refuse: true });
+        await delivered([box], 1);
+        expect(box.received).toEqual([
+          { type: 'revoked', uid, tokenHash: first.tokenHash, replaced: true, fromNodeId: 3 },
+        ]);
+      } finally {
+        box.stop();
+      }
+    });
+
     it('other classes are left alone; a user limit pushes out the oldest of all', async () => {
       const uid = newUid();
       const app = sessionOf(h, uid, 0, 3_000);
       const web = sessionOf(h, uid, 1, 2_000);
-      await h.store.admitSession(app, { deviceClass: 'app', classLimit: 1, refuse: false });
+      await h.store.admitSession(app, { deviceClass: 'app', classLimit: 1, refuse: false, fromNodeId: 3 });
       expect(await h.store.admitSession(web, oneWeb)).toEqual({ admitted: true, replaced: [] });
       const pc = sessionOf(h, uid, 2, 1_000);
       expect(
-        await h.store.admitSession(pc, { deviceClass: 'pc', classLimit: 1, userLimit: 2, refuse: false }),
+        await h.store.admitSession(pc, {
+          deviceClass: 'pc',
+          classLimit: 1,
+          userLimit: 2,
+          refuse: false,
+          fromNodeId: 3,
+        }),
       ).toEqual({ admitted: true, replaced: [entryOf(app, 'app')] });
       expect((await h.store.getUser(uid))?.admissions).toEqual([entryOf(web, 'web'), entryOf(pc, 'pc')]);
     });
@@ -114,6 +139,7 @@ export const admissions: Group = {
           classLimit: 1 + (round % 3),
           ...(round % 2 === 0 ? { userLimit: 2 + round } : {}),
           refuse: false,
+          fromNodeId: 3,
         };
         const expected: Admission[] = [];
         for (const i of shuffled(range(8))) {
@@ -133,7 +159,7 @@ export const admissions: Group = {
       const uid = newUid();
       const stores = h.options.sharedBackend ? [h.store, await h.open()] : [h.store];
       const sessions = range(N).map((i) => sessionOf(h, uid, 1, N - i));
-      const request: AdmissionRequest = { deviceClass: 'web', classLimit: 3, refuse: false };
+      const request: AdmissionRequest = { deviceClass: 'web', classLimit: 3, refuse: false, fromNodeId: 3 };
       const outcomes = await Promise.all(
         sessions.map((session, i) => stores[i % stores.length]!.admitSession(session, request)),
       );
@@ -148,7 +174,7 @@ export const admissions: Group = {
       const uid = newUid();
       const stores = h.options.sharedBackend ? [h.store, await h.open()] : [h.store];
       const sessions = range(N).map((i) => sessionOf(h, uid, 1, N - i));
-      const request: AdmissionRequest = { deviceClass: 'web', classLimit: 2, refuse: true };
+      const request: AdmissionRequest = { deviceClass: 'web', classLimit: 2, refuse: true, fromNodeId: 3 };
       const outcomes = await Promise.all(
         sessions.map((session, i) => stores[i % stores.length]!.admitSession(session, request)),
       );
