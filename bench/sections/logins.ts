@@ -143,7 +143,7 @@ export const section: BenchSection = {
           },
         ],
         notes: [
-          `A login without a policy reads the user's record (for a cutoff in the same millisecond), runs the user's side of putSession (one script) and writes the session: three round trips. Under openim:1 the script is admitSession's, which decides on the user's admission list in the same step, and a login that pushes a session out publishes its revocation (the pushed-out session's sockets close on every node): one more round trip, for the logins that push one out, which after the warm-up is each of them. Store round trips are counted by a proxy on the store (a wave starts when the engine calls the store while none of its calls is under way), over 50 logins one at a time; Redis commands from INFO commandstats.`,
+          `A login without a policy reads the user's record (for a cutoff in the same millisecond), runs the user's side of putSession (one script) and writes the session. Under openim:1 the script is admitSession's, which decides on the user's admission list in the same step and, on one Redis, publishes the revocation of the session it pushes out (after the warm-up, each login pushes one out): no round trip more, but a heavier script (Redis commands per login include those a script runs) and a message every node, this one included, receives. Store round trips are counted by a proxy on the store (a wave starts when the engine calls the store while none of its calls is under way), over 50 logins one at a time; Redis commands from INFO commandstats.`,
           'Verdict: met when every paired round is at or above the bound, not met when every one is below it, inconclusive otherwise.',
         ],
       };
