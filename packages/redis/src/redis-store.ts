@@ -67,6 +67,19 @@ const PUBLISH_WAITS_FOR_LINK_MS = 1_000;
  * `lua-script.ts`), so nothing outlives what it could reject. Cluster messages go through
  * Redis pub/sub on a connection of the store's own, whose drops are reported by `onLinkChange`.
  */
+/** The arguments the scripts that record a session on its user share (session-scripts.ts, RECORD). */
+function recordArgs(session: SessionRecord, now: number): string[] {
+  const { deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs } = session;
+  return [
+    String(now),
+    String(deviceFlag),
+    String(issuedAtMs),
+    String(expiresAtMs),
+    tokenHash,
+    String(retainUntilMs),
+  ];
+}
+
 /** A pushed-out session's announcement but its token hash (base64url, nothing to escape) and `"}`. */
 function announcementHead(uid: string, fromNodeId: number): string {
   const head = JSON.stringify({ type: 'revoked', uid, replaced: true, fromNodeId, tokenHash: '' });
@@ -148,14 +161,7 @@ export class RedisStore implements EvictStore {
     // the two leaves a device marked with no session behind it (harmless, it expires), never a usable
     // session that the user's records do not know of (a device quit would miss it). The two live in
     // different slots, so one script cannot write both on a cluster.
-    await this.#userScript(RECORD_SESSION, session.uid, [
-      String(now),
-      String(session.deviceFlag),
-      String(session.issuedAtMs),
-      String(session.expiresAtMs),
-      session.tokenHash,
-      String(session.retainUntilMs),
-    ]);
+    await this.#userScript(RECORD_SESSION, session.uid, recordArgs(session, now));
     await this.#setSession(session, now);
   }
 
@@ -175,12 +181,7 @@ export class RedisStore implements EvictStore {
     // The user's side decides and writes in one script; the session follows, as putSession's does.
     const reply = stringList(
       await this.#userScript(ADMIT_SESSION, session.uid, [
-        String(now),
-        String(session.deviceFlag),
-        String(session.issuedAtMs),
-        String(session.expiresAtMs),
-        session.tokenHash,
-        String(session.retainUntilMs),
+        ...recordArgs(session, now),
         request.deviceClass,
         request.classLimit === undefined ? '' : String(request.classLimit),
         request.userLimit === undefined ? '' : String(request.userLimit),

@@ -26,25 +26,33 @@ return 1
 );
 
 /**
- * The user's side of putSession: the device record (its times only grow) and the session index.
- * ARGV: now, deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs.
+ * The user's side of a session's write, which RECORD_SESSION and ADMIT_SESSION share: the device
+ * record (its times only grow), the session index, the user kept. ARGV: now, deviceFlag,
+ * issuedAtMs, expiresAtMs, tokenHash, retainUntilMs (then each script's own).
  */
+const RECORD = `
+local function record_session(expires, field, device_raw)
+  local issued = tonumber(ARGV[3])
+  local until_ms = tonumber(ARGV[4])
+  if expires ~= 0 and device_raw then
+    local last, longest = device_times(field, device_raw)
+    if last > issued then issued = last end
+    if longest > until_ms then until_ms = longest end
+  end
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
+  prune_index()
+  keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
+end
+`;
+
+/** The user's side of putSession (RECORD). ARGV: now, deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs. */
 export const RECORD_SESSION = script(
   'recordSession',
-  `${USER}
+  `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
-local issued = tonumber(ARGV[3])
-local until_ms = tonumber(ARGV[4])
-if expires ~= 0 and got[2] then
-  local last, longest = device_times(field, got[2])
-  if last > issued then issued = last end
-  if longest > until_ms then until_ms = longest end
-end
-redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
-prune_index()
-keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
+record_session(expires, field, got[2])
 return 1
 `,
 );
@@ -59,7 +67,7 @@ return 1
  */
 export const ADMIT_SESSION = script(
   'admitSession',
-  `${USER}
+  `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n', 'a', 'c')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
@@ -122,17 +130,7 @@ table.sort(kept, function(x, y)
 end)
 local lines = {}
 for i, e in ipairs(kept) do lines[i] = e.line end
--- RECORD_SESSION's writes: the device record (its times only grow) and the session index.
-local issued = tonumber(ARGV[3])
-local until_ms = tonumber(ARGV[4])
-if expires ~= 0 and got[2] then
-  local last, longest = device_times(field, got[2])
-  if last > issued then issued = last end
-  if longest > until_ms then until_ms = longest end
-end
-redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
-prune_index()
-keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
+record_session(expires, field, got[2])
 redis.call('HSET', user_key, 'a', table.concat(lines, '\\n'))
 if ARGV[11] ~= '' then
   for _, line in ipairs(pushed) do
