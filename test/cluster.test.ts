@@ -3,10 +3,9 @@
  * mix in one cluster). A revocation sent to either node reaches the guard and the sockets of the
  * other. Needs the build (the root `test` script builds first) and Redis (`REDIS_URL`).
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DemoNode, requireBuilt, sleep, startDemoNode, waitFor } from './support/demo-process.js';
-import { describeRedis, REDIS_URL, randomPrefix } from './support/redis.js';
+import { type DemoNode, sleep, startDemoNode, startRedisPair, waitFor } from './support/demo-process.js';
+import { describeRedis, REDIS_URL } from './support/redis.js';
 
 /** Kicks per second for the app, counted on Redis: the rate-limit test spends them across both nodes. */
 const RATE_LIMIT = 4;
@@ -14,34 +13,17 @@ let users = 0;
 const newUid = () => `cluster${process.pid}u${++users}`;
 
 describeRedis('a cluster of two demo processes on one Redis', () => {
-  const prefix = randomPrefix();
   let a: DemoNode;
   let b: DemoNode;
+  let stop: (() => Promise<void>) | undefined;
+  /** The pair's key prefix: a third node joins their cluster with it. */
+  let prefix: string;
 
   beforeAll(async () => {
-    requireBuilt('express', 'koa');
-    const env = {
-      REDIS_URL,
-      EVICT_REDIS_PREFIX: prefix,
-      TENCENT_RATE_LIMIT: String(RATE_LIMIT),
-    };
-    [a, b] = await Promise.all([
-      startDemoNode('express', 1, env),
-      startDemoNode('koa', 2, { ...env, DEMO_SEED: '0' }),
-    ]);
+    ({ a, b, stop, prefix } = await startRedisPair({ TENCENT_RATE_LIMIT: String(RATE_LIMIT) }));
   });
 
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    // The sessions would otherwise stay on the shared Redis for their 30 days.
-    const redis = new Redis(REDIS_URL);
-    try {
-      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }))
-        if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
-    } finally {
-      redis.disconnect();
-    }
-  });
+  afterAll(async () => stop?.());
 
   it('a kick through node 1 rejects the credential on node 2 and closes the socket node 2 holds', async () => {
     const uid = newUid();

@@ -3,45 +3,27 @@
  * leave exactly the policy's limit, and the sockets of every session pushed out close on whichever
  * node holds them. Needs the build and Redis (`REDIS_URL`).
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoNode, requireBuilt, startDemoNode } from './support/demo-process.js';
-import { describeRedis, REDIS_URL, randomPrefix } from './support/redis.js';
+import { type DemoNode, requireBuilt, startDemoNode, startRedisPair } from './support/demo-process.js';
+import { describeRedis } from './support/redis.js';
 
 const LIMIT = 3;
 let users = 0;
 const newUid = () => `policy${process.pid}u${++users}`;
 
 describeRedis('a login policy on two demo processes sharing one Redis', () => {
-  const prefix = randomPrefix();
   let a: DemoNode;
   let b: DemoNode;
+  let stop: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    requireBuilt('express', 'koa');
-    // OpenIM's default (same platform kicks), at most three sessions per platform.
-    const env = {
-      REDIS_URL,
-      EVICT_REDIS_PREFIX: prefix,
+    ({ a, b, stop } = await startRedisPair({
       EVICT_LOGIN_POLICY: 'openim:1',
       EVICT_MAX_SESSIONS: String(LIMIT),
-    };
-    [a, b] = await Promise.all([
-      startDemoNode('express', 1, env),
-      startDemoNode('koa', 2, { ...env, DEMO_SEED: '0' }),
-    ]);
+    }));
   });
 
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    const redis = new Redis(REDIS_URL);
-    try {
-      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }))
-        if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
-    } finally {
-      redis.disconnect();
-    }
-  });
+  afterAll(async () => stop?.());
 
   it('50 concurrent logins through both nodes leave exactly the limit, and every older socket closes 4005', async () => {
     const uid = newUid();

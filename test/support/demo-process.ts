@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { signUserSig } from '@evict/core';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
+import { REDIS_URL, randomPrefix } from './redis.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -297,4 +299,36 @@ export async function startDemoNode(
     },
   };
   return node;
+}
+
+/**
+ * Node 1 the Express demo and node 2 the Koa demo (adapters mix in one cluster), on the Redis of
+ * REDIS_URL under a prefix of their own; `stop` stops both and deletes the prefix's keys (the
+ * sessions would otherwise stay there for their 30 days).
+ */
+export async function startRedisPair(
+  env: Record<string, string> = {},
+): Promise<{ a: DemoNode; b: DemoNode; prefix: string; stop(): Promise<void> }> {
+  requireBuilt('express', 'koa');
+  const prefix = randomPrefix();
+  const shared = { REDIS_URL, EVICT_REDIS_PREFIX: prefix, ...env };
+  const [a, b] = await Promise.all([
+    startDemoNode('express', 1, shared),
+    startDemoNode('koa', 2, { ...shared, DEMO_SEED: '0' }),
+  ]);
+  return {
+    a,
+    b,
+    prefix,
+    async stop() {
+      await Promise.all([a.stop(), b.stop()]);
+      const redis = new Redis(REDIS_URL);
+      try {
+        for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 500 }))
+          if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
+      } finally {
+        redis.disconnect();
+      }
+    },
+  };
 }
