@@ -42,6 +42,12 @@ const ROUTES: readonly Route[] = [
   { family: 'wukongim', method: 'POST', path: '/user/device_quit', fields: ['uid', 'device_flag'] },
   { family: 'wukongim', method: 'POST', path: '/conn/remove', fields: ['uid', 'conn_id', 'node_id'] },
   { family: 'wukongim', method: 'POST', path: '/conn/kick', fields: ['uid', 'conn_id', 'node_id'] },
+  {
+    family: 'wukongim',
+    method: 'POST',
+    path: '/user/token',
+    fields: ['uid', 'token', 'device_flag', 'device_level'],
+  },
   { family: 'wukongim', method: 'POST', path: '/user/onlinestatus', fields: [] },
   { family: 'wukongim', method: 'GET', path: '/connz', fields: [] },
   { family: 'tencent', method: 'POST', path: '/v4/im_open_login_svc/kick', fields: ['Identifier', 'UserID'] },
@@ -174,6 +180,8 @@ function rawBody(route: Route, world: () => World): fc.Arbitrary<string | Buffer
         case '/conn/remove':
         case '/conn/kick':
           return JSON.stringify({ uid, conn_id: conn ?? w.connIds[pick % Math.max(1, w.connIds.length)] });
+        case '/user/token':
+          return JSON.stringify({ uid, token: token ?? `wk-${pick}`, device_flag: flag, device_level: pick % 3 });
         case '/v4/im_open_login_svc/kick':
           return JSON.stringify(pick % 2 ? { Identifier: uid } : { UserID: uid });
         case '/user/onlinestatus':

@@ -51,6 +51,7 @@ export const SOCKET_CLOSED = {
   device_quit: { code: 4002, reason: 'device_quit' },
   connection_removed: { code: 4003, reason: 'connection_removed' },
   session_revoked: { code: 4004, reason: 'session_revoked' },
+  replaced: { code: 4005, reason: 'replaced' },
   connection_kicked: { code: 4006, reason: 'connection_kicked' },
 } as const;
 

@@ -40,7 +40,12 @@ export interface CaseOptions {
 export function adminOptionsFor(options: CaseOptions = {}): AdminApiOptions {
   return {
     ...(options.families === undefined ? {} : { families: options.families }),
-    wukongim: { managerToken: MANAGER_TOKEN, ...(options.compat ? { compat: true } : {}) },
+    // A short master grace, so that /user/token's kicked socket closes within the case.
+    wukongim: {
+      managerToken: MANAGER_TOKEN,
+      masterKickGraceMs: 50,
+      ...(options.compat ? { compat: true } : {}),
+    },
     tencent: {
       sdkAppId: SDKAPPID,
       secretKey: SECRET_KEY,

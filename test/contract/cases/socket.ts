@@ -1,6 +1,7 @@
 /** Sockets: the upgrade check, and the connections evict closes. */
 
 import {
+  ALICE_WEB,
   DEVICE_QUIT_REJECTED,
   KICKED,
   kickEvent,
@@ -12,8 +13,8 @@ import {
   UNAVAILABLE,
   UNKNOWN,
 } from '../answers.js';
-import { CONN_KICK, CONN_REMOVE, DEVICE_QUIT, kick, logout, upgrade, wk } from '../requests.js';
-import type { ContractCase } from '../table.js';
+import { CONN_KICK, CONN_REMOVE, DEVICE_QUIT, guarded, kick, logout, upgrade, wk } from '../requests.js';
+import type { ContractCase, World } from '../table.js';
 
 export const socket: ContractCase[] = [
   {
@@ -170,3 +171,93 @@ export const socket: ContractCase[] = [
     unchanged: true,
   },
 ];
+
+// ---- WuKongIM POST /user/token ----
+
+const USER_TOKEN = '/user/token';
+const oldToken = 'wk-token-for-alice01-0000';
+const newToken = 'wk-token-for-alice01-0001';
+const TOKEN_PROBLEM = 'token must be a non-empty string of at most 4096 characters';
+const userTokenBad: [string, Record<string, unknown>, string][] = [
+  ['no uid', { token: newToken, device_flag: 1 }, 'uid must be a string'],
+  ['an empty token', { uid: 'alice01', token: '', device_flag: 1 }, TOKEN_PROBLEM],
+  ['a token not a string', { uid: 'alice01', token: 7, device_flag: 1 }, TOKEN_PROBLEM],
+  [
+    'device_flag 256',
+    { uid: 'alice01', token: newToken, device_flag: 256 },
+    'device_flag must be an integer from 0 to 255',
+  ],
+  [
+    'device_level 2',
+    { uid: 'alice01', token: newToken, device_flag: 1, device_level: 2 },
+    'device_level must be 0 (slave) or 1 (master)',
+  ],
+];
+
+/** The device's token set before by /user/token, with a socket opened with it. */
+const previousToken = (deviceFlag: number) => async (w: World) => {
+  await w.engine.setDeviceToken({ uid: 'alice01', deviceFlag, token: oldToken, level: 'slave', graceMs: 0 });
+  await w.connect('old', oldToken);
+};
+
+socket.push(
+  {
+    name: 'user/token (slave) makes the token the device’s credential in place of the one before (replaced, 4005); other sockets stay',
+    family: 'socket',
+    setup: async (w) => {
+      await previousToken(1)(w);
+      await w.connect('web', w.tokens.alice1!);
+    },
+    request: wk(USER_TOKEN, { uid: 'alice01', token: newToken, device_flag: 1, device_level: 0 }),
+    expect: {
+      status: 200,
+      body: OK,
+      closed: { old: SOCKET_CLOSED.replaced, web: 'open' },
+    },
+    next: [
+      { request: guarded({ token: newToken }), expect: { status: 200, body: ALICE_WEB } },
+      {
+        request: guarded({ token: oldToken }),
+        expect: {
+          status: 401,
+          body: {
+            error: 'unauthorized',
+            reason: 'replaced',
+            message: 'logged in on another device; log in again',
+          },
+        },
+      },
+    ],
+  },
+  {
+    name: 'user/token (master) also tells every other connection of the device and closes it after the grace (4006)',
+    family: 'socket',
+    setup: async (w) => {
+      await previousToken(0)(w);
+      await w.connect('app', w.tokens.alice0!);
+      await w.connect('web', w.tokens.alice1!);
+    },
+    request: wk(USER_TOKEN, { uid: 'alice01', token: newToken, device_flag: 0, device_level: 1 }),
+    expect: {
+      status: 200,
+      body: OK,
+      closed: {
+        old: SOCKET_CLOSED.replaced,
+        app: {
+          ...SOCKET_CLOSED.connection_kicked,
+          told: ['{"type":"disconnect","reason_code":12,"reason":"server kick"}'],
+        },
+        web: 'open',
+      },
+    },
+  },
+  ...userTokenBad.map(
+    ([what, body, msg]): ContractCase => ({
+      name: `user/token: ${what} answers 400 and changes nothing`,
+      family: 'wukongim',
+      request: wk(USER_TOKEN, body),
+      expect: { status: 400, body: { msg, status: 400 } },
+      unchanged: true,
+    }),
+  ),
+);

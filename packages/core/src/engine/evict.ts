@@ -379,6 +379,37 @@ export class Evict {
   }
 
   /**
+   * WuKongIM's `POST /user/token`: `token` becomes the user's credential for the device, in place of
+   * the one before (a session, which the one before is `replaced` by: its sockets close with 4005).
+   * A `master` login also tells every other live connection of the device, on every node, and
+   * closes it `graceMs` later (WuKongIM waits 10 s; `4006 connection_kicked`); a `slave` login
+   * leaves them open.
+   */
+  async setDeviceToken(
+    input: { uid: string; deviceFlag: number; token: string; level: 'master' | 'slave'; graceMs: number },
+    context: RevocationContext = {},
+  ): Promise<RevocationResult> {
+    const { uid, deviceFlag, token, level, graceMs } = input;
+    assertUid(uid);
+    assertDeviceFlag(deviceFlag);
+    assertToken(token);
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0)
+      throw new TypeError('graceMs must be a non-negative integer');
+    await this.#sessions.register({
+      token,
+      uid,
+      deviceFlag,
+      expiresAtMs: this.#now() + this.#o.sessionTtlMs,
+      // One token per user and device, as WuKongIM keeps it.
+      loginPolicy: { perClass: 1 },
+    });
+    if (level !== 'master') return { atMs: this.#now(), connectionsClosed: 0 };
+    const result = await this.#revocations.kickDeviceConnections(uid, deviceFlag, graceMs);
+    this.#emitRevocation({ action: 'kick_connection', uid, deviceFlag, ...result }, context);
+    return result;
+  }
+
+  /**
    * Logs a session out: clears the user's `ring` and `message` push tokens, then revokes the
    * session. In that order, so that a failure half-way leaves the session live and a retry
    * finishes the job. `uid`, when given, must be the session's user.

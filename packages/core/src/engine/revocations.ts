@@ -148,6 +148,20 @@ export class Revocations {
     return closed;
   }
 
+  /**
+   * Tells every live connection of the user's device, on whichever node holds it, and closes it
+   * `graceMs` later (`4006 connection_kicked`): WuKongIM's master login. Credentials stay valid.
+   */
+  async kickDeviceConnections(uid: string, deviceFlag: number, graceMs: number): Promise<RevocationResult> {
+    const listed = await this.#o.store.listConnections(uid);
+    const targets = this.#o.connections.targetsOf(uid, deviceFlag, listed);
+    const atMs = this.#o.clock.nowMs();
+    return {
+      atMs,
+      connectionsClosed: await this.#o.connections.close(targets, 'connection_kicked', graceMs),
+    };
+  }
+
   /** Stops announcing again (the engine closes). */
   stop(): void {
     this.#stopped = true;

@@ -13,7 +13,9 @@ import { secretsEqual } from '../secrets.js';
 import {
   isDeviceFlag,
   isPositiveSafeInteger,
+  isTokenString,
   MAX_DEVICE_FLAG,
+  MAX_TOKEN_LENGTH,
   uidListProblem,
   uidProblem,
 } from '../validation.js';
@@ -44,6 +46,11 @@ export interface WukongimOptions {
    * until the minute is over. Default 10.
    */
   maxFailedAuthPerMinute?: number;
+  /**
+   * How long `POST /user/token` with `device_level` 1 (master) gives the device's other connections
+   * between being told and being closed. Default 10 000, WuKongIM's.
+   */
+  masterKickGraceMs?: number;
 }
 
 export function parseWukongimOptions(options: WukongimOptions | undefined): WukongimOptions {
@@ -76,11 +83,18 @@ export function parseWukongimOptions(options: WukongimOptions | undefined): Wuko
   if (o.maxFailedAuthPerMinute !== undefined && !isPositiveSafeInteger(o.maxFailedAuthPerMinute)) {
     throw new TypeError('evict: wukongim.maxFailedAuthPerMinute must be a positive integer');
   }
+  if (
+    o.masterKickGraceMs !== undefined &&
+    !(Number.isSafeInteger(o.masterKickGraceMs) && o.masterKickGraceMs >= 0)
+  ) {
+    throw new TypeError('evict: wukongim.masterKickGraceMs must be a non-negative integer of milliseconds');
+  }
   return o;
 }
 
 const DEVICE_QUIT_FIELDS = ['uid', 'device_flag'] as const;
 const CONN_REMOVE_FIELDS = ['uid', 'conn_id', 'node_id'] as const;
+const USER_TOKEN_FIELDS = ['uid', 'token', 'device_flag', 'device_level'] as const;
 /**
  * `/user/onlinestatus` answers a row per live connection, as WuKongIM does, but at most this many
  * per user: a user holding 100,000 connections must not make a 3 MB answer.
@@ -274,6 +288,39 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
             );
           try {
             await engine.quitDevice(uid as string, scope, context('POST /user/device_quit'));
+            return ok();
+          } catch (error) {
+            return failure(error);
+          }
+        },
+      },
+      {
+        method: 'POST',
+        path: '/user/token',
+        async handle(request) {
+          const refused = await authenticate(request);
+          if (refused !== undefined) return refused;
+          const body = objectBody(await request.readBody(), USER_TOKEN_FIELDS);
+          if (!body.ok) return fail(400, body.message);
+          const { uid, token, device_flag: deviceFlag = 0, device_level: level = 0 } = body.fields;
+          const uidIssue = uidProblem(uid);
+          if (uidIssue !== undefined) return fail(400, `uid ${uidIssue}`);
+          if (!isTokenString(token))
+            return fail(400, `token must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters`);
+          if (!isDeviceFlag(deviceFlag))
+            return fail(400, `device_flag must be an integer from 0 to ${MAX_DEVICE_FLAG}`);
+          if (level !== 0 && level !== 1) return fail(400, 'device_level must be 0 (slave) or 1 (master)');
+          try {
+            await engine.setDeviceToken(
+              {
+                uid: uid as string,
+                deviceFlag,
+                token,
+                level: level === 1 ? 'master' : 'slave',
+                graceMs: options.masterKickGraceMs ?? 10_000,
+              },
+              context('POST /user/token'),
+            );
             return ok();
           } catch (error) {
             return failure(error);
