@@ -181,7 +181,12 @@ function rawBody(route: Route, world: () => World): fc.Arbitrary<string | Buffer
         case '/conn/kick':
           return JSON.stringify({ uid, conn_id: conn ?? w.connIds[pick % Math.max(1, w.connIds.length)] });
         case '/user/token':
-          return JSON.stringify({ uid, token: token ?? `wk-${pick}`, device_flag: flag, device_level: pick % 3 });
+          return JSON.stringify({
+            uid,
+            token: token ?? `wk-${pick}`,
+            device_flag: flag,
+            device_level: pick % 3,
+          });
         case '/v4/im_open_login_svc/kick':
           return JSON.stringify(pick % 2 ? { Identifier: uid } : { UserID: uid });
         case '/user/onlinestatus':
