@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import {
   createEvict,
   type Evict,
+  isStoreFailure,
   LOGIN_POLICY_PRESETS,
   type LoginPolicy,
   type LoginPolicyPreset,
@@ -86,12 +87,13 @@ export async function demoLogin(
 }
 
 /**
- * The demo's answer to a failed login: 409 when the login policy refused it (`loginRefusal`), else
- * 400 with what was wrong.
+ * The demo's answer to a failed login: 409 when the login policy refused it (`loginRefusal`), 503
+ * when the store could not be reached (the login may be retried), else 400 with what was wrong.
  */
 export function demoLoginFailure(error: unknown): { status: number; body: unknown } {
   const refusal = loginRefusal(error);
   if (refusal !== undefined) return { status: refusal.status, body: JSON.parse(refusal.body) };
+  if (isStoreFailure(error)) return { status: 503, body: { error: 'store_unavailable' } };
   return { status: 400, body: { error: error instanceof Error ? error.message : String(error) } };
 }
 
