@@ -24,6 +24,7 @@ import {
 import { CredentialCheck } from './check.js';
 import { ConnectionRegistry } from './connections.js';
 import { EventHub } from './events.js';
+import { FirstDistinct } from './first-distinct.js';
 import { LastSeen } from './last-seen.js';
 import { type EvictOptions, parseEvictOptions, type ResolvedOptions } from './options.js';
 import { presenceOf } from './presence.js';
@@ -563,22 +564,14 @@ export class Evict {
    */
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
     assertUid(uid);
-    let kept: ConnectionRecord[] = [];
-    const lowest = (connections: ConnectionRecord[]) => {
-      connections.sort(byConnection);
-      // A scan may return a connection twice; sorted, the copies are neighbours.
-      return connections
-        .filter((c, i) => i === 0 || byConnection(c, connections[i - 1]!) !== 0)
-        .slice(0, MAX_LISTED_CONNECTIONS);
-    };
+    const lowest = new FirstDistinct(byConnection, MAX_LISTED_CONNECTIONS);
     let cursor: string | undefined;
     do {
       const page = await this.#store.scanConnections(uid, cursor, CONNECTION_SCAN_PAGE);
-      kept.push(...page.items);
-      if (kept.length >= 2 * MAX_LISTED_CONNECTIONS) kept = lowest(kept);
+      lowest.add(page.items);
       cursor = page.cursor;
     } while (cursor !== undefined);
-    return lowest(kept);
+    return lowest.result();
   }
 
   /** The user's live connections counted by device flag (every one of them, however many). */

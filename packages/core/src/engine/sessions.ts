@@ -10,6 +10,7 @@ import {
   sessionDetailsOf,
 } from '../validation.js';
 import type { CredentialCheck } from './check.js';
+import { FirstDistinct } from './first-distinct.js';
 import {
   type AdmissionOutcome,
   admissionRequestOf,
@@ -135,21 +136,21 @@ export class Sessions {
    * only the newest: a user with 100,000 sessions costs bounded replies and bounded memory.
    */
   async list(uid: string): Promise<SessionInfo[]> {
-    let kept: ListedSession[] = [];
-    const newest = (sessions: ListedSession[]) => {
-      sessions.sort((a, b) => b.issuedAtMs - a.issuedAtMs || compare(a.sessionId, b.sessionId));
-      // A scan may return a session twice; sorted, the copies are neighbours.
-      return sessions
-        .filter((s, i) => i === 0 || s.sessionId !== sessions[i - 1]!.sessionId)
-        .slice(0, MAX_LISTED_SESSIONS);
-    };
+    const newest = new FirstDistinct<ListedSession>(
+      (a, b) => b.issuedAtMs - a.issuedAtMs || compare(a.sessionId, b.sessionId),
+      MAX_LISTED_SESSIONS,
+    );
     await this.scanLive(uid, (page) => {
-      for (const session of page)
-        kept.push({ sessionId: sessionIdOf(session.tokenHash), issuedAtMs: session.issuedAtMs, session });
-      if (kept.length >= 2 * MAX_LISTED_SESSIONS) kept = newest(kept);
+      newest.add(
+        page.map((session) => ({
+          sessionId: sessionIdOf(session.tokenHash),
+          issuedAtMs: session.issuedAtMs,
+          session,
+        })),
+      );
       return true;
     });
-    return newest(kept).map(({ sessionId, session }) => ({
+    return newest.result().map(({ sessionId, session }) => ({
       sessionId,
       deviceFlag: session.deviceFlag,
       issuedAtMs: session.issuedAtMs,
