@@ -7,7 +7,7 @@ import type { ConnectionRegistry } from './connections.js';
 import type { EventHub } from './events.js';
 import { applicableCutoff, deviceRecordIsCurrent } from './rules.js';
 import type { TimedStore } from './timed-store.js';
-import type { RevocationResult } from './types.js';
+import type { CloseReason, RevocationResult } from './types.js';
 
 /** How long a failed announcement of a revoked session waits before it is published again. */
 const REANNOUNCE_DELAY_MS = 1_000;
@@ -79,7 +79,9 @@ export class Revocations {
     // The `revoked` message is out already: the other nodes hear it before any `close-connections`.
     return {
       atMs,
-      connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, reason, outcome.connections),
+      connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, reason, {
+        listed: outcome.connections,
+      }),
     };
   }
 
@@ -153,12 +155,10 @@ export class Revocations {
    * `graceMs` later (`4006 connection_kicked`): WuKongIM's master login. Credentials stay valid.
    */
   async kickDeviceConnections(uid: string, deviceFlag: number, graceMs: number): Promise<RevocationResult> {
-    const listed = await this.#o.store.listConnections(uid);
-    const targets = this.#o.connections.targetsOf(uid, deviceFlag, listed);
     const atMs = this.#o.clock.nowMs();
     return {
       atMs,
-      connectionsClosed: await this.#o.connections.close(targets, 'connection_kicked', graceMs),
+      connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, 'connection_kicked', { graceMs }),
     };
   }
 
@@ -233,14 +233,21 @@ export class Revocations {
     return closed.value;
   }
 
-  /** Closes the user's connections (of one device, or all): those `listed` (default: listed now), and this node's own. */
+  /**
+   * Closes the user's connections (of one device, or all): those `listed` (default: listed now), and
+   * this node's own; with `graceMs`, each told first and closed that much later.
+   */
   async #closeUserConnections(
     uid: string,
     deviceFlag: number | null,
-    reason: CutoffReason,
-    listed?: ConnectionRecord[],
+    reason: CloseReason,
+    options: { listed?: ConnectionRecord[]; graceMs?: number } = {},
   ): Promise<number> {
-    const onFile = listed ?? (await this.#o.store.listConnections(uid));
-    return this.#o.connections.close(this.#o.connections.targetsOf(uid, deviceFlag, onFile), reason);
+    const onFile = options.listed ?? (await this.#o.store.listConnections(uid));
+    return this.#o.connections.close(
+      this.#o.connections.targetsOf(uid, deviceFlag, onFile),
+      reason,
+      options.graceMs,
+    );
   }
 }
