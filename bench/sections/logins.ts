@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../../test/support/demo-process.js';
 import { OwnRedis } from '../../test/support/redis-server.js';
 import { type BenchOptions, type BenchResult, type BenchSection, median } from '../report.js';
+import { ownCpuUs, processCpuMs } from '../support/cpu.js';
 import { commandsRun } from '../support/redis-stats.js';
 import { waveCounting } from '../support/waves.js';
 
@@ -22,6 +23,10 @@ const IN_FLIGHT = 20;
 interface Round {
   loginsPerSecond: number;
   commandsPerLogin: number;
+  /** CPU time of this process (the engine, its client and the bench's loop) per login. */
+  nodeCpuUsPerLogin: number;
+  /** CPU time of the redis-server per login (NaN where /proc is not there). */
+  redisCpuUsPerLogin: number;
 }
 
 export const section: BenchSection = {
@@ -33,6 +38,7 @@ export const section: BenchSection = {
     const redis = new OwnRedis(await freePort(), false);
     await redis.start();
     const probe = new Redis(redis.url);
+    const redisCpuMs = () => (redis.pid === undefined ? Number.NaN : (processCpuMs(redis.pid) ?? Number.NaN));
     const clients: Redis[] = [];
     const engines: { close(): Promise<void> }[] = [];
     try {
@@ -60,15 +66,21 @@ export const section: BenchSection = {
       };
       const round = async (c: typeof without, logins: number): Promise<Round> => {
         const before = await commandsRun(probe);
+        const redisCpuBefore = redisCpuMs();
+        const nodeCpuBefore = ownCpuUs();
         const started = performance.now();
         for (let done = 0; done < logins; done += IN_FLIGHT)
           await Promise.all(
             Array.from({ length: Math.min(IN_FLIGHT, logins - done) }, () => login(c.engine)),
           );
         const seconds = (performance.now() - started) / 1000;
+        const nodeCpuUs = ownCpuUs() - nodeCpuBefore;
+        const redisCpuUs = (redisCpuMs() - redisCpuBefore) * 1000;
         return {
           loginsPerSecond: logins / seconds,
           commandsPerLogin: ((await commandsRun(probe)) - before) / logins,
+          nodeCpuUsPerLogin: nodeCpuUs / logins,
+          redisCpuUsPerLogin: redisCpuUs / logins,
         };
       };
       // Round trips: one login at a time, the most waves any took.
@@ -109,6 +121,8 @@ export const section: BenchSection = {
           'logins/s per round': rs.map((r) => Math.round(r.loginsPerSecond)).join(', '),
           'store round trips per login (most)': trips,
           'Redis commands per login': Number(median(rs.map((r) => r.commandsPerLogin)).toFixed(2)),
+          'node CPU µs per login (median)': Math.round(median(rs.map((r) => r.nodeCpuUsPerLogin))),
+          'Redis CPU µs per login (median)': Math.round(median(rs.map((r) => r.redisCpuUsPerLogin))),
         },
       });
       return {
@@ -120,6 +134,8 @@ export const section: BenchSection = {
               'logins/s per round',
               'store round trips per login (most)',
               'Redis commands per login',
+              'node CPU µs per login (median)',
+              'Redis CPU µs per login (median)',
             ],
             rows: [
               row('no login policy', measured.without, tripsWithout),

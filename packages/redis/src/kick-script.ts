@@ -72,7 +72,7 @@ end
 -- Started afresh, as RAISE_CUTOFF does: nothing of a user not on file is kept (it holds no connection).
 expires = open_expiry(expires)
 local raise = expires == 0 or not got[2] or cutoff_at(field, got[2]) < tonumber(ARGV[4])
-keep_user(expires, tonumber(ARGV[5]), raise and field or nil, ARGV[3])
+if raise then keep_user(expires, tonumber(ARGV[5]), field, ARGV[3]) else keep_user(expires, tonumber(ARGV[5])) end
 local reply = { KEYS[4] and 'live' or 'ok' }
 for _, r in ipairs(records) do
   if not KEYS[4] or live[r[4]] then

@@ -20,18 +20,19 @@ local got = redis.call('HMGET', user_key, 'e', ARGV[2], 'n')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
 -- A user started afresh has no cutoff any more.
 local raise = expires == 0 or not got[2] or cutoff_at(ARGV[2], got[2]) < tonumber(ARGV[4])
-keep_user(expires, tonumber(ARGV[5]), raise and ARGV[2] or nil, ARGV[3])
+if raise then keep_user(expires, tonumber(ARGV[5]), ARGV[2], ARGV[3]) else keep_user(expires, tonumber(ARGV[5])) end
 return 1
 `,
 );
 
 /**
  * The user's side of a session's write, which RECORD_SESSION and ADMIT_SESSION share: the device
- * record (its times only grow), the session index, the user kept. ARGV: now, deviceFlag,
+ * record (its times only grow), the session index, the user kept (with the fields and values that
+ * follow, in the same HSET). ARGV: now, deviceFlag,
  * issuedAtMs, expiresAtMs, tokenHash, retainUntilMs (then each script's own).
  */
 const RECORD = `
-local function record_session(expires, field, device_raw)
+local function record_session(expires, field, device_raw, ...)
   local issued = tonumber(ARGV[3])
   local until_ms = tonumber(ARGV[4])
   if expires ~= 0 and device_raw then
@@ -41,7 +42,7 @@ local function record_session(expires, field, device_raw)
   end
   redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
   prune_index()
-  keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms))
+  keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms), ...)
 end
 `;
 
@@ -71,33 +72,45 @@ export const ADMIT_SESSION = script(
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n', 'a', 'c')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
+local function older(x, y)
+  if x.issued ~= y.issued then return x.issued < y.issued end
+  return x.hash < y.hash
+end
+-- The admissions that count, in the list's order (by issue time, then hash, as written below): live,
+-- and issued after every cutoff that applies to it (admissionCounts). Their devices' cutoffs are
+-- read in one HMGET.
 local standing = {}
 if expires ~= 0 and got[4] then
-  local user_cut = got[5] and cutoff_at('c', got[5]) or nil
-  local device_cuts = {}
-  -- Counts: live, and issued after every cutoff that applies to it (admissionCounts).
-  local function counts(e)
-    if e.expires <= now then return false end
-    local cut = device_cuts[e.flag]
-    if cut == nil then
-      local raw = redis.call('HGET', user_key, 'c:' .. e.flag)
-      cut = raw and cutoff_at('c:' .. e.flag, raw) or false
-      device_cuts[e.flag] = cut
-    end
-    if user_cut and (not cut or user_cut > cut) then cut = user_cut end
-    return not cut or e.issued > cut
-  end
+  local live, fields, seen, ordered = {}, {}, {}, true
   for line in string.gmatch(got[4], '[^\\n]+') do
     local hash, class, flag, issued, until_ms = string.match(line, '^(%S+) (%S+) (%d+) (%S+) (%S+)$')
     local e = { hash = hash, class = class, flag = flag, issued = num(issued), expires = num(until_ms), line = line }
     if not hash or not e.issued or not e.expires then corrupt(user_key, 'a') end
-    if hash ~= ARGV[5] and counts(e) then standing[#standing + 1] = e end
+    if hash ~= ARGV[5] and e.expires > now then
+      e.cut_field = 'c:' .. flag
+      local before = live[#live]
+      if before and not older(before, e) then ordered = false end
+      live[#live + 1] = e
+      if not seen[e.cut_field] then
+        seen[e.cut_field] = true
+        fields[#fields + 1] = e.cut_field
+      end
+    end
+  end
+  -- Written in order; sorted here only if something else wrote it.
+  if not ordered then table.sort(live, older) end
+  if #live > 0 then
+    local user_cut = got[5] and cutoff_at('c', got[5]) or nil
+    local raw_cuts = redis.call('HMGET', user_key, unpack(fields))
+    local cuts = {}
+    for i, f in ipairs(fields) do cuts[f] = raw_cuts[i] and cutoff_at(f, raw_cuts[i]) or false end
+    for _, e in ipairs(live) do
+      local cut = cuts[e.cut_field]
+      if user_cut and (not cut or user_cut > cut) then cut = user_cut end
+      if not cut or e.issued > cut then standing[#standing + 1] = e end
+    end
   end
 end
-table.sort(standing, function(x, y)
-  if x.issued ~= y.issued then return x.issued < y.issued end
-  return x.hash < y.hash
-end)
 local out = {}
 if ARGV[8] ~= '' then
   local same = {}
@@ -114,8 +127,6 @@ if ARGV[9] ~= '' then
   for i = 1, #rest + 1 - tonumber(ARGV[9]) do out[rest[i]] = true end
 end
 local pushed, kept = {}, {}
-local candidate = { hash = ARGV[5], issued = tonumber(ARGV[3]),
-  line = table.concat({ ARGV[5], ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' ') }
 for _, e in ipairs(standing) do
   if out[e] then pushed[#pushed + 1] = e.line else kept[#kept + 1] = e end
 end
@@ -123,15 +134,16 @@ if #pushed > 0 and ARGV[10] == '1' then
   table.insert(pushed, 1, 'full')
   return pushed
 end
-kept[#kept + 1] = candidate
-table.sort(kept, function(x, y)
-  if x.issued ~= y.issued then return x.issued < y.issued end
-  return x.hash < y.hash
-end)
+-- The candidate goes in its place: last, unless a standing one was issued after it.
+local at = #kept + 1
+local candidate = { issued = tonumber(ARGV[3]), hash = ARGV[5] }
+while at > 1 and older(candidate, kept[at - 1]) do
+  at = at - 1
+end
 local lines = {}
 for i, e in ipairs(kept) do lines[i] = e.line end
-record_session(expires, field, got[2])
-redis.call('HSET', user_key, 'a', table.concat(lines, '\\n'))
+table.insert(lines, at, table.concat({ ARGV[5], ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
+record_session(expires, field, got[2], 'a', table.concat(lines, '\\n'))
 if ARGV[11] ~= '' then
   for _, line in ipairs(pushed) do
     redis.call('PUBLISH', ARGV[11], ARGV[12] .. string.match(line, '^(%S+)') .. '"}')

@@ -63,16 +63,12 @@ local function count_connections_alone()
   return #fields
 end
 
--- Grows the user's expiry to at least \`wanted\`, in the same HSET as \`field\` (if any); the user hash
--- lives that long (or as long as it holds a connection). A hash of connections alone counts them in
--- \`n\` from now on, as it gets its \`e\`.
-local function keep_user(expires, wanted, field, value)
+-- Grows the user's expiry to at least \`wanted\`, in the same HSET as the fields and values that follow
+-- (if any); the user hash lives that long (or as long as it holds a connection). A hash of connections
+-- alone counts them in \`n\` from now on, as it gets its \`e\`.
+local function keep_user(expires, wanted, ...)
   if wanted > expires then expires = wanted end
-  local args = { 'e', fmt(expires) }
-  if field then
-    args[3] = field
-    args[4] = value
-  end
+  local args = { 'e', fmt(expires), ... }
   local conns = 0
   if redis.call('HEXISTS', user_key, 'e') == 0 then
     conns = count_connections_alone()

@@ -15,6 +15,11 @@ export class EventHub {
     return () => this.#listeners[event].delete(listener);
   }
 
+  /** Whether anything listens to `event`: an emitter may skip building a payload nobody reads. */
+  listens(event: keyof EvictEvents): boolean {
+    return this.#listeners[event].size > 0;
+  }
+
   emit<K extends keyof EvictEvents>(event: K, payload: EvictEvents[K]): void {
     for (const listener of this.#listeners[event]) {
       try {

@@ -269,6 +269,9 @@ export class Evict {
       by.uid,
       replaced.map((a) => a.tokenHash),
     );
+    // A login under a policy may push one out every time: with nobody listening, no event is built
+    // (its session ids are a hash each).
+    if (!this.#events.listens('revocation')) return;
     const atMs = this.#now();
     const replacedBy = { sessionId: sessionIdOf(by.tokenHash), deviceFlag: by.deviceFlag };
     replaced.forEach((admission, i) => {
