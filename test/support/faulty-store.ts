@@ -19,6 +19,7 @@ const ALL: Method[] = [
   'heartbeatNode',
   'putConnections',
   'putConnection',
+  'joinDevice',
   'deleteConnections',
   'deleteConnection',
   'listConnections',
@@ -96,6 +97,7 @@ export class FaultyStore implements EvictStore {
   declare heartbeatNode: EvictStore['heartbeatNode'];
   declare putConnections: EvictStore['putConnections'];
   declare putConnection: EvictStore['putConnection'];
+  declare joinDevice: EvictStore['joinDevice'];
   declare deleteConnections: EvictStore['deleteConnections'];
   declare deleteConnection: EvictStore['deleteConnection'];
   declare sweepConnections?: EvictStore['sweepConnections'];

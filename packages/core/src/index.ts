@@ -117,6 +117,7 @@ export type {
   Cutoff,
   CutoffReason,
   DeviceConnections,
+  DeviceLevel,
   DeviceRecord,
   NodeRecord,
   PushTokenKind,

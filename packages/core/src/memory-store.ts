@@ -177,6 +177,7 @@ export class MemoryStore implements EvictStore {
           record: entry.toRecord(Number.NEGATIVE_INFINITY),
           connections: sorted(entry.connections ?? []),
           pushTokens: sorted(entry.pushTokens ?? []),
+          rosters: [...(entry.rosters ?? [])].sort(([a], [b]) => a - b),
         },
       ]),
       sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, hashes.sort()]),
@@ -356,6 +357,23 @@ export class MemoryStore implements EvictStore {
 
   async putConnection(connection: ConnectionRecord): Promise<void> {
     await this.putConnections([connection]);
+  }
+
+  async joinDevice(connection: ConnectionRef & { deviceFlag: number }): Promise<ConnectionRecord[]> {
+    const { uid, nodeId, connId, deviceFlag } = connection;
+    const now = this.#clock.nowMs();
+    const entry = this.#liveUser(uid, now);
+    const own = connectionKey(nodeId, connId);
+    const connections = entry?.connections;
+    if (connections?.get(own) === undefined) return [];
+    const rosters = (entry!.rosters ??= new Map<number, string[]>());
+    // The connections gone since are dropped from the roster as it is read.
+    const standing = (rosters.get(deviceFlag) ?? []).filter((key) => key !== own && connections.has(key));
+    rosters.set(deviceFlag, [...standing, own]);
+    return standing
+      .map((key) => connections.get(key)!)
+      .filter((c) => this.#isLive(c, now))
+      .map((c) => ({ ...c }));
   }
 
   async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {

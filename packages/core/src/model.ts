@@ -45,7 +45,20 @@ export interface SessionRecord {
    * (`UserRecord.admissions`); once a newer login pushes it out, it is `replaced`.
    */
   governed?: boolean;
+  /**
+   * WuKongIM's device level of a token set through \`/user/token\` (\`Evict.setDeviceToken\`): what a
+   * connection opened with it does, as it registers, to the device's connections that came before
+   * it (\`EvictStore.joinDevice\`).
+   */
+  deviceLevel?: DeviceLevel;
 }
+
+/**
+ * WuKongIM's device levels: a \`master\` connection closes the other connections of its user and
+ * device flag (telling those of another \`device_id\` first); a \`slave\` one closes only those of its
+ * own \`device_id\` (many web tabs may share a device flag).
+ */
+export type DeviceLevel = 'master' | 'slave';
 
 /** A session a login policy admitted, on its user's admission list (`EvictStore.admitSession`). */
 export interface Admission {

@@ -209,6 +209,15 @@ export interface EvictStore {
   /** `putConnections` of one. */
   putConnection(connection: ConnectionRecord): Promise<void>;
   /**
+   * Joins a connection already on file to its user's roster of the device flag (WuKongIM's device
+   * levels): in one atomic step, returns the records of the connections that joined the same user
+   * and device flag before it and are still on file and live, and adds this one. Of two joins
+   * racing on two nodes the later sees the earlier, so the engine's rule leaves the right ones
+   * standing. A connection not on file (removed meanwhile) joins nothing and gets `[]`; one that
+   * joins again is not its own predecessor. A roster lives as long as its user's record.
+   */
+  joinDevice(connection: ConnectionRef & { deviceFlag: number }): Promise<ConnectionRecord[]>;
+  /**
    * Removes connections, each atomically (as `putConnections`, not the batch as one); returns, per
    * reference and in order, whether a live one was on file.
    */

@@ -195,3 +195,40 @@ for i, group in ipairs(order) do reply[i] = group .. ' ' .. counts[group] end
 return reply
 `,
 );
+
+/**
+ * Joins a connection on file to its user's roster of its device flag (field \`r:<flag>\`: the
+ * connection fields that joined, in join order, space-separated) and returns the fields and values
+ * of those before it still on file (the roster drops the others as it goes). A connection not on
+ * file joins nothing (nil). A hash of connections alone gets its \`e\` first (\`keep_user\`): it then
+ * holds a field that is not a connection. KEYS: user, sessions, push. ARGV: now, deviceFlag, the
+ * connection's field.
+ */
+export const JOIN_DEVICE = script(
+  'joinDevice',
+  `${USER}
+local own, roster = ARGV[3], 'r:' .. ARGV[2]
+local got = redis.call('HMGET', user_key, own, roster)
+if not got[1] then return false end
+local names, earlier, kept = {}, {}, {}
+for name in string.gmatch(got[2] or '', '%S+') do
+  if not is_connection(name) then corrupt(user_key, roster) end
+  if name ~= own then names[#names + 1] = name end
+end
+-- In slices: unpack has a limit on how many values it returns.
+for first = 1, #names, 1000 do
+  local slice = { unpack(names, first, math.min(first + 999, #names)) }
+  local values = redis.call('HMGET', user_key, unpack(slice))
+  for i, name in ipairs(slice) do
+    if values[i] then
+      kept[#kept + 1] = name
+      earlier[#earlier + 1] = name
+      earlier[#earlier + 1] = values[i]
+    end
+  end
+end
+kept[#kept + 1] = own
+keep_user(open_user(), 0, roster, table.concat(kept, ' '))
+return earlier
+`,
+);

@@ -3,6 +3,7 @@ import {
   type ClusterMessage,
   type ConnectionRecord,
   type Cutoff,
+  type DeviceLevel,
   type DeviceRecord,
   type PushTokenRecord,
   type SessionDetails,
@@ -59,22 +60,38 @@ export function encodeSession(session: SessionRecord): string {
   // The fifth field: when it was revoked, else `-`, or `+` for a live session a login policy governs.
   const state = revokedAtMs ?? (session.governed ? '+' : '-');
   const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${state} ${uid}`;
-  if (details === undefined && lastSeenAtMs === undefined) return head;
-  const detailsLine = details === undefined ? '-' : JSON.stringify(details);
+  // The device level rides in the details' line (which no script reads), beside the details.
+  const extra =
+    session.deviceLevel === undefined ? details : { ...details, [DEVICE_LEVEL]: session.deviceLevel };
+  if (extra === undefined && lastSeenAtMs === undefined) return head;
+  const detailsLine = extra === undefined ? '-' : JSON.stringify(extra);
   return lastSeenAtMs === undefined ? `${head}\n${detailsLine}` : `${head}\n${detailsLine}\n${lastSeenAtMs}`;
 }
 
 const DETAIL_FIELDS: readonly (keyof SessionDetails)[] = ['deviceId', 'userAgent', 'ip', 'label'];
+/** The name `SessionRecord.deviceLevel` has in the details' line. */
+const DEVICE_LEVEL = 'deviceLevel';
 
-function decodeDetails(key: string, raw: string): SessionDetails {
+/** The details' line: the session's details (none: undefined) and its device level, if any. */
+function decodeDetails(
+  key: string,
+  raw: string,
+): { details: SessionDetails | undefined; deviceLevel: DeviceLevel | undefined } {
   const value = parseJson(key, raw, 'session details');
   const details: SessionDetails = {};
+  let deviceLevel: DeviceLevel | undefined;
+  let named = false;
   for (const [name, field] of Object.entries(value)) {
-    if (!DETAIL_FIELDS.includes(name as keyof SessionDetails) || typeof field !== 'string')
+    if (name === DEVICE_LEVEL && (field === 'master' || field === 'slave')) {
+      deviceLevel = field;
+    } else if (DETAIL_FIELDS.includes(name as keyof SessionDetails) && typeof field === 'string') {
+      details[name as keyof SessionDetails] = field;
+      named = true;
+    } else {
       throw new StoreCorruptError(`unreadable session details in Redis at ${key}`);
-    details[name as keyof SessionDetails] = field;
+    }
   }
-  return details;
+  return { details: named || deviceLevel === undefined ? details : undefined, deviceLevel };
 }
 
 /** A cutoff as stored: `<atMs> <reason>`. */
@@ -142,7 +159,11 @@ export function decodeSession(key: string, tokenHash: string, raw: unknown): Ses
     retainUntilMs,
   };
   if (revokedAtMs !== undefined) session.revokedAtMs = revokedAtMs;
-  if (detailsLine !== undefined && detailsLine !== '-') session.details = decodeDetails(key, detailsLine);
+  if (detailsLine !== undefined && detailsLine !== '-') {
+    const { details, deviceLevel } = decodeDetails(key, detailsLine);
+    if (details !== undefined) session.details = details;
+    if (deviceLevel !== undefined) session.deviceLevel = deviceLevel;
+  }
   if (match[5] === '+') session.governed = true;
   if (lastSeenAtMs !== undefined) session.lastSeenAtMs = lastSeenAtMs;
   return session;

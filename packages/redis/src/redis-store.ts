@@ -20,6 +20,7 @@ import {
   type UserRecord,
 } from '@evict/core';
 import { ConnectionRegistry, type NodeTable, withIncarnations } from './connection-registry.js';
+import { JOIN_DEVICE } from './connection-scripts.js';
 import { HIT } from './hit-script.js';
 import { type KeyLayout, userKeyList } from './keys.js';
 import { KICK } from './kick-script.js';
@@ -28,6 +29,7 @@ import { parseOptions, type RedisStoreOptions, type ResolvedOptions } from './op
 import { PUBLISH } from './publish-script.js';
 import { CLEAR_PUSH_TOKENS, SET_PUSH_TOKEN } from './push-token-scripts.js';
 import {
+  connectionField,
   decodeAdmissions,
   decodeConnection,
   decodePushToken,
@@ -78,12 +80,6 @@ function recordArgs(session: SessionRecord, now: number): string[] {
     tokenHash,
     String(retainUntilMs),
   ];
-}
-
-/** A pushed-out session's announcement but its token hash (base64url, nothing to escape) and `"}`. */
-function announcementHead(uid: string, fromNodeId: number): string {
-  const head = JSON.stringify({ type: 'revoked', uid, replaced: true, fromNodeId, tokenHash: '' });
-  return head.slice(0, -2);
 }
 
 export class RedisStore implements EvictStore {
@@ -187,8 +183,7 @@ export class RedisStore implements EvictStore {
         request.userLimit === undefined ? '' : String(request.userLimit),
         request.refuse ? '1' : '0',
         // One Redis: announced by the script (a cluster publishes through its routing key, after).
-        this.#cluster ? '' : this.#keys.channel,
-        this.#cluster ? '' : announcementHead(session.uid, request.fromNodeId),
+        ...(this.#cluster ? ['', '', ''] : [this.#keys.channel, session.uid, String(request.fromNodeId)]),
       ]),
       'admitSession',
     );
@@ -394,6 +389,25 @@ export class RedisStore implements EvictStore {
 
   async putConnection(connection: ConnectionRecord): Promise<void> {
     await this.putConnections([connection]);
+  }
+
+  async joinDevice(connection: ConnectionRef & { deviceFlag: number }): Promise<ConnectionRecord[]> {
+    const { uid, nodeId, connId, deviceFlag } = connection;
+    const reply = await this.#userScript(JOIN_DEVICE, uid, [
+      String(this.#now()),
+      String(deviceFlag),
+      connectionField(nodeId, connId),
+    ]);
+    if (reply === null) return [];
+    const key = this.#keys.user(uid).user;
+    const fields = stringList(reply, 'joinDevice');
+    const onFile: StoredConnection[] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2)
+      onFile.push(decodeConnection(key, uid, fields[i]!, fields[i + 1]!));
+    // Live: of node incarnations that still count, as every listing judges them.
+    return onFile.length === 0
+      ? []
+      : this.#connections.liveConnections(onFile, await this.#connections.nodeTable());
   }
 
   deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {

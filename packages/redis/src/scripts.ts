@@ -21,6 +21,7 @@ export const SCRIPTS: readonly LuaScript[] = [
   sessions.ADMIT_SESSION,
   sessions.DISCHARGE_SESSIONS,
   connections.PUT_CONNECTIONS,
+  connections.JOIN_DEVICE,
   connections.DELETE_CONNECTIONS,
   connections.COUNT_CONNECTIONS,
   pushTokens.SET_PUSH_TOKEN,

@@ -62,9 +62,8 @@ return 1
  * The user's side of admitSession (RECORD_SESSION's, and the admission list, field \`a\`, in the same
  * step): the rule of \`admit\` in @evict/core, which this mirrors. KEYS: user, sessions, push. ARGV: now,
  * deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs, deviceClass, classLimit ('' none),
- * userLimit ('' none), refuse ('1'), then on one Redis the channel and the head of each pushed-out
- * session's announcement (its token hash and \`"}\` complete it; '' on a cluster, where the store
- * publishes after). Returns { 'admitted' or 'full', the lines pushed out... }.
+ * userLimit ('' none), refuse ('1'), then on one Redis the channel, the uid and the node id the
+ * pushed-out sessions' announcements carry ('' on a cluster, where the store publishes after). Returns { 'admitted' or 'full', the lines pushed out... }.
  */
 export const ADMIT_SESSION = script(
   'admitSession',
@@ -144,9 +143,12 @@ local lines = {}
 for i, e in ipairs(kept) do lines[i] = e.line end
 table.insert(lines, at, table.concat({ ARGV[5], ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
 record_session(expires, field, got[2], 'a', table.concat(lines, '\\n'))
-if ARGV[11] ~= '' then
+if ARGV[11] ~= '' and #pushed > 0 then
+  -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's (base64url).
+  local head = '{"type":"revoked","uid":' .. cjson.encode(ARGV[12]) .. ',"replaced":true,"fromNodeId":'
+    .. ARGV[13] .. ',"tokenHash":"'
   for _, line in ipairs(pushed) do
-    redis.call('PUBLISH', ARGV[11], ARGV[12] .. string.match(line, '^(%S+)') .. '"}')
+    redis.call('PUBLISH', ARGV[11], head .. string.match(line, '^(%S+)') .. '"}')
   end
 end
 table.insert(pushed, 1, 'admitted')

@@ -68,6 +68,22 @@ export class CredentialCheck {
     return this.#checkStateless(credential, source);
   }
 
+  /**
+   * `check` of a session's token from the store, with the live session itself: what a connection
+   * registering needs to know beyond the verdict (its device level).
+   */
+  async checkSessionWithRecord(token: string): Promise<{ result: CheckResult; session?: SessionRecord }> {
+    if (!isTokenString(token)) return { result: { ok: false, reason: 'unknown' } };
+    let found: LiveSession;
+    try {
+      found = await this.liveSession(hashToken(token), 'store');
+    } catch (error) {
+      return { result: this.#sessionUnavailable(error) };
+    }
+    const result = sessionVerdict(found);
+    return found.ok ? { result, session: found.session } : { result };
+  }
+
   /** The session behind a token hash if it is live, or why not. Store failures throw (or reject). */
   liveSession(tokenHash: string, source: ReadSource): MaybePromise<LiveSession> {
     // One clock read for an answer the cache gives at once; a fresh one after each store read.

@@ -6,6 +6,7 @@ import type {
   Admission,
   ConnectionRecord,
   DeviceConnections,
+  DeviceLevel,
   PushTokenKind,
   PushTokenRecord,
   SessionRecord,
@@ -387,10 +388,11 @@ export class Evict {
    * the one before (a session, which the one before is `replaced` by: its sockets close with 4005).
    * A `master` login also tells every other live connection of the device, on every node, and
    * closes it `graceMs` later (WuKongIM waits 10 s; `4006 connection_kicked`); a `slave` login
-   * leaves them open.
+   * leaves them open. The level stays with the token: each connection opened with it applies it
+   * as it registers (see `registerConnection`).
    */
   async setDeviceToken(
-    input: { uid: string; deviceFlag: number; token: string; level: 'master' | 'slave'; graceMs: number },
+    input: { uid: string; deviceFlag: number; token: string; level: DeviceLevel; graceMs: number },
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
     const { uid, deviceFlag, token, level, graceMs } = input;
@@ -406,6 +408,7 @@ export class Evict {
       expiresAtMs: this.#now() + this.#o.sessionTtlMs,
       // One token per user and device, as WuKongIM keeps it.
       loginPolicy: { perClass: 1 },
+      deviceLevel: level,
     });
     if (level !== 'master') return { atMs: this.#now(), connectionsClosed: 0 };
     const result = await this.#revocations.kickDeviceConnections(uid, deviceFlag, graceMs);
@@ -515,7 +518,12 @@ export class Evict {
 
   // ---- connections ----
 
-  /** Registers a live connection held by this node; a revocation that matches it will call its `close`. */
+  /**
+   * Registers a live connection held by this node; a revocation that matches it will call its
+   * `close`. Opened with a session that has a device level (WuKongIM's, `setDeviceToken`), it
+   * then applies it to the connections of its user and device flag that registered before it, on
+   * every node (`Revocations.joinDevice`); if that fails, the connection is refused.
+   */
   async registerConnection(input: RegisterConnectionOptions): Promise<ConnectionHandle> {
     assertUid(input.uid);
     assertDeviceFlag(input.deviceFlag);
@@ -547,12 +555,25 @@ export class Evict {
     const handle: ConnectionHandle = { uid, deviceFlag, connId, nodeId: this.nodeId, unregister };
     if (input.credential !== undefined) {
       // From the store: a kick from another node may have landed before its message reached this cache.
-      const verdict = await this.#check.check(input.credential, 'store');
+      const { result: verdict, session } =
+        input.credential.type === 'session'
+          ? await this.#check.checkSessionWithRecord(input.credential.token)
+          : { result: await this.#check.check(input.credential, 'store'), session: undefined };
       if (!verdict.ok) {
         await unregister().catch(() => undefined);
         if (verdict.reason === 'unavailable')
           throw new StoreUnavailableError('the store could not check the credential');
         throw new InvalidTokenError(`the connection's credential is not live (${verdict.reason})`);
+      }
+      if (session?.deviceLevel !== undefined) {
+        const joining = { uid, deviceFlag, connId, deviceId: details?.deviceId };
+        try {
+          await this.#revocations.joinDevice(joining, session.deviceLevel, this.#o.connectionKickGraceMs);
+        } catch (error) {
+          // Its device's rule could not be applied: the connection is refused rather than let stand.
+          await unregister().catch(() => undefined);
+          throw error;
+        }
       }
     }
     return handle;

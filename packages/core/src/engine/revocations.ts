@@ -1,6 +1,13 @@
 import type { Clock } from '../clock.js';
 import { ConnectionNotFoundError, DeviceNotFoundError, UnknownUserError } from '../errors.js';
-import type { ConnectionRecord, Cutoff, CutoffReason, SessionRecord, UserRecord } from '../model.js';
+import type {
+  ConnectionRecord,
+  Cutoff,
+  CutoffReason,
+  DeviceLevel,
+  SessionRecord,
+  UserRecord,
+} from '../model.js';
 import type { EvictStore, KickOutcome } from '../store.js';
 import type { CredentialCheck } from './check.js';
 import type { ConnectionRegistry } from './connections.js';
@@ -102,6 +109,32 @@ export class Revocations {
     if (targets.length === 0) throw new ConnectionNotFoundError(uid, connId);
     const atMs = this.#o.clock.nowMs();
     return { atMs, connectionsClosed: await this.#o.connections.close(targets, reason, graceMs) };
+  }
+
+  /**
+   * WuKongIM's rule as a connection of a device-level session registers: it joins its device's
+   * roster (`EvictStore.joinDevice`, atomic, so of two racing the later acts on the earlier) and
+   * closes those that joined before it on whichever node holds them, `4005 replaced`. A `master`
+   * closes them all, telling those of another `deviceId` first and closing them `graceMs` later
+   * ("login in other device"); a `slave` closes only those of its own `deviceId`. The same device's
+   * earlier connections close at once (WuKongIM closes them after 2 s, without a word). Returns how
+   * many it closed.
+   */
+  async joinDevice(
+    connection: { uid: string; deviceFlag: number; connId: number; deviceId: string | undefined },
+    level: DeviceLevel,
+    graceMs: number,
+  ): Promise<number> {
+    const { uid, deviceFlag, connId } = connection;
+    const earlier = await this.#o.store.joinDevice({ uid, deviceFlag, connId, nodeId: this.#o.nodeId });
+    const own = connection.deviceId ?? '';
+    const sameDevice = earlier.filter((c) => (c.deviceId ?? '') === own);
+    const otherDevices = level === 'master' ? earlier.filter((c) => (c.deviceId ?? '') !== own) : [];
+    const [told, closed] = await Promise.all([
+      this.#o.connections.close(otherDevices, 'replaced', graceMs),
+      this.#o.connections.close(sameDevice, 'replaced'),
+    ]);
+    return told + closed;
   }
 
   /**

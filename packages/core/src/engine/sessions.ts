@@ -94,6 +94,9 @@ export class Sessions {
       throw new TypeError('issuedAtMs and expiresAtMs must be integers of milliseconds since the epoch');
     }
     if (input.expiresAtMs <= issuedAtMs) throw new TypeError('expiresAtMs must be after issuedAtMs');
+    const { deviceLevel } = input;
+    if (deviceLevel !== undefined && deviceLevel !== 'master' && deviceLevel !== 'slave')
+      throw new TypeError('deviceLevel must be "master" or "slave"');
     const details = sessionDetailsOf(input);
     const record: SessionRecord = {
       tokenHash: hashToken(input.token),
@@ -103,6 +106,7 @@ export class Sessions {
       expiresAtMs: input.expiresAtMs,
       retainUntilMs: input.expiresAtMs + EXPIRED_SESSION_RETENTION_MS,
       ...(details === undefined ? {} : { details }),
+      ...(deviceLevel === undefined ? {} : { deviceLevel }),
     };
     const policy =
       input.loginPolicy === undefined ? this.#o.loginPolicy : parseLoginPolicy(input.loginPolicy);

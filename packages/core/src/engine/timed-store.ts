@@ -15,6 +15,7 @@ const METHODS = [
   'raiseCutoff',
   'heartbeatNode',
   'putConnections',
+  'joinDevice',
   'deleteConnections',
   'sweepConnections',
   'listConnections',

@@ -1,6 +1,7 @@
 import type {
   ConnectionDetails,
   DeviceConnections,
+  DeviceLevel,
   PushTokenKind,
   RejectionReason,
   SessionDetails,
@@ -191,6 +192,11 @@ export interface SessionRegistration extends SessionDetails {
   /** Default: now (later than any cutoff of the device on file). */
   issuedAtMs?: number;
   expiresAtMs: number;
+  /**
+   * WuKongIM's device level (\`SessionRecord.deviceLevel\`): set, each connection opened with this
+   * token applies it to the device's earlier connections as it registers. Default: none.
+   */
+  deviceLevel?: DeviceLevel;
 }
 
 export interface IssueSessionOptions extends SessionDetails {

@@ -3,6 +3,7 @@ import type {
   Admission,
   ConnectionRecord,
   Cutoff,
+  DeviceLevel,
   DeviceRecord,
   PushTokenKind,
   PushTokenRecord,
@@ -28,6 +29,7 @@ export class StoredSession {
   readonly details: SessionDetails | undefined;
   lastSeenAtMs: number | undefined;
   readonly governed: boolean;
+  readonly deviceLevel: DeviceLevel | undefined;
 
   constructor(session: SessionRecord) {
     this.tokenHash = session.tokenHash;
@@ -40,6 +42,7 @@ export class StoredSession {
     this.details = session.details === undefined ? undefined : { ...session.details };
     this.lastSeenAtMs = session.lastSeenAtMs;
     this.governed = session.governed === true;
+    this.deviceLevel = session.deviceLevel;
   }
 
   toRecord(): SessionRecord {
@@ -55,6 +58,7 @@ export class StoredSession {
     if (this.details !== undefined) record.details = { ...this.details };
     if (this.lastSeenAtMs !== undefined) record.lastSeenAtMs = this.lastSeenAtMs;
     if (this.governed) record.governed = true;
+    if (this.deviceLevel !== undefined) record.deviceLevel = this.deviceLevel;
     return record;
   }
 }
@@ -96,6 +100,8 @@ export class UserEntry {
   connections: Map<string, ConnectionRecord> | undefined = undefined;
   /** Created by the first push token, dropped when the last one goes. */
   pushTokens: Map<PushTokenKind, PushTokenRecord> | undefined = undefined;
+  /** Per device flag, the keys of the connections that joined it (`EvictStore.joinDevice`), in join order. */
+  rosters: Map<number, string[]> | undefined = undefined;
   /** The admission list of a login policy (`UserRecord.admissions`), oldest first; created by the first admission. */
   admissions: Admission[] | undefined = undefined;
 

@@ -56,7 +56,8 @@ export const admissions: Group = {
     });
 
     it('announces each session it pushes out, to every subscriber, and nothing for a refused login', async () => {
-      const uid = newUid();
+      // JSON's escapes and UTF-8 in the uid: a store may build the announcement itself.
+      const uid = `${newUid()} "q" \\ / é 😀`;
       const box = inbox(h.store, uid);
       try {
         const first = sessionOf(h, uid, 1, 2_000);

@@ -19,6 +19,7 @@ import { admissions } from './admissions.js';
 import { ConformanceClock } from './clock.js';
 import { concurrency } from './concurrency.js';
 import { connections } from './connections.js';
+import { deviceRosters } from './device-rosters.js';
 import { expiry } from './expiry.js';
 import { type Group, Harness } from './harness.js';
 import { hits } from './hits.js';
@@ -136,6 +137,7 @@ const GROUPS: readonly Group[] = [
   admissions,
   users,
   connections,
+  deviceRosters,
   pushTokens,
   hits,
   pubSub,

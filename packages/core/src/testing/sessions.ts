@@ -60,6 +60,21 @@ export const sessions: Group = {
       expect(listed.find((s) => s.tokenHash === bare.tokenHash)?.details).toBeUndefined();
     });
 
+    it('keeps a device level, with details or without, through revocation and last-seen writes', async () => {
+      const uid = newUid();
+      const master = h.session(uid, { deviceLevel: 'master' });
+      const slave = h.session(uid, { deviceLevel: 'slave', details: { deviceId: 'tab-1' } });
+      for (const session of [master, slave]) await h.store.putSession({ ...session });
+      expect(await h.store.getSession(master.tokenHash)).toEqual(master);
+      expect(await h.store.getSession(slave.tokenHash)).toEqual(slave);
+      const seenAtMs = h.now() + 1;
+      await h.store.touchSessions([{ tokenHash: master.tokenHash, atMs: seenAtMs }]);
+      expect(await h.store.getSession(master.tokenHash)).toEqual({ ...master, lastSeenAtMs: seenAtMs });
+      const atMs = h.now() + 2;
+      await h.store.revokeSession(slave.tokenHash, atMs);
+      expect(await h.store.getSession(slave.tokenHash)).toEqual({ ...slave, revokedAtMs: atMs });
+    });
+
     it('touchSessions raises the last-seen time only, keeps everything else, and creates nothing', async () => {
       const uid = newUid();
       const session = h.session(uid, { details: { userAgent: 'UA', label: 'phone' } });
