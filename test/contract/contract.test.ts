@@ -97,11 +97,17 @@ function send(base: string, request: ContractRequest): Promise<Answer> {
 const wsUrl = (base: string, request: ContractRequest) =>
   urlOf(base.replace(/^http/, 'ws'), request).toString();
 
-/** An upgrade as a request: 101 and the first message, or the refusal's status, headers and body. */
+/**
+ * An upgrade as a request: 101 and the first message (or, for a socket closed before it said
+ * anything, `{"close":<code>,"reason":…}`), or the refusal's status, headers and body.
+ */
 function upgrade(base: string, request: ContractRequest): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
     const ws = new WebSocket(wsUrl(base, request), { headers: request.headers ?? {} });
     ws.on('error', reject);
+    ws.once('close', (code, reason) =>
+      resolve({ status: 101, headers: {}, text: JSON.stringify({ close: code, reason: String(reason) }) }),
+    );
     ws.once('message', (data) => {
       resolve({ status: 101, headers: {}, text: String(data) });
       ws.terminate();
@@ -184,8 +190,9 @@ async function startWorld(adapter: ContractAdapter, c: ContractCase): Promise<Ru
     },
     sig: (identifier, options = {}) => sign(identifier, clock.nowMs(), options),
     send: (request) => send(url, request),
-    async connect(name, token) {
-      const ws = new WebSocket(wsUrl(url, { method: 'GET', path: '/ws', query: { token } }));
+    async connect(name, token, deviceId) {
+      const query = { token, ...(deviceId === undefined ? {} : { device_id: deviceId }) };
+      const ws = new WebSocket(wsUrl(url, { method: 'GET', path: '/ws', query }));
       const closed = new Promise<{ code: number; reason: string }>((resolve) =>
         ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
       );

@@ -87,11 +87,11 @@ export const asUserSig = (uid: string, options?: SigOptions) => (w: World) =>
 export const asClaims = (claims: (nowSec: number) => Record<string, unknown>) => (w: World) =>
   guarded({ 'x-claims': JSON.stringify(claims(Math.floor(w.clock.nowMs() / 1000))) });
 
-export const upgrade = (token?: string): ContractRequest => ({
+export const upgrade = (token?: string, deviceId?: string): ContractRequest => ({
   method: 'GET',
   path: '/ws',
   websocket: true,
-  ...(token === undefined ? {} : { query: { token } }),
+  ...(token === undefined ? {} : { query: { token, device_id: deviceId } }),
 });
 
 /** The same, over 16 KiB, sent in chunks without Content-Length. */

@@ -26,8 +26,15 @@ function serveSockets(
         if (!result.ok) return rejectUpgrade(socket, result.response);
         sockets.handleUpgrade(req, socket, head, (ws) => {
           const { uid, deviceFlag = 0 } = result.principal;
-          const token = sessionTokenOf({ headers: req.headers, query: queryOf(req.url) }, true)!;
-          registerSocket(engine, ws, { uid, deviceFlag, credential: { type: 'session', token } }).then(
+          const query = queryOf(req.url);
+          const token = sessionTokenOf({ headers: req.headers, query }, true)!;
+          const deviceId = query.has('device_id') ? { deviceId: query.get('device_id')! } : {};
+          registerSocket(engine, ws, {
+            uid,
+            deviceFlag,
+            credential: { type: 'session', token },
+            ...deviceId,
+          }).then(
             (connection) =>
               ws.send(
                 JSON.stringify({ type: 'hello', conn_id: connection.connId, node_id: connection.nodeId }),

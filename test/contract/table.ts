@@ -45,8 +45,11 @@ export interface World {
   sig(identifier: string, options?: SigOptions): string;
   /** Sends a request to the app over HTTP. */
   send(request: ContractRequest): Promise<Answer>;
-  /** Opens a real WebSocket to `/ws?token=` and waits for its hello; `closed` expectations name it. */
-  connect(name: string, token: string): Promise<void>;
+  /**
+   * Opens a real WebSocket to `/ws?token=` (and `&device_id=`, WuKongIM's install id, when given)
+   * and waits for its hello; `closed` expectations name it.
+   */
+  connect(name: string, token: string, deviceId?: string): Promise<void>;
   /** The hello of an open socket. */
   hello(name: string): { conn_id: number; node_id: number };
   /** Registers a connection whose close is only recorded; `closed` expectations name it. */

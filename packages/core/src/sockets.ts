@@ -17,8 +17,10 @@ export interface ClosableSocket {
  * What a socket is sent before a close with a grace period: WuKongIM's DISCONNECT of `/conn/kick`
  * (reason code 12, ConnectKick), as JSON.
  */
-export function defaultDisconnectMessage(_info: ConnectionCloseInfo): string | undefined {
-  return JSON.stringify({ type: 'disconnect', reason_code: 12, reason: 'server kick' });
+export function defaultDisconnectMessage(info: ConnectionCloseInfo): string | undefined {
+  // WuKongIM's words: a master connection pushing out another device's, else an operator's kick.
+  const reason = info.reason === 'replaced' ? 'login in other device' : 'server kick';
+  return JSON.stringify({ type: 'disconnect', reason_code: 12, reason });
 }
 
 /**

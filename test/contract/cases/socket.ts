@@ -251,6 +251,78 @@ socket.push(
       },
     },
   },
+  // At connect (WuKongIM's handleConnect, internal/user/handler/event_connect.go): a connection
+  // opened with a master token closes the device's other connections (another device_id is told
+  // "login in other device" first, and closed after the grace); a slave one closes only those of
+  // its own device_id. Connections of other sessions on the device are not its business.
+  {
+    name: 'a connection with a master token closes the device’s earlier ones: another device is told first (4005), its own at once',
+    family: 'socket',
+    setup: async (w) => {
+      await w.engine.setDeviceToken({
+        uid: 'alice01',
+        deviceFlag: 1,
+        token: newToken,
+        level: 'master',
+        graceMs: 0,
+      });
+      await w.connect('phone', newToken, 'phone-1');
+      await w.connect('again', newToken, 'tablet-1');
+      await w.connect('web', w.tokens.alice1!, 'browser-1');
+      await w.connect('app', w.tokens.alice0!, 'tablet-1');
+    },
+    request: upgrade(newToken, 'tablet-1'),
+    expect: {
+      status: 101,
+      closed: {
+        // Pushed out already by 'again' (another device), before this request.
+        phone: {
+          ...SOCKET_CLOSED.replaced,
+          told: ['{"type":"disconnect","reason_code":12,"reason":"login in other device"}'],
+        },
+        again: { ...SOCKET_CLOSED.replaced, told: [] },
+        web: 'open',
+        app: 'open',
+      },
+    },
+  },
+  {
+    name: 'a connection with a slave token closes only its own device’s earlier one; other devices stay',
+    family: 'socket',
+    setup: async (w) => {
+      await w.engine.setDeviceToken({
+        uid: 'alice01',
+        deviceFlag: 1,
+        token: newToken,
+        level: 'slave',
+        graceMs: 0,
+      });
+      await w.connect('tab1', newToken, 'tab-1');
+      await w.connect('tab2', newToken, 'tab-2');
+    },
+    request: upgrade(newToken, 'tab-1'),
+    expect: {
+      status: 101,
+      closed: { tab1: { ...SOCKET_CLOSED.replaced, told: [] }, tab2: 'open' },
+    },
+  },
+  {
+    name: 'a connection with a master token cannot be registered while the store is down: refused, nothing else closed',
+    family: 'socket',
+    setup: async (w) => {
+      await w.engine.setDeviceToken({
+        uid: 'alice01',
+        deviceFlag: 1,
+        token: newToken,
+        level: 'master',
+        graceMs: 0,
+      });
+      await w.connect('phone', newToken, 'phone-1');
+      w.store.inject('fail', 'joinDevice');
+    },
+    request: upgrade(newToken, 'tablet-1'),
+    expect: { status: 101, body: { close: 1011, reason: 'registration failed' }, closed: { phone: 'open' } },
+  },
   ...userTokenBad.map(
     ([what, body, msg]): ContractCase => ({
       name: `user/token: ${what} answers 400 and changes nothing`,
