@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoNode, requireBuilt, startDemoNode, startRedisPair } from './support/demo-process.js';
+import { MANAGER_TOKEN } from './support/fixtures.js';
 import { describeRedis } from './support/redis.js';
 
 const LIMIT = 3;
@@ -42,6 +43,64 @@ describeRedis('a login policy on two demo processes sharing one Redis', () => {
       expect(answer.json).toMatchObject({ error: 'unauthorized', reason: 'replaced' });
     // Another platform is left alone.
     expect((await b.me(await a.login(uid, 2))).status).toBe(200);
+  });
+});
+
+describeRedis("WuKongIM's device levels at connect, on two demo processes sharing one Redis", () => {
+  let a: DemoNode;
+  let b: DemoNode;
+  let stop: (() => Promise<void>) | undefined;
+  const setToken = (node: DemoNode, body: Record<string, unknown>) =>
+    node.call('POST', '/user/token', { headers: { token: MANAGER_TOKEN }, body });
+
+  beforeAll(async () => {
+    ({ a, b, stop } = await startRedisPair({ EVICT_MANAGER_TOKEN: MANAGER_TOKEN }));
+  });
+
+  afterAll(async () => stop?.());
+
+  it('20 sockets of one master token racing through both nodes, each another device: exactly one stays, the rest are told and closed 4005', async () => {
+    const uid = newUid();
+    const token = `wk-${uid}-master`;
+    expect((await setToken(a, { uid, token, device_flag: 1, device_level: 1 })).status).toBe(200);
+    const sockets = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).openSocket(token, `device-${i}`)),
+    );
+    // Every close but one: each pushed out by a later arrival, on whichever node it is.
+    // Once all but one have closed (at most 3 s), a moment more for a close that should not come.
+    let closes = 0;
+    const allButOne = new Promise<void>((resolve) => {
+      for (const socket of sockets)
+        void socket.closed.then(() => ++closes === sockets.length - 1 && resolve());
+    });
+    await Promise.race([allButOne, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const settled = await Promise.all(
+      sockets.map((socket) => (socket.isOpen() ? ('open' as const) : socket.closed)),
+    );
+    expect(settled.filter((s) => s === 'open')).toHaveLength(1);
+    for (const [i, s] of settled.entries()) {
+      if (s === 'open') continue;
+      expect(s).toEqual({ code: 4005, reason: 'replaced' });
+      // Told before its close (one pushed out while it registered is told before its hello).
+      expect(sockets[i]!.messages.filter((m) => !m.includes('"hello"'))).toEqual([
+        '{"type":"disconnect","reason_code":12,"reason":"login in other device"}',
+      ]);
+    }
+    const connz = await a.call('GET', `/connz?uid=${uid}`, { headers: { token: MANAGER_TOKEN } });
+    expect((connz.json as { connections: unknown[] }).connections).toHaveLength(1);
+  });
+
+  it('a slave token: a device reconnecting on the other node closes its own earlier socket, and other devices stay', async () => {
+    const uid = newUid();
+    const token = `wk-${uid}-slave`;
+    expect((await setToken(b, { uid, token, device_flag: 1, device_level: 0 })).status).toBe(200);
+    const tab1 = await a.openSocket(token, 'tab-1');
+    const tab2 = await a.openSocket(token, 'tab-2');
+    const again = await b.openSocket(token, 'tab-1');
+    expect(await tab1.closed).toEqual({ code: 4005, reason: 'replaced' });
+    expect(tab1.messages.filter((m) => !m.includes('"hello"'))).toEqual([]);
+    expect(tab2.isOpen() && again.isOpen()).toBe(true);
   });
 });
 

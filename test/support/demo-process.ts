@@ -112,6 +112,8 @@ export interface Answer {
 /** A socket held by a demo node, once the node said hello. */
 export interface HeldSocket {
   ws: WebSocket;
+  /** Every message the server sent, in order, its first included. */
+  messages: string[];
   connId: number;
   nodeId: number;
   /** Resolves with the close code and reason when the socket closes. */
@@ -138,7 +140,8 @@ export interface DemoNode {
   me(token: string): Promise<Answer>;
   /** The Tencent kick of `uid`, signed as the demo's admin. */
   tencentKick(uid: string): Promise<Answer>;
-  openSocket(token: string): Promise<HeldSocket>;
+  /** A WebSocket at `/ws?token=` (and `&device_id=`), once it said hello. */
+  openSocket(token: string, deviceId?: string): Promise<HeldSocket>;
   /** SIGKILL: the node dies without closing anything. */
   kill(): Promise<void>;
   stop(): Promise<void>;
@@ -263,9 +266,12 @@ export async function startDemoNode(
       const path = demoKickPath(demoAdminUserSig(3_600), Math.floor(Math.random() * 0xffffffff));
       return call('POST', path, { body: { Identifier: uid } });
     },
-    async openSocket(token) {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`);
+    async openSocket(token, deviceId) {
+      const device = deviceId === undefined ? '' : `&device_id=${encodeURIComponent(deviceId)}`;
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}${device}`);
       sockets.add(ws);
+      const messages: string[] = [];
+      ws.on('message', (data) => messages.push(String(data)));
       const closed = new Promise<{ code: number; reason: string }>((resolve) =>
         ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
       );
@@ -278,6 +284,7 @@ export async function startDemoNode(
       });
       return {
         ws,
+        messages,
         connId: hello.conn_id,
         nodeId: hello.node_id,
         closed,
