@@ -366,7 +366,8 @@ export class MemoryStore implements EvictStore {
     const own = connectionKey(nodeId, connId);
     const connections = entry?.connections;
     if (connections?.get(own) === undefined) return [];
-    const rosters = (entry!.rosters ??= new Map<number, string[]>());
+    entry!.rosters ??= new Map<number, string[]>();
+    const rosters = entry!.rosters;
     // The connections gone since are dropped from the roster as it is read.
     const standing = (rosters.get(deviceFlag) ?? []).filter((key) => key !== own && connections.has(key));
     rosters.set(deviceFlag, [...standing, own]);
