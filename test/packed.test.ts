@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs'] as const;
+const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify'] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;
@@ -43,6 +43,7 @@ beforeAll(() => {
       ...readdirSync(tarballs).map((file) => join(tarballs, file)),
       'express@5',
       'koa@3',
+      'fastify@5',
       '@nestjs/common@11',
       '@nestjs/core@11',
       '@nestjs/platform-express@11',
@@ -118,6 +119,32 @@ console.log(JSON.stringify([typeof EvictModule.forRoot, typeof EvictModule.forRo
 const { EvictModule, EvictService, EvictGuard } = require('@evict/nestjs');
 console.log(JSON.stringify([typeof EvictModule.forRoot, typeof EvictModule.forRootAsync, typeof EvictService, typeof EvictGuard]));`,
   },
+  fastify: {
+    esm: `import Fastify from 'fastify';
+import { fastifyEvict, evictGuard, checkUpgrade } from '@evict/fastify';
+import { createEvict } from '@evict/core';
+const e = createEvict();
+const app = Fastify();
+await app.register(fastifyEvict, { engine: e });
+app.get('/me', { config: { evict: true } }, async (request) => request.evict);
+const answer = await app.inject({ url: '/me' });
+console.log(JSON.stringify([answer.statusCode, typeof evictGuard(e), typeof checkUpgrade]));
+await app.close();
+await e.close();`,
+    cjs: `const Fastify = require('fastify');
+const { fastifyEvict, evictGuard, checkUpgrade } = require('@evict/fastify');
+const { createEvict } = require('@evict/core');
+(async () => {
+  const e = createEvict();
+  const app = Fastify();
+  await app.register(fastifyEvict, { engine: e });
+  app.get('/me', { config: { evict: true } }, async (request) => request.evict);
+  const answer = await app.inject({ url: '/me' });
+  console.log(JSON.stringify([answer.statusCode, typeof evictGuard(e), typeof checkUpgrade]));
+  await app.close();
+  await e.close();
+})();`,
+  },
 };
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
@@ -126,6 +153,7 @@ const expected: Record<(typeof PACKAGES)[number], unknown> = {
   express: ['function', 'function', 'function'],
   koa: ['function', 'function', 'function'],
   nestjs: ['function', 'function', 'function', 'function'],
+  fastify: [401, 'function', 'function'],
 };
 
 function run(kind: 'esm' | 'cjs', source: string): unknown {
