@@ -24,9 +24,9 @@ const seedsDir = fileURLToPath(new URL('./fixtures/seeds', import.meta.url));
 // ---- the examples ----
 
 interface Example {
-  name: 'express' | 'koa' | 'nestjs';
+  name: 'express' | 'koa' | 'nestjs' | 'fastify';
   /** As the banner prints it: `evict <framework> demo on …`. */
-  framework: 'Express' | 'Koa' | 'NestJS';
+  framework: 'Express' | 'Koa' | 'NestJS' | 'Fastify';
   /** Relative to the repository. */
   serverJs: string;
   built: boolean;
@@ -37,6 +37,7 @@ const EXAMPLES: Example[] = (
     ['express', 'Express'],
     ['koa', 'Koa'],
     ['nestjs', 'NestJS'],
+    ['fastify', 'Fastify'],
   ] as const
 ).map(([name, framework]) => {
   return { name, framework, serverJs: demoServerJs(name), built: isBuilt(name) };

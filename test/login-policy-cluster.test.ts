@@ -104,23 +104,26 @@ describeRedis("WuKongIM's device levels at connect, on two demo processes sharin
   });
 });
 
-describe.each(['express', 'koa', 'nestjs'] as const)('the %s demo under a refuse-new policy', (framework) => {
-  let node: DemoNode | undefined;
-  afterAll(async () => node?.stop());
+describe.each(['express', 'koa', 'nestjs', 'fastify'] as const)(
+  'the %s demo under a refuse-new policy',
+  (framework) => {
+    let node: DemoNode | undefined;
+    afterAll(async () => node?.stop());
 
-  it('answers a login past the limit 409 with a reason, and the session on file stays the only one', async () => {
-    requireBuilt(framework);
-    node = await startDemoNode(framework, 1, {
-      DEMO_SEED: '0',
-      EVICT_LOGIN_POLICY: 'openim:1',
-      EVICT_LOGIN_ON_EXCEED: 'refuse-new',
+    it('answers a login past the limit 409 with a reason, and the session on file stays the only one', async () => {
+      requireBuilt(framework);
+      node = await startDemoNode(framework, 1, {
+        DEMO_SEED: '0',
+        EVICT_LOGIN_POLICY: 'openim:1',
+        EVICT_LOGIN_ON_EXCEED: 'refuse-new',
+      });
+      const first = await node.login('anna', 1);
+      const refused = await node.call('POST', '/login', { body: { uid: 'anna', device_flag: 1 } });
+      expect(refused.status).toBe(409);
+      expect(refused.json).toMatchObject({ error: 'login_refused', reason: 'session_limit' });
+      expect((await node.me(first)).status).toBe(200);
+      const sessions = await node.call('GET', '/sessions', { headers: { token: first } });
+      expect((sessions.json as { sessions: unknown[] }).sessions).toHaveLength(1);
     });
-    const first = await node.login('anna', 1);
-    const refused = await node.call('POST', '/login', { body: { uid: 'anna', device_flag: 1 } });
-    expect(refused.status).toBe(409);
-    expect(refused.json).toMatchObject({ error: 'login_refused', reason: 'session_limit' });
-    expect((await node.me(first)).status).toBe(200);
-    const sessions = await node.call('GET', '/sessions', { headers: { token: first } });
-    expect((sessions.json as { sessions: unknown[] }).sessions).toHaveLength(1);
-  });
-});
+  },
+);

@@ -59,8 +59,13 @@ export const DEMO_ENV = [
   'EVICT_CONNECTION_TTL_MS',
 ];
 
-export type Framework = 'express' | 'koa' | 'nestjs';
-const BANNER_NAME: Record<Framework, string> = { express: 'Express', koa: 'Koa', nestjs: 'NestJS' };
+export type Framework = 'express' | 'koa' | 'nestjs' | 'fastify';
+const BANNER_NAME: Record<Framework, string> = {
+  express: 'Express',
+  koa: 'Koa',
+  nestjs: 'NestJS',
+  fastify: 'Fastify',
+};
 
 export function demoServerJs(framework: Framework): string {
   return `examples/${framework}/dist/server.js`;
