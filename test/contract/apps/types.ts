@@ -24,7 +24,7 @@ export interface ContractApp {
 }
 
 export interface ContractAdapter {
-  name: 'express' | 'koa' | 'nestjs' | 'nestjs-fastify' | 'fastify';
+  name: 'express' | 'koa' | 'nestjs' | 'nestjs-fastify' | 'fastify' | 'hono';
   /**
    * Builds and starts the app. Besides the admin routes and `GET /protected`, its server serves a
    * WebSocket at `/ws`: the upgrade is checked with the adapter's upgrade check (session token in

@@ -1,0 +1,69 @@
+import { type Evict, type GuardOptions, type GuardResult, isThenable, type Principal } from '@evict/core';
+import {
+  createFetchGuard,
+  createFetchHandler,
+  type FetchHandlerOptions,
+  type FetchRequestInfo,
+  toFetchResponse,
+} from '@evict/core/fetch';
+import type { Context, MiddlewareHandler, Next } from 'hono';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** Set by `evictGuard` on an accepted request: who the caller is (`c.get('evict')`). */
+    evict: Principal;
+  }
+}
+
+export interface EvictRoutesOptions extends FetchHandlerOptions {
+  /**
+   * The client's address, for the families' per-client limits of failed authentications. Default:
+   * the socket's on `@hono/node-server` (`c.env.incoming`), else none; on Bun, Deno or Workers pass
+   * the runtime's (`getConnInfo(c).remote.address` from `hono/bun`, `hono/deno`, …).
+   */
+  remoteAddress?: (c: Context) => string | undefined;
+}
+
+/**
+ * The admin endpoints of the chosen families as one Hono middleware: `app.use(evictRoutes(...))`,
+ * or below a path with `prefix: '/admin'`. A request for any other route goes on to `next()`; the
+ * body is read only for evict's own routes, so mount it before anything that reads bodies.
+ */
+export function evictRoutes(engine: Evict, options: EvictRoutesOptions = {}): MiddlewareHandler {
+  const { remoteAddress = nodeServerAddress, ...handlerOptions } = options;
+  const handle = createFetchHandler(engine, handlerOptions);
+  return async (c, next) => {
+    const address = remoteAddress(c);
+    const info: FetchRequestInfo = address === undefined ? {} : { remoteAddress: address };
+    const answer = await handle(c.req.raw, info);
+    if (answer === undefined) return next();
+    return answer;
+  };
+}
+
+/**
+ * Rejects requests whose credential is revoked, expired or unknown, in the guard's shape; sets
+ * `c.get('evict')` on the others: `app.get('/me', evictGuard(engine), (c) => c.json(c.get('evict')))`.
+ */
+export function evictGuard(engine: Evict, options: GuardOptions = {}): MiddlewareHandler {
+  const check = createFetchGuard(engine, options);
+  return (c, next) => {
+    const settled = check(c.req.raw);
+    return isThenable(settled) ? settled.then((result) => admit(c, next, result)) : admit(c, next, settled);
+  };
+}
+
+async function admit(c: Context, next: Next, result: GuardResult): Promise<Response | undefined> {
+  if (!result.ok) return toFetchResponse(result.response);
+  c.set('evict', result.principal);
+  await next();
+  return undefined;
+}
+
+/** The socket's address of a request that came through `@hono/node-server` (its `incoming`). */
+function nodeServerAddress(c: Context): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}
+
+export type { AdminApiOptions, GuardOptions, Principal } from '@evict/core';
