@@ -24,9 +24,9 @@ const seedsDir = fileURLToPath(new URL('./fixtures/seeds', import.meta.url));
 // ---- the examples ----
 
 interface Example {
-  name: 'express' | 'koa' | 'nestjs' | 'fastify';
+  name: 'express' | 'koa' | 'nestjs' | 'fastify' | 'hono';
   /** As the banner prints it: `evict <framework> demo on …`. */
-  framework: 'Express' | 'Koa' | 'NestJS' | 'Fastify';
+  framework: 'Express' | 'Koa' | 'NestJS' | 'Fastify' | 'Hono';
   /** Relative to the repository. */
   serverJs: string;
   built: boolean;
@@ -38,6 +38,7 @@ const EXAMPLES: Example[] = (
     ['koa', 'Koa'],
     ['nestjs', 'NestJS'],
     ['fastify', 'Fastify'],
+    ['hono', 'Hono'],
   ] as const
 ).map(([name, framework]) => {
   return { name, framework, serverJs: demoServerJs(name), built: isBuilt(name) };

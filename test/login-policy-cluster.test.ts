@@ -104,7 +104,7 @@ describeRedis("WuKongIM's device levels at connect, on two demo processes sharin
   });
 });
 
-describe.each(['express', 'koa', 'nestjs', 'fastify'] as const)(
+describe.each(['express', 'koa', 'nestjs', 'fastify', 'hono'] as const)(
   'the %s demo under a refuse-new policy',
   (framework) => {
     let node: DemoNode | undefined;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify'] as const;
+const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono'] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;
@@ -44,6 +44,7 @@ beforeAll(() => {
       'express@5',
       'koa@3',
       'fastify@5',
+      'hono@4',
       '@nestjs/common@11',
       '@nestjs/core@11',
       '@nestjs/platform-express@11',
@@ -145,6 +146,32 @@ const { createEvict } = require('@evict/core');
   await e.close();
 })();`,
   },
+  hono: {
+    esm: `import { Hono } from 'hono';
+import { evictGuard, evictRoutes } from '@evict/hono';
+import { createEvict } from '@evict/core';
+import { createFetchHandler } from '@evict/core/fetch';
+const e = createEvict();
+const app = new Hono();
+app.use(evictRoutes(e, { families: ['lancens'] }));
+app.get('/me', evictGuard(e), (c) => c.json(c.get('evict')));
+const answer = await app.request('/me');
+console.log(JSON.stringify([answer.status, typeof createFetchHandler]));
+await e.close();`,
+    cjs: `const { Hono } = require('hono');
+const { evictGuard, evictRoutes } = require('@evict/hono');
+const { createEvict } = require('@evict/core');
+const { createFetchHandler } = require('@evict/core/fetch');
+(async () => {
+  const e = createEvict();
+  const app = new Hono();
+  app.use(evictRoutes(e, { families: ['lancens'] }));
+  app.get('/me', evictGuard(e), (c) => c.json(c.get('evict')));
+  const answer = await app.request('/me');
+  console.log(JSON.stringify([answer.status, typeof createFetchHandler]));
+  await e.close();
+})();`,
+  },
 };
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
@@ -154,6 +181,7 @@ const expected: Record<(typeof PACKAGES)[number], unknown> = {
   koa: ['function', 'function', 'function'],
   nestjs: ['function', 'function', 'function', 'function'],
   fastify: [401, 'function', 'function'],
+  hono: [401, 'function'],
 };
 
 function run(kind: 'esm' | 'cjs', source: string): unknown {

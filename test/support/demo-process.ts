@@ -59,12 +59,13 @@ export const DEMO_ENV = [
   'EVICT_CONNECTION_TTL_MS',
 ];
 
-export type Framework = 'express' | 'koa' | 'nestjs' | 'fastify';
+export type Framework = 'express' | 'koa' | 'nestjs' | 'fastify' | 'hono';
 const BANNER_NAME: Record<Framework, string> = {
   express: 'Express',
   koa: 'Koa',
   nestjs: 'NestJS',
   fastify: 'Fastify',
+  hono: 'Hono',
 };
 
 export function demoServerJs(framework: Framework): string {

@@ -1,0 +1,4 @@
+import { runDemo } from '@evict/demo-kit';
+import { startDemo } from './app.js';
+
+await runDemo('Hono', startDemo);
