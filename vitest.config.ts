@@ -12,7 +12,7 @@ export default defineConfig({
         find: /^@evict\/core\/(.+)$/,
         replacement: fileURLToPath(new URL('./packages/core/src/$1', import.meta.url)),
       },
-      ...['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono'].map((pkg) => ({
+      ...['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose'].map((pkg) => ({
         find: `@evict/${pkg}`,
         replacement: src(pkg),
       })),

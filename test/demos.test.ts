@@ -433,6 +433,26 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
       expect(fresh.json.uid).toBe('alice01');
     });
 
+    // Issue 15: the Express demo signs JWTs too; evict never stores them, and a kick still rejects them.
+    it.runIf(example.name === 'express').sequential(
+      'POST /login/jwt: the JWT works on /me as a Bearer until a Tencent kick of its user, then answers kicked',
+      async () => {
+        const issued = await call(main, 'POST', '/login/jwt', { body: { uid: 'jwtuser7', device_flag: 1 } });
+        expect(issued.status).toBe(200);
+        const bearer = { Authorization: `Bearer ${issued.json.jwt}` };
+        const before = await call(main, 'GET', '/me', { headers: bearer });
+        expect(before.json).toEqual({ uid: 'jwtuser7', device_flag: 1, credential: 'jwt' });
+        expect((await kick(main, 'jwtuser7')).text).toBe(
+          '{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}',
+        );
+        const after = await call(main, 'GET', '/me', { headers: bearer });
+        expect(after.status).toBe(401);
+        expect(after.json).toMatchObject({ error: 'unauthorized', reason: 'kicked' });
+        const bad = await call(main, 'POST', '/login/jwt', { body: { uid: 'jwtuser7', device_flag: 300 } });
+        expect(bad.status).toBe(400);
+      },
+    );
+
     it.sequential('WebSocket: a kick closes 4001, device_quit 4002, conn/remove 4003; revoked tokens are refused', async () => {
       const kickedToken = await login(main);
       const first = await connect(main, kickedToken);

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono'] as const;
+const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose'] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;
@@ -45,6 +45,7 @@ beforeAll(() => {
       'koa@3',
       'fastify@5',
       'hono@4',
+      'jose@6',
       '@nestjs/common@11',
       '@nestjs/core@11',
       '@nestjs/platform-express@11',
@@ -172,6 +173,30 @@ const { createFetchHandler } = require('@evict/core/fetch');
   await e.close();
 })();`,
   },
+  jose: {
+    esm: `import { jwtSource } from '@evict/jose';
+import { createEvict, createGuard } from '@evict/core';
+import { SignJWT } from 'jose';
+const key = new TextEncoder().encode('a-secret-of-at-least-thirty-two-bytes!!');
+const e = createEvict();
+const guard = createGuard(e, { credentials: [jwtSource({ key, algorithms: ['HS256'] })] });
+const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().sign(key);
+const result = await guard({ headers: { authorization: 'Bearer ' + jwt }, query: new URLSearchParams() });
+console.log(JSON.stringify([result.ok, result.principal?.credential]));
+await e.close();`,
+    cjs: `const { jwtSource } = require('@evict/jose');
+const { createEvict, createGuard } = require('@evict/core');
+const { SignJWT } = require('jose');
+(async () => {
+  const key = new TextEncoder().encode('a-secret-of-at-least-thirty-two-bytes!!');
+  const e = createEvict();
+  const guard = createGuard(e, { credentials: [jwtSource({ key, algorithms: ['HS256'] })] });
+  const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().sign(key);
+  const result = await guard({ headers: { authorization: 'Bearer ' + jwt }, query: new URLSearchParams() });
+  console.log(JSON.stringify([result.ok, result.principal?.credential]));
+  await e.close();
+})();`,
+  },
 };
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
@@ -182,6 +207,7 @@ const expected: Record<(typeof PACKAGES)[number], unknown> = {
   nestjs: ['function', 'function', 'function', 'function'],
   fastify: [401, 'function', 'function'],
   hono: [401, 'function'],
+  jose: [true, 'jwt'],
 };
 
 function run(kind: 'esm' | 'cjs', source: string): unknown {

@@ -37,6 +37,8 @@ export interface DemoOptions {
   connectionTtlMs?: number;
   /** The engine's `loginPolicy` (`EVICT_LOGIN_POLICY`, `EVICT_MAX_SESSIONS`); default none. */
   loginPolicy?: LoginPolicy;
+  /** The HS256 secret the Express demo signs its `POST /login/jwt` JWTs with (`EVICT_DEMO_JWT_SECRET`). */
+  jwtSecret: string;
   log: (line: string) => void;
 }
 
@@ -101,6 +103,7 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
   return {
     port: Number(env.PORT ?? 5001),
     host: env.HOST ?? '127.0.0.1',
+    jwtSecret: env.EVICT_DEMO_JWT_SECRET ?? 'evict-demo-jwt-secret-do-not-use-in-production',
     nodeId: Number(env.NODE_ID ?? 1),
     ...(env.EVICT_MANAGER_TOKEN ? { managerToken: env.EVICT_MANAGER_TOKEN } : {}),
     tencent: {

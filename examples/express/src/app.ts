@@ -11,7 +11,9 @@ import {
   wukongimOptions,
 } from '@evict/demo-kit';
 import { evictGuard, evictRouter } from '@evict/express';
+import { jwtSource } from '@evict/jose';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { SignJWT } from 'jose';
 
 export { type Demo, type DemoOptions, demoOptionsFromEnv } from '@evict/demo-kit';
 
@@ -30,7 +32,31 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   );
 
   // The host's own routes.
-  const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });
+  // JWTs the demo signs (`POST /login/jwt`), session tokens, and Tencent UserSigs, in that order.
+  const jwtKey = new TextEncoder().encode(options.jwtSecret);
+  const jwts = jwtSource({ key: jwtKey, algorithms: ['HS256'], deviceClaim: 'device_flag' });
+  const guard = evictGuard(engine, { credentials: [jwts, 'session', userSigSource(options.tencent)] });
+
+  // A stateless login: a JWT of the user and device (`iat` now, an hour long), which evict never
+  // stores; a kick of the user still rejects it. The user is declared known so that a kick finds it.
+  app.post('/login/jwt', express.json(), async (req, res) => {
+    const { uid, device_flag: deviceFlag = 0 } = (req.body ?? {}) as { uid?: unknown; device_flag?: unknown };
+    try {
+      if (!Number.isInteger(deviceFlag) || (deviceFlag as number) < 0 || (deviceFlag as number) > 255)
+        throw new TypeError('device_flag must be an integer from 0 to 255');
+      await engine.addUser(uid as string);
+      const jwt = await new SignJWT({ device_flag: deviceFlag })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(uid as string)
+        .setIssuedAt(Math.floor(engine.clock.nowMs() / 1000))
+        .setExpirationTime('1h')
+        .sign(jwtKey);
+      res.json({ jwt });
+    } catch (error) {
+      const failure = demoLoginFailure(error);
+      res.status(failure.status).json(failure.body);
+    }
+  });
 
   app.post('/login', express.json(), async (req, res) => {
     try {
