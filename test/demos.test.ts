@@ -555,6 +555,7 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
         'quit_device user123', // seed 000's curl
         'remove_connection user123', // seed 001's curl
         'kick_user alice01', // the kick of the /me story
+        ...(example.name === 'express' ? ['kick_user jwtuser7'] : []), // the JWT story
         'kick_user alice01', // the kick of the WebSocket story
         'quit_device alice01',
         'remove_connection alice01',
