@@ -13,7 +13,7 @@ export default defineConfig({
         find: /^@evict\/core\/(.+)$/,
         replacement: fileURLToPath(new URL('./packages/core/src/$1', import.meta.url)),
       },
-      ...['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose'].map((pkg) => ({
+      ...['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose', 'socket.io'].map((pkg) => ({
         find: `@evict/${pkg}`,
         replacement: src(pkg),
       })),
