@@ -57,6 +57,8 @@ export const DEMO_ENV = [
   'EVICT_REDIS_PREFIX',
   'EVICT_STORE_TIMEOUT_MS',
   'EVICT_CONNECTION_TTL_MS',
+  'EVICT_DEMO_JWT_SECRET',
+  'EVICT_DEMO_SOCKETIO_ADAPTER',
 ];
 
 export type Framework = 'express' | 'koa' | 'nestjs' | 'fastify' | 'hono';
@@ -315,19 +317,21 @@ export async function startDemoNode(
 }
 
 /**
- * Node 1 the Express demo and node 2 the Koa demo (adapters mix in one cluster), on the Redis of
+ * Node 1 the Express demo and node 2 the Koa demo (adapters mix in one cluster; `frameworks` picks
+ * others), on the Redis of
  * REDIS_URL under a prefix of their own; `stop` stops both and deletes the prefix's keys (the
  * sessions would otherwise stay there for their 30 days).
  */
 export async function startRedisPair(
   env: Record<string, string> = {},
+  frameworks: readonly [Framework, Framework] = ['express', 'koa'],
 ): Promise<{ a: DemoNode; b: DemoNode; prefix: string; stop(): Promise<void> }> {
-  requireBuilt('express', 'koa');
+  requireBuilt(...frameworks);
   const prefix = randomPrefix();
   const shared = { REDIS_URL, EVICT_REDIS_PREFIX: prefix, ...env };
   const [a, b] = await Promise.all([
-    startDemoNode('express', 1, shared),
-    startDemoNode('koa', 2, { ...shared, DEMO_SEED: '0' }),
+    startDemoNode(frameworks[0], 1, shared),
+    startDemoNode(frameworks[1], 2, { ...shared, DEMO_SEED: '0' }),
   ]);
   return {
     a,

@@ -239,12 +239,19 @@ export function logEngineEvents(engine: Evict, log: (line: string) => void): voi
  * address, port and device id, which `/connz` shows), told its `conn_id` and `node_id`, and closed
  * by evict on a kick, a device quit or a connection removal.
  */
-export function attachWebSocket(server: Server, engine: Evict, options: DemoOptions): { close(): void } {
+export function attachWebSocket(
+  server: Server,
+  engine: Evict,
+  options: DemoOptions,
+  /** Upgrade paths another listener serves (socket.io's `/socket.io/`): left alone here. */
+  elsewhere: readonly string[] = [],
+): { close(): void } {
   const sockets = new WebSocketServer({ noServer: true });
   const check = createUpgradeCheck(engine, { credentials: ['session', userSigSource(options.tencent)] });
 
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (elsewhere.some((path) => url.pathname.startsWith(path))) return;
     if (url.pathname !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
@@ -337,8 +344,10 @@ export async function serveDemo(
   options: DemoOptions,
   /** Stops the app; default: closes the server (Nest passes `app.close()`). */
   stop: () => Promise<void> = () => new Promise<void>((resolve) => server.close(() => resolve())),
+  /** Upgrade paths another listener of the server serves (the Express demo's socket.io). */
+  upgradesElsewhere: readonly string[] = [],
 ): Promise<Demo> {
-  const sockets = attachWebSocket(server, engine, options);
+  const sockets = attachWebSocket(server, engine, options, upgradesElsewhere);
   const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
   const url = await listen(server, options);
   return {

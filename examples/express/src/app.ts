@@ -12,8 +12,12 @@ import {
 } from '@evict/demo-kit';
 import { evictGuard, evictRouter } from '@evict/express';
 import { jwtSource } from '@evict/jose';
+import { evictSocketIo, type SocketPrincipal } from '@evict/socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
+import { Server as SocketIoServer } from 'socket.io';
 
 export { type Demo, type DemoOptions, demoOptionsFromEnv } from '@evict/demo-kit';
 
@@ -107,5 +111,28 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     if (!res.headersSent) res.status(500).json({ error: 'internal error' });
   });
 
-  return serveDemo(createServer(app), engine, options);
+  // socket.io at its default path, beside the WebSocket at /ws: the same check, the same story. It
+  // needs no socket.io adapter to be closed on any node (evict's own messages do it); with
+  // EVICT_DEMO_SOCKETIO_ADAPTER=redis (and REDIS_URL) the demo installs @socket.io/redis-adapter
+  // anyway, as apps that broadcast across nodes do.
+  const server = createServer(app);
+  const io = new SocketIoServer(server, { serveClient: false });
+  const adapterClients: Redis[] = [];
+  if (process.env.EVICT_DEMO_SOCKETIO_ADAPTER === 'redis' && options.redisUrl !== undefined) {
+    const pub = new Redis(options.redisUrl);
+    const sub = pub.duplicate();
+    adapterClients.push(pub, sub);
+    io.adapter(createAdapter(pub, sub, { key: `${options.redisPrefix}socket.io` }));
+  }
+  io.use(evictSocketIo(engine, { guard: { credentials: ['session', userSigSource(options.tencent)] } }));
+  io.on('connection', (socket) => {
+    const { uid, deviceFlag, connId, nodeId } = socket.data.evict as SocketPrincipal;
+    socket.emit('hello', { uid, device_flag: deviceFlag ?? 0, conn_id: connId, node_id: nodeId });
+    options.log(`[demo] ${uid} connected over socket.io: conn_id ${connId} on node ${nodeId}`);
+  });
+  const stop = async () => {
+    await new Promise<void>((resolve) => io.close(() => resolve()));
+    for (const client of adapterClients) client.disconnect();
+  };
+  return serveDemo(server, engine, options, stop, ['/socket.io/']);
 }
