@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose'] as const;
+const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose', 'socket.io'] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;
@@ -46,6 +46,7 @@ beforeAll(() => {
       'fastify@5',
       'hono@4',
       'jose@6',
+      'socket.io@4',
       '@nestjs/common@11',
       '@nestjs/core@11',
       '@nestjs/platform-express@11',
@@ -197,6 +198,30 @@ const { SignJWT } = require('jose');
   await e.close();
 })();`,
   },
+  'socket.io': {
+    esm: `import { createServer } from 'node:http';
+import { Server } from 'socket.io';
+import { evictSocketIo } from '@evict/socket.io';
+import { createEvict } from '@evict/core';
+const e = createEvict();
+const io = new Server(createServer());
+io.use(evictSocketIo(e));
+console.log(JSON.stringify([typeof evictSocketIo(e), evictSocketIo(e).length]));
+io.close();
+await e.close();`,
+    cjs: `const { createServer } = require('node:http');
+const { Server } = require('socket.io');
+const { evictSocketIo } = require('@evict/socket.io');
+const { createEvict } = require('@evict/core');
+(async () => {
+  const e = createEvict();
+  const io = new Server(createServer());
+  io.use(evictSocketIo(e));
+  console.log(JSON.stringify([typeof evictSocketIo(e), evictSocketIo(e).length]));
+  io.close();
+  await e.close();
+})();`,
+  },
 };
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
@@ -208,6 +233,7 @@ const expected: Record<(typeof PACKAGES)[number], unknown> = {
   fastify: [401, 'function', 'function'],
   hono: [401, 'function'],
   jose: [true, 'jwt'],
+  'socket.io': ['function', 2],
 };
 
 function run(kind: 'esm' | 'cjs', source: string): unknown {
