@@ -12,7 +12,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose', 'socket.io'] as const;
+const PACKAGES = [
+  'core',
+  'redis',
+  'express',
+  'koa',
+  'nestjs',
+  'fastify',
+  'hono',
+  'jose',
+  'socket.io',
+] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
 let scratch: string;

@@ -45,6 +45,7 @@ const GROUPS: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
       'express-evict-redis',
       'express-session-redis',
       'express-jwt-redis',
+      'express-jose-memory',
     ],
   },
   {
@@ -56,6 +57,16 @@ const GROUPS: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
     title: 'NestJS: guard overhead (1), throughput',
     bare: 'nestjs',
     modes: ['nestjs', 'nestjs-evict-memory', 'nestjs-evict-redis'],
+  },
+  {
+    title: 'Fastify: guard overhead (1), throughput',
+    bare: 'fastify',
+    modes: ['fastify', 'fastify-evict-memory', 'fastify-evict-redis'],
+  },
+  {
+    title: 'Hono (@hono/node-server): guard overhead (1), throughput',
+    bare: 'hono',
+    modes: ['hono', 'hono-evict-memory', 'hono-evict-redis'],
   },
 ];
 

@@ -32,6 +32,8 @@ const GROUPS: Array<{ framework: string; modes: [Mode, Mode, Mode, ...Mode[]] }>
   },
   { framework: 'Koa', modes: ['koa', 'koa-noop', 'koa-evict-memory'] },
   { framework: 'NestJS', modes: ['nestjs', 'nestjs-noop', 'nestjs-evict-memory'] },
+  { framework: 'Fastify', modes: ['fastify', 'fastify-noop', 'fastify-evict-memory'] },
+  { framework: 'Hono', modes: ['hono', 'hono-noop', 'hono-evict-memory'] },
 ];
 
 interface Plan {

@@ -31,6 +31,15 @@ export const MODES = [
   'nestjs-evict-redis',
   'express-session-redis',
   'express-jwt-redis',
+  'express-jose-memory',
+  'fastify',
+  'fastify-noop',
+  'fastify-evict-memory',
+  'fastify-evict-redis',
+  'hono',
+  'hono-noop',
+  'hono-evict-memory',
+  'hono-evict-redis',
 ] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -172,6 +181,26 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
       }),
       hello,
     );
+  } else if (mode === 'express-jose-memory') {
+    // evict's answer to the row above: the JWT verified by jose, revocation by the engine's cutoffs
+    // (cached: no store trip per request).
+    const { SignJWT } = await import('jose');
+    const { jwtSource }: typeof import('@evict/jose') = await import(built('jose'));
+    const { evictGuard }: typeof import('@evict/express') = await import(built('express'));
+    const { engine } = await engineFor('memory');
+    const key = randomBytes(32);
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('bench-user')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(key);
+    headers.authorization = `Bearer ${jwt}`;
+    app.get(
+      '/hello',
+      evictGuard(engine, { credentials: [jwtSource({ key, algorithms: ['HS256'] })] }),
+      hello,
+    );
   } else {
     throw new Error(`not an express mode: ${mode}`);
   }
@@ -250,6 +279,49 @@ async function nestServer(mode: Mode): Promise<{ port: number; headers: Record<s
   return { port: address.port, headers };
 }
 
+async function fastifyServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  const headers: Record<string, string> = {};
+  const hello = async () => BODY;
+  if (mode === 'fastify') {
+    app.get('/hello', hello);
+  } else if (mode === 'fastify-noop') {
+    app.get('/hello', { onRequest: (_request, _reply, done) => done() }, hello);
+  } else {
+    const { fastifyEvict }: typeof import('@evict/fastify') = await import(built('fastify'));
+    const { engine, token } = await engineFor(mode === 'fastify-evict-memory' ? 'memory' : 'redis');
+    headers.token = token;
+    await app.register(fastifyEvict, { engine });
+    app.get('/hello', { config: { evict: true } }, hello);
+  }
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  cleanups.unshift(() => app.close());
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return { port: address.port, headers };
+}
+
+async function honoServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
+  const { Hono } = await import('hono');
+  const { serve } = await import('@hono/node-server');
+  const app = new Hono();
+  const headers: Record<string, string> = {};
+  const hello = (c: import('hono').Context) => c.json(BODY);
+  if (mode === 'hono') {
+    app.get('/hello', hello);
+  } else if (mode === 'hono-noop') {
+    app.get('/hello', (_c, next) => next(), hello);
+  } else {
+    const { evictGuard }: typeof import('@evict/hono') = await import(built('hono'));
+    const { engine, token } = await engineFor(mode === 'hono-evict-memory' ? 'memory' : 'redis');
+    headers.token = token;
+    app.get('/hello', evictGuard(engine), hello);
+  }
+  const port = await listen((p) => serve({ fetch: app.fetch, port: p, hostname: '127.0.0.1' }) as Server);
+  return { port, headers };
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2] as Mode;
   if (!MODES.includes(mode)) throw new Error(`usage: server.ts <${MODES.join('|')}>`);
@@ -257,7 +329,11 @@ async function main(): Promise<void> {
     ? await koaServer(mode)
     : mode.startsWith('nestjs')
       ? await nestServer(mode)
-      : await expressServer(mode);
+      : mode.startsWith('fastify')
+        ? await fastifyServer(mode)
+        : mode.startsWith('hono')
+          ? await honoServer(mode)
+          : await expressServer(mode);
   // A request of our own: the route answers 200 with the credential (no 401 measured as speed).
   const check = await fetch(`http://127.0.0.1:${started.port}/hello`, { headers: started.headers });
   const text = await check.text();

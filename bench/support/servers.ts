@@ -30,6 +30,15 @@ export const NAMES: Record<Mode, string> = {
   'nestjs-evict-redis': 'NestJS + EvictGuard (RedisStore, cache on)',
   'express-session-redis': 'Express + express-session + connect-redis',
   'express-jwt-redis': 'Express + express-jwt (KeyObject, HS256) + isRevoked Redis GET',
+  'express-jose-memory': "Express + evictGuard with @evict/jose's jwtSource (HS256, memory store)",
+  fastify: 'bare Fastify',
+  'fastify-noop': 'Fastify + a no-op onRequest hook',
+  'fastify-evict-memory': 'Fastify + fastifyEvict guard (memory store)',
+  'fastify-evict-redis': 'Fastify + fastifyEvict guard (RedisStore, cache on)',
+  hono: 'bare Hono (@hono/node-server)',
+  'hono-noop': 'Hono + a no-op middleware',
+  'hono-evict-memory': 'Hono + evictGuard (memory store)',
+  'hono-evict-redis': 'Hono + evictGuard (RedisStore, cache on)',
 };
 
 export interface Running {
