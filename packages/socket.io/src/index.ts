@@ -27,7 +27,7 @@ export interface RevokedNotice {
 
 export interface EvictSocketIoOptions {
   /**
-   * What the handshake is checked with ([guard](../../docs/guard.md)); the session token is read
+   * What the handshake is checked with (the guard's options, docs/guard.md); the session token is read
    * from `socket.handshake.auth.token`, the `token` header, or the `token` query parameter.
    */
   guard?: GuardOptions;
