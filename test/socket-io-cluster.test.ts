@@ -4,43 +4,14 @@
  * conn_id does the same. With `@socket.io/redis-adapter` installed and without it: evict's own
  * messages carry the close either way. Needs the build and Redis (`REDIS_URL`).
  */
-import { io as connectClient, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoNode, startRedisPair } from './support/demo-process.js';
 import { describeRedis } from './support/redis.js';
-
-interface Held {
-  client: Socket;
-  hello: { uid: string; device_flag: number; conn_id: number; node_id: number };
-  events: [string, unknown][];
-  disconnected: Promise<string>;
-}
+import { connectSocketIo } from './support/socket-io-client.js';
 
 const clients: Socket[] = [];
-
-async function connect(node: DemoNode, token: string): Promise<Held> {
-  const client = connectClient(node.base, {
-    auth: { token },
-    transports: ['websocket'],
-    reconnection: false,
-  });
-  clients.push(client);
-  const events: [string, unknown][] = [];
-  client.onAny((event, payload) => {
-    if (event !== 'hello') events.push([event, payload]);
-  });
-  const disconnected = new Promise<string>((resolve) =>
-    client.on('disconnect', (reason) => {
-      events.push(['disconnect', reason]);
-      resolve(reason);
-    }),
-  );
-  const hello = await new Promise<Held['hello']>((resolve, reject) => {
-    client.once('hello', resolve);
-    client.once('connect_error', reject);
-  });
-  return { client, hello, events, disconnected };
-}
+const connect = (node: DemoNode, token: string) => connectSocketIo(node.base, clients, { token });
 
 describeRedis('socket.io on two Express demo nodes on one Redis', () => {
   describe.each([

@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { createEvict, type Evict, MemoryStore } from '@evict/core';
 import { evictSocketIo, type SocketPrincipal } from '@evict/socket.io';
 import { Server } from 'socket.io';
-import { type Socket as ClientSocket, io as connectClient } from 'socket.io-client';
+import type { Socket as ClientSocket } from 'socket.io-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connectSocketIo } from '../../../test/support/socket-io-client.js';
 
 // Real socket.io servers and clients over WebSocket. Two engines sharing one MemoryStore behave as
 // two nodes of a cluster (the demo-node test does the same over Redis).
@@ -44,43 +45,8 @@ async function node(nodeId: number, connectionKickGraceMs = 50) {
   return { engine, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
 }
 
-interface Held {
-  client: ClientSocket;
-  hello: { uid: string; conn_id: number; node_id: number };
-  /** Every event the client got after its hello, in order, `disconnect` included. */
-  events: [string, unknown][];
-  disconnected: Promise<string>;
-}
-
-async function connect(
-  url: string,
-  auth: Record<string, unknown>,
-  query: Record<string, string> = {},
-): Promise<Held> {
-  const client = connectClient(url, {
-    auth,
-    query,
-    transports: ['websocket'],
-    reconnection: false,
-    forceNew: true,
-  });
-  clients.push(client);
-  const events: [string, unknown][] = [];
-  client.onAny((event, payload) => {
-    if (event !== 'hello') events.push([event, payload]);
-  });
-  const disconnected = new Promise<string>((resolve) =>
-    client.on('disconnect', (reason) => {
-      events.push(['disconnect', reason]);
-      resolve(reason);
-    }),
-  );
-  const hello = await new Promise<Held['hello']>((resolve, reject) => {
-    client.once('hello', resolve);
-    client.once('connect_error', reject);
-  });
-  return { client, hello, events, disconnected };
-}
+const connect = (url: string, auth: Record<string, unknown>, query: Record<string, string> = {}) =>
+  connectSocketIo(url, clients, auth, query);
 
 describe('evictSocketIo', () => {
   it('registers an accepted socket, and a kick on another node tells it evict:revoked, then disconnects it', async () => {
