@@ -48,6 +48,15 @@ export interface JwtSourceOptions {
   jwksCacheMaxAgeMs?: number;
   /** For a URL `key`: the least time between two fetches, in ms. Default jose's (30 s). */
   jwksCooldownMs?: number;
+  /**
+   * How many verified JWTs to remember (by their exact text), so that a JWT presented again is not
+   * verified again: a signature check is most of a JWT's cost (jose verifies through Web Crypto,
+   * asynchronously). Default 10 000; 0 verifies every time. The engine's cutoffs are checked on
+   * every request all the same: a kick rejects a remembered JWT at once.
+   */
+  verifiedCacheSize?: number;
+  /** How long a verified JWT is remembered at most, in ms (never past its `exp`). Default 60 000. */
+  verifiedCacheTtlMs?: number;
 }
 
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
@@ -73,6 +82,10 @@ export function jwtSource(options: JwtSourceOptions): CredentialSource {
     throw new TypeError('evict: jwtSource: deviceClaim must be a claim name');
   }
   const key = keyOf(options);
+  const verified = new VerifiedCache(
+    options.verifiedCacheSize ?? 10_000,
+    options.verifiedCacheTtlMs ?? 60_000,
+  );
   const verifyOptions: JWTVerifyOptions = {
     ...(options.algorithms === undefined ? {} : { algorithms: options.algorithms }),
     ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
@@ -85,7 +98,14 @@ export function jwtSource(options: JwtSourceOptions): CredentialSource {
     read(request, engine) {
       const jwt = jwtOf(request, queryParameter);
       if (jwt === undefined) return undefined;
-      return verify(jwt, key, verifyOptions, engine, deviceClaim);
+      const nowMs = engine.clock.nowMs();
+      // Synchronous when remembered: the guard then answers a warm request in the same tick.
+      const known = verified.get(jwt, nowMs);
+      if (known !== undefined) return known;
+      return verify(jwt, key, verifyOptions, engine, deviceClaim).then((result) => {
+        if ('type' in result) verified.set(jwt, result, nowMs);
+        return result;
+      });
     },
   };
 }
@@ -145,6 +165,42 @@ async function verify(
     credential.deviceFlag = flag as number;
   }
   return credential;
+}
+
+/**
+ * Verified JWTs by their text, each until its `exp` or the TTL, whichever comes first; the oldest
+ * goes first when full. Only successes are kept: a flood of bad JWTs costs verifications, never
+ * memory.
+ */
+class VerifiedCache {
+  readonly #entries = new Map<string, { credential: StatelessCredential; untilMs: number }>();
+  readonly #size: number;
+  readonly #ttlMs: number;
+
+  constructor(size: number, ttlMs: number) {
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new TypeError('evict: jwtSource: verifiedCacheSize must be a non-negative integer');
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 0)
+      throw new TypeError('evict: jwtSource: verifiedCacheTtlMs must be a non-negative integer');
+    this.#size = size;
+    this.#ttlMs = ttlMs;
+  }
+
+  get(jwt: string, nowMs: number): StatelessCredential | undefined {
+    const entry = this.#entries.get(jwt);
+    if (entry === undefined) return undefined;
+    if (entry.untilMs > nowMs) return entry.credential;
+    this.#entries.delete(jwt);
+    return undefined;
+  }
+
+  set(jwt: string, credential: StatelessCredential, nowMs: number): void {
+    if (this.#size === 0 || this.#ttlMs === 0) return;
+    const untilMs = Math.min(nowMs + this.#ttlMs, credential.expiresAtMs ?? Number.POSITIVE_INFINITY);
+    if (untilMs <= nowMs) return;
+    if (this.#entries.size >= this.#size) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(jwt, { credential: Object.freeze(credential), untilMs });
+  }
 }
 
 /** jose's error code (`ERR_JWS_SIGNATURE_VERIFICATION_FAILED`, …), or a generic one. */

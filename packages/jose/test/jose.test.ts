@@ -125,7 +125,7 @@ describe.each(KINDS)('a JWT signed with $name', ({ signer, key }) => {
 
 describe('jwtSource', () => {
   it('follows a key rotation of the JWK Set: a new key works at once, a key withdrawn stops once jose fetches the set again', async () => {
-    const app = appWith({ key: jwksUrl, jwksCacheMaxAgeMs: 100, jwksCooldownMs: 0 });
+    const app = appWith({ key: jwksUrl, jwksCacheMaxAgeMs: 100, jwksCooldownMs: 0, verifiedCacheTtlMs: 100 });
     const old = await sign(asymmetric.ES256, { sub: 'bob', iat: nowSec() - 5 });
     await me(app, old).expect(200);
     const pair = await generateKeyPair('ES256', { extractable: true });
@@ -176,6 +176,23 @@ describe('jwtSource', () => {
       uid: 'carol',
       credential: 'jwt',
     });
+  });
+
+  it('remembers a verified JWT (no second signature check), and a kick still rejects it at once', async () => {
+    let verifications = 0;
+    // A key function of jose's: called once per signature check.
+    const counting = async () => {
+      verifications += 1;
+      return SECRET;
+    };
+    const app = appWith({ key: counting as never, algorithms: ['HS256'] });
+    const jwt = await sign({ alg: 'HS256', key: SECRET }, { sub: 'erin', iat: nowSec() - 5 });
+    for (let i = 0; i < 5; i += 1) await me(app, jwt).expect(200);
+    expect(verifications).toBe(1);
+    await engine.kickUser('erin');
+    await me(app, jwt)
+      .expect(401)
+      .expect((res) => expect(res.body.reason).toBe('kicked'));
   });
 
   it('takes no store trip per request once the user is cached', async () => {
