@@ -62,15 +62,17 @@ export function evictGuard(engine: Evict, options: GuardOptions = {}): Middlewar
     // there spares building the `Request`'s `Headers` on every request.
     const incoming = nodeRequestOf(c);
     const settled = incoming === undefined ? check(c.req.raw) : guard.checkNow(guardRequestOfNode(incoming));
-    return isThenable(settled) ? settled.then((result) => admit(c, next, result)) : admit(c, next, settled);
+    return isThenable(settled)
+      ? Promise.resolve(settled).then((result) => admit(c, next, result))
+      : admit(c, next, settled);
   };
 }
 
-async function admit(c: Context, next: Next, result: GuardResult): Promise<Response | undefined> {
-  if (!result.ok) return toFetchResponse(result.response);
+// Not an async function: an accepted request goes on to `next()` with no promise of its own.
+function admit(c: Context, next: Next, result: GuardResult): ReturnType<MiddlewareHandler> {
+  if (!result.ok) return Promise.resolve(toFetchResponse(result.response));
   c.set('evict', result.principal);
-  await next();
-  return undefined;
+  return next();
 }
 
 /** The Node request of a request that came through `@hono/node-server` (its `incoming`). */
