@@ -9,10 +9,10 @@ import {
   type Principal,
 } from '@evict/core';
 import {
-  createFetchGuard,
   createFetchHandler,
   type FetchHandlerOptions,
   type FetchRequestInfo,
+  guardRequestOfFetch,
   toFetchResponse,
 } from '@evict/core/fetch';
 import type { Context, MiddlewareHandler, Next } from 'hono';
@@ -55,13 +55,13 @@ export function evictRoutes(engine: Evict, options: EvictRoutesOptions = {}): Mi
  * `c.get('evict')` on the others: `app.get('/me', evictGuard(engine), (c) => c.json(c.get('evict')))`.
  */
 export function evictGuard(engine: Evict, options: GuardOptions = {}): MiddlewareHandler {
-  const check = createFetchGuard(engine, options);
   const guard = createGuard(engine, options);
   return (c, next) => {
-    // On @hono/node-server the Node request is at hand, its headers parsed already: reading them
-    // there spares building the `Request`'s `Headers` on every request.
+    // On @hono/node-server the Node request is at hand: reading its headers spares building the
+    // `Request`'s `Headers` on every request.
     const incoming = nodeRequestOf(c);
-    const settled = incoming === undefined ? check(c.req.raw) : guard.checkNow(guardRequestOfNode(incoming));
+    const request = incoming === undefined ? guardRequestOfFetch(c.req.raw) : guardRequestOfNode(incoming);
+    const settled = guard.checkNow(request);
     return isThenable(settled)
       ? Promise.resolve(settled).then((result) => admit(c, next, result))
       : admit(c, next, settled);
