@@ -1,6 +1,7 @@
 import type { Evict } from './engine/evict.js';
 import { FAMILY_NAMES, type Family, type FamilyName } from './families/family.js';
 import { type LancensOptions, lancensFamily } from './families/lancens.js';
+import type { RouteDoc } from './families/route-doc.js';
 import { type TencentOptions, tencentFamily } from './families/tencent/index.js';
 import { type WukongimOptions, wukongimFamily } from './families/wukongim.js';
 import type { EvictHandler, EvictRequest, EvictResponse } from './http/types.js';
@@ -27,7 +28,10 @@ export interface AdminApiOptions {
 export interface AdminRoute {
   family: FamilyName | 'sessions';
   method: string;
+  /** As routers write it: a path parameter is `:name`. */
   path: string;
+  /** What it takes and answers, under the options it was mounted with. */
+  doc: RouteDoc;
 }
 
 export interface AdminApi {
@@ -57,7 +61,7 @@ export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): Ad
   for (const family of families) {
     for (const route of family.routes) {
       table.set(`${route.method} ${route.path}`, route);
-      routes.push({ family: family.name, method: route.method, path: route.path });
+      routes.push({ family: family.name, method: route.method, path: route.path, doc: route.doc });
     }
   }
 

@@ -4,9 +4,11 @@
  * answer why not. The guard knows no API family: a source that speaks a family's language (the
  * Tencent UserSig source) says itself how its rejections are answered.
  */
+
 import type { Evict } from './engine/evict.js';
 import type { CheckResult, Credential } from './engine/types.js';
 import { isEvictError } from './errors.js';
+import type { JsonSchema } from './families/route-doc.js';
 import { type EvictResponse, type HeaderValue, headerValue, jsonResponse } from './http/types.js';
 import { isThenable, type MaybePromise } from './maybe-promise.js';
 import type { RejectionReason } from './model.js';
@@ -100,6 +102,17 @@ export function loginRefusal(error: unknown): EvictResponse | undefined {
     message: 'this account is signed in on as many devices of this kind as allowed; sign out of one first',
   });
 }
+
+/** The body of `guardRejection`'s answer, as JSON Schema (for route docs and OpenAPI). */
+export const GUARD_REJECTION_SCHEMA: JsonSchema = {
+  type: 'object',
+  properties: {
+    error: { const: 'unauthorized' },
+    reason: { enum: Object.keys(MESSAGES) },
+    message: { type: 'string' },
+  },
+  required: ['error', 'reason', 'message'],
+};
 
 /** evict's own answer to a rejected credential: 401 (503 when the store is unavailable) with the reason. */
 export function guardRejection(reason: RejectionReason, message = MESSAGES[reason]): GuardRejection {

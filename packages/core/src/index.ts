@@ -65,6 +65,14 @@ export {
 } from './errors.js';
 export { FAMILY_NAMES, type FamilyName } from './families/family.js';
 export type { LancensOptions } from './families/lancens.js';
+export type {
+  JsonSchema,
+  ParameterDoc,
+  ResponseDoc,
+  RouteDoc,
+  SecuritySchemeName,
+} from './families/route-doc.js';
+export { SECURITY_SCHEMES } from './families/route-doc.js';
 export {
   DEFAULT_TENCENT_PLATFORMS,
   MAX_USERSIG_LENGTH,
@@ -128,6 +136,7 @@ export type {
   UserRecord,
 } from './model.js';
 export { PUSH_TOKEN_KINDS } from './model.js';
+export { type OpenApiOptions, openApiDocument } from './openapi.js';
 export { definedOptions } from './options.js';
 export { hashToken, sessionIdOf } from './secrets.js';
 export {

@@ -106,6 +106,9 @@ function adminRoutes(engine: Evict, options: NonNullable<FastifyEvictOptions['ad
   return async (scope: FastifyInstance) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    // The schemas describe; core validates, in each family's shape. Answers go out as core wrote them.
+    scope.setValidatorCompiler(() => () => true);
+    scope.setSerializerCompiler(() => (data) => JSON.stringify(data));
     for (const route of api.routes) {
       scope.route({
         method: route.method as 'GET',
@@ -127,13 +130,42 @@ function adminRoutes(engine: Evict, options: NonNullable<FastifyEvictOptions['ad
 }
 
 /**
- * What `@fastify/swagger` shows of a route: its family and method. Bodies are not described as
- * schemas here: Fastify would validate them and answer in its own shape, where each family answers
- * in its own (the OpenAPI document of every route, with its shapes, is core's to give).
+ * The route's schemas, from core's route table: what `@fastify/swagger` (and anything else reading
+ * Fastify's schemas) describes. They document; the scope compiles them into no-op validators, since
+ * each family judges its own requests and answers bad input in its own shape, not Fastify's.
  */
 function schemaOf(route: AdminRoute): FastifySchema {
-  // Keys @fastify/swagger reads; Fastify itself compiles none of them.
-  return { tags: [route.family], summary: `${route.method} ${route.path}` } as FastifySchema;
+  const { doc } = route;
+  const parameters = (where: 'query' | 'path' | 'header') => {
+    const list = (doc.parameters ?? []).filter((p) => p.in === where);
+    if (list.length === 0) return undefined;
+    return {
+      type: 'object',
+      properties: Object.fromEntries(list.map((p) => [p.name, { ...p.schema, description: p.description }])),
+      required: list.filter((p) => p.required).map((p) => p.name),
+    };
+  };
+  const schema: Record<string, unknown> = {
+    tags: [route.family],
+    summary: doc.summary,
+    description: doc.description,
+    security: (doc.security ?? []).map((name) => ({ [name]: [] })),
+    response: Object.fromEntries(
+      Object.entries(doc.responses).map(([status, answer]) => [
+        status,
+        // An answer without a body is `null` to @fastify/swagger.
+        { description: answer.description, ...(answer.schema ?? { type: 'null' }) },
+      ]),
+    ),
+  };
+  const querystring = parameters('query');
+  const params = parameters('path');
+  const headers = parameters('header');
+  if (querystring !== undefined) schema.querystring = querystring;
+  if (params !== undefined) schema.params = params;
+  if (headers !== undefined) schema.headers = headers;
+  if (doc.body !== undefined) schema.body = doc.body.schema;
+  return schema as FastifySchema;
 }
 
 const pathOf = (url: string) => {

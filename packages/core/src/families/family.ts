@@ -1,10 +1,13 @@
 import type { Evict } from '../engine/evict.js';
 import type { BodyResult, EvictRequest, EvictResponse } from '../http/types.js';
+import type { RouteDoc } from './route-doc.js';
 
 /** One admin route of a family. */
 export interface FamilyRoute {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
+  /** What it takes and answers: Fastify's route schemas and the OpenAPI document are made of it. */
+  doc: RouteDoc;
   handle(request: EvictRequest): Promise<EvictResponse>;
 }
 

@@ -21,6 +21,8 @@ import {
 } from '../validation.js';
 import { authFailureLimiter, clientOf } from './auth-limiter.js';
 import { type Family, type FamilyRoute, jsonBody, objectBody } from './family.js';
+import { fieldsOf, type JsonSchema } from './route-doc.js';
+import { wukongimDocs } from './wukongim-docs.js';
 
 /**
  * WuKongIM's admin API (seeds 000 and 001): `POST /user/device_quit`, `POST /conn/remove`,
@@ -92,9 +94,6 @@ export function parseWukongimOptions(options: WukongimOptions | undefined): Wuko
   return o;
 }
 
-const DEVICE_QUIT_FIELDS = ['uid', 'device_flag'] as const;
-const CONN_REMOVE_FIELDS = ['uid', 'conn_id', 'node_id'] as const;
-const USER_TOKEN_FIELDS = ['uid', 'token', 'device_flag', 'device_level'] as const;
 /**
  * `/user/onlinestatus` answers a row per live connection, as WuKongIM does, but at most this many
  * per user: a user holding 100,000 connections must not make a 3 MB answer.
@@ -145,6 +144,13 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
   const notFound = (msg: string): EvictResponse => (options.compat ? ok() : fail(404, msg));
 
   const limiter = authFailureLimiter(engine, 'wukongim', options.maxFailedAuthPerMinute ?? 10);
+  const docs = wukongimDocs(options, {
+    maxRowsPerUser: MAX_ONLINE_ROWS_PER_USER,
+    maxConnzLimit: MAX_CONNZ_LIMIT,
+    connzSorts: Object.keys(CONNZ_SORTS),
+  });
+  /** The fields a route's body may hold: its documented schema's. */
+  const fields = (path: string) => fieldsOf(docs[path]!.body!.schema as JsonSchema);
 
   /** Undefined when the caller carries the manager token, else the answer to send. */
   const authenticate = async (request: EvictRequest): Promise<EvictResponse | undefined> => {
@@ -183,10 +189,11 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
   ): FamilyRoute => ({
     method: 'POST',
     path,
+    doc: docs[path]!,
     async handle(request) {
       const refused = await authenticate(request);
       if (refused !== undefined) return refused;
-      const body = objectBody(await request.readBody(), CONN_REMOVE_FIELDS);
+      const body = objectBody(await request.readBody(), fields(path));
       if (!body.ok) return fail(400, body.message);
       const { uid, conn_id: connId, node_id: nodeId } = body.fields;
       const uidIssue = uidProblem(uid);
@@ -269,10 +276,11 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
       {
         method: 'POST',
         path: '/user/device_quit',
+        doc: docs['/user/device_quit']!,
         async handle(request) {
           const refused = await authenticate(request);
           if (refused !== undefined) return refused;
-          const body = objectBody(await request.readBody(), DEVICE_QUIT_FIELDS);
+          const body = objectBody(await request.readBody(), fields('/user/device_quit'));
           if (!body.ok) return fail(400, body.message);
           const { uid, device_flag: deviceFlag } = body.fields;
           const uidIssue = uidProblem(uid);
@@ -297,10 +305,11 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
       {
         method: 'POST',
         path: '/user/token',
+        doc: docs['/user/token']!,
         async handle(request) {
           const refused = await authenticate(request);
           if (refused !== undefined) return refused;
-          const body = objectBody(await request.readBody(), USER_TOKEN_FIELDS);
+          const body = objectBody(await request.readBody(), fields('/user/token'));
           if (!body.ok) return fail(400, body.message);
           const { uid, token, device_flag: deviceFlag = 0, device_level: level = 0 } = body.fields;
           const uidIssue = uidProblem(uid);
@@ -330,6 +339,7 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
       {
         method: 'POST',
         path: '/user/onlinestatus',
+        doc: docs['/user/onlinestatus']!,
         async handle(request) {
           const refused = await authenticate(request);
           if (refused !== undefined) return refused;
@@ -355,7 +365,7 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
           }
         },
       },
-      { method: 'GET', path: '/connz', handle: connz },
+      { method: 'GET', path: '/connz', doc: docs['/connz']!, handle: connz },
       connectionRoute('/conn/remove', (input, endpoint) => engine.removeConnection(input, context(endpoint))),
       connectionRoute('/conn/kick', (input, endpoint) => engine.kickConnection(input, context(endpoint))),
     ],

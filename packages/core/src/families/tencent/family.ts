@@ -5,7 +5,9 @@ import { type EvictRequest, type EvictResponse, jsonResponse } from '../../http/
 import { isDeviceFlag, isPositiveSafeInteger, uidListProblem, uidProblem } from '../../validation.js';
 import { authFailureLimiter, clientOf } from '../auth-limiter.js';
 import { type Family, objectBody } from '../family.js';
+import { fieldsOf } from '../route-doc.js';
 import { codeOfRejection, type TencentErrorCode, tencentBody, USERSIG_FAILURE_CODES } from './codes.js';
+import { TENCENT_DOCS } from './docs.js';
 import { verifyUserSig } from './usersig.js';
 
 /** A Tencent Cloud IM app (seed 003): `POST /v4/im_open_login_svc/kick` and `POST /v4/openim/query_online_status`. */
@@ -84,10 +86,12 @@ export const DEFAULT_TENCENT_PLATFORMS: Readonly<Record<number, string>> = {
   2: 'PC',
 };
 
-const KICK_FIELDS = ['Identifier', 'UserID'] as const;
-const ONLINE_STATUS_FIELDS = ['To_Account', 'IsNeedDetail'] as const;
+const KICK_PATH = '/v4/im_open_login_svc/kick';
+const ONLINE_STATUS_PATH = '/v4/openim/query_online_status';
+/** The fields a route's body may hold: its documented schema's. */
+const fields = (path: string) => fieldsOf(TENCENT_DOCS[path]!.body!.schema);
 const UINT32_MAX = 4_294_967_295;
-const KICK_ENDPOINT = 'POST /v4/im_open_login_svc/kick';
+const KICK_ENDPOINT = `POST ${KICK_PATH}`;
 
 export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefined): Family {
   const options = parseTencentOptions(rawOptions);
@@ -168,7 +172,7 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
   }
 
   async function kick(request: EvictRequest): Promise<EvictResponse> {
-    const admitted = await admitWithBody(request, KICK_FIELDS);
+    const admitted = await admitWithBody(request, fields(KICK_PATH));
     if ('refused' in admitted) return admitted.refused;
     const { Identifier, UserID } = admitted.fields;
     if (Identifier !== undefined && UserID !== undefined)
@@ -191,7 +195,7 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
 
   /** `POST /v4/openim/query_online_status`: Online, PushOnline or Offline, per account, with each platform on request. */
   async function queryOnlineStatus(request: EvictRequest): Promise<EvictResponse> {
-    const admitted = await admitWithBody(request, ONLINE_STATUS_FIELDS);
+    const admitted = await admitWithBody(request, fields(ONLINE_STATUS_PATH));
     if ('refused' in admitted) return admitted.refused;
     const { To_Account: accounts, IsNeedDetail: needDetail } = admitted.fields;
     if (accounts === undefined) return answer(70402, 'To_Account is required');
@@ -237,8 +241,13 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
   return {
     name: 'tencent',
     routes: [
-      { method: 'POST', path: '/v4/im_open_login_svc/kick', handle: kick },
-      { method: 'POST', path: '/v4/openim/query_online_status', handle: queryOnlineStatus },
+      { method: 'POST', path: KICK_PATH, doc: TENCENT_DOCS[KICK_PATH]!, handle: kick },
+      {
+        method: 'POST',
+        path: ONLINE_STATUS_PATH,
+        doc: TENCENT_DOCS[ONLINE_STATUS_PATH]!,
+        handle: queryOnlineStatus,
+      },
     ],
   };
 }
