@@ -12,10 +12,12 @@ import { type ChildProcess, execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DEMO_TENCENT, demoServerJs, isBuilt, spawnDemo, waitFor } from './support/demo-process.js';
 import { tencentUserSig } from './support/fixtures.js';
+import { replayDocumentedExamples } from './support/openapi-replay.js';
 
 const run = promisify(execFile);
 // The seed pages, copied from the project's shared documents so the test needs nothing outside the repo.
@@ -431,6 +433,28 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
       const fresh = await me(main, await login(main));
       expect(fresh.status).toBe(200);
       expect(fresh.json.uid).toBe('alice01');
+    });
+
+    it.sequential('GET /openapi.json is valid OpenAPI 3.1, and every example in it answers as documented', async () => {
+      const served = await call(main, 'GET', '/openapi.json');
+      expect(served.status).toBe(200);
+      const result = await new Validator().validate(served.json);
+      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      // The three families, the self-service routes, and the document itself.
+      expect(Object.keys(served.json.paths).length).toBe(15);
+      const replayed = await replayDocumentedExamples(main.base, served.json, {
+        sessionToken: await login(main, 'alice', 1),
+        tencentQuery: () =>
+          new URLSearchParams({
+            sdkappid: String(DEMO_TENCENT.sdkAppId),
+            identifier: DEMO_TENCENT.admin,
+            usersig: userSig(DEMO_TENCENT.admin),
+            random: '7',
+            contenttype: 'json',
+          }).toString(),
+      });
+      expect(replayed.problems).toEqual([]);
+      expect(replayed.calls).toBe(15);
     });
 
     // Issue 15: the Express demo signs JWTs too; evict never stores them, and a kick still rejects them.

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type AdminApiOptions,
   createEvict,
   type Evict,
   isStoreFailure,
@@ -200,6 +201,19 @@ function describeRedisUrl(redisUrl: string): string {
 export function describeStore(options: DemoOptions): string {
   if (options.redisUrl === undefined) return 'in-memory store';
   return `Redis store at ${describeRedisUrl(options.redisUrl)} prefix ${JSON.stringify(options.redisPrefix)}`;
+}
+
+/**
+ * The admin routes every demo mounts: the three families, the self-service routes, and the OpenAPI
+ * document of them all at `GET /openapi.json`.
+ */
+export function demoAdminOptions(options: DemoOptions): AdminApiOptions {
+  return {
+    wukongim: wukongimOptions(options),
+    tencent: options.tencent,
+    sessions: true,
+    openapi: { title: 'evict demo', version: '1.0.0' },
+  };
 }
 
 /** The WuKongIM family's options for the demo: the manager token, or an explicit, loud opt-out. */

@@ -4,11 +4,11 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoAdminOptions,
   demoLogin,
   demoLoginFailure,
   logEngineEvents,
   serveDemo,
-  wukongimOptions,
 } from '@evict/demo-kit';
 import { evictGuard, evictRouter } from '@evict/express';
 import { jwtSource } from '@evict/jose';
@@ -31,9 +31,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
 
   const app = express();
   // The three admin API families, at the paths their documentation gives.
-  app.use(
-    evictRouter(engine, { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true }),
-  );
+  app.use(evictRouter(engine, demoAdminOptions(options)));
 
   // The host's own routes.
   // JWTs the demo signs (`POST /login/jwt`), session tokens, and Tencent UserSigs, in that order.

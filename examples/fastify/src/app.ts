@@ -3,12 +3,12 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoAdminOptions,
   demoLogin,
   demoLoginFailure,
   type LoginBody,
   logEngineEvents,
   serveDemo,
-  wukongimOptions,
 } from '@evict/demo-kit';
 import { fastifyEvict } from '@evict/fastify';
 import Fastify from 'fastify';
@@ -34,7 +34,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   // host's routes that ask for it (`config: { evict: true }`).
   await app.register(fastifyEvict, {
     engine,
-    admin: { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true },
+    admin: demoAdminOptions(options),
     guard: false,
   });
   const guarded = {

@@ -4,12 +4,12 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoAdminOptions,
   demoLogin,
   demoLoginFailure,
   type LoginBody,
   logEngineEvents,
   serveDemo,
-  wukongimOptions,
 } from '@evict/demo-kit';
 import { evictGuard, evictRoutes } from '@evict/hono';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
@@ -41,9 +41,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     return c.json({ error: 'internal error' }, 500);
   });
   // The three admin API families, at the paths their documentation gives.
-  app.use(
-    evictRoutes(engine, { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true }),
-  );
+  app.use(evictRoutes(engine, demoAdminOptions(options)));
 
   // The host's own routes.
   const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });

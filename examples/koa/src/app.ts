@@ -5,12 +5,12 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoAdminOptions,
   demoLogin,
   demoLoginFailure,
   type LoginBody,
   logEngineEvents,
   serveDemo,
-  wukongimOptions,
 } from '@evict/demo-kit';
 import { evictGuard, evictRoutes } from '@evict/koa';
 import Router from '@koa/router';
@@ -44,9 +44,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     }
   });
   // The three admin API families, at the paths their documentation gives.
-  app.use(
-    evictRoutes(engine, { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true }),
-  );
+  app.use(evictRoutes(engine, demoAdminOptions(options)));
 
   // The host's own routes.
   const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });

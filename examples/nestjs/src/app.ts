@@ -5,12 +5,12 @@ import {
   createDemoEngine,
   type Demo,
   type DemoOptions,
+  demoAdminOptions,
   demoLogin,
   demoLoginFailure,
   type LoginBody,
   logEngineEvents,
   serveDemo,
-  wukongimOptions,
 } from '@evict/demo-kit';
 import { EvictGuard, EvictModule, EvictService, EvictUser } from '@evict/nestjs';
 import {
@@ -115,7 +115,7 @@ class DemoModule {
       imports: [
         EvictModule.forRoot({
           engine,
-          admin: { wukongim: wukongimOptions(options), tencent: options.tencent, sessions: true },
+          admin: demoAdminOptions(options),
           guard: { credentials: ['session', userSigSource(options.tencent)] },
         }),
       ],

@@ -5,6 +5,8 @@ import type { RouteDoc } from './families/route-doc.js';
 import { type TencentOptions, tencentFamily } from './families/tencent/index.js';
 import { type WukongimOptions, wukongimFamily } from './families/wukongim.js';
 import type { EvictHandler, EvictRequest, EvictResponse } from './http/types.js';
+import { jsonResponse } from './http/types.js';
+import { type OpenApiOptions, openApiDocument } from './openapi.js';
 import { definedOptions } from './options.js';
 import { handleSelfService, SELF_SERVICE_ROUTES } from './self-service.js';
 
@@ -23,10 +25,17 @@ export interface AdminApiOptions {
    * Default false.
    */
   sessions?: boolean;
+  /**
+   * Serve the OpenAPI 3.1 document of these routes (`openApiDocument`) at `GET /openapi.json` (or
+   * `path`), open to anyone who reaches it: it names routes, never a secret. Mounted below a prefix,
+   * give it here too, so that the document's paths include it. Default false.
+   */
+  openapi?: boolean | (OpenApiOptions & { path?: string });
 }
 
 export interface AdminRoute {
-  family: FamilyName | 'sessions';
+  /** `evict` for evict's own: the OpenAPI document. */
+  family: FamilyName | 'sessions' | 'evict';
   method: string;
   /** As routers write it: a path parameter is `:name`. */
   path: string;
@@ -41,7 +50,15 @@ export interface AdminApi {
   routes: readonly AdminRoute[];
 }
 
-const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens', 'sessions'];
+const OPENAPI_ROUTE_DOC: RouteDoc = {
+  summary: 'This API as an OpenAPI 3.1 document',
+  description: 'Every route evict serves here, with its bodies, answers, examples and security schemes.',
+  responses: {
+    '200': { description: 'The document.', schema: { type: 'object', required: ['openapi', 'paths'] } },
+  },
+};
+
+const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens', 'sessions', 'openapi'];
 
 /** The admin endpoints of the chosen families as one framework-neutral handler. */
 export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): AdminApi {
@@ -68,6 +85,26 @@ export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): Ad
   const sessions = defined.sessions ?? false;
   if (typeof sessions !== 'boolean') throw new TypeError('evict: sessions must be a boolean');
   if (sessions) for (const route of SELF_SERVICE_ROUTES) routes.push({ family: 'sessions', ...route });
+
+  const openapi = defined.openapi ?? false;
+  if (openapi !== false) {
+    const { path = '/openapi.json', ...documentOptions } = openapi === true ? {} : openapi;
+    if (typeof path !== 'string' || !path.startsWith('/'))
+      throw new TypeError('evict: openapi.path must be a path that starts with "/"');
+    let document: EvictResponse | undefined;
+    const route: Family['routes'][number] = {
+      method: 'GET',
+      path,
+      doc: OPENAPI_ROUTE_DOC,
+      // Made on the first call, when every route is in the table, and kept: the routes never change.
+      handle: async () => {
+        document ??= jsonResponse(200, openApiDocument({ routes }, documentOptions));
+        return document;
+      },
+    };
+    table.set(`GET ${path}`, route);
+    routes.push({ family: 'evict', method: 'GET', path, doc: route.doc });
+  }
 
   async function handle(request: EvictRequest): Promise<EvictResponse | undefined> {
     const route = table.get(`${request.method.toUpperCase()} ${request.path}`);

@@ -18,13 +18,17 @@ const FAMILY_TAGS: Readonly<Record<AdminRoute['family'], string>> = {
   tencent: 'Tencent Cloud IM’s REST API: kick a user, query online status.',
   lancens: 'Lancens’ logout API: a user signs a session out and clears its push tokens.',
   sessions: 'The signed-in user’s own sessions.',
+  evict: 'This document.',
 };
 
 /**
  * An OpenAPI 3.1 document of the routes `api` serves, made from the route table they run on: each
  * family's request and answer shapes, its examples, and how it authenticates.
  */
-export function openApiDocument(api: AdminApi, options: OpenApiOptions = {}): Record<string, unknown> {
+export function openApiDocument(
+  api: Pick<AdminApi, 'routes'>,
+  options: OpenApiOptions = {},
+): Record<string, unknown> {
   const mount = mountPathOf(options.prefix);
   const paths: Record<string, Record<string, unknown>> = {};
   const schemes = new Set<SecuritySchemeName>();

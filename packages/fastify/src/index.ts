@@ -102,6 +102,10 @@ function hooksOf<T>(hooks: T | T[] | undefined): T[] {
 function adminRoutes(engine: Evict, options: NonNullable<FastifyEvictOptions['admin']>) {
   const { prefix, ...adminOptions } = options;
   const mount = mountPathOf(prefix);
+  const { openapi } = adminOptions;
+  // The plugin knows the prefix: the document's paths get it unless the host said otherwise.
+  if (openapi !== undefined && openapi !== false && mount !== '')
+    adminOptions.openapi = { prefix: mount, ...(openapi === true ? {} : openapi) };
   const api = createAdminApi(engine, adminOptions);
   return async (scope: FastifyInstance) => {
     scope.removeAllContentTypeParsers();
