@@ -71,7 +71,7 @@ export const del = (path: string, token?: string, extra: Partial<ContractRequest
 });
 
 export const guarded = (
-  headers: Record<string, string> = {},
+  headers: Record<string, string | string[]> = {},
   query?: Record<string, string | undefined>,
 ): ContractRequest => ({
   method: 'GET',

@@ -76,7 +76,8 @@ export interface ContractRequest {
   path: string;
   /** An undefined value leaves the parameter out. */
   query?: Record<string, string | undefined>;
-  headers?: Record<string, string>;
+  /** A list sends the header once per value. */
+  headers?: Record<string, string | string[]>;
   /** A body gets `content-type: application/json` unless `headers` name another ('' for none at all). */
   body?: ContractBody;
   /** A WebSocket upgrade instead: 101 and the first message, or the refusal's status and body. */

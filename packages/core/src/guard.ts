@@ -17,6 +17,25 @@ import type { RejectionReason } from './model.js';
 export interface GuardRequest {
   headers: Record<string, HeaderValue>;
   query: URLSearchParams;
+  /**
+   * The value of one header, by its lower-case name (repeats joined as Node joins them), for an
+   * adapter that can read one header without building them all (a `Request`'s, or a Node request
+   * whose `headers` nobody has read yet). Absent: `headers` is read. Read both through
+   * `requestHeader`.
+   */
+  header?(name: string): string | undefined;
+}
+
+/** One header of a guarded request (its first value), through `header` when the adapter gives it. */
+export function requestHeader(request: GuardRequest, name: string): string | undefined {
+  return request.header === undefined ? headerValue(request.headers, name) : request.header(name);
+}
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The credential of an `Authorization: Bearer <credential>` header, if the request carries one. */
+export function bearerOf(request: GuardRequest): string | undefined {
+  return requestHeader(request, 'authorization')?.match(BEARER)?.[1];
 }
 
 /** Who the request is, once the guard accepted it. */
@@ -122,10 +141,9 @@ export function guardRejection(reason: RejectionReason, message = MESSAGES[reaso
 
 /** The session token a request carries, if any. */
 export function sessionTokenOf(request: GuardRequest, queryToken: boolean): string | undefined {
-  const header = headerValue(request.headers, 'token');
+  const header = requestHeader(request, 'token');
   if (header !== undefined && header !== '') return header;
-  const authorization = headerValue(request.headers, 'authorization');
-  const bearer = authorization?.match(/^Bearer[ \t]+(\S+)[ \t]*$/i)?.[1];
+  const bearer = bearerOf(request);
   if (bearer !== undefined) return bearer;
   const query = queryToken ? request.query.get('token') : null;
   return query === null || query === '' ? undefined : query;

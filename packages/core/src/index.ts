@@ -91,6 +91,7 @@ export {
 } from './families/tencent/index.js';
 export type { WukongimOptions } from './families/wukongim.js';
 export {
+  bearerOf,
   type CredentialExtractor,
   type CredentialSource,
   createGuard,
@@ -102,6 +103,7 @@ export {
   guardRejection,
   loginRefusal,
   type Principal,
+  requestHeader,
   sessionSource,
   sessionTokenOf,
 } from './guard.js';

@@ -78,22 +78,68 @@ function admit(c: Context, next: Next, result: GuardResult): ReturnType<Middlewa
 /** The Node request of a request that came through `@hono/node-server` (its `incoming`). */
 function nodeRequestOf(c: Context): IncomingMessage | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return incoming !== undefined && typeof incoming.headers === 'object' ? incoming : undefined;
+  // `rawHeaders`, not `headers`: reading `headers` would build them.
+  return incoming !== undefined && Array.isArray(incoming.rawHeaders) ? incoming : undefined;
 }
 
 /**
- * What the guard reads of a Node request: its headers, and its query only if a source asks. Here
- * rather than `@evict/core/node`'s, whose Node imports a Worker would not have.
+ * What the guard reads of a Node request: one header at a time from `rawHeaders`, and `headers` and
+ * the query only if a source asks. Node builds `incoming.headers` on first read, and
+ * `@hono/node-server` never reads it: building it for the one or two headers the guard reads made
+ * objects and strings on every request, and the young generation's collections with them. Here
+ * rather than in `@evict/core/node`, whose Node imports a Worker would not have.
  */
 function guardRequestOfNode(incoming: IncomingMessage): GuardRequest {
   let query: URLSearchParams | undefined;
   return {
-    headers: incoming.headers,
+    get headers() {
+      return incoming.headers;
+    },
     get query() {
       query ??= new URL(incoming.url ?? '/', 'http://localhost').searchParams;
       return query;
     },
+    header: (name) => rawHeader(incoming.rawHeaders, name),
   };
+}
+
+/**
+ * Headers whose repeats Node drops, keeping the first (`IncomingMessage#headers`' rule); the others
+ * it joins with `, ` (`cookie` with `; `), as this does.
+ */
+const FIRST_WINS = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/** A header's value from a Node request's `rawHeaders` (name, value, name, value…), as `headers` would give it. */
+function rawHeader(raw: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const candidate = raw[i]!;
+    if (candidate.length !== name.length || candidate.toLowerCase() !== name) continue;
+    if (value === undefined) {
+      value = raw[i + 1]!;
+      if (FIRST_WINS.has(name)) return value;
+    } else value += `${name === 'cookie' ? '; ' : ', '}${raw[i + 1]!}`;
+  }
+  return value;
 }
 
 /** The socket's address of a request that came through `@hono/node-server`. */

@@ -1,4 +1,5 @@
 import {
+  bearerOf,
   type CredentialSource,
   type Evict,
   type GuardRejection,
@@ -123,9 +124,7 @@ function keyOf(options: JwtSourceOptions): VerificationKey | JWTVerifyGetKey {
 
 /** The JWT a request carries, if any: a Bearer value shaped like one, or the query parameter's. */
 function jwtOf(request: GuardRequest, queryParameter: string | undefined): string | undefined {
-  const header = request.headers.authorization;
-  const authorization = Array.isArray(header) ? header[0] : header;
-  const bearer = authorization?.match(/^Bearer[ \t]+(\S+)[ \t]*$/i)?.[1];
+  const bearer = bearerOf(request);
   if (bearer !== undefined && JWT.test(bearer)) return bearer;
   if (queryParameter === undefined) return undefined;
   const fromQuery = request.query.get(queryParameter);

@@ -214,6 +214,22 @@ export const guard: ContractCase[] = [
       unchanged: true,
     }),
   ),
+  // Node joins a repeated header with `, ` and keeps the first Authorization; adapters that read
+  // one header at a time (Hono on @hono/node-server, fetch handlers) must read the same.
+  {
+    name: '401 unknown for a token header sent twice (one credential, the two joined), even both valid',
+    family: 'guard',
+    request: (w) => guarded({ token: [w.tokens.alice1!, w.tokens.alice1!] }),
+    expect: { status: 401, body: UNKNOWN },
+    unchanged: true,
+  },
+  {
+    name: '200 from the first of two Authorization headers, as Node keeps it',
+    family: 'guard',
+    request: (w) => guarded({ authorization: [`Bearer ${w.tokens.alice1}`, 'Bearer no-such-token'] }),
+    expect: { status: 200, body: ALICE_WEB },
+    unchanged: true,
+  },
   {
     name: '503 unavailable for a session when the store fails (fails closed); 200 once it heals',
     family: 'guard',

@@ -96,6 +96,11 @@ class FetchGuardRequest implements GuardRequest {
     this.#query ??= new URL(this.#request.url).searchParams;
     return this.#query;
   }
+
+  /** One header straight from the `Request`'s `Headers`, without copying them all. */
+  header(name: string): string | undefined {
+    return this.#request.headers.get(name) ?? undefined;
+  }
 }
 
 /** Core's answer as a `Response`, its status, headers and text as they are. */
