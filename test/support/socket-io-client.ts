@@ -11,19 +11,23 @@ export interface HeldSocketIo {
 }
 
 /**
- * Connects over WebSocket (no reconnection) with `auth` and `query`, and waits for the server's
- * `hello`; rejects with the `connect_error` of a refused handshake. `opened` collects the clients.
+ * Connects over WebSocket (or the transports given: `['polling']` keeps to HTTP long-polling), with
+ * no reconnection, `auth` and `query`, and waits for the server's `hello`; rejects with the
+ * `connect_error` of a refused handshake. `opened` collects the clients.
  */
 export async function connectSocketIo(
   url: string,
   opened: Socket[],
   auth: Record<string, unknown>,
   query: Record<string, string> = {},
+  transports: ('websocket' | 'polling')[] = ['websocket'],
 ): Promise<HeldSocketIo> {
   const client = connectClient(url, {
     auth,
     query,
-    transports: ['websocket'],
+    transports,
+    // Long-polling only when asked: no upgrade to WebSocket behind the test's back.
+    upgrade: transports.includes('websocket'),
     reconnection: false,
     forceNew: true,
   });

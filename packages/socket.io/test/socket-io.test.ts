@@ -1,6 +1,13 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createEvict, type Evict, MemoryStore } from '@evict/core';
+import {
+  createEvict,
+  type Evict,
+  hashToken,
+  type LoginPolicyPreset,
+  MemoryStore,
+  sessionIdOf,
+} from '@evict/core';
 import { evictSocketIo, type SocketPrincipal } from '@evict/socket.io';
 import { Server } from 'socket.io';
 import type { Socket as ClientSocket } from 'socket.io-client';
@@ -30,8 +37,13 @@ afterEach(async () => {
 });
 
 /** A node: an engine on the shared store and a socket.io server behind evict's middleware. */
-async function node(nodeId: number, connectionKickGraceMs = 50) {
-  const engine = createEvict({ store, nodeId, connectionKickGraceMs });
+async function node(nodeId: number, connectionKickGraceMs = 50, loginPolicy?: LoginPolicyPreset) {
+  const engine = createEvict({
+    store,
+    nodeId,
+    connectionKickGraceMs,
+    ...(loginPolicy === undefined ? {} : { loginPolicy }),
+  });
   engines.push(engine);
   const http = createServer();
   const io = new Server(http);
@@ -45,8 +57,56 @@ async function node(nodeId: number, connectionKickGraceMs = 50) {
   return { engine, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
 }
 
-const connect = (url: string, auth: Record<string, unknown>, query: Record<string, string> = {}) =>
-  connectSocketIo(url, clients, auth, query);
+const connect = (
+  url: string,
+  auth: Record<string, unknown>,
+  query: Record<string, string> = {},
+  transports?: ('websocket' | 'polling')[],
+) => connectSocketIo(url, clients, auth, query, transports);
+
+/**
+ * Every revocation that closes a `ws` connection, made on node A, each against a socket that node B
+ * holds: what its client hears (evict:revoked with the close reason and code, then the disconnect).
+ */
+const REVOCATIONS: {
+  what: string;
+  reason: string;
+  code: number;
+  revoke(engine: Evict, held: { token: string; connId: number }): Promise<unknown>;
+}[] = [
+  { what: 'a kick of the user', reason: 'kicked', code: 4001, revoke: (e) => e.kickUser('dora01') },
+  {
+    what: 'a quit of its device',
+    reason: 'device_quit',
+    code: 4002,
+    revoke: (e) => e.quitDevice('dora01', 1),
+  },
+  {
+    what: "WuKongIM's /conn/remove",
+    reason: 'connection_removed',
+    code: 4003,
+    revoke: (e, held) => e.removeConnection({ uid: 'dora01', connId: held.connId }),
+  },
+  { what: 'a logout', reason: 'session_revoked', code: 4004, revoke: (e, held) => e.logout(held.token) },
+  {
+    what: 'its session revoked by id',
+    reason: 'session_revoked',
+    code: 4004,
+    revoke: (e, held) => e.revokeSession({ uid: 'dora01', sessionId: sessionIdOf(hashToken(held.token)) }),
+  },
+  {
+    what: 'a newer login under openim:1 (same platform)',
+    reason: 'replaced',
+    code: 4005,
+    revoke: (e) => e.issueSession({ uid: 'dora01', deviceFlag: 1 }),
+  },
+  {
+    what: "WuKongIM's /conn/kick, after its grace",
+    reason: 'connection_kicked',
+    code: 4006,
+    revoke: (e, held) => e.kickConnection({ uid: 'dora01', connId: held.connId }),
+  },
+];
 
 describe('evictSocketIo', () => {
   it('registers an accepted socket, and a kick on another node tells it evict:revoked, then disconnects it', async () => {
@@ -92,6 +152,25 @@ describe('evictSocketIo', () => {
     expect(Date.now() - startedMs).toBeGreaterThanOrEqual(40);
     expect(kicked.events[0]).toEqual(['evict:revoked', { reason: 'connection_kicked', code: 4006 }]);
   });
+
+  it.each(
+    REVOCATIONS.flatMap((r) => (['websocket', 'polling'] as const).map((transport) => ({ ...r, transport }))),
+  )(
+    '$what disconnects a socket held by the other node ($transport): evict:revoked $reason $code first',
+    async ({ reason, code, revoke, transport }) => {
+      const a = await node(1, 50, 'openim:1');
+      const b = await node(2, 50, 'openim:1');
+      const { token } = await a.engine.issueSession({ uid: 'dora01', deviceFlag: 1 });
+      const held = await connect(b.url, { token }, {}, [transport]);
+      await revoke(a.engine, { token, connId: held.hello.conn_id });
+      expect(await held.disconnected).toBe('io server disconnect');
+      expect(held.events).toEqual([
+        ['evict:revoked', { reason, code }],
+        ['disconnect', 'io server disconnect'],
+      ]);
+      await expect.poll(() => a.engine.listConnections('dora01')).toEqual([]);
+    },
+  );
 
   it('unregisters a socket that disconnects by itself', async () => {
     const a = await node(1);
