@@ -13,7 +13,18 @@ export default defineConfig({
         find: /^@evict\/core\/(.+)$/,
         replacement: fileURLToPath(new URL('./packages/core/src/$1', import.meta.url)),
       },
-      ...['core', 'redis', 'express', 'koa', 'nestjs', 'fastify', 'hono', 'jose', 'socket.io'].map((pkg) => ({
+      ...[
+        'core',
+        'redis',
+        'express',
+        'koa',
+        'nestjs',
+        'fastify',
+        'hono',
+        'jose',
+        'socket.io',
+        'prometheus',
+      ].map((pkg) => ({
         find: `@evict/${pkg}`,
         replacement: src(pkg),
       })),

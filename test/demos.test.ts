@@ -440,8 +440,8 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
       expect(served.status).toBe(200);
       const result = await new Validator().validate(served.json);
       expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
-      // The three families, the self-service routes, and the document itself.
-      expect(Object.keys(served.json.paths).length).toBe(15);
+      // The three families, the self-service routes, the metrics, and the document itself.
+      expect(Object.keys(served.json.paths).length).toBe(16);
       const replayed = await replayDocumentedExamples(main.base, served.json, {
         sessionToken: await login(main, 'alice', 1),
         tencentQuery: () =>
@@ -454,7 +454,23 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
           }).toString(),
       });
       expect(replayed.problems).toEqual([]);
-      expect(replayed.calls).toBe(15);
+      expect(replayed.calls).toBe(16);
+    });
+
+    it.sequential('GET /metrics counts the story so far in Prometheus’ text, naming no user', async () => {
+      const token = await login(main, 'metric01', 1);
+      expect((await me(main, token)).status).toBe(200);
+      expect((await kick(main, 'metric01')).json).toMatchObject({ ErrorCode: 0 });
+      expect((await me(main, token)).status).toBe(401);
+      const scraped = await fetch(`${main.base}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(scraped.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await scraped.text();
+      expect(text).toMatch(/^evict_revocations_total\{action="kick_user",family="tencent"\} [1-9]/m);
+      expect(text).toMatch(/^evict_guard_decisions_total\{result="accepted",reason="none"\} [1-9]/m);
+      expect(text).toMatch(/^evict_guard_decisions_total\{result="rejected",reason="kicked"\} [1-9]/m);
+      expect(text).toMatch(/^evict_store_operation_duration_seconds_count\{operation="kick"\} [1-9]/m);
+      expect(text).not.toContain('metric01');
     });
 
     // Issue 15: the Express demo signs JWTs too; evict never stores them, and a kick still rejects them.

@@ -22,6 +22,7 @@ const PACKAGES = [
   'hono',
   'jose',
   'socket.io',
+  'prometheus',
 ] as const;
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
@@ -57,6 +58,7 @@ beforeAll(() => {
       'hono@4',
       'jose@6',
       'socket.io@4',
+      'prom-client@15',
       '@nestjs/common@11',
       '@nestjs/core@11',
       '@nestjs/platform-express@11',
@@ -232,6 +234,30 @@ const { createEvict } = require('@evict/core');
   await e.close();
 })();`,
   },
+  prometheus: {
+    esm: `import { evictMetrics } from '@evict/prometheus';
+import { createEvict } from '@evict/core';
+import { Registry } from 'prom-client';
+const e = createEvict();
+const registry = new Registry();
+evictMetrics(e, { registry });
+await e.kickUser('alice').catch(() => undefined);
+const text = await registry.metrics();
+console.log(JSON.stringify([text.includes('evict_guard_decisions_total'), text.includes('operation="kick"')]));
+await e.close();`,
+    cjs: `const { evictMetrics } = require('@evict/prometheus');
+const { createEvict } = require('@evict/core');
+const { Registry } = require('prom-client');
+(async () => {
+  const e = createEvict();
+  const registry = new Registry();
+  evictMetrics(e, { registry });
+  await e.kickUser('alice').catch(() => undefined);
+  const text = await registry.metrics();
+  console.log(JSON.stringify([text.includes('evict_guard_decisions_total'), text.includes('operation="kick"')]));
+  await e.close();
+})();`,
+  },
 };
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
@@ -244,6 +270,7 @@ const expected: Record<(typeof PACKAGES)[number], unknown> = {
   hono: [401, 'function'],
   jose: [true, 'jwt'],
   'socket.io': ['function', 2],
+  prometheus: [true, true],
 };
 
 function run(kind: 'esm' | 'cjs', source: string): unknown {

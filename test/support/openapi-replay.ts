@@ -72,11 +72,16 @@ export async function replayDocumentedExamples(
       problems.push(`${where}: status not documented`);
       continue;
     }
-    const schema = documented.content?.['application/json']?.schema;
-    if (schema === undefined) {
+    const [mediaType, media] = Object.entries(documented.content ?? {})[0] ?? [];
+    if (media === undefined) {
       if (text !== '') problems.push(`${where}: documented without a body`);
       continue;
     }
+    if (!(response.headers.get('content-type') ?? '').startsWith(mediaType!))
+      problems.push(`${where}: answered ${response.headers.get('content-type')}, documented ${mediaType}`);
+    // A body that is not JSON (Prometheus' text) is checked for its media type only.
+    if (mediaType !== 'application/json') continue;
+    const { schema } = media;
     const validate = schemaValidator(schema);
     if (!validate(JSON.parse(text))) problems.push(`${where}: ${JSON.stringify(validate.errors)}`);
   }

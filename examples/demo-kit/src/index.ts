@@ -15,8 +15,10 @@ import {
   userSigSource,
 } from '@evict/core';
 import { createUpgradeCheck, registerSocket, rejectUpgrade } from '@evict/core/node';
+import { evictMetrics } from '@evict/prometheus';
 import { RedisStore } from '@evict/redis';
 import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 
 export interface DemoOptions {
@@ -25,6 +27,8 @@ export interface DemoOptions {
   nodeId: number;
   /** When set, the WuKongIM routes require it in the `token` header; unset, they are open (loopback demo). */
   managerToken?: string;
+  /** When set, `GET /metrics` requires it as `Authorization: Bearer`; unset, it is open (loopback demo). */
+  metricsToken?: string;
   tencent: TencentOptions;
   /** Demo data: user123 with two devices and the connection 12345 of the seeds. */
   seed: boolean;
@@ -107,6 +111,7 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     jwtSecret: env.EVICT_DEMO_JWT_SECRET ?? 'evict-demo-jwt-secret-do-not-use-in-production',
     nodeId: Number(env.NODE_ID ?? 1),
     ...(env.EVICT_MANAGER_TOKEN ? { managerToken: env.EVICT_MANAGER_TOKEN } : {}),
+    ...(env.EVICT_METRICS_TOKEN ? { metricsToken: env.EVICT_METRICS_TOKEN } : {}),
     tencent: {
       sdkAppId: Number(env.TENCENT_SDKAPPID ?? 1400000001),
       secretKey: env.TENCENT_SECRET_KEY ?? 'evict-demo-secret-key-do-not-use-in-production',
@@ -204,15 +209,22 @@ export function describeStore(options: DemoOptions): string {
 }
 
 /**
- * The admin routes every demo mounts: the three families, the self-service routes, and the OpenAPI
- * document of them all at `GET /openapi.json`.
+ * The admin routes every demo mounts: the three families, the self-service routes, the OpenAPI
+ * document of them all at `GET /openapi.json`, and the engine's metrics at `GET /metrics` (behind
+ * `EVICT_METRICS_TOKEN` as a Bearer token when set; open, like the WuKongIM routes, when not).
  */
-export function demoAdminOptions(options: DemoOptions): AdminApiOptions {
+export function demoAdminOptions(engine: Evict, options: DemoOptions): AdminApiOptions {
+  const registry = new Registry();
+  evictMetrics(engine, { registry });
   return {
     wukongim: wukongimOptions(options),
     tencent: options.tencent,
     sessions: true,
     openapi: { title: 'evict demo', version: '1.0.0' },
+    metrics:
+      options.metricsToken === undefined
+        ? { registry, allowUnauthenticated: true }
+        : { registry, bearerToken: options.metricsToken },
   };
 }
 

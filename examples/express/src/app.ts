@@ -31,7 +31,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
 
   const app = express();
   // The three admin API families, at the paths their documentation gives.
-  app.use(evictRouter(engine, demoAdminOptions(options)));
+  app.use(evictRouter(engine, demoAdminOptions(engine, options)));
 
   // The host's own routes.
   // JWTs the demo signs (`POST /login/jwt`), session tokens, and Tencent UserSigs, in that order.

@@ -34,7 +34,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   // host's routes that ask for it (`config: { evict: true }`).
   await app.register(fastifyEvict, {
     engine,
-    admin: demoAdminOptions(options),
+    admin: demoAdminOptions(engine, options),
     guard: false,
   });
   const guarded = {

@@ -44,7 +44,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     }
   });
   // The three admin API families, at the paths their documentation gives.
-  app.use(evictRoutes(engine, demoAdminOptions(options)));
+  app.use(evictRoutes(engine, demoAdminOptions(engine, options)));
 
   // The host's own routes.
   const guard = evictGuard(engine, { credentials: ['session', userSigSource(options.tencent)] });

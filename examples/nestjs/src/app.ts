@@ -115,7 +115,7 @@ class DemoModule {
       imports: [
         EvictModule.forRoot({
           engine,
-          admin: demoAdminOptions(options),
+          admin: demoAdminOptions(engine, options),
           guard: { credentials: ['session', userSigSource(options.tencent)] },
         }),
       ],

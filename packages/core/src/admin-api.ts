@@ -6,6 +6,7 @@ import { type TencentOptions, tencentFamily } from './families/tencent/index.js'
 import { type WukongimOptions, wukongimFamily } from './families/wukongim.js';
 import type { EvictHandler, EvictRequest, EvictResponse } from './http/types.js';
 import { jsonResponse } from './http/types.js';
+import { type MetricsRouteOptions, metricsRoute } from './metrics-route.js';
 import { type OpenApiOptions, openApiDocument } from './openapi.js';
 import { definedOptions } from './options.js';
 import { handleSelfService, SELF_SERVICE_ROUTES } from './self-service.js';
@@ -31,6 +32,11 @@ export interface AdminApiOptions {
    * give it here too, so that the document's paths include it. Default false.
    */
   openapi?: boolean | (OpenApiOptions & { path?: string });
+  /**
+   * Serve a metrics registry at `GET /metrics` (or `path`), behind `bearerToken` unless
+   * `allowUnauthenticated` (docs/metrics.md). Default: none.
+   */
+  metrics?: MetricsRouteOptions;
 }
 
 export interface AdminRoute {
@@ -58,7 +64,7 @@ const OPENAPI_ROUTE_DOC: RouteDoc = {
   },
 };
 
-const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens', 'sessions', 'openapi'];
+const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens', 'sessions', 'openapi', 'metrics'];
 
 /** The admin endpoints of the chosen families as one framework-neutral handler. */
 export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): AdminApi {
@@ -85,6 +91,12 @@ export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): Ad
   const sessions = defined.sessions ?? false;
   if (typeof sessions !== 'boolean') throw new TypeError('evict: sessions must be a boolean');
   if (sessions) for (const route of SELF_SERVICE_ROUTES) routes.push({ family: 'sessions', ...route });
+
+  if (defined.metrics !== undefined) {
+    const route = metricsRoute(defined.metrics);
+    table.set(`GET ${route.path}`, route);
+    routes.push({ family: 'evict', method: 'GET', path: route.path, doc: route.doc });
+  }
 
   const openapi = defined.openapi ?? false;
   if (openapi !== false) {

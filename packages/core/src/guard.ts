@@ -6,6 +6,7 @@
  */
 
 import type { Evict } from './engine/evict.js';
+import type { EvictObserver } from './engine/observer.js';
 import type { CheckResult, Credential } from './engine/types.js';
 import { isEvictError } from './errors.js';
 import type { JsonSchema } from './families/route-doc.js';
@@ -215,7 +216,15 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
   ): MaybePromise<GuardResult> =>
     found === undefined ? checkFrom(request, index + 1) : checkFound(sources[index]!, found);
 
-  const checkNow = (request: GuardRequest): MaybePromise<GuardResult> => checkFrom(request, 0);
+  const checkNow = (request: GuardRequest): MaybePromise<GuardResult> => {
+    // One property test when nothing observes the guard (the default).
+    const report = engine.observer?.guardDecision;
+    if (report === undefined) return checkFrom(request, 0);
+    const result = checkFrom(request, 0);
+    return isThenable(result)
+      ? Promise.resolve(result).then((settled) => reported(settled, report))
+      : reported(result, report);
+  };
   const check = (request: GuardRequest): Promise<GuardResult> => {
     try {
       return Promise.resolve(checkNow(request));
@@ -224,6 +233,11 @@ export function createGuard(engine: Evict, options: GuardOptions = {}): Guard {
     }
   };
   return Object.assign(check, { check, checkNow });
+}
+
+function reported(result: GuardResult, report: NonNullable<EvictObserver['guardDecision']>): GuardResult {
+  report(result.ok, result.ok ? undefined : result.reason);
+  return result;
 }
 
 /** Kept apart from the synchronous path, so that only a verdict still to come allocates a closure. */

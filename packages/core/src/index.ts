@@ -20,6 +20,7 @@ export {
   type OverLimit,
   type PresetOptions,
 } from './engine/login-policy.js';
+export type { EvictObserver } from './engine/observer.js';
 export type { EvictOptions } from './engine/options.js';
 export {
   type Actor,
@@ -118,6 +119,7 @@ export {
 } from './http/types.js';
 export { isThenable, type MaybePromise, mapMaybePromise } from './maybe-promise.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export type { MetricsRouteOptions, MetricsSource } from './metrics-route.js';
 export type {
   Admission,
   ClusterMessage,

@@ -184,6 +184,8 @@ export type ClusterMessage =
       /** Tell the clients first, close them this much later (`ConnectionCloseInfo.graceMs`). */
       graceMs?: number;
       fromNodeId: number;
+      /** When the sending node made it (its clock), for the lag a receiver observes. */
+      sentAtMs?: number;
     }
   | {
       /** Something that can reject credentials changed for this user (a cutoff, a logout): drop cached copies. */
@@ -194,4 +196,6 @@ export type ClusterMessage =
       /** The session was pushed out by a login policy: its connections close with `4005 replaced`. */
       replaced?: boolean;
       fromNodeId: number;
+      /** When the sending node made it (its clock), for the lag a receiver observes. */
+      sentAtMs?: number;
     };

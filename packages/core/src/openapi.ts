@@ -51,7 +51,11 @@ export function openApiDocument(
             description: response.description,
             ...(response.schema === undefined
               ? {}
-              : { content: { 'application/json': content(response.schema, response.example) } }),
+              : {
+                  content: {
+                    [response.contentType ?? 'application/json']: content(response.schema, response.example),
+                  },
+                }),
           },
         ]),
       ),

@@ -188,7 +188,7 @@ export async function handleSelfService(
   const { uid } = verdict;
   const endpoint =
     matched.route === 'revoke' ? 'DELETE /sessions/:id' : `${request.method.toUpperCase()} ${request.path}`;
-  const context = { actor: { type: 'user' as const, id: uid }, endpoint };
+  const context = { actor: { type: 'user' as const, id: uid }, endpoint, family: 'sessions' };
   try {
     switch (matched.route) {
       case 'list': {

@@ -138,6 +138,11 @@ export class ConnectionRegistry {
     };
   }
 
+  /** How many connections this node holds. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
   list(): LocalConnectionInfo[] {
     return Array.from(this.#connections, ([, local]) => {
       const { nodeId: _, incarnation: __, ...info } = this.#recordOf(local);
@@ -210,6 +215,7 @@ export class ConnectionRegistry {
           reason,
           ...(graceMs === undefined ? {} : { graceMs }),
           fromNodeId: this.#o.nodeId,
+          sentAtMs: this.#o.clock.nowMs(),
         }),
       ),
     );

@@ -27,6 +27,7 @@ import { ConnectionRegistry } from './connections.js';
 import { EventHub } from './events.js';
 import { FirstDistinct } from './first-distinct.js';
 import { LastSeen } from './last-seen.js';
+import { combineObservers, type EvictObserver } from './observer.js';
 import { type EvictOptions, parseEvictOptions, type ResolvedOptions } from './options.js';
 import { presenceOf } from './presence.js';
 import { Revocations } from './revocations.js';
@@ -65,6 +66,8 @@ export class Evict {
   readonly #unwatchLink: () => void;
   readonly #ownsStore: boolean;
   readonly #lastSeen: LastSeen | undefined;
+  readonly #observers: EvictObserver[] = [];
+  #observer: EvictObserver | undefined;
   #closed = false;
 
   constructor(options: EvictOptions = {}) {
@@ -72,7 +75,7 @@ export class Evict {
     this.#o = o;
     this.#ownsStore = options.store === undefined;
     this.nodeId = o.nodeId;
-    this.#store = timedStore(o.store, o.storeTimeoutMs);
+    this.#store = timedStore(o.store, o.storeTimeoutMs, () => this.#observer);
     const shared = { nodeId: o.nodeId, store: this.#store, clock: o.clock, events: this.#events };
     const lastSeen =
       o.lastSeenResolutionMs === 0
@@ -113,6 +116,9 @@ export class Evict {
       replaced: (by, replaced) => this.#pushedOut(by, replaced),
     });
     this.#unsubscribe = o.store.subscribe((message) => {
+      const lag = this.#observer?.clusterMessage;
+      if (lag !== undefined && typeof message.sentAtMs === 'number')
+        lag(Math.max(0, o.clock.nowMs() - message.sentAtMs));
       if (message.type === 'revoked') {
         if (typeof message.uid === 'string') this.#check.forgetUser(message.uid);
         if (typeof message.tokenHash === 'string') {
@@ -167,6 +173,31 @@ export class Evict {
 
   on<K extends keyof EvictEvents>(event: K, listener: (payload: EvictEvents[K]) => void): () => void {
     return this.#events.on(event, listener);
+  }
+
+  /**
+   * Attaches instrumentation (a metrics exporter): the guard's decisions, store calls and their
+   * durations, cluster messages' lag, refused admin authentications. Returns the detach.
+   */
+  observe(observer: EvictObserver): () => void {
+    this.#observers.push(observer);
+    this.#observer = combineObservers(this.#observers, (error) => this.#events.error(error));
+    return () => {
+      const at = this.#observers.indexOf(observer);
+      if (at === -1) return;
+      this.#observers.splice(at, 1);
+      this.#observer = combineObservers(this.#observers, (error) => this.#events.error(error));
+    };
+  }
+
+  /** What is attached with `observe`, combined; undefined when nothing is (read on hot paths: one test). */
+  get observer(): EvictObserver | undefined {
+    return this.#observer;
+  }
+
+  /** How many live connections this node holds. */
+  get localConnectionCount(): number {
+    return this.#connections.size;
   }
 
   // ---- sessions ----
@@ -440,7 +471,7 @@ export class Evict {
         atMs,
         connectionsClosed,
       },
-      { actor: options.actor ?? { type: 'user', id: uid }, endpoint: options.endpoint },
+      { ...options, actor: options.actor ?? { type: 'user', id: uid } },
     );
     return { atMs, connectionsClosed };
   }
@@ -457,7 +488,7 @@ export class Evict {
     const atMs = this.#now();
     this.#emitRevocation(
       { action: 'clear_push_token', uid, pushTokenKinds, atMs, connectionsClosed: 0 },
-      { actor: context.actor ?? { type: 'user', id: uid }, endpoint: context.endpoint },
+      { ...context, actor: context.actor ?? { type: 'user', id: uid } },
     );
     return { atMs, connectionsClosed: 0 };
   }
@@ -610,13 +641,14 @@ export class Evict {
   }
 
   #emitRevocation(
-    event: Omit<RevocationEvent, 'actor' | 'servedByNodeId' | 'endpoint'>,
+    event: Omit<RevocationEvent, 'actor' | 'servedByNodeId' | 'endpoint' | 'family'>,
     context: RevocationContext,
   ): void {
     this.#events.emit('revocation', {
       ...event,
       actor: context.actor ?? { type: 'host' },
       ...(context.endpoint === undefined ? {} : { endpoint: context.endpoint }),
+      ...(context.family === undefined ? {} : { family: context.family }),
       servedByNodeId: this.nodeId,
     });
   }

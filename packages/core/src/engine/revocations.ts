@@ -73,7 +73,7 @@ export class Revocations {
         cutoff: { atMs, reason },
         expiresAtMs: atMs + this.#o.maxCredentialLifetimeMs,
         require: { user: hook === undefined, device: deviceFlag !== null },
-        announce: { type: 'revoked', uid, fromNodeId: this.#o.nodeId },
+        announce: { type: 'revoked', uid, fromNodeId: this.#o.nodeId, sentAtMs: atMs },
       });
     } finally {
       // Also on failure: a write that timed out may still land.
@@ -220,6 +220,7 @@ export class Revocations {
       uid,
       ...(tokenHash === undefined ? {} : { tokenHash }),
       fromNodeId: this.#o.nodeId,
+      sentAtMs: this.#o.clock.nowMs(),
     });
   }
 

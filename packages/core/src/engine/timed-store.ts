@@ -1,5 +1,6 @@
 import { isEvictError, StoreTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { EvictStore } from '../store.js';
+import type { EvictObserver } from './observer.js';
 
 /** The store methods the engine calls, each bounded by the store timeout. */
 const METHODS = [
@@ -41,16 +42,46 @@ type Method = (typeof METHODS)[number];
  */
 export type TimedStore = Required<Pick<EvictStore, Method>>;
 
-export function timedStore(store: EvictStore, timeoutMs: number): TimedStore {
+export function timedStore(
+  store: EvictStore,
+  timeoutMs: number,
+  observer: () => EvictObserver | undefined = () => undefined,
+): TimedStore {
   const timed: Partial<Record<Method, unknown>> = {};
   for (const name of METHODS) {
-    timed[name] = (...args: unknown[]) =>
+    const call = (args: unknown[]) =>
       withinTimeout(
         () => (store[name] as (...a: unknown[]) => Promise<unknown>).apply(store, args),
         timeoutMs,
       );
+    timed[name] = (...args: unknown[]) => {
+      const report = observer()?.storeOperation;
+      return report === undefined ? call(args) : timeCall(name, () => call(args), report);
+    };
   }
   return timed as TimedStore;
+}
+
+/** Reports how long a store call took and how it ended. Only when an observer listens: it reads a clock. */
+async function timeCall<T>(
+  operation: string,
+  call: () => Promise<T>,
+  report: NonNullable<EvictObserver['storeOperation']>,
+): Promise<T> {
+  // A monotonic clock: the engine's clock may be a test's, or jump.
+  const startMs = performance.now();
+  try {
+    const value = await call();
+    report(operation, performance.now() - startMs, 'ok');
+    return value;
+  } catch (error) {
+    report(
+      operation,
+      performance.now() - startMs,
+      isEvictError(error, 'EVICT_STORE_TIMEOUT') ? 'timeout' : 'error',
+    );
+    throw error;
+  }
 }
 
 async function withinTimeout<T>(call: () => Promise<T>, timeoutMs: number): Promise<T> {

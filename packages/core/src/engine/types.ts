@@ -53,6 +53,8 @@ export interface RevocationContext {
   actor?: Actor;
   /** The endpoint that served it, e.g. `POST /user/device_quit`. */
   endpoint?: string;
+  /** The API family whose endpoint served it (`wukongim`, `tencent`, `lancens`, `sessions`); absent for the host's own calls. */
+  family?: string;
 }
 
 export type RevocationAction =
@@ -81,6 +83,8 @@ export interface RevocationEvent {
   pushTokenKinds?: PushTokenKind[];
   actor: Actor;
   endpoint?: string;
+  /** The API family whose endpoint served it; absent for the host's own calls. */
+  family?: string;
   atMs: number;
   /** The node that served the revocation. */
   servedByNodeId: number;

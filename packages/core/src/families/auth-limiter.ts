@@ -68,6 +68,8 @@ export function authFailureLimiter(engine: Evict, scope: string, maxPerWindow: n
       return false;
     },
     async fail(client) {
+      // The scope is the family's name: what a metrics exporter labels the failure with.
+      engine.observer?.adminAuthFailure?.(scope);
       const windowStartMs = windowStart(now());
       let stored = 0;
       let storeFailure: { error: unknown } | undefined;

@@ -77,7 +77,7 @@ function clearPushTokenRoute(engine: Evict, path: string, kind: PushTokenKind): 
       if (token === undefined) return fail(401, 'no token');
       if (token.length > MAX_TOKEN_LENGTH) return fail(401, 'invalid token');
       try {
-        await engine.clearPushToken(token, kind, { endpoint });
+        await engine.clearPushToken(token, kind, { endpoint, family: 'lancens' });
         return ok();
       } catch (error) {
         return failure(error);
@@ -126,6 +126,7 @@ export function lancensFamily(engine: Evict, _options: LancensOptions | undefine
               uid: username,
               actor: { type: 'user', id: username },
               endpoint: 'POST /v1/api/user/logout',
+              family: 'lancens',
             });
             return ok();
           } catch (error) {

@@ -21,6 +21,8 @@ export interface ParameterDoc {
 
 export interface ResponseDoc {
   description: string;
+  /** Default `application/json`. */
+  contentType?: string;
   /** The body's schema; absent for an empty body. */
   schema?: JsonSchema;
   example?: unknown;
@@ -32,7 +34,8 @@ export type SecuritySchemeName =
   | 'tencentUserSig'
   | 'lancensLoginToken'
   | 'sessionToken'
-  | 'sessionBearer';
+  | 'sessionBearer'
+  | 'metricsBearer';
 
 export interface RouteDoc {
   summary: string;
@@ -77,6 +80,11 @@ export const SECURITY_SCHEMES: Readonly<Record<SecuritySchemeName, JsonSchema>> 
     type: 'http',
     scheme: 'bearer',
     description: 'The signed-in user’s session token as `Authorization: Bearer <token>`.',
+  },
+  metricsBearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The metrics token (`metrics.bearerToken`), as Prometheus sends it.',
   },
 };
 

@@ -177,7 +177,11 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
     return fail(500, 'internal server error');
   };
 
-  const context = (endpoint: string): RevocationContext => ({ actor: { type: 'manager' }, endpoint });
+  const context = (endpoint: string): RevocationContext => ({
+    actor: { type: 'manager' },
+    endpoint,
+    family: 'wukongim',
+  });
 
   /**
    * `/conn/remove` and `/conn/kick`: the same body and answers; remove closes at once and silently,

@@ -185,6 +185,7 @@ export function tencentFamily(engine: Evict, rawOptions: TencentOptions | undefi
       await engine.kickUser(uid as string, {
         actor: { type: 'admin', id: admitted.admin },
         endpoint: KICK_ENDPOINT,
+        family: 'tencent',
       });
       return answer(0);
     } catch (error) {
