@@ -20,6 +20,7 @@ export const MODES = [
   'express-noop',
   'express-evict-memory',
   'express-evict-memory-last-seen-off',
+  'express-evict-memory-metrics',
   'express-evict-redis',
   'koa',
   'koa-noop',
@@ -111,6 +112,7 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
   } else if (
     mode === 'express-evict-memory' ||
     mode === 'express-evict-memory-last-seen-off' ||
+    mode === 'express-evict-memory-metrics' ||
     mode === 'express-evict-redis'
   ) {
     const { evictGuard }: typeof import('@evict/express') = await import(built('express'));
@@ -120,6 +122,12 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
       mode === 'express-evict-memory-last-seen-off' ? { lastSeenResolutionMs: 0 } : {},
     );
     headers.token = token;
+    if (mode === 'express-evict-memory-metrics') {
+      // Metrics on (section 8): every decision and store call counted on a registry of its own.
+      const { evictMetrics }: typeof import('@evict/prometheus') = await import(built('prometheus'));
+      const { Registry } = await import('prom-client');
+      evictMetrics(engine, { registry: new Registry() });
+    }
     app.get('/hello', evictGuard(engine), hello);
   } else if (mode === 'express-session-redis') {
     // At its best: no resave, no touch, no empty sessions; one Redis GET per request.

@@ -19,6 +19,7 @@ export const NAMES: Record<Mode, string> = {
   'express-noop': 'Express + a no-op middleware',
   'express-evict-memory': 'Express + evictGuard (memory store)',
   'express-evict-memory-last-seen-off': 'Express + evictGuard (memory store, last-seen tracking off)',
+  'express-evict-memory-metrics': 'Express + evictGuard (memory store, metrics on: @evict/prometheus)',
   'express-evict-redis': 'Express + evictGuard (RedisStore, cache on)',
   koa: 'bare Koa',
   'koa-noop': 'Koa + a no-op middleware',
