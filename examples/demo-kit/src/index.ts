@@ -210,8 +210,9 @@ export function describeStore(options: DemoOptions): string {
 
 /**
  * The admin routes every demo mounts: the three families, the self-service routes, the OpenAPI
- * document of them all at `GET /openapi.json`, and the engine's metrics at `GET /metrics` (behind
- * `EVICT_METRICS_TOKEN` as a Bearer token when set; open, like the WuKongIM routes, when not).
+ * document of them all at `GET /openapi.json`, the engine's metrics at `GET /metrics` (behind
+ * `EVICT_METRICS_TOKEN` as a Bearer token when set; open, like the WuKongIM routes, when not), and
+ * the admin console at `GET /console` (behind the manager token when set).
  */
 export function demoAdminOptions(engine: Evict, options: DemoOptions): AdminApiOptions {
   const registry = new Registry();
@@ -225,6 +226,8 @@ export function demoAdminOptions(engine: Evict, options: DemoOptions): AdminApiO
       options.metricsToken === undefined
         ? { registry, allowUnauthenticated: true }
         : { registry, bearerToken: options.metricsToken },
+    // Behind the manager token when there is one, open (like the WuKongIM routes) when not.
+    console: options.managerToken === undefined ? { allowUnauthenticated: true } : {},
   };
 }
 

@@ -1,3 +1,4 @@
+import { type ConsoleOptions, consoleRoutes } from './console/console-api.js';
 import type { Evict } from './engine/evict.js';
 import { FAMILY_NAMES, type Family, type FamilyName } from './families/family.js';
 import { type LancensOptions, lancensFamily } from './families/lancens.js';
@@ -37,6 +38,12 @@ export interface AdminApiOptions {
    * `allowUnauthenticated` (docs/metrics.md). Default: none.
    */
   metrics?: MetricsRouteOptions;
+  /**
+   * The admin console at `GET /console` (or `path`): look a user up, see their sessions, live
+   * connections and push tokens, revoke them. Authenticated by the WuKongIM manager token unless
+   * `authorize` says otherwise (docs/console.md). Default: none.
+   */
+  console?: ConsoleOptions;
 }
 
 export interface AdminRoute {
@@ -64,7 +71,16 @@ const OPENAPI_ROUTE_DOC: RouteDoc = {
   },
 };
 
-const KNOWN_OPTIONS = ['families', 'wukongim', 'tencent', 'lancens', 'sessions', 'openapi', 'metrics'];
+const KNOWN_OPTIONS = [
+  'families',
+  'wukongim',
+  'tencent',
+  'lancens',
+  'sessions',
+  'openapi',
+  'metrics',
+  'console',
+];
 
 /** The admin endpoints of the chosen families as one framework-neutral handler. */
 export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): AdminApi {
@@ -92,10 +108,19 @@ export function createAdminApi(engine: Evict, options: AdminApiOptions = {}): Ad
   if (typeof sessions !== 'boolean') throw new TypeError('evict: sessions must be a boolean');
   if (sessions) for (const route of SELF_SERVICE_ROUTES) routes.push({ family: 'sessions', ...route });
 
-  if (defined.metrics !== undefined) {
-    const route = metricsRoute(defined.metrics);
-    table.set(`GET ${route.path}`, route);
-    routes.push({ family: 'evict', method: 'GET', path: route.path, doc: route.doc });
+  const own = [
+    ...(defined.metrics === undefined ? [] : [metricsRoute(defined.metrics)]),
+    ...(defined.console === undefined
+      ? []
+      : consoleRoutes(
+          engine,
+          defined.console,
+          names.includes('wukongim') ? defined.wukongim?.managerToken : undefined,
+        )),
+  ];
+  for (const route of own) {
+    table.set(`${route.method} ${route.path}`, route);
+    routes.push({ family: 'evict', method: route.method, path: route.path, doc: route.doc });
   }
 
   const openapi = defined.openapi ?? false;

@@ -6,6 +6,7 @@
 export { type AdminApi, type AdminApiOptions, type AdminRoute, createAdminApi } from './admin-api.js';
 export type { CacheStats } from './cache.js';
 export { type Clock, systemClock } from './clock.js';
+export type { ConsoleOptions } from './console/console-api.js';
 export { createEvict, Evict } from './engine/evict.js';
 export {
   type AdmissionOutcome,

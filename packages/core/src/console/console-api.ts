@@ -1,0 +1,291 @@
+import type { Evict } from '../engine/evict.js';
+import type { RevocationContext } from '../engine/types.js';
+import { isEvictError, isStoreFailure } from '../errors.js';
+import type { FamilyRoute } from '../families/family.js';
+import { objectBody } from '../families/family.js';
+import type { RouteDoc } from '../families/route-doc.js';
+import { type EvictRequest, type EvictResponse, headerValue, jsonResponse } from '../http/types.js';
+import { secretsEqual } from '../secrets.js';
+import { isDeviceFlag, isPositiveSafeInteger, uidProblem } from '../validation.js';
+import { CONSOLE_PAGE } from './console-page.js';
+
+export interface ConsoleOptions {
+  /** Where the page is served; its JSON API is below `<path>/api`. Default `/console`. */
+  path?: string;
+  /**
+   * Who may use it: true to let the request in. Default: the WuKongIM manager token in the `token`
+   * header (the page asks for it), when the WuKongIM family is mounted with one.
+   */
+  authorize?: (request: EvictRequest) => boolean | Promise<boolean>;
+  /** Serve it to anyone who reaches it (a demo on loopback only). */
+  allowUnauthenticated?: boolean;
+  /** How long a `changes` call waits for a change of the user before it answers anyway. Default 25 000. */
+  changesWaitMs?: number;
+}
+
+const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
+
+/**
+ * The admin console: one page (no CDN, no framework) and the JSON API it calls, to look a user up
+ * (sessions, live connections per node, push tokens) and revoke what is there. The page learns of
+ * changes by long-polling `changes`, which answers when a revocation or a closed connection of the
+ * user happens on this node (or after `changesWaitMs`): every adapter writes core's answers whole,
+ * so a stream would need each of them to learn streaming, and a poll needs nothing.
+ */
+export function consoleRoutes(
+  engine: Evict,
+  options: ConsoleOptions,
+  managerToken: string | undefined,
+): FamilyRoute[] {
+  const { path = '/console', authorize, allowUnauthenticated = false, changesWaitMs = 25_000 } = options;
+  if (typeof path !== 'string' || !path.startsWith('/') || path.endsWith('/'))
+    throw new TypeError('evict: console.path must be a path that starts with "/" and does not end with one');
+  if (authorize === undefined && managerToken === undefined && allowUnauthenticated !== true) {
+    throw new TypeError(
+      'evict: the console refuses to mount without authentication: mount the WuKongIM family with a ' +
+        'managerToken, or give console.authorize, or set console.allowUnauthenticated: true (loopback demo only)',
+    );
+  }
+  const fail = (status: number, error: string, message: string) => jsonResponse(status, { error, message });
+  const allowed = async (request: EvictRequest): Promise<boolean> => {
+    if (authorize !== undefined) return (await authorize(request)) === true;
+    if (managerToken === undefined) return true;
+    const given = headerValue(request.headers, 'token');
+    return given !== undefined && secretsEqual(given, managerToken);
+  };
+  const context = (endpoint: string): RevocationContext => ({
+    actor: { type: 'manager' },
+    endpoint,
+    family: 'console',
+  });
+
+  /** An API route: authenticated, its body read as an object of `fields`, its failures answered alike. */
+  const api = (
+    method: 'GET' | 'POST',
+    name: string,
+    doc: Omit<RouteDoc, 'responses'>,
+    fields: readonly string[],
+    run: (input: Readonly<Record<string, unknown>>, request: EvictRequest) => Promise<EvictResponse>,
+  ): FamilyRoute => ({
+    method,
+    path: `${path}/api/${name}`,
+    doc: { ...doc, responses: API_RESPONSES },
+    async handle(request) {
+      if (!(await allowed(request)))
+        return fail(401, 'unauthorized', 'send the manager token in the `token` header');
+      let input: Readonly<Record<string, unknown>>;
+      if (method === 'GET') input = Object.fromEntries(request.query);
+      else {
+        const body = objectBody(await request.readBody(), fields);
+        if (!body.ok) return fail(400, 'bad_request', body.message);
+        input = body.fields;
+      }
+      const uidIssue = uidProblem(input.uid);
+      if (uidIssue !== undefined) return fail(400, 'bad_request', `uid ${uidIssue}`);
+      try {
+        return await run(input, request);
+      } catch (error) {
+        if (error instanceof TypeError) return fail(400, 'bad_request', error.message);
+        if (isEvictError(error, 'EVICT_UNKNOWN_USER')) return fail(404, 'not_found', 'no such user');
+        if (isEvictError(error, 'EVICT_SESSION_NOT_FOUND')) return fail(404, 'not_found', 'no such session');
+        if (isEvictError(error, 'EVICT_CONNECTION_NOT_FOUND'))
+          return fail(404, 'not_found', 'no such connection');
+        if (isEvictError(error, 'EVICT_DEVICE_NOT_FOUND')) return fail(404, 'not_found', 'no such device');
+        if (isStoreFailure(error)) return fail(503, 'unavailable', 'the store is unavailable; try again');
+        return fail(500, 'internal', 'internal error');
+      }
+    },
+  });
+  const done = (result: { connectionsClosed: number }) =>
+    jsonResponse(200, { status: 'ok', connections_closed: result.connectionsClosed });
+  const connectionOf = (input: Readonly<Record<string, unknown>>) => {
+    if (!isPositiveSafeInteger(input.conn_id)) throw new TypeError('conn_id must be a positive integer');
+    if (input.node_id !== undefined && !isPositiveSafeInteger(input.node_id))
+      throw new TypeError('node_id must be a positive integer');
+    return {
+      uid: input.uid as string,
+      connId: input.conn_id,
+      ...(input.node_id === undefined ? {} : { nodeId: input.node_id as number }),
+    };
+  };
+
+  return [
+    {
+      method: 'GET',
+      path,
+      doc: {
+        summary: 'The admin console',
+        description: 'One HTML page; it asks for the manager token and calls the API below.',
+        responses: {
+          '200': { description: 'The page.', contentType: 'text/html', schema: { type: 'string' } },
+        },
+      },
+      // The page holds no data: it is served to anyone; its API is what is authenticated.
+      handle: async () => ({
+        status: 200,
+        headers: {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          // Everything the page needs is inline; nothing may load from elsewhere.
+          'content-security-policy':
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+          'x-content-type-options': 'nosniff',
+        },
+        body: CONSOLE_PAGE,
+      }),
+    },
+    api(
+      'GET',
+      'user',
+      { summary: 'A user: sessions, live connections, push tokens', description: '' },
+      [],
+      async (input) => {
+        const uid = input.uid as string;
+        const [sessions, connections, pushTokens] = await Promise.all([
+          engine.listSessions(uid),
+          engine.listConnections(uid),
+          engine.pushTokens(uid),
+        ]);
+        return jsonResponse(200, {
+          uid,
+          sessions: sessions.map((s) => ({
+            id: s.sessionId,
+            device_flag: s.deviceFlag,
+            device_id: s.deviceId ?? null,
+            user_agent: s.userAgent ?? null,
+            ip: s.ip ?? null,
+            created_at: s.issuedAtMs,
+            last_seen_at: s.lastSeenAtMs ?? null,
+            expires_at: s.expiresAtMs,
+          })),
+          connections: connections.map((c) => ({
+            conn_id: c.connId,
+            node_id: c.nodeId,
+            device_flag: c.deviceFlag,
+            device_id: c.deviceId ?? null,
+            ip: c.ip ?? null,
+            connected_at: c.connectedAtMs,
+            session_id: c.sessionId ?? null,
+          })),
+          // A push token is a device's address at Apple or Google: the console shows its end only.
+          push_tokens: pushTokens.map((t) => ({
+            kind: t.kind,
+            device_flag: t.deviceFlag,
+            token_end: t.token.slice(-6),
+            updated_at: t.updatedAtMs,
+          })),
+        });
+      },
+    ),
+    api(
+      'GET',
+      'changes',
+      {
+        summary: 'Wait for a change of a user',
+        description: `Answers \`{"changed":true}\` when a revocation or a closed connection of the user happens on this node, else \`{"changed":false}\` after ${changesWaitMs} ms.`,
+      },
+      [],
+      (input) => changeOf(engine, input.uid as string, changesWaitMs),
+    ),
+    api(
+      'POST',
+      'kick',
+      { summary: 'Kick the user off every device', description: '' },
+      ['uid'],
+      async (input) => done(await engine.kickUser(input.uid as string, context(`POST ${path}/api/kick`))),
+    ),
+    api(
+      'POST',
+      'device-quit',
+      { summary: 'Sign the user out of one device', description: '' },
+      ['uid', 'device_flag'],
+      async (input) => {
+        if (!isDeviceFlag(input.device_flag))
+          throw new TypeError('device_flag must be an integer from 0 to 255');
+        return done(
+          await engine.quitDevice(
+            input.uid as string,
+            input.device_flag,
+            context(`POST ${path}/api/device-quit`),
+          ),
+        );
+      },
+    ),
+    api(
+      'POST',
+      'connection-remove',
+      { summary: 'Close one connection at once', description: '' },
+      ['uid', 'conn_id', 'node_id'],
+      async (input) =>
+        done(
+          await engine.removeConnection(connectionOf(input), context(`POST ${path}/api/connection-remove`)),
+        ),
+    ),
+    api(
+      'POST',
+      'connection-kick',
+      { summary: 'Tell one connection it is kicked, then close it', description: '' },
+      ['uid', 'conn_id', 'node_id'],
+      async (input) =>
+        done(await engine.kickConnection(connectionOf(input), context(`POST ${path}/api/connection-kick`))),
+    ),
+    api(
+      'POST',
+      'session-revoke',
+      { summary: 'Revoke one session', description: '' },
+      ['uid', 'session_id'],
+      async (input) => {
+        if (typeof input.session_id !== 'string' || !SESSION_ID.test(input.session_id))
+          throw new TypeError('session_id is 22 characters of A-Z, a-z, 0-9, _ and -');
+        return done(
+          await engine.revokeSession(
+            { uid: input.uid as string, sessionId: input.session_id },
+            context(`POST ${path}/api/session-revoke`),
+          ),
+        );
+      },
+    ),
+  ];
+}
+
+const API_RESPONSES: RouteDoc['responses'] = {
+  '200': { description: 'Done.', schema: { type: 'object' } },
+  '400': {
+    description: 'Bad input; nothing changed.',
+    schema: { type: 'object', required: ['error', 'message'] },
+  },
+  '401': {
+    description: 'No or a wrong manager token.',
+    schema: { type: 'object', required: ['error', 'message'] },
+  },
+  '404': {
+    description: 'No such user, session or connection.',
+    schema: { type: 'object', required: ['error', 'message'] },
+  },
+  '503': {
+    description: 'The store is unavailable; nothing changed.',
+    schema: { type: 'object', required: ['error', 'message'] },
+  },
+};
+
+/** Resolves when the user's sessions or connections change on this node, or after `waitMs`. */
+function changeOf(engine: Evict, uid: string, waitMs: number): Promise<EvictResponse> {
+  return new Promise((resolve) => {
+    const undo: (() => void)[] = [];
+    const answer = (changed: boolean) => {
+      for (const u of undo.splice(0)) u();
+      resolve(jsonResponse(200, { changed }));
+    };
+    const timer = setTimeout(() => answer(false), waitMs);
+    timer.unref?.();
+    undo.push(
+      () => clearTimeout(timer),
+      engine.on('revocation', (event) => {
+        if (event.uid === uid) answer(true);
+      }),
+      engine.on('connectionClosed', (event) => {
+        if (event.uid === uid) answer(true);
+      }),
+    );
+  });
+}
