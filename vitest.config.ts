@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
@@ -13,18 +14,8 @@ export default defineConfig({
         find: /^@evict\/core\/(.+)$/,
         replacement: fileURLToPath(new URL('./packages/core/src/$1', import.meta.url)),
       },
-      ...[
-        'core',
-        'redis',
-        'express',
-        'koa',
-        'nestjs',
-        'fastify',
-        'hono',
-        'jose',
-        'socket.io',
-        'prometheus',
-      ].map((pkg) => ({
+      // Every package of the workspace, from its sources.
+      ...readdirSync(new URL('./packages', import.meta.url)).map((pkg) => ({
         find: `@evict/${pkg}`,
         replacement: src(pkg),
       })),

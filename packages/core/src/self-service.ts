@@ -1,4 +1,5 @@
 import type { Evict } from './engine/evict.js';
+import type { SessionInfo } from './engine/types.js';
 import { isEvictError, isStoreFailure } from './errors.js';
 import { type JsonSchema, type ResponseDoc, type RouteDoc, statusOkSchema } from './families/route-doc.js';
 import { GUARD_REJECTION_SCHEMA, guardRejection, sessionTokenOf } from './guard.js';
@@ -34,6 +35,21 @@ const REJECTED: Record<string, ResponseDoc> = {
   },
 };
 const nullable = (type: string, description: string): JsonSchema => ({ type: [type, 'null'], description });
+
+/** A session as the JSON routes show it (the self-service list, the console): snake case, absent details null. */
+export function sessionJson(s: SessionInfo) {
+  return {
+    id: s.sessionId,
+    device_flag: s.deviceFlag,
+    device_id: s.deviceId ?? null,
+    user_agent: s.userAgent ?? null,
+    ip: s.ip ?? null,
+    label: s.label ?? null,
+    created_at: s.issuedAtMs,
+    expires_at: s.expiresAtMs,
+    last_seen_at: s.lastSeenAtMs ?? null,
+  };
+}
 
 /** The routes the signed-in user manages their own sessions with (`AdminApiOptions.sessions`). */
 export const SELF_SERVICE_ROUTES: readonly {
@@ -195,18 +211,7 @@ export async function handleSelfService(
         const current = sessionIdOf(hashToken(token));
         const sessions = await engine.listSessions(uid);
         return jsonResponse(200, {
-          sessions: sessions.map((s) => ({
-            id: s.sessionId,
-            device_flag: s.deviceFlag,
-            device_id: s.deviceId ?? null,
-            user_agent: s.userAgent ?? null,
-            ip: s.ip ?? null,
-            label: s.label ?? null,
-            created_at: s.issuedAtMs,
-            expires_at: s.expiresAtMs,
-            last_seen_at: s.lastSeenAtMs ?? null,
-            current: s.sessionId === current,
-          })),
+          sessions: sessions.map((s) => ({ ...sessionJson(s), current: s.sessionId === current })),
         });
       }
       case 'revoke': {

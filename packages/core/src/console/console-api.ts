@@ -6,6 +6,7 @@ import { objectBody } from '../families/family.js';
 import type { RouteDoc } from '../families/route-doc.js';
 import { type EvictRequest, type EvictResponse, headerValue, jsonResponse } from '../http/types.js';
 import { secretsEqual } from '../secrets.js';
+import { sessionJson } from '../self-service.js';
 import { isDeviceFlag, isPositiveSafeInteger, uidProblem } from '../validation.js';
 import { CONSOLE_PAGE } from './console-page.js';
 
@@ -148,16 +149,7 @@ export function consoleRoutes(
         ]);
         return jsonResponse(200, {
           uid,
-          sessions: sessions.map((s) => ({
-            id: s.sessionId,
-            device_flag: s.deviceFlag,
-            device_id: s.deviceId ?? null,
-            user_agent: s.userAgent ?? null,
-            ip: s.ip ?? null,
-            created_at: s.issuedAtMs,
-            last_seen_at: s.lastSeenAtMs ?? null,
-            expires_at: s.expiresAtMs,
-          })),
+          sessions: sessions.map(sessionJson),
           connections: connections.map((c) => ({
             conn_id: c.connId,
             node_id: c.nodeId,
@@ -248,24 +240,16 @@ export function consoleRoutes(
   ];
 }
 
+const errorDoc = (description: string) => ({
+  description,
+  schema: { type: 'object', required: ['error', 'message'] },
+});
 const API_RESPONSES: RouteDoc['responses'] = {
   '200': { description: 'Done.', schema: { type: 'object' } },
-  '400': {
-    description: 'Bad input; nothing changed.',
-    schema: { type: 'object', required: ['error', 'message'] },
-  },
-  '401': {
-    description: 'No or a wrong manager token.',
-    schema: { type: 'object', required: ['error', 'message'] },
-  },
-  '404': {
-    description: 'No such user, session or connection.',
-    schema: { type: 'object', required: ['error', 'message'] },
-  },
-  '503': {
-    description: 'The store is unavailable; nothing changed.',
-    schema: { type: 'object', required: ['error', 'message'] },
-  },
+  '400': errorDoc('Bad input; nothing changed.'),
+  '401': errorDoc('No or a wrong manager token.'),
+  '404': errorDoc('No such user, session or connection.'),
+  '503': errorDoc('The store is unavailable; nothing changed.'),
 };
 
 /** Resolves when the user's sessions or connections change on this node, or after `waitMs`. */
