@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import {
   type AdminApiOptions,
   type AdminRoute,
@@ -223,5 +224,20 @@ export type { AdminApiOptions, GuardOptions, Principal } from '@evict/core';
 
 /** Writes core's answer as it is: its status, its headers (its content type among them) and its text. */
 function writeAnswer(reply: FastifyReply, answer: EvictResponse): FastifyReply {
+  if (answer.stream !== undefined) {
+    // Fastify ends a reply with one payload; a stream it pipes, and destroys when the client leaves.
+    const { body, stream } = answer;
+    return reply
+      .code(answer.status)
+      .headers(answer.headers)
+      .send(
+        Readable.from(
+          (async function* () {
+            if (body !== '') yield body;
+            yield* stream;
+          })(),
+        ),
+      );
+  }
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }

@@ -15,6 +15,7 @@ import {
   guardRequestOf,
   mountPathOf,
   pathBelowMount,
+  writeNodeResponse,
 } from '@evict/core/node';
 import type { Middleware, Next, ParameterizedContext } from 'koa';
 
@@ -91,6 +92,13 @@ function bodyReadBefore(ctx: ParameterizedContext): { value: unknown } | undefin
 
 /** Writes core's answer as it is. A string body keeps the status even when empty (a null one is 204). */
 function writeAnswer(ctx: ParameterizedContext, answer: EvictResponse): void {
+  if (answer.stream !== undefined) {
+    // Written straight to Node's response: Koa would report every client that leaves a stream as an
+    // app error ("Premature close").
+    ctx.respond = false;
+    writeNodeResponse(ctx.res, answer);
+    return;
+  }
   ctx.status = answer.status;
   ctx.body = answer.body;
   ctx.remove('Content-Type'); // Koa's guess from the string: core's headers say what it is

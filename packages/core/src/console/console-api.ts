@@ -20,25 +20,24 @@ export interface ConsoleOptions {
   authorize?: (request: EvictRequest) => boolean | Promise<boolean>;
   /** Serve it to anyone who reaches it (a demo on loopback only). */
   allowUnauthenticated?: boolean;
-  /** How long a `changes` call waits for a change of the user before it answers anyway. Default 25 000. */
-  changesWaitMs?: number;
+  /** How often the event stream sends a comment, so that proxies keep it open. Default 15 000. */
+  keepAliveMs?: number;
 }
 
 const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
 
 /**
  * The admin console: one page (no CDN, no framework) and the JSON API it calls, to look a user up
- * (sessions, live connections per node, push tokens) and revoke what is there. The page learns of
- * changes by long-polling `changes`, which answers when a revocation or a closed connection of the
- * user happens on this node (or after `changesWaitMs`): every adapter writes core's answers whole,
- * so a stream would need each of them to learn streaming, and a poll needs nothing.
+ * (sessions, live connections per node, push tokens) and revoke what is there. The page follows
+ * `events`, a server-sent event stream fed by the engine's events: a `change` whenever a
+ * revocation or a closed connection of the user happens on this node.
  */
 export function consoleRoutes(
   engine: Evict,
   options: ConsoleOptions,
   managerToken: string | undefined,
 ): FamilyRoute[] {
-  const { path = '/console', authorize, allowUnauthenticated = false, changesWaitMs = 25_000 } = options;
+  const { path = '/console', authorize, allowUnauthenticated = false, keepAliveMs = 15_000 } = options;
   if (typeof path !== 'string' || !path.startsWith('/') || path.endsWith('/'))
     throw new TypeError('evict: console.path must be a path that starts with "/" and does not end with one');
   if (authorize === undefined && managerToken === undefined && allowUnauthenticated !== true) {
@@ -171,13 +170,24 @@ export function consoleRoutes(
     ),
     api(
       'GET',
-      'changes',
+      'events',
       {
-        summary: 'Wait for a change of a user',
-        description: `Answers \`{"changed":true}\` when a revocation or a closed connection of the user happens on this node, else \`{"changed":false}\` after ${changesWaitMs} ms.`,
+        summary: 'Server-sent events: the user changed',
+        description:
+          'A `change` event (`data`: the revocation action, or `connection_closed`) whenever a revocation or a closed connection of the user happens on this node; a comment every keep-alive period.',
       },
       [],
-      (input) => changeOf(engine, input.uid as string, changesWaitMs),
+      async (input) => ({
+        status: 200,
+        headers: {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          // Proxies that buffer (nginx) would hold the events back.
+          'x-accel-buffering': 'no',
+        },
+        body: 'retry: 3000\n\n',
+        stream: userChanges(engine, input.uid as string, keepAliveMs),
+      }),
     ),
     api(
       'POST',
@@ -252,24 +262,50 @@ const API_RESPONSES: RouteDoc['responses'] = {
   '503': errorDoc('The store is unavailable; nothing changed.'),
 };
 
-/** Resolves when the user's sessions or connections change on this node, or after `waitMs`. */
-function changeOf(engine: Evict, uid: string, waitMs: number): Promise<EvictResponse> {
-  return new Promise((resolve) => {
-    const undo: (() => void)[] = [];
-    const answer = (changed: boolean) => {
-      for (const u of undo.splice(0)) u();
-      resolve(jsonResponse(200, { changed }));
-    };
-    const timer = setTimeout(() => answer(false), waitMs);
-    timer.unref?.();
-    undo.push(
-      () => clearTimeout(timer),
-      engine.on('revocation', (event) => {
-        if (event.uid === uid) answer(true);
-      }),
-      engine.on('connectionClosed', (event) => {
-        if (event.uid === uid) answer(true);
-      }),
-    );
-  });
+/**
+ * The user's changes on this node as server-sent events, until the reader stops (`return()`, which
+ * the adapters call when the client goes away). At most 100 events wait unread: a reader that far
+ * behind refreshes anyway.
+ */
+function userChanges(engine: Evict, uid: string, keepAliveMs: number): AsyncIterable<string> {
+  return {
+    [Symbol.asyncIterator]() {
+      const queue: string[] = [];
+      let wake: (() => void) | undefined;
+      let ended = false;
+      const push = (chunk: string) => {
+        if (queue.length < 100) queue.push(chunk);
+        wake?.();
+      };
+      const change = (what: string) => push(`event: change\ndata: ${JSON.stringify({ what })}\n\n`);
+      const stops = [
+        engine.on('revocation', (event) => {
+          if (event.uid === uid) change(event.action);
+        }),
+        engine.on('connectionClosed', (event) => {
+          if (event.uid === uid) change('connection_closed');
+        }),
+      ];
+      const timer = setInterval(() => push(': keep-alive\n\n'), keepAliveMs);
+      timer.unref?.();
+      const end = () => {
+        ended = true;
+        clearInterval(timer);
+        for (const stop of stops.splice(0)) stop();
+        wake?.();
+      };
+      return {
+        async next(): Promise<IteratorResult<string>> {
+          while (queue.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          const value = queue.shift();
+          return value === undefined ? { value: undefined, done: true } : { value, done: false };
+        },
+        async return(): Promise<IteratorResult<string>> {
+          end();
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
 }

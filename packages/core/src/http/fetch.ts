@@ -105,9 +105,36 @@ class FetchGuardRequest implements GuardRequest {
 
 /** Core's answer as a `Response`, its status, headers and text as they are. */
 export function toFetchResponse(answer: EvictResponse): Response {
+  if (answer.stream !== undefined)
+    return new Response(readableOf(answer.body, answer.stream), {
+      status: answer.status,
+      headers: answer.headers,
+    });
   // A status without a body (204, 304) takes none, not even an empty one.
   const body = answer.body === '' && (answer.status === 204 || answer.status === 304) ? null : answer.body;
   return new Response(body, { status: answer.status, headers: answer.headers });
+}
+
+/** A streamed answer as a `ReadableStream` of UTF-8: `first`, then each chunk; cancelled, it stops the stream. */
+function readableOf(first: string, stream: AsyncIterable<string>): ReadableStream<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]();
+  const encoder = new TextEncoder();
+  let sentFirst = first === '';
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!sentFirst) {
+        sentFirst = true;
+        controller.enqueue(encoder.encode(first));
+        return;
+      }
+      const next = await chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value));
+    },
+    async cancel() {
+      await chunks.return?.();
+    },
+  });
 }
 
 /**

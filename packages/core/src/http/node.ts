@@ -39,8 +39,30 @@ export function fromNodeRequest(
 export function writeNodeResponse(response: ServerResponse, answer: EvictResponse): void {
   response.statusCode = answer.status;
   for (const [name, value] of Object.entries(answer.headers)) response.setHeader(name, value);
+  if (answer.stream !== undefined) {
+    writeNodeStream(response, answer.body, answer.stream);
+    return;
+  }
   response.setHeader('content-length', Buffer.byteLength(answer.body));
   response.end(answer.body);
+}
+
+/** A streamed answer: its head and first text now, each chunk as it comes, until it or the client ends. */
+function writeNodeStream(response: ServerResponse, first: string, stream: AsyncIterable<string>): void {
+  const chunks = stream[Symbol.asyncIterator]();
+  response.once('close', () => void chunks.return?.());
+  response.flushHeaders();
+  if (first !== '') response.write(first);
+  void (async () => {
+    try {
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+        if (response.destroyed) break;
+        response.write(next.value);
+      }
+    } finally {
+      response.end();
+    }
+  })();
 }
 
 /**

@@ -28,6 +28,11 @@ export interface EvictResponse {
   headers: Record<string, string>;
   /** The serialized body; empty string for none. */
   body: string;
+  /**
+   * Text written after `body` as it comes, the response ending when it does (server-sent events).
+   * Adapters write each chunk at once, and stop it (`return()`) when the client goes away.
+   */
+  stream?: AsyncIterable<string>;
 }
 
 /** Answers a request evict serves, or undefined for one it does not (the adapter passes it on). */
