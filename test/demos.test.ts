@@ -440,8 +440,8 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
       expect(served.status).toBe(200);
       const result = await new Validator().validate(served.json);
       expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
-      // The three families, the self-service routes, the metrics, and the document itself.
-      expect(Object.keys(served.json.paths).length).toBe(16);
+      // The three families, the self-service routes, the metrics, the console and its API, and the document itself.
+      expect(Object.keys(served.json.paths).length).toBe(24);
       const replayed = await replayDocumentedExamples(main.base, served.json, {
         sessionToken: await login(main, 'alice', 1),
         tencentQuery: () =>
@@ -454,7 +454,7 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
           }).toString(),
       });
       expect(replayed.problems).toEqual([]);
-      expect(replayed.calls).toBe(16);
+      expect(replayed.calls).toBe(24);
     });
 
     it.sequential('GET /metrics counts the story so far in Prometheus’ text, naming no user', async () => {

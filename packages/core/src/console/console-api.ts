@@ -3,7 +3,13 @@ import type { RevocationContext } from '../engine/types.js';
 import { isEvictError, isStoreFailure } from '../errors.js';
 import type { FamilyRoute } from '../families/family.js';
 import { objectBody } from '../families/family.js';
-import type { RouteDoc } from '../families/route-doc.js';
+import {
+  deviceFlagSchema,
+  objectSchema,
+  positiveIdSchema,
+  type RouteDoc,
+  uidSchema,
+} from '../families/route-doc.js';
 import { type EvictRequest, type EvictResponse, headerValue, jsonResponse } from '../http/types.js';
 import { secretsEqual } from '../secrets.js';
 import { sessionJson } from '../self-service.js';
@@ -60,16 +66,49 @@ export function consoleRoutes(
   });
 
   /** An API route: authenticated, its body read as an object of `fields`, its failures answered alike. */
+  const security =
+    authorize === undefined && managerToken !== undefined ? ['wukongimManagerToken' as const] : [];
+  /**
+   * An API route: authenticated, its input (the query of a GET, the body of a POST, of `fields`
+   * only) checked, its failures answered alike. Its docs are made of the same `fields`.
+   */
   const api = (
     method: 'GET' | 'POST',
     name: string,
-    doc: Omit<RouteDoc, 'responses'>,
-    fields: readonly string[],
+    doc: Pick<RouteDoc, 'summary' | 'description'>,
+    fields: readonly (keyof typeof FIELD_SCHEMAS)[],
     run: (input: Readonly<Record<string, unknown>>, request: EvictRequest) => Promise<EvictResponse>,
+    answer: RouteDoc['responses'][string] = DONE_DOC,
   ): FamilyRoute => ({
     method,
     path: `${path}/api/${name}`,
-    doc: { ...doc, responses: API_RESPONSES },
+    doc: {
+      ...doc,
+      security,
+      ...(method === 'GET'
+        ? {
+            parameters: fields.map((field) => ({
+              name: field,
+              in: 'query' as const,
+              required: true,
+              description: 'The user.',
+              schema: FIELD_SCHEMAS[field],
+              example: 'alice01',
+            })),
+          }
+        : {
+            body: {
+              schema: objectSchema(
+                Object.fromEntries(fields.map((field) => [field, FIELD_SCHEMAS[field]])),
+                fields.filter((field) => field !== 'node_id'),
+              ),
+              example: Object.fromEntries(
+                fields.filter((field) => field !== 'node_id').map((field) => [field, FIELD_EXAMPLES[field]]),
+              ),
+            },
+          }),
+      responses: { ...API_RESPONSES, '200': answer },
+    },
     async handle(request) {
       if (!(await allowed(request)))
         return fail(401, 'unauthorized', 'send the manager token in the `token` header');
@@ -138,7 +177,7 @@ export function consoleRoutes(
       'GET',
       'user',
       { summary: 'A user: sessions, live connections, push tokens', description: '' },
-      [],
+      ['uid'],
       async (input) => {
         const uid = input.uid as string;
         const [sessions, connections, pushTokens] = await Promise.all([
@@ -167,6 +206,10 @@ export function consoleRoutes(
           })),
         });
       },
+      {
+        description: 'The user: sessions (live ones), connections (on every node), push tokens (their ends).',
+        schema: { type: 'object', required: ['uid', 'sessions', 'connections', 'push_tokens'] },
+      },
     ),
     api(
       'GET',
@@ -176,7 +219,7 @@ export function consoleRoutes(
         description:
           'A `change` event (`data`: the revocation action, or `connection_closed`) whenever a revocation or a closed connection of the user happens on this node; a comment every keep-alive period.',
       },
-      [],
+      ['uid'],
       async (input) => ({
         status: 200,
         headers: {
@@ -188,6 +231,11 @@ export function consoleRoutes(
         body: 'retry: 3000\n\n',
         stream: userChanges(engine, input.uid as string, keepAliveMs),
       }),
+      {
+        description: 'The stream, until the client leaves.',
+        contentType: 'text/event-stream',
+        schema: { type: 'string' },
+      },
     ),
     api(
       'POST',
@@ -250,12 +298,40 @@ export function consoleRoutes(
   ];
 }
 
+/** The fields the API takes, each as its docs and its checks have it. */
+const FIELD_SCHEMAS = {
+  uid: uidSchema(),
+  device_flag: deviceFlagSchema(),
+  conn_id: positiveIdSchema('The connection, as the user lookup lists it.'),
+  node_id: positiveIdSchema('The node holding it; absent: whichever does.'),
+  session_id: {
+    type: 'string',
+    pattern: SESSION_ID.source,
+    description: 'The session, as the user lookup lists it.',
+  },
+} as const;
+const FIELD_EXAMPLES: Record<keyof typeof FIELD_SCHEMAS, unknown> = {
+  uid: 'alice01',
+  device_flag: 1,
+  conn_id: 1,
+  node_id: 1,
+  session_id: 'AAAAAAAAAAAAAAAAAAAAAA',
+};
+const DONE_DOC = {
+  description: 'Done.',
+  schema: {
+    type: 'object',
+    properties: { status: { const: 'ok' }, connections_closed: { type: 'integer', minimum: 0 } },
+    required: ['status', 'connections_closed'],
+  },
+  example: { status: 'ok', connections_closed: 1 },
+};
+
 const errorDoc = (description: string) => ({
   description,
   schema: { type: 'object', required: ['error', 'message'] },
 });
 const API_RESPONSES: RouteDoc['responses'] = {
-  '200': { description: 'Done.', schema: { type: 'object' } },
   '400': errorDoc('Bad input; nothing changed.'),
   '401': errorDoc('No or a wrong manager token.'),
   '404': errorDoc('No such user, session or connection.'),
