@@ -52,13 +52,15 @@ function decodeTime(raw: string | undefined): number | undefined {
  * <revokedAtMs or -> <uid>`, then, if it has details or was seen, a line with the details' JSON (or
  * `-`), then, if it was seen, a line with `lastSeenAtMs`. The token hash is the key's; the uid comes
  * after the numbers, as it may hold spaces, and never holds a newline (no control characters), so
- * the scripts that rewrite the numbers keep the rest as it is.
+ * the scripts that rewrite the numbers keep the rest as it is. `governed`: whether a login policy
+ * admitted it (passed, rather than a copy of the record with it set, which would cost every governed
+ * login an object, and this function a second shape of record).
  */
-export function encodeSession(session: SessionRecord): string {
+export function encodeSession(session: SessionRecord, governed = session.governed === true): string {
   const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details, lastSeenAtMs } =
     session;
   // The fifth field: when it was revoked, else `-`, or `+` for a live session a login policy governs.
-  const state = revokedAtMs ?? (session.governed ? '+' : '-');
+  const state = revokedAtMs ?? (governed ? '+' : '-');
   const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${state} ${uid}`;
   // The device level rides in the details' line (which no script reads), beside the details.
   const extra =
@@ -219,27 +221,22 @@ const byAge = (a: Admission, b: Admission) =>
   a.issuedAtMs - b.issuedAtMs || (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0);
 
 /**
- * Admissions as the admission script replies with them: a line each,
+ * An admission as the admission script replies with it:
  * `<tokenHash> <deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>`.
  */
-export function decodeAdmissions(key: string, raw: string): Admission[] {
-  return raw
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const match = ADMISSION.exec(line);
-      const issuedAtMs = numberOf(match?.[4]);
-      const expiresAtMs = numberOf(match?.[5]);
-      if (match === null || issuedAtMs === undefined || expiresAtMs === undefined)
-        throw new StoreCorruptError(`unreadable admission in Redis at ${key}`);
-      return {
-        tokenHash: match[1]!,
-        deviceClass: match[2]!,
-        deviceFlag: Number(match[3]),
-        issuedAtMs,
-        expiresAtMs,
-      };
-    });
+export function decodeAdmissionLine(key: string, line: string): Admission {
+  const match = ADMISSION.exec(line);
+  const issuedAtMs = numberOf(match?.[4]);
+  const expiresAtMs = numberOf(match?.[5]);
+  if (match === null || issuedAtMs === undefined || expiresAtMs === undefined)
+    throw new StoreCorruptError(`unreadable admission in Redis at ${key}`);
+  return {
+    tokenHash: match[1]!,
+    deviceClass: match[2]!,
+    deviceFlag: Number(match[3]),
+    issuedAtMs,
+    expiresAtMs,
+  };
 }
 
 export function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
