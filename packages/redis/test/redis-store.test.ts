@@ -596,6 +596,39 @@ for (const library of CLIENT_LIBRARIES) {
       expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual([hash(3)]);
     });
 
+    it('admits under a policy when the user hash is a hash table (paged by HSCAN), pushing out the oldest', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'governed, large';
+      const t = Date.now();
+      const key = layout.user(uid).user;
+      const request = { deviceClass: 'any', classLimit: 2, refuse: false, fromNodeId: 1 };
+      const admitted = async (n: number) =>
+        store.admitSession(
+          session(uid, { tokenHash: `hash-${n}`, issuedAtMs: t + n, expiresAtMs: t + MINUTE_MS }),
+          request,
+        );
+      await admitted(1);
+      // Fields a later version may add: 600 of them turn the hash into a hash table.
+      const extra = Array.from({ length: 600 }, (_, i) => [`x:${i}`, 'later']).flat();
+      await host.command(['HSET', key, ...extra]);
+      expect(await host.command(['OBJECT', 'ENCODING', key])).toBe('hashtable');
+      await admitted(2);
+      expect(await admitted(3)).toEqual({
+        admitted: true,
+        replaced: [
+          {
+            tokenHash: 'hash-1',
+            deviceClass: 'any',
+            deviceFlag: 1,
+            issuedAtMs: t + 1,
+            expiresAtMs: t + MINUTE_MS,
+          },
+        ],
+      });
+      expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual(['hash-2', 'hash-3']);
+    });
+
     it('throws StoreCorruptError for a record it cannot read, and writes nothing over it', async () => {
       const store = open();
       const layout = new KeyLayout(prefix);
