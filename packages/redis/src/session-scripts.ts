@@ -84,28 +84,40 @@ end
 -- write. One HSCAN reads them and the devices' cutoffs (\`c:<flag>\`) together.
 local standing, dropped = {}, {}
 if expires ~= 0 then
-  local live, cuts, seen = {}, {}, {}
-  -- One page on a listpack; a hash table is paged, and may repeat a field.
-  local cursor = '0'
-  repeat
-    local page = redis.call('HSCAN', user_key, cursor, 'MATCH', '[ac]:*', 'COUNT', 1000)
-    cursor = page[1]
-    local items = page[2]
-    for i = 1, #items, 2 do
-      local name, value = items[i], items[i + 1]
-      if string.byte(name) == 99 then
-        cuts[name] = cutoff_at(name, value)
-      elseif not seen[name] then
+  local live, cuts = {}, {}
+  -- One page on a listpack; a hash table is paged, and may repeat a field (then \`seen\` is kept).
+  local page = redis.call('HSCAN', user_key, '0', 'MATCH', '[ac]:*', 'COUNT', 1000)
+  local items, seen = page[2], nil
+  while page[1] ~= '0' do
+    if not seen then
+      seen = {}
+      for i = 1, #items, 2 do seen[items[i]] = true end
+    end
+    page = redis.call('HSCAN', user_key, page[1], 'MATCH', '[ac]:*', 'COUNT', 1000)
+    for i = 1, #page[2], 2 do
+      local name = page[2][i]
+      if not seen[name] then
         seen[name] = true
-        local class, flag, issued, until_ms = string.match(value, '^(%S+) (%d+) (%S+) (%S+)$')
-        local e = { hash = string.sub(name, 3), name = name, value = value, class = class, flag = flag, issued = num(issued), expires = num(until_ms) }
-        if not class or not e.issued or not e.expires then corrupt(user_key, name) end
-        if e.hash ~= ARGV[5] then
-          if e.expires > now then live[#live + 1] = e else dropped[#dropped + 1] = name end
-        end
+        items[#items + 1] = name
+        items[#items + 1] = page[2][i + 1]
       end
     end
-  until cursor == '0'
+  end
+  for i = 1, #items, 2 do
+    local name, value = items[i], items[i + 1]
+    if string.byte(name) == 99 then
+      cuts[name] = cutoff_at(name, value)
+    else
+      -- The times as the engine writes them (decimal ms), matched and converted in one step.
+      local class, flag, issued, until_ms =
+        string.match(value, '^(%S+) (%d+) (%-?%d+%.?%d*) (%-?%d+%.?%d*)$')
+      if not class then corrupt(user_key, name) end
+      local e = { hash = string.sub(name, 3), name = name, value = value, class = class, flag = flag, issued = tonumber(issued), expires = tonumber(until_ms) }
+      if e.hash ~= ARGV[5] then
+        if e.expires > now then live[#live + 1] = e else dropped[#dropped + 1] = name end
+      end
+    end
+  end
   table.sort(live, older)
   local user_cut = got[4] and cutoff_at('c', got[4]) or nil
   for _, e in ipairs(live) do
