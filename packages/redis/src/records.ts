@@ -193,7 +193,6 @@ function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
 }
 
 const DEVICE_FIELD = /^([cd]):(\d+)$/;
-const ADMISSION = /^(\S+) (\S+) (\d+) (\S+) (\S+)$/;
 const ADMISSION_VALUE = /^(\S+) (\d+) (\S+) (\S+)$/;
 
 /**
@@ -206,8 +205,8 @@ export function admissionField(tokenHash: string): string {
   return `a:${tokenHash}`;
 }
 
-/** An admission from its field's value (see `admissionField`). */
-function decodeAdmission(key: string, tokenHash: string, raw: string): Admission {
+/** An admission from its token hash and its field's value (see `admissionField`). */
+export function decodeAdmission(key: string, tokenHash: string, raw: string): Admission {
   const match = ADMISSION_VALUE.exec(raw);
   const issuedAtMs = numberOf(match?.[3]);
   const expiresAtMs = numberOf(match?.[4]);
@@ -219,25 +218,6 @@ function decodeAdmission(key: string, tokenHash: string, raw: string): Admission
 /** Oldest first: by issue time, then by token hash (as `byAge` in @evict/core and the admission script). */
 const byAge = (a: Admission, b: Admission) =>
   a.issuedAtMs - b.issuedAtMs || (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0);
-
-/**
- * An admission as the admission script replies with it:
- * `<tokenHash> <deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>`.
- */
-export function decodeAdmissionLine(key: string, line: string): Admission {
-  const match = ADMISSION.exec(line);
-  const issuedAtMs = numberOf(match?.[4]);
-  const expiresAtMs = numberOf(match?.[5]);
-  if (match === null || issuedAtMs === undefined || expiresAtMs === undefined)
-    throw new StoreCorruptError(`unreadable admission in Redis at ${key}`);
-  return {
-    tokenHash: match[1]!,
-    deviceClass: match[2]!,
-    deviceFlag: Number(match[3]),
-    issuedAtMs,
-    expiresAtMs,
-  };
-}
 
 export function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };

@@ -32,7 +32,7 @@ import { CLEAR_PUSH_TOKENS, SET_PUSH_TOKEN } from './push-token-scripts.js';
 import {
   admissionField,
   connectionField,
-  decodeAdmissionLine,
+  decodeAdmission,
   decodeConnection,
   decodePushToken,
   decodeSession,
@@ -193,8 +193,9 @@ export class RedisStore implements EvictStore {
     else args.push(this.#keys.channel, session.uid, String(request.fromNodeId));
     const reply = stringList(await this.#userScript(ADMIT_SESSION, session.uid, args), 'admitSession');
     const key = this.#keys.user(session.uid).user;
+    if (reply.length % 2 === 0) throw new StoreCorruptError('unexpected reply from Redis for admitSession');
     const named: Admission[] = [];
-    for (let i = 1; i < reply.length; i += 1) named.push(decodeAdmissionLine(key, reply[i]!));
+    for (let i = 1; i < reply.length; i += 2) named.push(decodeAdmission(key, reply[i]!, reply[i + 1]!));
     if (reply[0] === 'full') return { admitted: false, full: named };
     if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
     await this.#setSession(session, now, true);

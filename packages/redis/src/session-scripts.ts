@@ -66,8 +66,8 @@ return 1
  * deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs, deviceClass, classLimit ('' none),
  * userLimit ('' none), refuse ('1'), then on one Redis the channel, the uid and the node id the
  * pushed-out sessions' announcements carry ('' on a cluster, where the store publishes after).
- * Returns { 'admitted' or 'full', then each session pushed out (or filling the limit) as
- * \`<tokenHash> <deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>\` }.
+ * Returns { 'admitted' or 'full', then each session pushed out (or filling the limit) as two
+ * entries: its token hash, and its field's value }.
  */
 export const ADMIT_SESSION = script(
   'admitSession',
@@ -141,10 +141,12 @@ if ARGV[9] ~= '' then
   end
   for i = 1, #rest + 1 - tonumber(ARGV[9]) do out[rest[i]] = true end
 end
+-- The reply: the verdict, then each one pushed out (or filling the limit) as its hash and its value.
 local pushed = {}
 for _, e in ipairs(standing) do
   if out[e] then
-    pushed[#pushed + 1] = e.hash .. ' ' .. e.value
+    pushed[#pushed + 1] = e.hash
+    pushed[#pushed + 1] = e.value
     dropped[#dropped + 1] = e.name
   end
 end
@@ -155,11 +157,11 @@ end
 record_session(expires, field, got[2], 'a:' .. ARGV[5], table.concat({ ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
 if #dropped > 0 then redis.call('HDEL', user_key, unpack(dropped)) end
 if ARGV[11] ~= '' and #pushed > 0 then
-  -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's (base64url).
+  -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's.
   local head = '{"type":"revoked","uid":' .. cjson.encode(ARGV[12]) .. ',"replaced":true,"fromNodeId":'
-    .. ARGV[13] .. ',"tokenHash":"'
+    .. ARGV[13] .. ',"tokenHash":'
   for _, e in ipairs(standing) do
-    if out[e] then redis.call('PUBLISH', ARGV[11], head .. e.hash .. '"}') end
+    if out[e] then redis.call('PUBLISH', ARGV[11], head .. cjson.encode(e.hash) .. '}') end
   end
 end
 table.insert(pushed, 1, 'admitted')

@@ -596,6 +596,26 @@ for (const library of CLIENT_LIBRARIES) {
       expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual([hash(3)]);
     });
 
+    it('admits and pushes out, announcing it, a session whose token hash holds spaces, quotes and glob characters', async () => {
+      const store = open();
+      await store.ready();
+      const heard: ClusterMessage[] = [];
+      store.subscribe((m) => heard.push(m));
+      const uid = 'odd hashes';
+      const t = Date.now();
+      const odd = 'an "odd" hash\\ with [glob] * and spaces';
+      const request = { deviceClass: 'web', classLimit: 1, refuse: false, fromNodeId: 7 };
+      const expiresAtMs = t + MINUTE_MS;
+      await store.admitSession(session(uid, { tokenHash: odd, issuedAtMs: t, expiresAtMs }), request);
+      expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual([odd]);
+      expect(await store.admitSession(session(uid, { issuedAtMs: t + 1, expiresAtMs }), request)).toEqual({
+        admitted: true,
+        replaced: [{ tokenHash: odd, deviceClass: 'web', deviceFlag: 1, issuedAtMs: t, expiresAtMs }],
+      });
+      await waitFor('the announcement', () => heard.length === 1);
+      expect(heard).toEqual([{ type: 'revoked', uid, replaced: true, fromNodeId: 7, tokenHash: odd }]);
+    });
+
     it('admits under a policy when the user hash is a hash table (paged by HSCAN), pushing out the oldest', async () => {
       const store = open();
       const layout = new KeyLayout(prefix);
