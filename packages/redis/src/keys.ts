@@ -54,7 +54,7 @@
  *   - `a:<tokenHash>`: a session a login policy admitted and has not pushed out (the user's
  *     admission list is these fields), `<deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>`. A
  *     field each rather than one list: a field and a value each stay under Redis's
- *     `hash-max-listpack-value` (64 bytes; a class name longer than about 27 characters passes it),
+ *     `hash-max-listpack-value` (64 bytes; a class name longer than 32 characters passes it),
  *     so the user's hash stays a listpack (`MEMORY USAGE` 456 bytes for a user of three devices
  *     and three admissions, against 720 as a hash table), which every read of the user walks
  *     faster; and taking one off is an `HDEL`;

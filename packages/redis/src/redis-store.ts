@@ -217,7 +217,7 @@ export class RedisStore implements EvictStore {
 
   async dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
     if (tokenHashes.length === 0) return;
-    // A field per admission (see \`keys.ts\`): taking one off is a plain HDEL, atomic on its own.
+    // A field per admission (see `keys.ts`): taking one off is a plain HDEL, atomic on its own.
     const key = this.#keys.user(uid).user;
     await this.#commands.command(['HDEL', key, ...tokenHashes.map(admissionField)], key);
   }

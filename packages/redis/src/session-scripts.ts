@@ -105,7 +105,7 @@ if expires ~= 0 then
   end
   for i = 1, #items, 2 do
     local name, value = items[i], items[i + 1]
-    if string.byte(name) == 99 then
+    if string.byte(name) == 99 then -- 'c': a device's cutoff
       cuts[name] = cutoff_at(name, value)
     else
       -- The times as the engine writes them (decimal ms), matched and converted in one step.
