@@ -52,13 +52,15 @@ function decodeTime(raw: string | undefined): number | undefined {
  * <revokedAtMs or -> <uid>`, then, if it has details or was seen, a line with the details' JSON (or
  * `-`), then, if it was seen, a line with `lastSeenAtMs`. The token hash is the key's; the uid comes
  * after the numbers, as it may hold spaces, and never holds a newline (no control characters), so
- * the scripts that rewrite the numbers keep the rest as it is.
+ * the scripts that rewrite the numbers keep the rest as it is. `governed`: whether a login policy
+ * admitted it (passed, rather than a copy of the record with it set, which would cost every governed
+ * login an object, and this function a second shape of record).
  */
-export function encodeSession(session: SessionRecord): string {
+export function encodeSession(session: SessionRecord, governed = session.governed === true): string {
   const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details, lastSeenAtMs } =
     session;
   // The fifth field: when it was revoked, else `-`, or `+` for a live session a login policy governs.
-  const state = revokedAtMs ?? (session.governed ? '+' : '-');
+  const state = revokedAtMs ?? (governed ? '+' : '-');
   const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${state} ${uid}`;
   // The device level rides in the details' line (which no script reads), beside the details.
   const extra =
@@ -191,37 +193,38 @@ function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
 }
 
 const DEVICE_FIELD = /^([cd]):(\d+)$/;
-const ADMISSION = /^(\S+) (\S+) (\d+) (\S+) (\S+)$/;
+const ADMISSION_VALUE = /^(\S+) (\d+) (\S+) (\S+)$/;
 
 /**
- * The user's admission list (field `a`): a line per admitted session, oldest first,
- * `<tokenHash> <deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>` (see `keys.ts`).
+ * The field of an admitted session in its user's hash: `a:<tokenHash>`, its value `<deviceClass>
+ * <deviceFlag> <issuedAtMs> <expiresAtMs>` (see `keys.ts`). A field each, not one list: every field
+ * and value stays under Redis's `hash-max-listpack-value` (64 bytes), so the user's hash stays a
+ * listpack, which every read of the user walks faster than a hash table.
  */
-export function decodeAdmissions(key: string, raw: string): Admission[] {
-  return raw
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const match = ADMISSION.exec(line);
-      const issuedAtMs = numberOf(match?.[4]);
-      const expiresAtMs = numberOf(match?.[5]);
-      if (match === null || issuedAtMs === undefined || expiresAtMs === undefined)
-        throw new StoreCorruptError(`unreadable admission list in Redis at ${key}`);
-      return {
-        tokenHash: match[1]!,
-        deviceClass: match[2]!,
-        deviceFlag: Number(match[3]),
-        issuedAtMs,
-        expiresAtMs,
-      };
-    });
+export function admissionField(tokenHash: string): string {
+  return `a:${tokenHash}`;
 }
+
+/** An admission from its token hash and its field's value (see `admissionField`). */
+export function decodeAdmission(key: string, tokenHash: string, raw: string): Admission {
+  const match = ADMISSION_VALUE.exec(raw);
+  const issuedAtMs = numberOf(match?.[3]);
+  const expiresAtMs = numberOf(match?.[4]);
+  if (match === null || issuedAtMs === undefined || expiresAtMs === undefined)
+    throw new StoreCorruptError(`unreadable admission a:${tokenHash} in Redis at ${key}`);
+  return { tokenHash, deviceClass: match[1]!, deviceFlag: Number(match[2]), issuedAtMs, expiresAtMs };
+}
+
+/** Oldest first: by issue time, then by token hash (as `byAge` in @evict/core and the admission script). */
+const byAge = (a: Admission, b: Admission) =>
+  a.issuedAtMs - b.issuedAtMs || (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0);
 
 export function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
   let connections: number | undefined;
   let connectionFields = 0;
   let others = 0;
+  let admissions: Admission[] | undefined;
   for (const [field, raw] of fields) {
     if (CONNECTION_FIELD.test(field)) {
       connectionFields += 1;
@@ -234,9 +237,10 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
       connections = numberOf(raw) ?? Number.NaN;
     } else if (field === 'c') {
       user.cutoff = decodeCutoff(key, field, raw);
-    } else if (field === 'a') {
-      const admissions = decodeAdmissions(key, raw);
-      if (admissions.length > 0) user.admissions = admissions;
+    } else if (field.startsWith('a:')) {
+      const admission = decodeAdmission(key, field.slice(2), raw);
+      if (admissions === undefined) admissions = [admission];
+      else admissions.push(admission);
     } else {
       const match = DEVICE_FIELD.exec(field);
       if (match === null) continue; // a field a later version may add
@@ -245,6 +249,7 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
       else user.devices[flag] = decodeDevice(key, field, raw);
     }
   }
+  if (admissions !== undefined) user.admissions = admissions.sort(byAge);
   if (!fields.some(([field]) => field === 'e')) {
     // A hash without `e` holds connections alone, and is on file through them.
     if (others > 0 || connectionFields === 0)

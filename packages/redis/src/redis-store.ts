@@ -1,4 +1,5 @@
 import {
+  type Admission,
   type AdmissionOutcome,
   type AdmissionRequest,
   type Clock,
@@ -29,8 +30,9 @@ import { parseOptions, type RedisStoreOptions, type ResolvedOptions } from './op
 import { PUBLISH } from './publish-script.js';
 import { CLEAR_PUSH_TOKENS, SET_PUSH_TOKEN } from './push-token-scripts.js';
 import {
+  admissionField,
   connectionField,
-  decodeAdmissions,
+  decodeAdmission,
   decodeConnection,
   decodePushToken,
   decodeSession,
@@ -44,7 +46,6 @@ import type { ClientKind, RedisCommands } from './redis-commands.js';
 import { pairs, scanReply, stringList } from './replies.js';
 import {
   ADMIT_SESSION,
-  DISCHARGE_SESSIONS,
   RAISE_CUTOFF,
   RECORD_SESSION,
   REVOKE_SESSION,
@@ -162,37 +163,42 @@ export class RedisStore implements EvictStore {
   }
 
   /** The session's own key (after its user's side): written until its retention, or deleted past it. */
-  async #setSession(session: SessionRecord, now: number): Promise<void> {
+  async #setSession(
+    session: SessionRecord,
+    now: number,
+    governed = session.governed === true,
+  ): Promise<void> {
     const key = this.#keys.session(session.tokenHash);
     if (session.retainUntilMs <= now) {
       await this.#commands.command(['DEL', key], key);
       return;
     }
     const ttlMs = Math.ceil(session.retainUntilMs - now) + GRACE_MS;
-    await this.#commands.command(['SET', key, encodeSession(session), 'PX', String(ttlMs)], key);
+    await this.#commands.command(['SET', key, encodeSession(session, governed), 'PX', String(ttlMs)], key);
   }
 
   async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
     const now = this.#now();
     // The user's side decides and writes in one script; the session follows, as putSession's does.
-    const reply = stringList(
-      await this.#userScript(ADMIT_SESSION, session.uid, [
-        ...recordArgs(session, now),
-        request.deviceClass,
-        request.classLimit === undefined ? '' : String(request.classLimit),
-        request.userLimit === undefined ? '' : String(request.userLimit),
-        request.refuse ? '1' : '0',
-        // One Redis: announced by the script (a cluster publishes through its routing key, after).
-        ...(this.#cluster ? ['', '', ''] : [this.#keys.channel, session.uid, String(request.fromNodeId)]),
-      ]),
-      'admitSession',
+    // A login may come through here each time: its arguments and reply are built without copies.
+    const args = recordArgs(session, now);
+    args.push(
+      request.deviceClass,
+      request.classLimit === undefined ? '' : String(request.classLimit),
+      request.userLimit === undefined ? '' : String(request.userLimit),
+      request.refuse ? '1' : '0',
     );
-    const [verdict, ...lines] = reply;
+    // One Redis: announced by the script (a cluster publishes through its routing key, after).
+    if (this.#cluster) args.push('', '', '');
+    else args.push(this.#keys.channel, session.uid, String(request.fromNodeId));
+    const reply = stringList(await this.#userScript(ADMIT_SESSION, session.uid, args), 'admitSession');
     const key = this.#keys.user(session.uid).user;
-    const named = decodeAdmissions(key, lines.join('\n'));
-    if (verdict === 'full') return { admitted: false, full: named };
-    if (verdict !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
-    await this.#setSession({ ...session, governed: true }, now);
+    if (reply.length % 2 === 0) throw new StoreCorruptError('unexpected reply from Redis for admitSession');
+    const named: Admission[] = [];
+    for (let i = 1; i < reply.length; i += 2) named.push(decodeAdmission(key, reply[i]!, reply[i + 1]!));
+    if (reply[0] === 'full') return { admitted: false, full: named };
+    if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
+    await this.#setSession(session, now, true);
     if (this.#cluster) {
       await Promise.all(
         named.map(({ tokenHash }) =>
@@ -211,7 +217,9 @@ export class RedisStore implements EvictStore {
 
   async dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
     if (tokenHashes.length === 0) return;
-    await this.#userScript(DISCHARGE_SESSIONS, uid, [String(this.#now()), ...tokenHashes]);
+    // A field per admission (see `keys.ts`): taking one off is a plain HDEL, atomic on its own.
+    const key = this.#keys.user(uid).user;
+    await this.#commands.command(['HDEL', key, ...tokenHashes.map(admissionField)], key);
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {

@@ -19,7 +19,6 @@ export const SCRIPTS: readonly LuaScript[] = [
   KICK,
   sessions.RECORD_SESSION,
   sessions.ADMIT_SESSION,
-  sessions.DISCHARGE_SESSIONS,
   connections.PUT_CONNECTIONS,
   connections.JOIN_DEVICE,
   connections.DELETE_CONNECTIONS,

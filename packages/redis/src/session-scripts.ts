@@ -59,55 +59,71 @@ return 1
 );
 
 /**
- * The user's side of admitSession (RECORD_SESSION's, and the admission list, field \`a\`, in the same
- * step): the rule of \`admit\` in @evict/core, which this mirrors. KEYS: user, sessions, push. ARGV: now,
+ * The user's side of admitSession (RECORD_SESSION's, and the admission list in the same step): the
+ * rule of \`admit\` in @evict/core, which this mirrors. The list is a field per admission,
+ * \`a:<tokenHash>\` → \`<deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>\` (see \`keys.ts\`), each
+ * short enough that the user's hash stays a listpack. KEYS: user, sessions, push. ARGV: now,
  * deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs, deviceClass, classLimit ('' none),
  * userLimit ('' none), refuse ('1'), then on one Redis the channel, the uid and the node id the
- * pushed-out sessions' announcements carry ('' on a cluster, where the store publishes after). Returns { 'admitted' or 'full', the lines pushed out... }.
+ * pushed-out sessions' announcements carry ('' on a cluster, where the store publishes after).
+ * Returns { 'admitted' or 'full', then each session pushed out (or filling the limit) as two
+ * entries: its token hash, and its field's value }.
  */
 export const ADMIT_SESSION = script(
   'admitSession',
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', user_key, 'e', field, 'n', 'a', 'c')
+local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
 local function older(x, y)
   if x.issued ~= y.issued then return x.issued < y.issued end
   return x.hash < y.hash
 end
--- The admissions that count, in the list's order (by issue time, then hash, as written below): live,
--- and issued after every cutoff that applies to it (admissionCounts). Their devices' cutoffs are
--- read in one HMGET.
-local standing = {}
-if expires ~= 0 and got[4] then
-  local live, fields, seen, ordered = {}, {}, {}, true
-  for line in string.gmatch(got[4], '[^\\n]+') do
-    local hash, class, flag, issued, until_ms = string.match(line, '^(%S+) (%S+) (%d+) (%S+) (%S+)$')
-    local e = { hash = hash, class = class, flag = flag, issued = num(issued), expires = num(until_ms), line = line }
-    if not hash or not e.issued or not e.expires then corrupt(user_key, 'a') end
-    if hash ~= ARGV[5] and e.expires > now then
-      e.cut_field = 'c:' .. flag
-      local before = live[#live]
-      if before and not older(before, e) then ordered = false end
-      live[#live + 1] = e
-      if not seen[e.cut_field] then
-        seen[e.cut_field] = true
-        fields[#fields + 1] = e.cut_field
+-- The admissions that count, oldest first (by issue time, then hash): live, and issued after every
+-- cutoff that applies to them (admissionCounts). Those that no longer count are dropped with this
+-- write. One HSCAN reads them and the devices' cutoffs (\`c:<flag>\`) together.
+local standing, dropped = {}, {}
+if expires ~= 0 then
+  local live, cuts = {}, {}
+  -- One page on a listpack; a hash table is paged, and may repeat a field (then \`seen\` is kept).
+  local page = redis.call('HSCAN', user_key, '0', 'MATCH', '[ac]:*', 'COUNT', 1000)
+  local items, seen = page[2], nil
+  while page[1] ~= '0' do
+    if not seen then
+      seen = {}
+      for i = 1, #items, 2 do seen[items[i]] = true end
+    end
+    page = redis.call('HSCAN', user_key, page[1], 'MATCH', '[ac]:*', 'COUNT', 1000)
+    for i = 1, #page[2], 2 do
+      local name = page[2][i]
+      if not seen[name] then
+        seen[name] = true
+        items[#items + 1] = name
+        items[#items + 1] = page[2][i + 1]
       end
     end
   end
-  -- Written in order; sorted here only if something else wrote it.
-  if not ordered then table.sort(live, older) end
-  if #live > 0 then
-    local user_cut = got[5] and cutoff_at('c', got[5]) or nil
-    local raw_cuts = redis.call('HMGET', user_key, unpack(fields))
-    local cuts = {}
-    for i, f in ipairs(fields) do cuts[f] = raw_cuts[i] and cutoff_at(f, raw_cuts[i]) or false end
-    for _, e in ipairs(live) do
-      local cut = cuts[e.cut_field]
-      if user_cut and (not cut or user_cut > cut) then cut = user_cut end
-      if not cut or e.issued > cut then standing[#standing + 1] = e end
+  for i = 1, #items, 2 do
+    local name, value = items[i], items[i + 1]
+    if string.byte(name) == 99 then -- 'c': a device's cutoff
+      cuts[name] = cutoff_at(name, value)
+    else
+      -- The times as the engine writes them (decimal ms), matched and converted in one step.
+      local class, flag, issued, until_ms =
+        string.match(value, '^(%S+) (%d+) (%-?%d+%.?%d*) (%-?%d+%.?%d*)$')
+      if not class then corrupt(user_key, name) end
+      local e = { hash = string.sub(name, 3), name = name, value = value, class = class, flag = flag, issued = tonumber(issued), expires = tonumber(until_ms) }
+      if e.hash ~= ARGV[5] then
+        if e.expires > now then live[#live + 1] = e else dropped[#dropped + 1] = name end
+      end
     end
+  end
+  table.sort(live, older)
+  local user_cut = got[4] and cutoff_at('c', got[4]) or nil
+  for _, e in ipairs(live) do
+    local cut = cuts['c:' .. e.flag]
+    if user_cut and (not cut or user_cut > cut) then cut = user_cut end
+    if not cut or e.issued > cut then standing[#standing + 1] = e else dropped[#dropped + 1] = e.name end
   end
 end
 local out = {}
@@ -125,53 +141,31 @@ if ARGV[9] ~= '' then
   end
   for i = 1, #rest + 1 - tonumber(ARGV[9]) do out[rest[i]] = true end
 end
-local pushed, kept = {}, {}
+-- The reply: the verdict, then each one pushed out (or filling the limit) as its hash and its value.
+local pushed = {}
 for _, e in ipairs(standing) do
-  if out[e] then pushed[#pushed + 1] = e.line else kept[#kept + 1] = e end
+  if out[e] then
+    pushed[#pushed + 1] = e.hash
+    pushed[#pushed + 1] = e.value
+    dropped[#dropped + 1] = e.name
+  end
 end
 if #pushed > 0 and ARGV[10] == '1' then
   table.insert(pushed, 1, 'full')
   return pushed
 end
--- The candidate goes in its place: last, unless a standing one was issued after it.
-local at = #kept + 1
-local candidate = { issued = tonumber(ARGV[3]), hash = ARGV[5] }
-while at > 1 and older(candidate, kept[at - 1]) do
-  at = at - 1
-end
-local lines = {}
-for i, e in ipairs(kept) do lines[i] = e.line end
-table.insert(lines, at, table.concat({ ARGV[5], ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
-record_session(expires, field, got[2], 'a', table.concat(lines, '\\n'))
+record_session(expires, field, got[2], 'a:' .. ARGV[5], table.concat({ ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
+if #dropped > 0 then redis.call('HDEL', user_key, unpack(dropped)) end
 if ARGV[11] ~= '' and #pushed > 0 then
-  -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's (base64url).
+  -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's.
   local head = '{"type":"revoked","uid":' .. cjson.encode(ARGV[12]) .. ',"replaced":true,"fromNodeId":'
-    .. ARGV[13] .. ',"tokenHash":"'
-  for _, line in ipairs(pushed) do
-    redis.call('PUBLISH', ARGV[11], head .. string.match(line, '^(%S+)') .. '"}')
+    .. ARGV[13] .. ',"tokenHash":'
+  for _, e in ipairs(standing) do
+    if out[e] then redis.call('PUBLISH', ARGV[11], head .. cjson.encode(e.hash) .. '}') end
   end
 end
 table.insert(pushed, 1, 'admitted')
 return pushed
-`,
-);
-
-/** Drops sessions from the user's admission list (field \`a\`). KEYS: user, sessions, push. ARGV: now, token hashes. */
-export const DISCHARGE_SESSIONS = script(
-  'dischargeSessions',
-  `${USER}
-local raw = redis.call('HGET', user_key, 'a')
-if not raw then return 0 end
-local gone = {}
-for i = 2, #ARGV do gone[ARGV[i]] = true end
-local lines = {}
-for line in string.gmatch(raw, '[^\\n]+') do
-  local hash = string.match(line, '^(%S+) ')
-  if not hash then corrupt(user_key, 'a') end
-  if not gone[hash] then lines[#lines + 1] = line end
-end
-if #lines == 0 then redis.call('HDEL', user_key, 'a') else redis.call('HSET', user_key, 'a', table.concat(lines, '\\n')) end
-return 1
 `,
 );
 

@@ -547,6 +547,108 @@ for (const library of CLIENT_LIBRARIES) {
       });
     });
 
+    it("keeps a login policy's admissions a field each, so that the user's hash stays a listpack", async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'governed';
+      const t = Date.now();
+      // A token hash is 43 characters of base64url, as hashToken makes them.
+      const hash = (n: number) => `${'h'.repeat(42)}${n}`;
+      const request = (deviceClass: string) => ({ deviceClass, classLimit: 1, refuse: false, fromNodeId: 1 });
+      for (const flag of [1, 2, 3])
+        await store.admitSession(
+          session(uid, {
+            tokenHash: hash(flag),
+            deviceFlag: flag,
+            issuedAtMs: t,
+            expiresAtMs: t + MINUTE_MS,
+          }),
+          request(`flag:${flag}`),
+        );
+      const key = layout.user(uid).user;
+      expect(await host.command(['HGET', key, `a:${hash(2)}`])).toBe(`flag:2 2 ${t} ${t + MINUTE_MS}`);
+      expect(await host.command(['OBJECT', 'ENCODING', key])).toBe('listpack');
+      // A newer login of flag 2 pushes the older out: its field goes in the same step.
+      const outcome = await store.admitSession(
+        session(uid, { tokenHash: hash(4), deviceFlag: 2, issuedAtMs: t + 1, expiresAtMs: t + MINUTE_MS }),
+        request('flag:2'),
+      );
+      expect(outcome).toEqual({
+        admitted: true,
+        replaced: [
+          {
+            tokenHash: hash(2),
+            deviceClass: 'flag:2',
+            deviceFlag: 2,
+            issuedAtMs: t,
+            expiresAtMs: t + MINUTE_MS,
+          },
+        ],
+      });
+      expect(await host.command(['HEXISTS', key, `a:${hash(2)}`])).toBe(0);
+      expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual([
+        hash(1),
+        hash(3),
+        hash(4),
+      ]);
+      expect(await host.command(['OBJECT', 'ENCODING', key])).toBe('listpack');
+      await store.dischargeSessions(uid, [hash(1), hash(4)]);
+      expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual([hash(3)]);
+    });
+
+    it('admits and pushes out, announcing it, a session whose token hash holds spaces, quotes and glob characters', async () => {
+      const store = open();
+      await store.ready();
+      const heard: ClusterMessage[] = [];
+      store.subscribe((m) => heard.push(m));
+      const uid = 'odd hashes';
+      const t = Date.now();
+      const odd = 'an "odd" hash\\ with [glob] * and spaces';
+      const request = { deviceClass: 'web', classLimit: 1, refuse: false, fromNodeId: 7 };
+      const expiresAtMs = t + MINUTE_MS;
+      await store.admitSession(session(uid, { tokenHash: odd, issuedAtMs: t, expiresAtMs }), request);
+      expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual([odd]);
+      expect(await store.admitSession(session(uid, { issuedAtMs: t + 1, expiresAtMs }), request)).toEqual({
+        admitted: true,
+        replaced: [{ tokenHash: odd, deviceClass: 'web', deviceFlag: 1, issuedAtMs: t, expiresAtMs }],
+      });
+      await waitFor('the announcement', () => heard.length === 1);
+      expect(heard).toEqual([{ type: 'revoked', uid, replaced: true, fromNodeId: 7, tokenHash: odd }]);
+    });
+
+    it('admits under a policy when the user hash is a hash table (paged by HSCAN), pushing out the oldest', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'governed, large';
+      const t = Date.now();
+      const key = layout.user(uid).user;
+      const request = { deviceClass: 'any', classLimit: 2, refuse: false, fromNodeId: 1 };
+      const admitted = async (n: number) =>
+        store.admitSession(
+          session(uid, { tokenHash: `hash-${n}`, issuedAtMs: t + n, expiresAtMs: t + MINUTE_MS }),
+          request,
+        );
+      await admitted(1);
+      // Fields a later version may add: 600 of them turn the hash into a hash table.
+      const extra = Array.from({ length: 600 }, (_, i) => [`x:${i}`, 'later']).flat();
+      await host.command(['HSET', key, ...extra]);
+      expect(await host.command(['OBJECT', 'ENCODING', key])).toBe('hashtable');
+      await admitted(2);
+      expect(await admitted(3)).toEqual({
+        admitted: true,
+        replaced: [
+          {
+            tokenHash: 'hash-1',
+            deviceClass: 'any',
+            deviceFlag: 1,
+            issuedAtMs: t + 1,
+            expiresAtMs: t + MINUTE_MS,
+          },
+        ],
+      });
+      expect((await store.getUser(uid))?.admissions?.map((a) => a.tokenHash)).toEqual(['hash-2', 'hash-3']);
+    });
+
     it('throws StoreCorruptError for a record it cannot read, and writes nothing over it', async () => {
       const store = open();
       const layout = new KeyLayout(prefix);

@@ -13,6 +13,7 @@ import type { CredentialCheck } from './check.js';
 import { FirstDistinct } from './first-distinct.js';
 import {
   type AdmissionOutcome,
+  type AdmissionRequest,
   admissionRequestOf,
   type LoginPolicy,
   parseLoginPolicy,
@@ -44,13 +45,15 @@ export interface SessionsOptions {
   nodeId: number;
   /** The engine's login policy (each login may override it). */
   loginPolicy: LoginPolicy | undefined;
-  /** Told of the sessions a login pushed out, once the store has admitted it. */
+  /** Told of the sessions a login (`by`, as registered) pushed out, once the store has admitted it. */
   replaced: (by: SessionRecord, replaced: Admission[]) => Promise<void>;
 }
 
 /** Login sessions: issued by evict or registered by the host, stored by token hash only. */
 export class Sessions {
   readonly #o: SessionsOptions;
+  /** The engine's policy as a store request, by device flag (a login may come each millisecond). */
+  readonly #engineRequests = new Map<number, AdmissionRequest | undefined>();
 
   constructor(options: SessionsOptions) {
     this.#o = options;
@@ -108,10 +111,10 @@ export class Sessions {
       ...(details === undefined ? {} : { details }),
       ...(deviceLevel === undefined ? {} : { deviceLevel }),
     };
-    const policy =
-      input.loginPolicy === undefined ? this.#o.loginPolicy : parseLoginPolicy(input.loginPolicy);
     const request =
-      policy === undefined ? undefined : admissionRequestOf(policy, record.deviceFlag, this.#o.nodeId);
+      input.loginPolicy === undefined
+        ? this.#engineRequest(record.deviceFlag)
+        : this.#requestOf(parseLoginPolicy(input.loginPolicy), record.deviceFlag);
     if (request === undefined) {
       try {
         await this.#o.store.putSession(record);
@@ -131,7 +134,19 @@ export class Sessions {
       this.#o.check.forgetUser(record.uid);
     }
     if (!outcome.admitted) throw new LoginRefusedError(record.uid, request.deviceClass, outcome.full.length);
-    if (outcome.replaced.length > 0) await this.#o.replaced({ ...record, governed: true }, outcome.replaced);
+    if (outcome.replaced.length > 0) await this.#o.replaced(record, outcome.replaced);
+  }
+
+  #requestOf(policy: LoginPolicy | undefined, deviceFlag: number): AdmissionRequest | undefined {
+    return policy === undefined ? undefined : admissionRequestOf(policy, deviceFlag, this.#o.nodeId);
+  }
+
+  /** The engine's policy's request for a login of this device flag, made once per flag (at most 256). */
+  #engineRequest(deviceFlag: number): AdmissionRequest | undefined {
+    if (this.#engineRequests.has(deviceFlag)) return this.#engineRequests.get(deviceFlag);
+    const request = this.#requestOf(this.#o.loginPolicy, deviceFlag);
+    this.#engineRequests.set(deviceFlag, request);
+    return request;
   }
 
   /**
