@@ -294,9 +294,16 @@ describe('revocations and the caches of the cluster', () => {
     await a!.engine.removeConnection({ uid: 'alice', connId: 1 }).catch(() => undefined);
     await tick();
     expect(messages.filter((m) => m.type === 'revoked')).toEqual([
-      { type: 'revoked', uid: 'alice', fromNodeId: 1 },
-      { type: 'revoked', uid: 'alice', fromNodeId: 1 },
-      { type: 'revoked', uid: 'alice', tokenHash: hashToken(fresh), fromNodeId: 1 },
+      // Each stamped with when it was made, for the lag a receiver measures.
+      { type: 'revoked', uid: 'alice', fromNodeId: 1, sentAtMs: expect.any(Number) },
+      { type: 'revoked', uid: 'alice', fromNodeId: 1, sentAtMs: expect.any(Number) },
+      {
+        type: 'revoked',
+        uid: 'alice',
+        tokenHash: hashToken(fresh),
+        fromNodeId: 1,
+        sentAtMs: expect.any(Number),
+      },
     ]);
     expect(token).not.toBe(fresh);
   });

@@ -280,7 +280,7 @@ describe('the engine kicks the same with and without the store’s kick', () => 
     const kicked = kick.trace[9] as { seen: unknown[]; user: { cutoff: unknown }; connections: string[] };
     expect(kicked.seen).toEqual(
       expect.arrayContaining([
-        { message: { type: 'revoked', uid: 'alice', fromNodeId: 1 } },
+        { message: { type: 'revoked', uid: 'alice', fromNodeId: 1, sentAtMs: expect.any(Number) } },
         { closed: 'node 1, d1', info: { code: 4001, reason: 'kicked' } },
         { closed: 'node 2, d1', info: { code: 4001, reason: 'kicked' } },
       ]),
