@@ -75,6 +75,11 @@ export class ConnectionRegistry {
   readonly #connectionsByUid = new ShardedIndex<string, LocalConnection>(shardOfString);
   /** Those opened with a session token, by its hash. */
   readonly #connectionsBySession = new ShardedIndex<string, LocalConnection>(shardOfString);
+  /**
+   * Held but not yet admitted (their credential under check): `connectionOpened` has not announced
+   * them, so their end is not announced either. A few at a time, where a flag would cost every connection.
+   */
+  readonly #admitting = new Set<number>();
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   /** What `LocalConnection.connectedAfterMs` counts from: the first registration's time. */
@@ -121,6 +126,7 @@ export class ConnectionRegistry {
     const local = new LocalConnection(uid, deviceFlag, connId, close, connectedAfterMs, sessionHash, details);
     this.#connections.set(connId, local);
     this.#connectionsByUid.add(uid, local);
+    this.#admitting.add(connId);
     if (sessionHash !== undefined) this.#connectionsBySession.add(sessionHash, local);
     try {
       // The node's record first: a connection counts only while it is live.
@@ -133,9 +139,56 @@ export class ConnectionRegistry {
     this.#startHeartbeat();
     return async () => {
       if (this.#connections.get(connId) !== local) return;
-      this.#forget(local);
+      if (this.#forget(local)) this.#announceEnd(local, 'host');
       await this.#deletes.add({ uid, nodeId: this.#o.nodeId, connId });
     };
+  }
+
+  /**
+   * The connection counts from now on (`registerConnection` admitted it): `connectionOpened`
+   * announces it, unless it was closed meanwhile (a kick that landed during its check).
+   */
+  admit(connId: number): void {
+    if (!this.#admitting.delete(connId)) return;
+    const local = this.#connections.get(connId);
+    if (local === undefined || !this.#o.events.listens('connectionOpened')) return;
+    const { uid, deviceFlag, sessionHash, details } = local;
+    this.#o.events.emit('connectionOpened', {
+      uid,
+      deviceFlag,
+      connId,
+      nodeId: this.#o.nodeId,
+      atMs: this.#o.clock.nowMs(),
+      ...(sessionHash === undefined ? {} : { sessionId: sessionIdOf(sessionHash) }),
+      ...(details?.deviceId === undefined ? {} : { deviceId: details.deviceId }),
+      ...this.#countsOf(uid, deviceFlag),
+    });
+  }
+
+  /** This node's live connections of the user, and of its device `deviceFlag`. */
+  #countsOf(
+    uid: string,
+    deviceFlag: number,
+  ): { deviceConnectionsOnNode: number; userConnectionsOnNode: number } {
+    const held = this.#connectionsByUid.get(uid);
+    let deviceConnectionsOnNode = 0;
+    for (const local of held) if (local.deviceFlag === deviceFlag) deviceConnectionsOnNode += 1;
+    return { deviceConnectionsOnNode, userConnectionsOnNode: held.length };
+  }
+
+  #announceEnd(local: LocalConnection, endedBy: 'evict' | 'host', code?: number, reason?: string): void {
+    if (!this.#o.events.listens('connectionEnded')) return;
+    const { uid, deviceFlag, connId } = local;
+    this.#o.events.emit('connectionEnded', {
+      uid,
+      deviceFlag,
+      connId,
+      nodeId: this.#o.nodeId,
+      atMs: this.#o.clock.nowMs(),
+      endedBy,
+      ...(code === undefined ? {} : { code, reason }),
+      ...this.#countsOf(uid, deviceFlag),
+    });
   }
 
   list(): LocalConnectionInfo[] {
@@ -263,7 +316,7 @@ export class ConnectionRegistry {
   #closeLocal(uid: string, connId: number, code: number, reason: string, graceMs?: number): void {
     const local = this.#connections.get(connId);
     if (local === undefined || local.uid !== uid) return;
-    this.#forget(local);
+    const announced = this.#forget(local);
     try {
       local.close({ code, reason: reason as CloseReason, ...(graceMs === undefined ? {} : { graceMs }) });
     } catch (error) {
@@ -277,13 +330,17 @@ export class ConnectionRegistry {
       code,
       reason,
     });
+    if (announced) this.#announceEnd(local, 'evict', code, reason);
   }
 
-  #forget(local: LocalConnection): void {
+  /** Drops the connection from this node's indexes; returns whether `connectionOpened` had announced it. */
+  #forget(local: LocalConnection): boolean {
+    const announced = !this.#admitting.delete(local.connId);
     this.#connections.delete(local.connId);
     this.#connectionsByUid.delete(local.uid, local);
     if (local.sessionHash !== undefined) this.#connectionsBySession.delete(local.sessionHash, local);
     if (this.#connections.size === 0) this.#stopHeartbeat();
+    return announced;
   }
 
   #connectedAtMs(local: LocalConnection): number {

@@ -576,6 +576,7 @@ export class Evict {
         }
       }
     }
+    this.#connections.admit(connId);
     return handle;
   }
 
