@@ -79,7 +79,7 @@ export class ConnectionRegistry {
    * Held but not yet admitted (their credential under check): `connectionOpened` has not announced
    * them, so their end is not announced either. A few at a time, where a flag would cost every connection.
    */
-  readonly #admitting = new Set<number>();
+  readonly #admitting = new Set<LocalConnection>();
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   /** What `LocalConnection.connectedAfterMs` counts from: the first registration's time. */
@@ -115,10 +115,13 @@ export class ConnectionRegistry {
   }
 
   /**
-   * Holds the connection here and writes its record; on failure it is not held. Returns the
-   * function that forgets it and deletes its record (idempotent, and a no-op once it was closed).
+   * Holds the connection here and writes its record; on failure it is not held. Returns `unregister`,
+   * which forgets it and deletes its record (idempotent, and a no-op once it was closed), and `admit`,
+   * from which on it counts (`connectionOpened`).
    */
-  async add(input: Omit<LocalConnection, 'connectedAfterMs'>): Promise<() => Promise<void>> {
+  async add(
+    input: Omit<LocalConnection, 'connectedAfterMs'>,
+  ): Promise<{ unregister: () => Promise<void>; admit: () => void }> {
     const { uid, deviceFlag, connId, close, sessionHash, details } = input;
     const nowMs = this.#o.clock.nowMs();
     this.#startedAtMs ??= nowMs;
@@ -126,7 +129,7 @@ export class ConnectionRegistry {
     const local = new LocalConnection(uid, deviceFlag, connId, close, connectedAfterMs, sessionHash, details);
     this.#connections.set(connId, local);
     this.#connectionsByUid.add(uid, local);
-    this.#admitting.add(connId);
+    this.#admitting.add(local);
     if (sessionHash !== undefined) this.#connectionsBySession.add(sessionHash, local);
     try {
       // The node's record first: a connection counts only while it is live.
@@ -137,22 +140,21 @@ export class ConnectionRegistry {
       throw error;
     }
     this.#startHeartbeat();
-    return async () => {
+    const unregister = async () => {
       if (this.#connections.get(connId) !== local) return;
       if (this.#forget(local)) this.#announceEnd(local, 'host');
       await this.#deletes.add({ uid, nodeId: this.#o.nodeId, connId });
     };
+    return { unregister, admit: () => this.#admit(local) };
   }
 
   /**
    * The connection counts from now on (`registerConnection` admitted it): `connectionOpened`
    * announces it, unless it was closed meanwhile (a kick that landed during its check).
    */
-  admit(connId: number): void {
-    if (!this.#admitting.delete(connId)) return;
-    const local = this.#connections.get(connId);
-    if (local === undefined || !this.#o.events.listens('connectionOpened')) return;
-    const { uid, deviceFlag, sessionHash, details } = local;
+  #admit(local: LocalConnection): void {
+    if (!this.#admitting.delete(local) || !this.#o.events.listens('connectionOpened')) return;
+    const { uid, deviceFlag, connId, sessionHash, details } = local;
     this.#o.events.emit('connectionOpened', {
       uid,
       deviceFlag,
@@ -335,7 +337,7 @@ export class ConnectionRegistry {
 
   /** Drops the connection from this node's indexes; returns whether `connectionOpened` had announced it. */
   #forget(local: LocalConnection): boolean {
-    const announced = !this.#admitting.delete(local.connId);
+    const announced = !this.#admitting.delete(local);
     this.#connections.delete(local.connId);
     this.#connectionsByUid.delete(local.uid, local);
     if (local.sessionHash !== undefined) this.#connectionsBySession.delete(local.sessionHash, local);

@@ -544,7 +544,7 @@ export class Evict {
       credential?.type === 'session' && typeof credential.token === 'string'
         ? hashToken(credential.token)
         : undefined;
-    const unregister = await this.#connections.add({
+    const { unregister, admit } = await this.#connections.add({
       uid,
       deviceFlag,
       connId,
@@ -576,7 +576,7 @@ export class Evict {
         }
       }
     }
-    this.#connections.admit(connId);
+    admit();
     return handle;
   }
 
