@@ -206,6 +206,50 @@ describe('connectionOpened and connectionEnded', () => {
   });
 });
 
+describe('connectionOpened and connectionEnded under kicks racing registrations', () => {
+  it('pair up: no end without its opening, none twice, and the announced ones still open are the live ones', async () => {
+    const engine = createEvict({ nodeId: 2 });
+    opened.push(engine);
+    await engine.addUser('racer');
+    const log: string[] = [];
+    engine.on('connectionOpened', (e) => log.push(`open ${e.connId}`));
+    engine.on('connectionEnded', (e) => log.push(`end ${e.connId}`));
+    for (let round = 0; round < 20; round++) {
+      const { token } = await engine.issueSession({ uid: 'racer', deviceFlag: 0 });
+      const registering = engine
+        .registerConnection({
+          uid: 'racer',
+          deviceFlag: 0,
+          credential: { type: 'session', token },
+          close: noop,
+        })
+        .catch(() => undefined);
+      // The kick lands while the registration is under way: before, during or after its check (a
+      // connection it closed before admission is announced neither way).
+      const kicking = (async () => {
+        for (let turn = 0; turn < round % 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+        await engine.kickUser('racer');
+      })();
+      await Promise.all([registering, kicking]);
+    }
+    for (const line of log) {
+      const [kind, connId] = line.split(' ') as [string, string];
+      if (kind === 'end') expect(log.indexOf(`open ${connId}`)).toBeGreaterThanOrEqual(0);
+      expect(log.filter((l) => l === line)).toHaveLength(1);
+    }
+    // Both outcomes happened: connections kicked before admission (no event), and after (both).
+    const opens = log.filter((l) => l.startsWith('open ')).length;
+    expect(opens).toBeGreaterThan(0);
+    expect(opens).toBeLessThan(20);
+    // Whatever is still live was announced, and nothing announced is missing from the node's list.
+    const live = engine.localConnections().map((c) => c.connId);
+    const announcedLive = log
+      .filter((l) => l.startsWith('open ') && !log.includes(`end ${l.slice(5)}`))
+      .map((l) => Number(l.slice(5)));
+    expect(announcedLive.sort()).toEqual(live.sort());
+  });
+});
+
 describe('the signature', () => {
   it('is Standard Webhooks v1 over id, timestamp and the raw body, and verifyWebhook checks it', async () => {
     const receiver = await startReceiver();
