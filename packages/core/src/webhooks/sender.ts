@@ -289,8 +289,11 @@ class Sender implements WebhookSender {
     if (size === 0) return undefined;
     const events = this.#waiting.slice(this.#head, this.#head + size);
     this.#head += size;
-    // Compacted once half of it is behind the head: amortised O(1) per event.
-    if (this.#head > 1_024 && this.#head * 2 > this.#waiting.length) {
+    // Compacted once empty, or once half of it is behind the head: amortised O(1) per event.
+    if (this.#head === this.#waiting.length) {
+      this.#waiting = [];
+      this.#head = 0;
+    } else if (this.#head > 1_024 && this.#head * 2 > this.#waiting.length) {
       this.#waiting = this.#waiting.slice(this.#head);
       this.#head = 0;
     }
@@ -339,7 +342,8 @@ class Sender implements WebhookSender {
     const ceilingMs = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** (attempts - 1));
     const delayMs = Math.round(ceilingMs / 2 + Math.random() * (ceilingMs / 2));
     return new Promise((resolve) => {
-      const timer = setTimeout(done, delayMs);
+      // Unref'd: a process may exit between retries; `close()` is what delivers before it does.
+      const timer = setTimeout(done, delayMs).unref();
       function done() {
         clearTimeout(timer);
         resolve();
