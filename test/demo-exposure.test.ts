@@ -174,4 +174,46 @@ describe.concurrent.each(FRAMEWORKS)('the %s demo with EVICT_WEBHOOK_URL', (fram
       await new Promise<void>((resolve) => receiver.close(() => resolve()));
     }
   });
+
+  it('answers a kick at once, and closes the socket, while the receiver stalls', async () => {
+    let held = 0;
+    // Reads each request and never answers it.
+    const receiver = createServer((request) => {
+      request.resume();
+      held += 1;
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (receiver.address() as AddressInfo).port;
+      const demo = await startListening(framework, {
+        EVICT_WEBHOOK_URL: `http://127.0.0.1:${port}/stalls`,
+        EVICT_WEBHOOK_SECRET: 'a-webhook-secret',
+        DEMO_SEED: '0',
+      });
+      const login = await get(demo, '/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ uid: 'stalled', device_flag: 1 }),
+      });
+      const { token } = (await login.json()) as { token: string };
+      const ws = new WebSocket(`ws://127.0.0.1:${demo.port}/ws?token=${token}`);
+      await new Promise((resolve) => ws.once('message', resolve));
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      await waitFor('the receiver to hold the first delivery', () => held === 1);
+      const startedMs = performance.now();
+      const kick = await get(demo, '/user/device_quit', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ uid: 'stalled', device_flag: 1 }),
+      });
+      expect(kick.status).toBe(200);
+      expect(await closed).toBe(4002);
+      // The sender's request timeout is 5 s: the kick did not wait for it.
+      expect(performance.now() - startedMs).toBeLessThan(2_000);
+      expect(held).toBe(1);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  });
 });
