@@ -595,6 +595,14 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
         'quit_device user123', // seed 000's curl
         'remove_connection user123', // seed 001's curl
         'kick_user alice01', // the kick of the /me story
+        // The OpenAPI replay's documented examples, of its user alice, in the document's order.
+        'kick_connection alice',
+        'clear_push_token alice',
+        'clear_push_token alice',
+        'quit_device alice',
+        'kick_user alice',
+        'kick_user alice', // the console's own kick (its other examples name no live session)
+        'kick_user metric01', // the metrics story
         ...(example.name === 'express' ? ['kick_user jwtuser7'] : []), // the JWT story
         'kick_user alice01', // the kick of the WebSocket story
         'quit_device alice01',

@@ -78,17 +78,23 @@ afterAll(() => {
 const probes: Record<(typeof PACKAGES)[number], { esm: string; cjs: string }> = {
   core: {
     esm: `import { createEvict, MemoryStore } from '@evict/core';
+import { createWebhookSender, verifyWebhook } from '@evict/core/webhooks';
 const e = createEvict({ store: new MemoryStore() });
 const s = await e.issueSession({ uid: 'alice', deviceFlag: 1 });
 await e.kickUser('alice');
-console.log(JSON.stringify(await e.check({ type: 'session', token: s.token })));
+const hooks = createWebhookSender(e, { url: 'http://127.0.0.1:9/', format: 'tencent', secret: 's' });
+const check = await e.check({ type: 'session', token: s.token });
+console.log(JSON.stringify([check, (await hooks.close()).accepted, verifyWebhook({ secret: 's', headers: {}, rawBody: '' }).reason]));
 await e.close();`,
     cjs: `const { createEvict, MemoryStore } = require('@evict/core');
+const { createWebhookSender, verifyWebhook } = require('@evict/core/webhooks');
 (async () => {
   const e = createEvict({ store: new MemoryStore() });
   const s = await e.issueSession({ uid: 'alice', deviceFlag: 1 });
   await e.kickUser('alice');
-  console.log(JSON.stringify(await e.check({ type: 'session', token: s.token })));
+  const hooks = createWebhookSender(e, { url: 'http://127.0.0.1:9/', format: 'tencent', secret: 's' });
+  const check = await e.check({ type: 'session', token: s.token });
+  console.log(JSON.stringify([check, (await hooks.close()).accepted, verifyWebhook({ secret: 's', headers: {}, rawBody: '' }).reason]));
   await e.close();
 })();`,
   },
@@ -261,7 +267,7 @@ const { Registry } = require('prom-client');
 };
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
-  core: { ok: false, reason: 'kicked', uid: 'alice' },
+  core: [{ ok: false, reason: 'kicked', uid: 'alice' }, 0, 'missing_header'],
   redis: ['function', 'evict-packed:', 'ioredis'],
   express: ['function', 'function', 'function'],
   koa: ['function', 'function', 'function'],

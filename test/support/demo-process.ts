@@ -59,6 +59,11 @@ export const DEMO_ENV = [
   'EVICT_CONNECTION_TTL_MS',
   'EVICT_DEMO_JWT_SECRET',
   'EVICT_DEMO_SOCKETIO_ADAPTER',
+  'EVICT_DEMO_USERSIG_ROUTE',
+  'EVICT_DEMO_UNSAFE_OFF_LOOPBACK',
+  'EVICT_WEBHOOK_URL',
+  'EVICT_WEBHOOK_FORMAT',
+  'EVICT_WEBHOOK_SECRET',
 ];
 
 export type Framework = 'express' | 'koa' | 'nestjs' | 'fastify' | 'hono';

@@ -15,6 +15,12 @@ import {
   userSigSource,
 } from '@evict/core';
 import { createUpgradeCheck, registerSocket, rejectUpgrade } from '@evict/core/node';
+import {
+  createWebhookSender,
+  WEBHOOK_FORMATS,
+  type WebhookFormat,
+  type WebhookSender,
+} from '@evict/core/webhooks';
 import { evictMetrics } from '@evict/prometheus';
 import { RedisStore } from '@evict/redis';
 import { Redis } from 'ioredis';
@@ -44,8 +50,21 @@ export interface DemoOptions {
   loginPolicy?: LoginPolicy;
   /** The HS256 secret the Express demo signs its `POST /login/jwt` JWTs with (`EVICT_DEMO_JWT_SECRET`). */
   jwtSecret: string;
+  /** Whether `GET /demo/usersig` is served (`EVICT_DEMO_USERSIG_ROUTE`, default on; `0`: off). */
+  userSigRoute: boolean;
+  /** `EVICT_DEMO_UNSAFE_OFF_LOOPBACK=1`: listen off loopback even with open admin routes or the demo's secrets. */
+  unsafeOffLoopback: boolean;
+  /** When set (`EVICT_WEBHOOK_URL`, `EVICT_WEBHOOK_FORMAT`, `EVICT_WEBHOOK_SECRET`), presence and revocations are POSTed there. */
+  webhook?: { url: string; format: WebhookFormat; secret: string };
   log: (line: string) => void;
 }
+
+/** The demo's published secrets: anyone who read the README knows them. */
+export const DEMO_TENCENT_SECRET_KEY = 'evict-demo-secret-key-do-not-use-in-production';
+export const DEMO_JWT_SECRET = 'evict-demo-jwt-secret-do-not-use-in-production';
+
+/** The variable that lets a demo listen off loopback with what `unsafeExposures` lists. */
+export const UNSAFE_OFF_LOOPBACK_OPT_IN = 'EVICT_DEMO_UNSAFE_OFF_LOOPBACK';
 
 /** A running demo, whatever its framework. */
 export interface Demo {
@@ -54,6 +73,8 @@ export interface Demo {
   server: Server;
   /** The session tokens made for the demo data, by device flag. */
   seedTokens: Record<number, string>;
+  /** The webhook sender, when `EVICT_WEBHOOK_URL` is set. */
+  webhooks: WebhookSender | undefined;
   close(): Promise<void>;
 }
 
@@ -108,13 +129,16 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
   return {
     port: Number(env.PORT ?? 5001),
     host: env.HOST ?? '127.0.0.1',
-    jwtSecret: env.EVICT_DEMO_JWT_SECRET ?? 'evict-demo-jwt-secret-do-not-use-in-production',
+    jwtSecret: env.EVICT_DEMO_JWT_SECRET || DEMO_JWT_SECRET,
+    userSigRoute: env.EVICT_DEMO_USERSIG_ROUTE !== '0',
+    unsafeOffLoopback: env[UNSAFE_OFF_LOOPBACK_OPT_IN] === '1',
+    ...webhookFromEnv(env),
     nodeId: Number(env.NODE_ID ?? 1),
     ...(env.EVICT_MANAGER_TOKEN ? { managerToken: env.EVICT_MANAGER_TOKEN } : {}),
     ...(env.EVICT_METRICS_TOKEN ? { metricsToken: env.EVICT_METRICS_TOKEN } : {}),
     tencent: {
       sdkAppId: Number(env.TENCENT_SDKAPPID ?? 1400000001),
-      secretKey: env.TENCENT_SECRET_KEY ?? 'evict-demo-secret-key-do-not-use-in-production',
+      secretKey: env.TENCENT_SECRET_KEY || DEMO_TENCENT_SECRET_KEY,
       admins: (env.TENCENT_ADMINS ?? 'admin').split(',').map((s) => s.trim()),
       ...(env.TENCENT_RATE_LIMIT ? { rateLimitPerSecond: Number(env.TENCENT_RATE_LIMIT) } : {}),
     },
@@ -126,6 +150,81 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     ...loginPolicyFromEnv(env),
     log: (line) => console.log(line),
   };
+}
+
+/** `EVICT_WEBHOOK_URL`, `EVICT_WEBHOOK_FORMAT` (`evict`, the default, `tencent` or `wukongim`) and its `EVICT_WEBHOOK_SECRET`. */
+function webhookFromEnv(env: NodeJS.ProcessEnv): { webhook?: DemoOptions['webhook'] } {
+  const url = env.EVICT_WEBHOOK_URL;
+  if (url === undefined || url === '') return {};
+  const format = (env.EVICT_WEBHOOK_FORMAT || 'evict') as WebhookFormat;
+  if (!WEBHOOK_FORMATS.includes(format))
+    throw new Error(`EVICT_WEBHOOK_FORMAT must be one of ${WEBHOOK_FORMATS.join(', ')}`);
+  const secret = env.EVICT_WEBHOOK_SECRET;
+  // Unsigned deliveries would teach receivers to trust anyone who can reach them.
+  if (secret === undefined || secret === '')
+    throw new Error(
+      'EVICT_WEBHOOK_SECRET must be set with EVICT_WEBHOOK_URL: the deliveries are signed with it',
+    );
+  return { webhook: { url, format, secret } };
+}
+
+/** Whether the demo would listen on loopback only: `localhost`, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(host: string): boolean {
+  const address = host.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '');
+  return address === 'localhost' || address === '::1' || /^127(\.\d{1,3}){3}$/.test(address);
+}
+
+/**
+ * What would be open to anyone who reaches the demo, each with the setting that closes it. The
+ * Express demo also signs JWTs (`jwtLogin`) with its secret.
+ */
+export function unsafeExposures(options: DemoOptions, routes: { jwtLogin?: boolean } = {}): string[] {
+  const exposures: string[] = [];
+  if (options.managerToken === undefined)
+    exposures.push(
+      'the WuKongIM admin routes and the console are open (anyone could kick any user): set EVICT_MANAGER_TOKEN',
+    );
+  if (options.metricsToken === undefined)
+    exposures.push(
+      'GET /metrics is open (how busy and how attacked the service is): set EVICT_METRICS_TOKEN',
+    );
+  if (options.tencent.secretKey === DEMO_TENCENT_SECRET_KEY)
+    exposures.push(
+      "the Tencent secret key is the demo's published one (anyone can sign an admin UserSig): set TENCENT_SECRET_KEY",
+    );
+  if (options.userSigRoute)
+    exposures.push(
+      'GET /demo/usersig signs a UserSig for anyone who asks, admins included: set EVICT_DEMO_USERSIG_ROUTE=0',
+    );
+  if (routes.jwtLogin === true && options.jwtSecret === DEMO_JWT_SECRET)
+    exposures.push(
+      "the JWT secret is the demo's published one (anyone can sign a JWT as any user): set EVICT_DEMO_JWT_SECRET",
+    );
+  return exposures;
+}
+
+/**
+ * Why the demo must not listen where it was asked to, or undefined: off loopback, it refuses to
+ * serve open admin routes, the demo's published secrets or the UserSig route, unless the operator
+ * accepted the risk with `EVICT_DEMO_UNSAFE_OFF_LOOPBACK=1`.
+ */
+export function offLoopbackRefusal(
+  options: DemoOptions,
+  routes: { jwtLogin?: boolean } = {},
+): string | undefined {
+  if (isLoopbackHost(options.host) || options.unsafeOffLoopback) return undefined;
+  const exposures = unsafeExposures(options, routes);
+  if (exposures.length === 0) return undefined;
+  return [
+    `refusing to listen on ${options.host}, an address other than loopback, because:`,
+    ...exposures.map((line) => `  - ${line}`),
+    `Set those, listen on 127.0.0.1 (HOST), or accept the risk on a network you trust with ${UNSAFE_OFF_LOOPBACK_OPT_IN}=1.`,
+  ].join('\n');
+}
+
+/** A demo asked to listen off loopback with something open (`offLoopbackRefusal`). */
+export class DemoRefusedError extends Error {
+  readonly code = 'DEMO_UNSAFE_OFF_LOOPBACK';
 }
 
 /**
@@ -376,6 +475,14 @@ export async function serveDemo(
   /** Upgrade paths another listener of the server serves (the Express demo's socket.io). */
   upgradesElsewhere: readonly string[] = [],
 ): Promise<Demo> {
+  // `runDemo` refused already; this catches a copied `startDemo` called with its own options.
+  const refusal = offLoopbackRefusal(options);
+  if (refusal !== undefined) {
+    await engine.close();
+    await demoStores.get(engine)?.();
+    throw new DemoRefusedError(refusal);
+  }
+  const webhooks = startWebhooks(engine, options);
   const sockets = attachWebSocket(server, engine, options, upgradesElsewhere);
   const seedTokens = options.seed ? await seedDemoData(engine, options.log) : {};
   const url = await listen(server, options);
@@ -384,21 +491,57 @@ export async function serveDemo(
     engine,
     server,
     seedTokens,
+    webhooks,
     async close() {
       sockets.close();
       await stop();
+      if (webhooks !== undefined) {
+        const { delivered, dropped } = await webhooks.close({ drainTimeoutMs: 2_000 });
+        options.log(`[demo] webhooks: ${delivered} event(s) delivered, dropped ${JSON.stringify(dropped)}`);
+      }
       await engine.close();
       await demoStores.get(engine)?.();
     },
   };
 }
 
+/** The webhook sender of `EVICT_WEBHOOK_URL`, if set; the Tencent format names the demo's app. */
+function startWebhooks(engine: Evict, options: DemoOptions): WebhookSender | undefined {
+  if (options.webhook === undefined) return undefined;
+  return createWebhookSender(engine, {
+    ...options.webhook,
+    tencent: { sdkAppId: options.tencent.sdkAppId },
+  });
+}
+
+/** A URL without its user, password and query (where a receiver's token might sit), for the banner. */
+function describeWebhookUrl(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+/** The banner's warning when the operator accepted the risk of listening off loopback with something open. */
+function exposedWarning(options: DemoOptions, routes: { jwtLogin?: boolean }): string {
+  if (isLoopbackHost(options.host)) return '';
+  const exposures = unsafeExposures(options, routes);
+  if (exposures.length === 0) return '';
+  return `WARNING: listening on ${options.host} with ${UNSAFE_OFF_LOOPBACK_OPT_IN}=1, though:\n${exposures.map((line) => `  - ${line}`).join('\n')}\n`;
+}
+
 /** The entry point of each demo process: start, print the story's first steps, stop on a signal. */
 export async function runDemo(
   framework: string,
   start: (options: DemoOptions) => Promise<Demo>,
+  /** Routes only some demos serve: the Express demo's `POST /login/jwt`. */
+  routes: { jwtLogin?: boolean } = {},
 ): Promise<void> {
   const options = demoOptionsFromEnv();
+  const refusal = offLoopbackRefusal(options, routes);
+  if (refusal !== undefined) {
+    console.error(`evict ${framework} demo: ${refusal}`);
+    process.exitCode = 1;
+    return;
+  }
   const demo = await start(options);
   const { url, seedTokens } = demo;
   const port = new URL(url).port;
@@ -408,10 +551,10 @@ export async function runDemo(
   user123 device 1 token: ${seedTokens[1] ?? '-'}`
     : 'Demo data: none (DEMO_SEED=0; on a shared Redis the node that seeded holds it).';
   console.log(`evict ${framework} demo on ${url} (node ${options.nodeId}, ${describeStore(options)})
-${options.managerToken === undefined ? 'WuKongIM admin routes are OPEN (no EVICT_MANAGER_TOKEN): a loopback demo only.\n' : ''}
+${options.managerToken === undefined ? 'WuKongIM admin routes are OPEN (no EVICT_MANAGER_TOKEN): a loopback demo only.\n' : ''}${exposedWarning(options, routes)}
 ${demoData}
-Tencent app: sdkappid ${t.sdkAppId}, admin ${t.admins.join(',')} (a UserSig: curl '${url}/demo/usersig?identifier=${t.admins[0]}')
-
+Tencent app: sdkappid ${t.sdkAppId}, admin ${t.admins.join(',')}${options.userSigRoute ? ` (a UserSig: curl '${url}/demo/usersig?identifier=${t.admins[0]}')` : ''}
+${options.webhook === undefined ? '' : `Webhooks: ${options.webhook.format} format, signed, to ${describeWebhookUrl(options.webhook.url)}\n`}
 Try the seeds:
   curl -X POST "http://localhost:${port}/user/device_quit" -H "Content-Type: application/json" -d '{"uid": "user123", "device_flag": 1}'
   curl -X POST "http://localhost:${port}/conn/remove" -H "Content-Type: application/json" -d '{"uid": "user123", "conn_id": 12345${options.seed ? `, "node_id": ${options.nodeId}` : ''}}'

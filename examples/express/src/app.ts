@@ -95,14 +95,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   });
 
   // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
-  app.get('/demo/usersig', (req, res) => {
-    const identifier = String(req.query.identifier ?? 'admin');
-    res.json({
-      sdkappid: options.tencent.sdkAppId,
-      identifier,
-      usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+  if (options.userSigRoute) {
+    app.get('/demo/usersig', (req, res) => {
+      const identifier = String(req.query.identifier ?? 'admin');
+      res.json({
+        sdkappid: options.tencent.sdkAppId,
+        identifier,
+        usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+      });
     });
-  });
+  }
 
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     options.log(`[demo] error: ${error instanceof Error ? error.stack : String(error)}`);

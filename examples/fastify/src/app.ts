@@ -81,14 +81,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   });
 
   // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
-  app.get<{ Querystring: { identifier?: string } }>('/demo/usersig', async (request) => {
-    const identifier = String(request.query.identifier ?? 'admin');
-    return {
-      sdkappid: options.tencent.sdkAppId,
-      identifier,
-      usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
-    };
-  });
+  if (options.userSigRoute) {
+    app.get<{ Querystring: { identifier?: string } }>('/demo/usersig', async (request) => {
+      const identifier = String(request.query.identifier ?? 'admin');
+      return {
+        sdkappid: options.tencent.sdkAppId,
+        identifier,
+        usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+      };
+    });
+  }
 
   await app.ready();
   return serveDemo(app.server, engine, options, () => app.close());

@@ -86,14 +86,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   });
 
   // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
-  app.get('/demo/usersig', (c) => {
-    const identifier = c.req.query('identifier') ?? 'admin';
-    return c.json({
-      sdkappid: options.tencent.sdkAppId,
-      identifier,
-      usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+  if (options.userSigRoute) {
+    app.get('/demo/usersig', (c) => {
+      const identifier = c.req.query('identifier') ?? 'admin';
+      return c.json({
+        sdkappid: options.tencent.sdkAppId,
+        identifier,
+        usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+      });
     });
-  });
+  }
 
   return serveDemo(createAdaptorServer({ fetch: app.fetch }) as Server, engine, options);
 }

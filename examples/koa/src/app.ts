@@ -90,14 +90,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   });
 
   // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
-  router.get('/demo/usersig', (ctx) => {
-    const identifier = String(ctx.query.identifier ?? 'admin');
-    ctx.body = {
-      sdkappid: options.tencent.sdkAppId,
-      identifier,
-      usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
-    };
-  });
+  if (options.userSigRoute) {
+    router.get('/demo/usersig', (ctx) => {
+      const identifier = String(ctx.query.identifier ?? 'admin');
+      ctx.body = {
+        sdkappid: options.tencent.sdkAppId,
+        identifier,
+        usersig: signUserSig({ ...options.tencent, identifier, expireSec: 86_400 }),
+      };
+    });
+  }
 
   app.use(router.routes());
 

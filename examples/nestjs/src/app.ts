@@ -26,6 +26,7 @@ import {
   type HttpServer,
   Inject,
   Module,
+  NotFoundException,
   Post,
   Put,
   Query,
@@ -97,6 +98,8 @@ class DemoController {
   // Demo convenience: a UserSig signed with the demo app's key (what tls-sig-api-v2's genUserSig makes).
   @Get('demo/usersig')
   userSig(@Query('identifier') identifier = 'admin') {
+    // Off (EVICT_DEMO_USERSIG_ROUTE=0): answered as a route that does not exist.
+    if (!this.options.userSigRoute) throw new NotFoundException();
     const { tencent } = this.options;
     return {
       sdkappid: tencent.sdkAppId,

@@ -93,7 +93,7 @@ export function consoleRoutes(
               required: true,
               description: 'The user.',
               schema: FIELD_SCHEMAS[field],
-              example: 'alice01',
+              example: 'alice',
             })),
           }
         : {
@@ -311,7 +311,7 @@ const FIELD_SCHEMAS = {
   },
 } as const;
 const FIELD_EXAMPLES: Record<keyof typeof FIELD_SCHEMAS, unknown> = {
-  uid: 'alice01',
+  uid: 'alice',
   device_flag: 1,
   conn_id: 1,
   node_id: 1,

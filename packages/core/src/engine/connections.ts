@@ -75,6 +75,11 @@ export class ConnectionRegistry {
   readonly #connectionsByUid = new ShardedIndex<string, LocalConnection>(shardOfString);
   /** Those opened with a session token, by its hash. */
   readonly #connectionsBySession = new ShardedIndex<string, LocalConnection>(shardOfString);
+  /**
+   * Held but not yet admitted (their credential under check): `connectionOpened` has not announced
+   * them, so their end is not announced either. A few at a time, where a flag would cost every connection.
+   */
+  readonly #admitting = new Set<LocalConnection>();
   /** Assigned connIds are `nodeId × 10⁹ + n`: unique in the cluster, so `conn/remove` without `node_id` is unambiguous. */
   #nextConnId: number;
   /** What `LocalConnection.connectedAfterMs` counts from: the first registration's time. */
@@ -110,10 +115,13 @@ export class ConnectionRegistry {
   }
 
   /**
-   * Holds the connection here and writes its record; on failure it is not held. Returns the
-   * function that forgets it and deletes its record (idempotent, and a no-op once it was closed).
+   * Holds the connection here and writes its record; on failure it is not held. Returns `unregister`,
+   * which forgets it and deletes its record (idempotent, and a no-op once it was closed), and `admit`,
+   * from which on it counts (`connectionOpened`).
    */
-  async add(input: Omit<LocalConnection, 'connectedAfterMs'>): Promise<() => Promise<void>> {
+  async add(
+    input: Omit<LocalConnection, 'connectedAfterMs'>,
+  ): Promise<{ unregister: () => Promise<void>; admit: () => void }> {
     const { uid, deviceFlag, connId, close, sessionHash, details } = input;
     const nowMs = this.#o.clock.nowMs();
     this.#startedAtMs ??= nowMs;
@@ -121,6 +129,7 @@ export class ConnectionRegistry {
     const local = new LocalConnection(uid, deviceFlag, connId, close, connectedAfterMs, sessionHash, details);
     this.#connections.set(connId, local);
     this.#connectionsByUid.add(uid, local);
+    this.#admitting.add(local);
     if (sessionHash !== undefined) this.#connectionsBySession.add(sessionHash, local);
     try {
       // The node's record first: a connection counts only while it is live.
@@ -131,11 +140,57 @@ export class ConnectionRegistry {
       throw error;
     }
     this.#startHeartbeat();
-    return async () => {
+    const unregister = async () => {
       if (this.#connections.get(connId) !== local) return;
-      this.#forget(local);
+      if (this.#forget(local)) this.#announceEnd(local, 'host');
       await this.#deletes.add({ uid, nodeId: this.#o.nodeId, connId });
     };
+    return { unregister, admit: () => this.#admit(local) };
+  }
+
+  /**
+   * The connection counts from now on (`registerConnection` admitted it): `connectionOpened`
+   * announces it, unless it was closed meanwhile (a kick that landed during its check).
+   */
+  #admit(local: LocalConnection): void {
+    if (!this.#admitting.delete(local) || !this.#o.events.listens('connectionOpened')) return;
+    const { uid, deviceFlag, connId, sessionHash, details } = local;
+    this.#o.events.emit('connectionOpened', {
+      uid,
+      deviceFlag,
+      connId,
+      nodeId: this.#o.nodeId,
+      atMs: this.#o.clock.nowMs(),
+      ...(sessionHash === undefined ? {} : { sessionId: sessionIdOf(sessionHash) }),
+      ...(details?.deviceId === undefined ? {} : { deviceId: details.deviceId }),
+      ...this.#countsOf(uid, deviceFlag),
+    });
+  }
+
+  /** This node's live connections of the user, and of its device `deviceFlag`. */
+  #countsOf(
+    uid: string,
+    deviceFlag: number,
+  ): { deviceConnectionsOnNode: number; userConnectionsOnNode: number } {
+    const held = this.#connectionsByUid.get(uid);
+    let deviceConnectionsOnNode = 0;
+    for (const local of held) if (local.deviceFlag === deviceFlag) deviceConnectionsOnNode += 1;
+    return { deviceConnectionsOnNode, userConnectionsOnNode: held.length };
+  }
+
+  #announceEnd(local: LocalConnection, endedBy: 'evict' | 'host', code?: number, reason?: string): void {
+    if (!this.#o.events.listens('connectionEnded')) return;
+    const { uid, deviceFlag, connId } = local;
+    this.#o.events.emit('connectionEnded', {
+      uid,
+      deviceFlag,
+      connId,
+      nodeId: this.#o.nodeId,
+      atMs: this.#o.clock.nowMs(),
+      endedBy,
+      ...(code === undefined ? {} : { code, reason }),
+      ...this.#countsOf(uid, deviceFlag),
+    });
   }
 
   /** How many connections this node holds. */
@@ -269,7 +324,7 @@ export class ConnectionRegistry {
   #closeLocal(uid: string, connId: number, code: number, reason: string, graceMs?: number): void {
     const local = this.#connections.get(connId);
     if (local === undefined || local.uid !== uid) return;
-    this.#forget(local);
+    const announced = this.#forget(local);
     try {
       local.close({ code, reason: reason as CloseReason, ...(graceMs === undefined ? {} : { graceMs }) });
     } catch (error) {
@@ -283,13 +338,17 @@ export class ConnectionRegistry {
       code,
       reason,
     });
+    if (announced) this.#announceEnd(local, 'evict', code, reason);
   }
 
-  #forget(local: LocalConnection): void {
+  /** Drops the connection from this node's indexes; returns whether `connectionOpened` had announced it. */
+  #forget(local: LocalConnection): boolean {
+    const announced = !this.#admitting.delete(local);
     this.#connections.delete(local.connId);
     this.#connectionsByUid.delete(local.uid, local);
     if (local.sessionHash !== undefined) this.#connectionsBySession.delete(local.sessionHash, local);
     if (this.#connections.size === 0) this.#stopHeartbeat();
+    return announced;
   }
 
   #connectedAtMs(local: LocalConnection): number {

@@ -7,6 +7,8 @@ export class EventHub {
   readonly #listeners: { [K in keyof EvictEvents]: Set<Listener<EvictEvents[K]>> } = {
     revocation: new Set(),
     connectionClosed: new Set(),
+    connectionOpened: new Set(),
+    connectionEnded: new Set(),
     error: new Set(),
   };
 

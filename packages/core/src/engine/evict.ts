@@ -575,7 +575,7 @@ export class Evict {
       credential?.type === 'session' && typeof credential.token === 'string'
         ? hashToken(credential.token)
         : undefined;
-    const unregister = await this.#connections.add({
+    const { unregister, admit } = await this.#connections.add({
       uid,
       deviceFlag,
       connId,
@@ -607,6 +607,7 @@ export class Evict {
         }
       }
     }
+    admit();
     return handle;
   }
 

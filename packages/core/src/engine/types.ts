@@ -105,9 +105,52 @@ export interface ConnectionClosedEvent {
   reason: string;
 }
 
+/**
+ * A connection of this node counts: registered, its credential (if given) checked and its device's
+ * rule applied. The counts are this node's, the new connection included: each node knows its own
+ * connections without a store trip (`countConnections` counts the cluster's).
+ */
+export interface ConnectionOpenedEvent {
+  uid: string;
+  deviceFlag: number;
+  connId: number;
+  nodeId: number;
+  atMs: number;
+  /** The public id of the session it was opened with, if it was. */
+  sessionId?: string;
+  deviceId?: string;
+  /** This node's live connections of the user on this device flag. */
+  deviceConnectionsOnNode: number;
+  /** This node's live connections of the user, on every device flag. */
+  userConnectionsOnNode: number;
+}
+
+/**
+ * A connection of this node that `connectionOpened` announced stopped counting, for any reason:
+ * evict closed it (`endedBy: 'evict'`, with the code and reason `connectionClosed` gave), or the host
+ * unregistered it (`endedBy: 'host'`: the client went away). The counts are this node's, after it left.
+ */
+export interface ConnectionEndedEvent {
+  uid: string;
+  deviceFlag: number;
+  connId: number;
+  nodeId: number;
+  atMs: number;
+  endedBy: 'evict' | 'host';
+  /** When evict closed it: the close code and reason. */
+  code?: number;
+  reason?: string;
+  deviceConnectionsOnNode: number;
+  userConnectionsOnNode: number;
+}
+
 export interface EvictEvents {
   revocation: RevocationEvent;
   connectionClosed: ConnectionClosedEvent;
+  /** A connection of this node was registered and admitted: presence's "online". */
+  connectionOpened: ConnectionOpenedEvent;
+  /** A connection `connectionOpened` announced left this node, closed by evict or unregistered: presence's "offline". */
+  connectionEnded: ConnectionEndedEvent;
   /** A background task failed (a heartbeat, a close). Requests report their own failures. */
   error: Error;
 }
