@@ -129,7 +129,7 @@ describe.each(adapters.map((a) => [a.name, a] as const))('the console API on %s'
     expect((await engine.check({ type: 'session', token })).ok).toBe(true);
   });
 
-  it('streams server-sent events: a keep-alive, then a change at once when the user is kicked', async () => {
+  it('streams server-sent events: a keep-alive, a change when the user connects, and at once when the user is kicked', async () => {
     await engine.issueSession({ uid: 'hugo01', deviceFlag: 1 });
     const aborter = new AbortController();
     const response = await fetch(`${app.url}/console/api/events?uid=hugo01`, {
@@ -149,9 +149,13 @@ describe.each(adapters.map((a) => [a.name, a] as const))('the console API on %s'
     };
     await until(/^retry: 3000\n\n/);
     await until(/: keep-alive\n\n/);
+    const { token } = await engine.issueSession({ uid: 'hugo01', deviceFlag: 2 });
+    await connect('hugo01', token);
+    await until(/event: change\ndata: \{"what":"connection_opened"\}\n\n/);
     const startedMs = Date.now();
     await engine.kickUser('hugo01');
     await until(/event: change\ndata: \{"what":"kick_user"\}\n\n/);
+    await until(/event: change\ndata: \{"what":"connection_ended"\}\n\n/);
     expect(Date.now() - startedMs).toBeLessThan(150);
     aborter.abort();
     expect((await call('GET', 'events?uid=hugo01', undefined, 'wrong')).status).toBe(401);

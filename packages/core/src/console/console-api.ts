@@ -36,7 +36,7 @@ const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
  * The admin console: one page (no CDN, no framework) and the JSON API it calls, to look a user up
  * (sessions, live connections per node, push tokens) and revoke what is there. The page follows
  * `events`, a server-sent event stream fed by the engine's events: a `change` whenever a
- * revocation or a closed connection of the user happens on this node.
+ * revocation, a new connection or the end of one of the user happens on this node.
  */
 export function consoleRoutes(
   engine: Evict,
@@ -217,7 +217,7 @@ export function consoleRoutes(
       {
         summary: 'Server-sent events: the user changed',
         description:
-          'A `change` event (`data`: the revocation action, or `connection_closed`) whenever a revocation or a closed connection of the user happens on this node; a comment every keep-alive period.',
+          'A `change` event (`data`: the revocation action, `connection_opened` or `connection_ended`) whenever a revocation, a new connection or the end of one of the user happens on this node; a comment every keep-alive period.',
       },
       ['uid'],
       async (input) => ({
@@ -358,8 +358,12 @@ function userChanges(engine: Evict, uid: string, keepAliveMs: number): AsyncIter
         engine.on('revocation', (event) => {
           if (event.uid === uid) change(event.action);
         }),
-        engine.on('connectionClosed', (event) => {
-          if (event.uid === uid) change('connection_closed');
+        engine.on('connectionOpened', (event) => {
+          if (event.uid === uid) change('connection_opened');
+        }),
+        // Any end, a client leaving included: `connectionClosed` is only those evict closes.
+        engine.on('connectionEnded', (event) => {
+          if (event.uid === uid) change('connection_ended');
         }),
       ];
       const timer = setInterval(() => push(': keep-alive\n\n'), keepAliveMs);

@@ -51,7 +51,7 @@ export const CONSOLE_PAGE = `<!doctype html>
   <table id="connections" aria-label="Live connections"><thead><tr><th>Node</th><th>Connection</th><th>Device</th><th>Device id</th><th>IP</th><th>Connected</th><th><span class="muted">actions</span></th></tr></thead><tbody></tbody></table>
   <h2>Push tokens</h2>
   <table id="push-tokens" aria-label="Push tokens"><thead><tr><th>Kind</th><th>Device</th><th>Token (end)</th><th>Updated</th></tr></thead><tbody></tbody></table>
-  <p class="muted">Updates by itself: at once for what this node does to the user, every ten seconds for the rest.</p>
+  <p class="muted">Updates by itself: at once for what happens to the user on this node, every ten seconds for the rest.</p>
 </section>
 <script>
 (() => {
