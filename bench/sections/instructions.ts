@@ -275,7 +275,7 @@ export const section: BenchSection = {
     }
     const plan: Plan = options.quick
       ? { warmRequests: 3_000, windowRequests: 1_000, windows: 3, pairWindows: 5, parallel: 2 }
-      : { warmRequests: 15_000, windowRequests: 3_000, windows: 5, pairWindows: 11, parallel: 2 };
+      : { warmRequests: 15_000, windowRequests: 3_000, windows: 5, pairWindows: 15, parallel: 2 };
     const dir = mkdtempSync(join(tmpdir(), 'evict-callgrind-'));
     try {
       const groups = groupsToCount();
