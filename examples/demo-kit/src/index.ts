@@ -554,7 +554,8 @@ export async function runDemo(
 ${options.managerToken === undefined ? 'WuKongIM admin routes are OPEN (no EVICT_MANAGER_TOKEN): a loopback demo only.\n' : ''}${exposedWarning(options, routes)}
 ${demoData}
 Tencent app: sdkappid ${t.sdkAppId}, admin ${t.admins.join(',')}${options.userSigRoute ? ` (a UserSig: curl '${url}/demo/usersig?identifier=${t.admins[0]}')` : ''}
-${options.webhook === undefined ? '' : `Webhooks: ${options.webhook.format} format, signed, to ${describeWebhookUrl(options.webhook.url)}\n`}
+${options.webhook === undefined ? '' : `Webhooks: ${options.webhook.format} format, signed, to ${describeWebhookUrl(options.webhook.url)}\n`}Console: ${url}/console   metrics: ${url}/metrics   OpenAPI: ${url}/openapi.json
+
 Try the seeds:
   curl -X POST "http://localhost:${port}/user/device_quit" -H "Content-Type: application/json" -d '{"uid": "user123", "device_flag": 1}'
   curl -X POST "http://localhost:${port}/conn/remove" -H "Content-Type: application/json" -d '{"uid": "user123", "conn_id": 12345${options.seed ? `, "node_id": ${options.nodeId}` : ''}}'
