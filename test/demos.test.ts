@@ -442,8 +442,11 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
       expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
       // The three families, the self-service routes, the metrics, the console and its API, and the document itself.
       expect(Object.keys(served.json.paths).length).toBe(24);
+      // The examples' user alice, online on the web (device 1), as the presence examples show her.
+      const sessionToken = await login(main, 'alice', 1);
+      const online = await connect(main, sessionToken);
       const replayed = await replayDocumentedExamples(main.base, served.json, {
-        sessionToken: await login(main, 'alice', 1),
+        sessionToken,
         tencentQuery: () =>
           new URLSearchParams({
             sdkappid: String(DEMO_TENCENT.sdkAppId),
@@ -455,6 +458,26 @@ describe.concurrent.each(EXAMPLES.map((e) => [e.framework, e] as const))(
       });
       expect(replayed.problems).toEqual([]);
       expect(replayed.calls).toBe(24);
+      // Compared with the documented example of the status it answered: equal, but for answers that
+      // follow from what the replay did before them (each example runs once, in the document's order).
+      expect(replayed.matched).toEqual(
+        expect.arrayContaining([
+          'POST /user/onlinestatus 200',
+          'POST /v4/openim/query_online_status 200',
+          'POST /user/token 200',
+          'POST /v4/im_open_login_svc/kick 200',
+          'DELETE /v1/api/user/token 200',
+          'DELETE /v1/api/user/message/token 200',
+          'POST /console/api/device-quit 200',
+        ]),
+      );
+      expect(replayed.differing.map((d) => d.slice(0, d.indexOf(':')))).toEqual([
+        // The console's device quit closed alice's web socket: the WuKongIM one finds none to quit.
+        'POST /user/device_quit 404',
+        // Her last socket is gone by then: the kick closes none, where the example shows one.
+        'POST /console/api/kick 200',
+      ]);
+      expect((await online.closed).code).toBe(4002);
     });
 
     it.sequential('GET /metrics counts the story so far in Prometheus’ text, naming no user', async () => {

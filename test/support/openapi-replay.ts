@@ -2,6 +2,7 @@
  * Replays every example an OpenAPI document of evict's gives against a live server, and checks
  * that each answer has a documented status and that status's documented shape.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -18,7 +19,7 @@ interface Operation {
   security?: Record<string, string[]>[];
   parameters?: { name: string; in: string; example?: unknown }[];
   requestBody?: { content: Record<string, { example?: unknown }> };
-  responses: Record<string, { content?: Record<string, { schema: object }> }>;
+  responses: Record<string, { content?: Record<string, { schema: object; example?: unknown }> }>;
 }
 
 export interface ReplayCredentials {
@@ -38,7 +39,7 @@ export async function replayDocumentedExamples(
   baseUrl: string,
   document: { paths?: unknown },
   credentials: ReplayCredentials,
-): Promise<{ calls: number; problems: string[] }> {
+): Promise<{ calls: number; problems: string[]; matched: string[]; differing: string[] }> {
   const paths = document.paths as Record<string, Record<string, Operation>>;
   const operations = Object.entries(paths)
     .flatMap(([path, methods]) =>
@@ -46,6 +47,9 @@ export async function replayDocumentedExamples(
     )
     .sort((a, b) => Number(ENDS_SESSIONS.test(a.path)) - Number(ENDS_SESSIONS.test(b.path)));
   const problems: string[] = [];
+  /** Answers equal to the documented example of their status, and those whose example differs. */
+  const matched: string[] = [];
+  const differing: string[] = [];
   for (const { path, method, operation } of operations) {
     const schemes = (operation.security ?? []).flatMap((s) => Object.keys(s));
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -86,7 +90,13 @@ export async function replayDocumentedExamples(
     if (mediaType !== 'application/json') continue;
     const { schema } = media;
     const validate = schemaValidator(schema);
-    if (!validate(JSON.parse(text))) problems.push(`${where}: ${JSON.stringify(validate.errors)}`);
+    const body: unknown = JSON.parse(text);
+    if (!validate(body)) problems.push(`${where}: ${JSON.stringify(validate.errors)}`);
+    if (media.example !== undefined) {
+      const operationName = `${method.toUpperCase()} ${path} ${response.status}`;
+      if (isDeepStrictEqual(body, media.example)) matched.push(operationName);
+      else differing.push(`${operationName}: ${text.slice(0, 200)}`);
+    }
   }
-  return { calls: operations.length, problems };
+  return { calls: operations.length, problems, matched, differing };
 }
