@@ -113,32 +113,144 @@ const store = new RedisStore({ client, prefix: 'evict-packed:' });
 console.log(JSON.stringify([typeof runStoreConformance, store.prefix, store.clientKind]));`,
   },
   express: {
-    esm: `import { evictRouter, evictGuard, checkUpgrade } from '@evict/express';
+    esm: `import express from 'express';
+import { evictRouter, evictGuard } from '@evict/express';
 import { createEvict } from '@evict/core';
 const e = createEvict();
-console.log(JSON.stringify([typeof evictRouter(e, { families: ['lancens'] }), typeof evictGuard(e), typeof checkUpgrade]));`,
-    cjs: `const { evictRouter, evictGuard, checkUpgrade } = require('@evict/express');
+const app = express();
+app.use(evictRouter(e, { families: ['lancens'] }));
+app.get('/me', evictGuard(e), (req, res) => res.json(req.evict));
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const base = 'http://127.0.0.1:' + server.address().port;
+const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+const before = await fetch(base + '/me', { headers: { token } });
+const who = (await before.json()).uid;
+await e.kickUser('alice01');
+const after = await fetch(base + '/me', { headers: { token } });
+const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+server.close();
+await e.close();`,
+    cjs: `const express = require('express');
+const { evictRouter, evictGuard } = require('@evict/express');
 const { createEvict } = require('@evict/core');
-const e = createEvict();
-console.log(JSON.stringify([typeof evictRouter(e, { families: ['lancens'] }), typeof evictGuard(e), typeof checkUpgrade]));`,
+(async () => {
+  const e = createEvict();
+  const app = express();
+  app.use(evictRouter(e, { families: ['lancens'] }));
+  app.get('/me', evictGuard(e), (req, res) => res.json(req.evict));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+  const before = await fetch(base + '/me', { headers: { token } });
+  const who = (await before.json()).uid;
+  await e.kickUser('alice01');
+  const after = await fetch(base + '/me', { headers: { token } });
+  const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+  server.close();
+  await e.close();
+})();`,
   },
   koa: {
-    esm: `import { evictRoutes, evictGuard, checkUpgrade } from '@evict/koa';
+    esm: `import Koa from 'koa';
+import { evictRoutes, evictGuard } from '@evict/koa';
 import { createEvict } from '@evict/core';
 const e = createEvict();
-console.log(JSON.stringify([typeof evictRoutes(e, { families: ['lancens'] }), typeof evictGuard(e), typeof checkUpgrade]));`,
-    cjs: `const { evictRoutes, evictGuard, checkUpgrade } = require('@evict/koa');
+const app = new Koa();
+app.use(evictRoutes(e, { families: ['lancens'] }));
+const guard = evictGuard(e);
+app.use((ctx, next) => (ctx.path === '/me' ? guard(ctx, () => { ctx.body = ctx.state.evict; }) : next()));
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const base = 'http://127.0.0.1:' + server.address().port;
+const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+const before = await fetch(base + '/me', { headers: { token } });
+const who = (await before.json()).uid;
+await e.kickUser('alice01');
+const after = await fetch(base + '/me', { headers: { token } });
+const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+server.close();
+await e.close();`,
+    cjs: `const Koa = require('koa');
+const { evictRoutes, evictGuard } = require('@evict/koa');
 const { createEvict } = require('@evict/core');
-const e = createEvict();
-console.log(JSON.stringify([typeof evictRoutes(e, { families: ['lancens'] }), typeof evictGuard(e), typeof checkUpgrade]));`,
+(async () => {
+  const e = createEvict();
+  const app = new Koa();
+  app.use(evictRoutes(e, { families: ['lancens'] }));
+  const guard = evictGuard(e);
+  app.use((ctx, next) => (ctx.path === '/me' ? guard(ctx, () => { ctx.body = ctx.state.evict; }) : next()));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+  const before = await fetch(base + '/me', { headers: { token } });
+  const who = (await before.json()).uid;
+  await e.kickUser('alice01');
+  const after = await fetch(base + '/me', { headers: { token } });
+  const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+  server.close();
+  await e.close();
+})();`,
   },
   nestjs: {
     esm: `import 'reflect-metadata';
-import { EvictModule, EvictService, EvictGuard } from '@evict/nestjs';
-console.log(JSON.stringify([typeof EvictModule.forRoot, typeof EvictModule.forRootAsync, typeof EvictService, typeof EvictGuard]));`,
+import { Controller, Get, Module, UseGuards } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { EvictModule, EvictGuard, EvictUser, EvictService } from '@evict/nestjs';
+class MeController { me(user) { return user; } }
+const me = Object.getOwnPropertyDescriptor(MeController.prototype, 'me');
+EvictUser()(MeController.prototype, 'me', 0);
+Get('me')(MeController.prototype, 'me', me);
+UseGuards(EvictGuard)(MeController.prototype, 'me', me);
+Controller()(MeController);
+class AppModule {}
+Module({ imports: [EvictModule.forRoot({ admin: { families: ['lancens'] } })], controllers: [MeController] })(AppModule);
+const app = await NestFactory.create(AppModule, { logger: false });
+await app.listen(0, '127.0.0.1');
+const server = app.getHttpServer();
+const base = 'http://127.0.0.1:' + server.address().port;
+const e = app.get(EvictService).engine;
+const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+const before = await fetch(base + '/me', { headers: { token } });
+const who = (await before.json()).uid;
+await e.kickUser('alice01');
+const after = await fetch(base + '/me', { headers: { token } });
+const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+await app.close();`,
     cjs: `require('reflect-metadata');
-const { EvictModule, EvictService, EvictGuard } = require('@evict/nestjs');
-console.log(JSON.stringify([typeof EvictModule.forRoot, typeof EvictModule.forRootAsync, typeof EvictService, typeof EvictGuard]));`,
+const { Controller, Get, Module, UseGuards } = require('@nestjs/common');
+const { NestFactory } = require('@nestjs/core');
+const { EvictModule, EvictGuard, EvictUser, EvictService } = require('@evict/nestjs');
+(async () => {
+  class MeController { me(user) { return user; } }
+  const me = Object.getOwnPropertyDescriptor(MeController.prototype, 'me');
+  EvictUser()(MeController.prototype, 'me', 0);
+  Get('me')(MeController.prototype, 'me', me);
+  UseGuards(EvictGuard)(MeController.prototype, 'me', me);
+  Controller()(MeController);
+  class AppModule {}
+  Module({ imports: [EvictModule.forRoot({ admin: { families: ['lancens'] } })], controllers: [MeController] })(AppModule);
+  const app = await NestFactory.create(AppModule, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  const server = app.getHttpServer();
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const e = app.get(EvictService).engine;
+  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+  const before = await fetch(base + '/me', { headers: { token } });
+  const who = (await before.json()).uid;
+  await e.kickUser('alice01');
+  const after = await fetch(base + '/me', { headers: { token } });
+  const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+  await app.close();
+})();`,
   },
   fastify: {
     esm: `import Fastify from 'fastify';
@@ -269,9 +381,10 @@ const { Registry } = require('prom-client');
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
   core: [{ ok: false, reason: 'kicked', uid: 'alice' }, 0, 'missing_header'],
   redis: ['function', 'evict-packed:', 'ioredis'],
-  express: ['function', 'function', 'function'],
-  koa: ['function', 'function', 'function'],
-  nestjs: ['function', 'function', 'function', 'function'],
+  // A request through each adapter: /me with a live session, the same after a kick, a bad Lancens logout.
+  express: [200, 'alice01', 401, 400],
+  koa: [200, 'alice01', 401, 400],
+  nestjs: [200, 'alice01', 401, 400],
   fastify: [401, 'function', 'function'],
   hono: [401, 'function'],
   jose: [true, 'jwt'],
