@@ -58,6 +58,7 @@ beforeAll(() => {
       'hono@4',
       'jose@6',
       'socket.io@4',
+      'socket.io-client@4',
       'prom-client@15',
       '@nestjs/common@11',
       '@nestjs/core@11',
@@ -331,25 +332,47 @@ const { SignJWT } = require('jose');
   'socket.io': {
     esm: `import { createServer } from 'node:http';
 import { Server } from 'socket.io';
+import { io as connect } from 'socket.io-client';
 import { evictSocketIo } from '@evict/socket.io';
 import { createEvict } from '@evict/core';
 const e = createEvict();
-const io = new Server(createServer());
+const http = createServer();
+const io = new Server(http);
 io.use(evictSocketIo(e));
-console.log(JSON.stringify([typeof evictSocketIo(e), evictSocketIo(e).length]));
+io.on('connection', (socket) => socket.emit('hello', socket.data.evict.uid));
+await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+const client = connect('http://127.0.0.1:' + http.address().port, { auth: { token }, transports: ['websocket'], reconnection: false });
+const hello = await new Promise((resolve) => client.once('hello', resolve));
+const revoked = new Promise((resolve) => client.once('evict:revoked', resolve));
+await e.kickUser('alice01');
+const why = await revoked;
+client.close();
 io.close();
-await e.close();`,
+await e.close();
+console.log(JSON.stringify([hello, why.reason, why.code]));`,
     cjs: `const { createServer } = require('node:http');
 const { Server } = require('socket.io');
+const { io: connect } = require('socket.io-client');
 const { evictSocketIo } = require('@evict/socket.io');
 const { createEvict } = require('@evict/core');
 (async () => {
   const e = createEvict();
-  const io = new Server(createServer());
+  const http = createServer();
+  const io = new Server(http);
   io.use(evictSocketIo(e));
-  console.log(JSON.stringify([typeof evictSocketIo(e), evictSocketIo(e).length]));
+  io.on('connection', (socket) => socket.emit('hello', socket.data.evict.uid));
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+  const client = connect('http://127.0.0.1:' + http.address().port, { auth: { token }, transports: ['websocket'], reconnection: false });
+  const hello = await new Promise((resolve) => client.once('hello', resolve));
+  const revoked = new Promise((resolve) => client.once('evict:revoked', resolve));
+  await e.kickUser('alice01');
+  const why = await revoked;
+  client.close();
   io.close();
   await e.close();
+  console.log(JSON.stringify([hello, why.reason, why.code]));
 })();`,
   },
   prometheus: {
@@ -388,7 +411,7 @@ const expected: Record<(typeof PACKAGES)[number], unknown> = {
   fastify: [401, 'function', 'function'],
   hono: [401, 'function'],
   jose: [true, 'jwt'],
-  'socket.io': ['function', 2],
+  'socket.io': ['alice01', 'kicked', 4001],
   prometheus: [true, true],
 };
 
