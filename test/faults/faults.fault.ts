@@ -21,9 +21,9 @@ import {
 import { randomPrefix } from '../support/redis.js';
 import {
   connectSocket,
+  describeWithRedisServer,
   diagExit,
   type HttpAnswer,
-  hasRedisServer,
   httpCall,
   keepAliveAgent,
   now,
@@ -97,10 +97,7 @@ interface HeldSocket {
   attempt: SocketAttempt;
 }
 
-const describeFaults = hasRedisServer ? describe : describe.skip;
-if (!hasRedisServer) console.warn('faults.fault.ts: no redis-server binary on PATH: SKIPPED');
-
-describeFaults('faults: Redis killed, Redis paused, a node killed, under load', () => {
+describeWithRedisServer('faults: Redis killed, Redis paused, a node killed, under load', () => {
   let redis: OwnRedis;
   let nodes: DemoNode[] = [];
   let alive: DemoNode[] = [];

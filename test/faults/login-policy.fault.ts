@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
 import {
-  hasRedisServer,
+  describeWithRedisServer,
   httpCall,
   keepAliveAgent,
   now,
@@ -40,7 +40,7 @@ interface Login {
   duringOutage: boolean;
 }
 
-describe.skipIf(!hasRedisServer)('logins under a login policy through a Redis kill', () => {
+describeWithRedisServer('logins under a login policy through a Redis kill', () => {
   let redis: OwnRedis;
   let nodes: DemoNode[] = [];
 

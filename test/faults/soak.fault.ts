@@ -16,9 +16,9 @@ import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.j
 import { randomPrefix } from '../support/redis.js';
 import { MixedLoad } from './mixed-load.js';
 import {
+  describeWithRedisServer,
   diagExit,
   diagSamples,
-  hasRedisServer,
   keepAliveAgent,
   OwnRedis,
   QUICK,
@@ -61,7 +61,7 @@ const YOUNG_GENERATION_ARGS = [
   `--max-semi-space-size=${SEMI_SPACE_MB}`,
 ];
 
-const describeSoak = hasRedisServer ? describe : describe.skip;
+const describeSoak = describeWithRedisServer;
 
 describeSoak('soak: two nodes under mixed load', () => {
   let redis: OwnRedis;

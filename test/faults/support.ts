@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { type DemoNode, type Framework, startDemoNode } from '../support/demo-process.js';
 
-export { hasRedisServer, OwnRedis } from '../support/redis-server.js';
+export { describeWithRedisServer, hasRedisServer, OwnRedis } from '../support/redis-server.js';
 
 /** FAULT_QUICK=1 (or FAULT_SCALE<1): the short version CI runs. */
 export const QUICK = process.env.FAULT_QUICK === '1' || process.env.FAULT_QUICK === 'true';

@@ -7,9 +7,34 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { describe, it } from 'vitest';
 import { waitFor } from './demo-process.js';
 
 export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * `describe` (or `base`, e.g. `describeRedis`) for tests that start redis-server processes of their
+ * own: without the binary they are skipped with a loud message, and under CI=true they fail, as the
+ * tests that need a running Redis do.
+ */
+export function describeWithRedisServer(
+  name: string,
+  fn: () => void,
+  base: (name: string, fn: () => void) => void = describe,
+): void {
+  if (hasRedisServer) {
+    base(name, fn);
+  } else if (process.env.CI === 'true') {
+    describe(name, () => {
+      it('needs the redis-server binary: under CI=true, these tests must run, not skip', () => {
+        throw new Error('redis-server is required under CI=true and is not on PATH');
+      });
+    });
+  } else {
+    console.warn(`\n!!! SKIPPED, no redis-server binary on PATH: "${name}"\n`);
+    describe.skip(name, fn);
+  }
+}
 
 /** A redis-server of the test's own; with `aof`, every acknowledged write survives a kill -9. */
 export class OwnRedis {
