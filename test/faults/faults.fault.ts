@@ -10,7 +10,7 @@
  * Figures go to test/faults/report.md (and report.json). `pnpm test:faults` (FAULT_QUICK=1: short).
  */
 import type { Agent } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   type DemoNode,
   demoAdminUserSig,

@@ -10,7 +10,7 @@
  *      hang, and any error outside it (a node still reconnecting) was a 503 too.
  * Figures go to test/faults/out/login-policy.md (FAULT_PUBLISH=1: next to this file).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
 import {

@@ -17,7 +17,7 @@
 import type { Agent } from 'node:http';
 import { RedisStore } from '@evict/redis';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   type DemoNode,
   demoAdminUserSig,

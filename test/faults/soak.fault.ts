@@ -11,7 +11,7 @@
  * generation is pinned").
  * Figures go to test/faults/soak.md (and soak.json).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DemoNode, freePort, requireBuilt } from '../support/demo-process.js';
 import { randomPrefix } from '../support/redis.js';
 import { MixedLoad } from './mixed-load.js';
