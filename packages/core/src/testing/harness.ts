@@ -148,6 +148,18 @@ export class Harness {
   }
 }
 
+/**
+ * True when the store leaves out the optional method a test is about (`present` is false): the test
+ * is then marked skipped through the runner's context where it can be (vitest's `skip`), and the
+ * caller returns. A test that checked nothing must not read as passed.
+ */
+export function lacks(context: unknown[], present: boolean, method: string): boolean {
+  if (present) return false;
+  const skip = (context[0] as { skip?: (note?: string) => void } | undefined)?.skip;
+  skip?.(`the store has no ${method}`);
+  return true;
+}
+
 export type Group = {
   name: string;
   tests: (h: Harness, runner: ConformanceRunner, options: Required<ConformanceOptions>) => void;

@@ -8,6 +8,7 @@ import {
   inbox,
   kickRequest,
   LIVE_MS,
+  lacks,
   CONCURRENT_CALLS as N,
   newTokenHash,
   newUid,
@@ -52,8 +53,8 @@ export const kick: Group = {
       expect(kick === undefined || typeof kick === 'function').toBe(true);
     });
 
-    it('kick of a user not on file (unknown, or expired) with the user required: missing "user" (before "device"); nothing written or published', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick of a user not on file (unknown, or expired) with the user required: missing "user" (before "device"); nothing written or published', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const unknown = newUid();
       await refused(kickRequest(h, unknown), 'user');
       await refused(deviceKickRequest(h, unknown, 3), 'user');
@@ -71,8 +72,8 @@ export const kick: Group = {
       expect(await h.store.getUser(lapsed)).toBeUndefined();
     });
 
-    it('kick of a device with no record and no connection: missing "device", with or without the user check; nothing written or published', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick of a device with no record and no connection: missing "device", with or without the user check; nothing written or published', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
       await h.store.putSession(h.session(uid, { deviceFlag: 2 }));
       await h.store.putConnection(h.connection(uid, { deviceFlag: 2 }));
@@ -91,8 +92,8 @@ export const kick: Group = {
       expect(await h.store.getUser(unknown)).toBeUndefined();
     });
 
-    it('kick of a device whose record has expired (and no connection): missing "device"; nothing written or published', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick of a device whose record has expired (and no connection): missing "device"; nothing written or published', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
       const t = h.now();
       await h.store.putSession(
@@ -105,8 +106,8 @@ export const kick: Group = {
       await refused(deviceKickRequest(h, uid, 3), 'device');
     });
 
-    it('kick of a device issued at or before a cutoff that applies to it (the user\'s or its own): missing "device"; after every one, or cut off on another device only: applied', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick of a device issued at or before a cutoff that applies to it (the user\'s or its own): missing "device"; after every one, or cut off on another device only: applied', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const t = h.now();
       /** A user whose device 3 was issued at `issuedAtMs`, with the given cutoffs already on file. */
       const userWith = async (issuedAtMs: number, cutoffs: [number | null, number][]) => {
@@ -152,8 +153,8 @@ export const kick: Group = {
       }
     });
 
-    it('kick of a device present through a live connection only (no record, or one cut off): applied; a connection of a dead node incarnation, or one of another device, does not count', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick of a device present through a live connection only (no record, or one cut off): applied; a connection of a dead node incarnation, or one of another device, does not count', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const t = h.now();
       const connected = newUid();
       const connection = h.connection(connected, { deviceFlag: 3, nodeId: 2, connId: 7 });
@@ -175,8 +176,8 @@ export const kick: Group = {
       await refused(deviceKickRequest(h, stale, 3), 'device');
     });
 
-    it("kick applied: the cutoff is raised exactly as raiseCutoff raises it (an atomic maximum: a lower cutoff does not lower it, an equal one keeps the one on file), and the user's expiry only grows", async () => {
-      if (h.store.kick === undefined) return;
+    it("kick applied: the cutoff is raised exactly as raiseCutoff raises it (an atomic maximum: a lower cutoff does not lower it, an equal one keeps the one on file), and the user's expiry only grows", async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const t = h.now();
       const byKick = newUid();
       const byRaise = newUid();
@@ -214,8 +215,8 @@ export const kick: Group = {
       });
     });
 
-    it('kick applied without the user check: a user not on file (unknown, or expired) is started afresh with the cutoff, as raiseCutoff does; with no device flag, "device" asks nothing', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick applied without the user check: a user not on file (unknown, or expired) is started afresh with the cutoff, as raiseCutoff does; with no device flag, "device" asks nothing', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const t = h.now();
       const unknown = newUid();
       const cutoff: Cutoff = { atMs: t, reason: 'kicked' };
@@ -257,8 +258,8 @@ export const kick: Group = {
       expect((await h.store.getUser(known))?.cutoff).toEqual({ atMs: later, reason: 'kicked' });
     });
 
-    it("kick applied: returns exactly the user's live connections (of every device and node, those of dead node incarnations left out), as listConnections lists them right after, as copies", async () => {
-      if (h.store.kick === undefined) return;
+    it("kick applied: returns exactly the user's live connections (of every device and node, those of dead node incarnations left out), as listConnections lists them right after, as copies", async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
       const live = [
         h.connection(uid, { deviceFlag: 1, nodeId: 1, connId: 1 }),
@@ -284,8 +285,8 @@ export const kick: Group = {
       expect(byConnection(kicked.applied ? kicked.connections : [])).toEqual(byConnection(live));
     });
 
-    it('kick applied: the announcement is published once, unchanged, to every subscriber, before the kick resolves (a message published right after it arrives after it)', async () => {
-      if (h.store.kick === undefined) return;
+    it('kick applied: the announcement is published once, unchanged, to every subscriber, before the kick resolves (a message published right after it arrives after it)', async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
       const stores = h.options.sharedBackend ? [h.store, await h.open()] : [h.store];
       const boxes = stores.flatMap((store) => [inbox(store, uid), inbox(store, uid)]);
@@ -304,8 +305,8 @@ export const kick: Group = {
       }
     });
 
-    it(`${N} concurrent kicks, mixed with raiseCutoff, never lower the cutoff: the latest wins, per scope, and each kick is announced`, async () => {
-      if (h.store.kick === undefined) return;
+    it(`${N} concurrent kicks, mixed with raiseCutoff, never lower the cutoff: the latest wins, per scope, and each kick is announced`, async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
       const t = h.now();
       await h.store.putSession(h.session(uid, { deviceFlag: 9, issuedAtMs: t - 2_000 }));

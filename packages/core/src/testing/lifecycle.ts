@@ -1,5 +1,5 @@
 import { PUSH_TOKEN_KINDS } from '../model.js';
-import { type Group, newTokenHash, newUid, SETTLE_MS, sleep } from './harness.js';
+import { type Group, lacks, newTokenHash, newUid, SETTLE_MS, sleep } from './harness.js';
 
 export const lifecycle: Group = {
   name: 'lifecycle',
@@ -28,10 +28,10 @@ export const lifecycle: Group = {
       expect(await store.clearPushTokens(uid, PUSH_TOKEN_KINDS)).toEqual([]);
     });
 
-    it('onLinkChange, when the store has it, returns an unsubscribe function and reports no outage', async () => {
-      if (h.store.onLinkChange === undefined) return;
+    it('onLinkChange, when the store has it, returns an unsubscribe function and reports no outage', async (...context) => {
+      if (lacks(context, h.store.onLinkChange !== undefined, 'onLinkChange')) return;
       const reports: boolean[] = [];
-      const stop = h.store.onLinkChange((up) => reports.push(up));
+      const stop = h.store.onLinkChange!((up) => reports.push(up));
       expect(typeof stop).toBe('function');
       await h.store.putSession(h.session(newUid()));
       await sleep(SETTLE_MS);
