@@ -171,6 +171,14 @@ export interface SpawnedDemo {
 }
 
 /**
+ * Loaded into every demo before its own code: the demo exits once its stdin ends, which happens
+ * when the test process that spawned it is gone however it went (a test that timed out, a worker
+ * killed by signal), so that no demo outlives its test.
+ */
+const EXIT_WITH_PARENT =
+  "data:text/javascript,process.stdin.on('end',()=>process.exit(70)).resume();process.stdin.unref?.()";
+
+/**
  * Spawns a demo on a free port with a clean demo environment plus `env` (`nodeArgs` go to node before
  * the script, for V8 flags that NODE_OPTIONS does not allow) and collects its output; the caller
  * waits for the banner it expects.
@@ -184,11 +192,15 @@ export async function spawnDemo(
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of DEMO_ENV) delete childEnv[name];
   Object.assign(childEnv, env, { PORT: String(port) });
-  const child = spawn(process.execPath, [...nodeArgs, demoServerJs(framework)], {
-    cwd: repoRoot,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', EXIT_WITH_PARENT, ...nodeArgs, demoServerJs(framework)],
+    {
+      cwd: repoRoot,
+      env: childEnv,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const lines: string[] = [];
   let partial = '';
   let stderr = '';
