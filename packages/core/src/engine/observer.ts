@@ -38,10 +38,12 @@ export function combineObservers(
   for (const method of METHODS) {
     const having = observers.filter((o) => o[method] !== undefined);
     if (having.length === 0) continue;
-    (combined as Record<Method, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
+    // Three arguments at most, passed as they are: no array made per call (the guard's decision is
+    // reported on every request).
+    (combined as Record<Method, (a: unknown, b: unknown, c: unknown) => void>)[method] = (a, b, c) => {
       for (const observer of having) {
         try {
-          (observer[method] as (...a: unknown[]) => void).apply(observer, args);
+          (observer[method] as (a: unknown, b: unknown, c: unknown) => void).call(observer, a, b, c);
         } catch (error) {
           onError(error);
         }
