@@ -90,17 +90,30 @@ function nodeRequestOf(c: Context): IncomingMessage | undefined {
  * rather than in `@evict/core/node`, whose Node imports a Worker would not have.
  */
 function guardRequestOfNode(incoming: IncomingMessage): GuardRequest {
-  let query: URLSearchParams | undefined;
-  return {
-    get headers() {
-      return incoming.headers;
-    },
-    get query() {
-      query ??= new URL(incoming.url ?? '/', 'http://localhost').searchParams;
-      return query;
-    },
-    header: (name) => rawHeader(incoming.rawHeaders, name),
-  };
+  return new NodeGuardRequest(incoming);
+}
+
+/** A class, not an object literal of getters: no closures made per request. */
+class NodeGuardRequest implements GuardRequest {
+  readonly #incoming: IncomingMessage;
+  #query: URLSearchParams | undefined;
+
+  constructor(incoming: IncomingMessage) {
+    this.#incoming = incoming;
+  }
+
+  get headers() {
+    return this.#incoming.headers;
+  }
+
+  get query(): URLSearchParams {
+    this.#query ??= new URL(this.#incoming.url ?? '/', 'http://localhost').searchParams;
+    return this.#query;
+  }
+
+  header(name: string): string | undefined {
+    return rawHeader(this.#incoming.rawHeaders, name);
+  }
 }
 
 /**
