@@ -18,6 +18,8 @@ export class OwnRedis {
   constructor(
     readonly port: number,
     readonly aof: boolean,
+    /** More arguments for redis-server (`--replicaof host port`, a Sentinel's config file first). */
+    readonly extraArgs: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -33,6 +35,7 @@ export class OwnRedis {
     // AOF with fsync on every write: a write Redis acknowledged survives a kill -9.
     if (this.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
     else args.push('--appendonly', 'no');
+    args.push(...this.extraArgs);
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.#child = child;
     const probe = new Redis(this.url, {

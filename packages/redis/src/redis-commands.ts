@@ -79,16 +79,24 @@ export interface RedisCommands {
    * (on a cluster each node loads it on first use that way).
    */
   evalScript(script: LuaScript, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * `WAIT replicas timeoutMs` on the connection that wrote `key` (WAIT counts the writes of its own
+   * connection only), resolving to how many replicas confirmed them.
+   */
+  waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number>;
 }
 
 export function redisCommands(client: RedisClient, kind: ClientKind): RedisCommands {
   let send: (args: string[], key?: string) => Promise<unknown>;
+  // WAIT has no key: a cluster must be told which node's connection to run it on.
+  let sendKeyless: (args: string[], key: string) => Promise<unknown> = (args, key) => send(args, key);
   switch (kind) {
     case 'ioredis':
     case 'ioredis-cluster': {
       // ioredis routes a cluster command by the keys it finds in it (EVALSHA's included).
       const io = client as IoredisClient;
       send = ([name, ...rest]) => io.call(name!, ...rest);
+      if (kind === 'ioredis-cluster') sendKeyless = (args, key) => ioredisClusterRouted(io, args, key);
       break;
     }
     case 'node-redis': {
@@ -114,7 +122,25 @@ export function redisCommands(client: RedisClient, kind: ClientKind): RedisComma
         return send(['EVAL', script.source, ...tail], keys[0]);
       }
     },
+    async waitForReplicas(key, replicas, timeoutMs) {
+      return Number(await sendKeyless(['WAIT', String(replicas), String(timeoutMs)], key));
+    },
   };
+}
+
+/**
+ * A keyless command on the connection of the node that holds `key`: an ioredis `Cluster` sends a
+ * pipeline to the node of the keys in it, so an EXISTS of the key takes the command along.
+ */
+async function ioredisClusterRouted(client: IoredisClient, args: string[], key: string): Promise<unknown> {
+  const cluster = client as unknown as {
+    pipeline(commands: string[][]): { exec(): Promise<[Error | null, unknown][] | null> };
+  };
+  const replies = await cluster.pipeline([['exists', key], args]).exec();
+  const reply = replies?.[1];
+  if (reply === undefined) throw new Error(`no reply from Redis for ${args[0]}`);
+  if (reply[0] !== null) throw reply[0];
+  return reply[1];
 }
 
 export function errorMessage(error: unknown): string {

@@ -18,6 +18,7 @@ import {
   type ScanPage,
   type SessionRecord,
   StoreCorruptError,
+  StoreNotReplicatedError,
   type UserRecord,
 } from '@evict/core';
 import { ConnectionRegistry, type NodeTable, withIncarnations } from './connection-registry.js';
@@ -54,7 +55,7 @@ import {
 } from './session-scripts.js';
 import { createSubscriberLink, type SubscriberLink } from './subscriber-link.js';
 
-export type { RedisStoreOptions } from './options.js';
+export type { RedisStoreOptions, ReplicaAcknowledgement } from './options.js';
 
 /** What a scan asks Redis for a page (`COUNT`): every reply of a listing stays about this size. */
 const SCAN_COUNT = 500;
@@ -88,6 +89,7 @@ export class RedisStore implements EvictStore {
   readonly #commands: RedisCommands;
   readonly #keys: KeyLayout;
   readonly #clock: Clock;
+  readonly #waitForReplicas: ResolvedOptions['waitForReplicas'];
   /** Every publish of a cluster goes through PUBLISH's routing key; one Redis can publish from any script. */
   readonly #cluster: boolean;
   readonly #subscriberSource: ResolvedOptions['subscriber'];
@@ -108,6 +110,7 @@ export class RedisStore implements EvictStore {
     this.#commands = resolved.commands;
     this.#keys = resolved.keys;
     this.#clock = resolved.clock;
+    this.#waitForReplicas = resolved.waitForReplicas;
     this.#cluster = resolved.clientKind === 'ioredis-cluster' || resolved.clientKind === 'node-redis-cluster';
     this.#subscriberSource = resolved.subscriber;
     this.prefix = resolved.keys.prefix;
@@ -199,6 +202,8 @@ export class RedisStore implements EvictStore {
     if (reply[0] === 'full') return { admitted: false, full: named };
     if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
     await this.#setSession(session, now, true);
+    // Sessions pushed out are rejected from now on: that is a revocation, as durable as a kick's.
+    if (named.length > 0) await this.#replicated(key, this.#keys.session(session.tokenHash));
     if (this.#cluster) {
       await Promise.all(
         named.map(({ tokenHash }) =>
@@ -293,6 +298,8 @@ export class RedisStore implements EvictStore {
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
     const key = this.#keys.session(tokenHash);
     const raw = await this.#eval(REVOKE_SESSION, [key], [String(this.#now()), String(atMs)]);
+    // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
+    await this.#replicated(key);
     // A Lua false is nil in RESP2, and may arrive as false or null in RESP3.
     return raw === null || raw === undefined || raw === false
       ? undefined
@@ -327,6 +334,7 @@ export class RedisStore implements EvictStore {
       String(cutoff.atMs),
       String(expiresAtMs),
     ]);
+    await this.#replicated(this.#keys.user(uid).user);
   }
 
   /**
@@ -365,6 +373,8 @@ export class RedisStore implements EvictStore {
     ]);
     const [status, ...fields] = stringList(reply, 'kick');
     if (status === 'user' || status === 'device') return { applied: false, missing: status };
+    // Before the announcement on a cluster: no node is told of a kick a failover could still lose.
+    await this.#replicated(keys.user);
     if (status !== 'ok' && status !== 'live')
       throw new StoreCorruptError('unexpected reply from Redis for kick');
     if (fields.length % 3 !== 0) throw new StoreCorruptError('unexpected reply from Redis for kick');
@@ -573,6 +583,23 @@ export class RedisStore implements EvictStore {
     if (message === undefined) return;
     // Each listener on a later tick, as MemoryStore does: a listener never runs inside the client's reader.
     for (const listener of this.#listeners) queueMicrotask(() => listener(message));
+  }
+
+  /**
+   * After a write that can reject a credential, with `waitForReplicas`: resolves once enough replicas
+   * confirmed the writes made on the connection of each key's node (one WAIT per node), else throws
+   * `StoreNotReplicatedError`. Without the option the primary's acknowledgement is enough.
+   */
+  async #replicated(...keys: string[]): Promise<void> {
+    const wanted = this.#waitForReplicas;
+    if (wanted === undefined) return;
+    // One Redis: one connection wrote them all. A cluster: each key's node, in turn.
+    const routes = this.#cluster ? keys : keys.slice(0, 1);
+    for (const key of routes) {
+      const confirmed = await this.#commands.waitForReplicas(key, wanted.replicas, wanted.timeoutMs);
+      if (!(confirmed >= wanted.replicas))
+        throw new StoreNotReplicatedError(wanted.replicas, confirmed, wanted.timeoutMs);
+    }
   }
 
   #userScript(script: LuaScript, uid: string, args: string[]): Promise<unknown> {
