@@ -373,8 +373,6 @@ export class RedisStore implements EvictStore {
     ]);
     const [status, ...fields] = stringList(reply, 'kick');
     if (status === 'user' || status === 'device') return { applied: false, missing: status };
-    // Before the announcement on a cluster: no node is told of a kick a failover could still lose.
-    await this.#replicated(keys.user);
     if (status !== 'ok' && status !== 'live')
       throw new StoreCorruptError('unexpected reply from Redis for kick');
     if (fields.length % 3 !== 0) throw new StoreCorruptError('unexpected reply from Redis for kick');
@@ -392,6 +390,8 @@ export class RedisStore implements EvictStore {
         ? withIncarnations(onFile, (_, i) => incarnations[i])
         : await this.#connections.liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
+    // After the announcement: the nodes drop their cached copies whether the replicas confirm or not.
+    await this.#replicated(keys.user);
     return { applied: true, connections };
   }
 

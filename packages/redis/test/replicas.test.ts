@@ -190,4 +190,37 @@ describeReplicas('waitForReplicas on a primary with one replica of its own', () 
       await store.close();
     }
   });
+
+  it('a logout no replica confirmed still reaches every node: none goes on accepting the session', async () => {
+    const prefix = randomPrefix();
+    const clients = [0, 1].map(() => new Redis(primary.url, { maxRetriesPerRequest: 1 }));
+    const stores = clients.map(
+      (client) =>
+        new RedisStore({ client, prefix, waitForReplicas: { replicas: 1, timeoutMs: WAIT_TIMEOUT_MS } }),
+    );
+    const [a, b] = stores.map((store, i) => createEvict({ nodeId: i + 1, store, storeTimeoutMs: 5_000 }));
+    try {
+      await Promise.all([a!.ready(), b!.ready()]);
+      const { token } = await a!.issueSession({ uid: 'logout-ack', deviceFlag: 1 });
+      const credential = { type: 'session' as const, token };
+      // Cached by node 2.
+      expect((await b!.check(credential)).ok).toBe(true);
+      expect((await b!.check(credential)).ok).toBe(true);
+      replica.pause();
+      try {
+        expect(await errorCode(a!.logout(token))).toBe('EVICT_STORE_NOT_REPLICATED');
+      } finally {
+        replica.resume();
+      }
+      await waitFor(
+        'node 2 to reject the logged-out session',
+        async () => !(await b!.check(credential)).ok,
+        2_000,
+      );
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+      await Promise.all(stores.map((store) => store.close()));
+      for (const client of clients) client.disconnect();
+    }
+  });
 });
