@@ -57,6 +57,14 @@ export interface ResolvedOptions {
   waitForReplicas: ReplicaAcknowledgement | undefined;
 }
 
+function isNodeRedisSentinel(client: unknown): boolean {
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    typeof (client as { getSentinelNode?: unknown }).getSentinelNode === 'function'
+  );
+}
+
 export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('RedisStore: options must be an object with a client');
@@ -73,6 +81,13 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   ) as Partial<RedisStoreOptions>;
   const { client, prefix = DEFAULT_PREFIX, clock = systemClock, subscriber, waitForReplicas } = defined;
 
+  if (isNodeRedisSentinel(client) || isNodeRedisSentinel(subscriber)) {
+    // Its sendCommand takes other arguments, and its connections come and go without the events a
+    // client's do: taken for a plain client, it would fail on every command.
+    throw new TypeError(
+      'RedisStore: a node-redis Sentinel client (createSentinel) is not supported as client or subscriber: use ioredis with `sentinels`',
+    );
+  }
   const kind = clientKind(client);
   if (client === undefined || kind === undefined) {
     throw new TypeError(
