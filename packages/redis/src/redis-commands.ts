@@ -1,3 +1,4 @@
+import { hashSlot } from './keys.js';
 import type { LuaScript } from './lua-script.js';
 
 /**
@@ -107,6 +108,7 @@ export function redisCommands(client: RedisClient, kind: ClientKind): RedisComma
     case 'node-redis-cluster': {
       const cluster = client as NodeRedisClusterClient;
       send = (args, key) => cluster.sendCommand(key, false, args);
+      sendKeyless = (args, key) => nodeRedisClusterRouted(cluster, args, key);
       break;
     }
   }
@@ -129,6 +131,27 @@ export function redisCommands(client: RedisClient, kind: ClientKind): RedisComma
 }
 
 /**
+ * A keyless command on the connection of the master that holds `key`: node-redis would send WAIT to
+ * every shard (its command policy for WAIT), so it goes to that master's client directly.
+ */
+async function nodeRedisClusterRouted(
+  cluster: NodeRedisClusterClient,
+  args: string[],
+  key: string,
+): Promise<unknown> {
+  const shards = cluster as unknown as {
+    slots?: ({ master?: unknown } | undefined)[];
+    nodeClient?(node: unknown): NodeRedisClient | Promise<NodeRedisClient>;
+  };
+  const master = shards.slots?.[hashSlot(key)]?.master;
+  // Without a slot map to read, the cluster's own routing: with WAIT's minimum over the shards, it
+  // waits longer than needed but never confirms less than the key's master did.
+  if (master === undefined || typeof shards.nodeClient !== 'function')
+    return cluster.sendCommand(key, false, args);
+  return (await shards.nodeClient(master)).sendCommand(args);
+}
+
+/**
  * A keyless command on the connection of the node that holds `key`: an ioredis `Cluster` sends a
  * pipeline to the node of the keys in it, so an EXISTS of the key takes the command along.
  */
@@ -136,7 +159,14 @@ async function ioredisClusterRouted(client: IoredisClient, args: string[], key: 
   const cluster = client as unknown as {
     pipeline(commands: string[][]): { exec(): Promise<[Error | null, unknown][] | null> };
   };
-  const replies = await cluster.pipeline([['exists', key], args]).exec();
+  const [name, ...rest] = args;
+  // A pipeline's commands are named as its methods are: lower case.
+  const replies = await cluster
+    .pipeline([
+      ['exists', key],
+      [name!.toLowerCase(), ...rest],
+    ])
+    .exec();
   const reply = replies?.[1];
   if (reply === undefined) throw new Error(`no reply from Redis for ${args[0]}`);
   if (reply[0] !== null) throw reply[0];
