@@ -16,7 +16,6 @@ type Core = typeof import('@evict/core');
 type RedisPackage = typeof import('@evict/redis');
 
 const MODES = ['primary', 'replica'] as const;
-type Mode = (typeof MODES)[number];
 const USERS = 1_000;
 const WAIT_TIMEOUT_MS = 1_000;
 

@@ -202,8 +202,6 @@ export class RedisStore implements EvictStore {
     if (reply[0] === 'full') return { admitted: false, full: named };
     if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
     await this.#setSession(session, now, true);
-    // Sessions pushed out are rejected from now on: that is a revocation, as durable as a kick's.
-    if (named.length > 0) await this.#replicated(key, this.#keys.session(session.tokenHash));
     if (this.#cluster) {
       await Promise.all(
         named.map(({ tokenHash }) =>
@@ -217,6 +215,9 @@ export class RedisStore implements EvictStore {
         ),
       );
     }
+    // Sessions pushed out are rejected from now on, a revocation as durable as a kick's; announced
+    // first, as a kick is.
+    if (named.length > 0) await this.#replicated(key, this.#keys.session(session.tokenHash));
     return { admitted: true, replaced: named };
   }
 

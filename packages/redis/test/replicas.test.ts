@@ -154,6 +154,21 @@ describeReplicas('waitForReplicas on a primary with one replica of its own', () 
         } finally {
           replica.resume();
         }
+        // A login policy pushing a session out waits for the replica too.
+        const admission = { deviceClass: 'phone', classLimit: 1, refuse: false, fromNodeId: 1 };
+        const governed = (n: number) => ({ ...session, tokenHash: `g${n}-${library}`, uid: `${uid}-g` });
+        expect(await store.admitSession(governed(1), admission)).toMatchObject({
+          admitted: true,
+          replaced: [],
+        });
+        replica.pause();
+        try {
+          expect(await errorCode(store.admitSession(governed(2), admission))).toBe(
+            'EVICT_STORE_NOT_REPLICATED',
+          );
+        } finally {
+          replica.resume();
+        }
         // Back: the retry of a kick that was not confirmed is.
         expect((await store.kick(kickOf(uid, now + 6))).applied).toBe(true);
         expect(await onReplica.hget(keys.user(uid).user, 'c')).toContain(String(now + 6));
