@@ -10,7 +10,9 @@
  *    credential accepted after the failover;
  *  - off (the default, the primary's word): the report counts the acknowledged kicks lost.
  * Both: every admin call during the failover answers (an error, never a hang) within
- * storeTimeoutMs and slack, and each node serves again within RECOVERY_BOUND_MS of the kill.
+ * storeTimeoutMs and slack, the guard fails closed (a live session checked all along is accepted or
+ * refused with 503, nothing else, and refused at least once), and each node serves again within
+ * RECOVERY_BOUND_MS of the kill.
  * Figures go to test/faults/out/failover.md (FAULT_PUBLISH=1: next to this file).
  */
 import { Redis } from 'ioredis';
@@ -70,6 +72,8 @@ interface ScenarioFigures {
   lostAcknowledged: number;
   acceptedAfterFailover: number;
   linkCutToKillMs: number;
+  /** The guard's answers to a live session during the failover, by status. */
+  liveChecksDuringFailover: Record<string, number>;
   recoveryMs: number[];
   newPrimaryPort: number;
 }
@@ -161,6 +165,7 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
       10_000,
     );
 
+    const live = await nodes[0]!.login(`${prefix}-live`, 1);
     const kicks: Kick[] = [];
     let acceptedAfterAckDuringRun = 0;
     let failover = { killedAt: Number.POSITIVE_INFINITY, servedAt: Number.POSITIVE_INFINITY };
@@ -199,7 +204,23 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
         await sleep(acknowledged ? KICK_PAUSE_MS : 100);
       }
     };
-    const stream = Promise.all(Array.from({ length: KICKERS }, (_, k) => kicker(k)));
+    // A session nobody kicks, checked on both nodes all along: while no primary answers, the guard
+    // must fail closed (503), never answer otherwise.
+    const liveChecks: { sentAt: number; status: number }[] = [];
+    const prober = async () => {
+      while (!stop) {
+        for (const guard of nodes) {
+          const sentAt = now();
+          const check = await httpCall(agent, guard.base, 'GET', '/me', {
+            headers: { token: live },
+            timeoutMs: STORE_TIMEOUT_MS + SLACK_MS * 5,
+          });
+          liveChecks.push({ sentAt, status: check.status });
+        }
+        await sleep(25);
+      }
+    };
+    const stream = Promise.all([...Array.from({ length: KICKERS }, (_, k) => kicker(k)), prober()]);
 
     await sleep(1_000);
     const admin = new Redis(primary.port, '127.0.0.1', { maxRetriesPerRequest: 0 });
@@ -256,6 +277,10 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
     }
     const newPrimaryPort = Number((await sentinels[0]!.primaryState()).port);
     const during = kicks.filter((k) => k.duringFailover);
+    const liveChecksDuringFailover: Record<string, number> = {};
+    for (const { sentAt, status } of liveChecks)
+      if (sentAt >= failover.killedAt && sentAt < failover.servedAt)
+        liveChecksDuringFailover[status] = (liveChecksDuringFailover[status] ?? 0) + 1;
     agent.destroy();
     return {
       waits,
@@ -268,6 +293,7 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
       lostAcknowledged,
       acceptedAfterFailover,
       linkCutToKillMs: killedAt - cutAt,
+      liveChecksDuringFailover,
       recoveryMs,
       newPrimaryPort,
     };
@@ -301,6 +327,11 @@ describe.skipIf(!hasRedisServer)('a Sentinel failover under a stream of kicks', 
         row('kicks answered an error during the failover', (f) => f.failedDuringFailover),
         row('slowest kick answer during the failover, ms', (f) => f.slowestDuringFailoverMs.toFixed(0)),
         row('kicks unanswered (hung) during the failover', (f) => f.hungDuringFailover),
+        row('guard answers to a live session during the failover', (f) =>
+          Object.entries(f.liveChecksDuringFailover)
+            .map(([status, count]) => `${count} × ${status}`)
+            .join(', '),
+        ),
         row('each node serving again after the kill, ms', (f) =>
           f.recoveryMs.map((ms) => ms.toFixed(0)).join(', '),
         ),
@@ -331,6 +362,9 @@ describe.skipIf(!hasRedisServer)('a Sentinel failover under a stream of kicks', 
         expect(f.hungDuringFailover).toBe(0);
         expect(f.slowestDuringFailoverMs).toBeLessThan(STORE_TIMEOUT_MS + SLACK_MS);
         for (const ms of f.recoveryMs) expect(ms).toBeLessThan(RECOVERY_BOUND_MS);
+        // Fail closed: a live session is accepted from the cache, or refused with 503, nothing else.
+        expect(Object.keys(f.liveChecksDuringFailover).filter((s) => s !== '200' && s !== '503')).toEqual([]);
+        expect(f.liveChecksDuringFailover['503']).toBeGreaterThan(0);
         if (waits) {
           expect(f.lostAcknowledged).toBe(0);
           expect(f.acceptedAfterFailover).toBe(0);
