@@ -66,6 +66,8 @@ interface ScenarioFigures {
   kicks: number;
   acknowledged: number;
   failedDuringFailover: number;
+  /** Sent once both nodes served again: with waitForReplicas, the promoted primary has no replica left. */
+  failedAfterFailover: number;
   slowestDuringFailoverMs: number;
   hungDuringFailover: number;
   acceptedAfterAckDuringRun: number;
@@ -287,6 +289,7 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
       kicks: kicks.length,
       acknowledged: kicks.filter((k) => k.acknowledged).length,
       failedDuringFailover: during.filter((k) => !k.acknowledged).length,
+      failedAfterFailover: kicks.filter((k) => k.sentAt >= failover.servedAt && !k.acknowledged).length,
       slowestDuringFailoverMs: Math.max(0, ...during.map((k) => k.tookMs)),
       hungDuringFailover: during.filter((k) => k.status === 0).length,
       acceptedAfterAckDuringRun,
@@ -325,6 +328,10 @@ describe.skipIf(!hasRedisServer)('a Sentinel failover under a stream of kicks', 
         row('kicks acknowledged', (f) => f.acknowledged),
         row('link cut to kill, ms', (f) => f.linkCutToKillMs.toFixed(0)),
         row('kicks answered an error during the failover', (f) => f.failedDuringFailover),
+        row(
+          'kicks answered an error after it (the new primary has no replica)',
+          (f) => f.failedAfterFailover,
+        ),
         row('slowest kick answer during the failover, ms', (f) => f.slowestDuringFailoverMs.toFixed(0)),
         row('kicks unanswered (hung) during the failover', (f) => f.hungDuringFailover),
         row('guard answers to a live session during the failover', (f) =>
