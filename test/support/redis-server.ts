@@ -3,7 +3,7 @@
  * pausable (SIGSTOP). Used by the Redis restart test and the fault suite.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -43,6 +43,8 @@ export class OwnRedis {
   constructor(
     readonly port: number,
     readonly aof: boolean,
+    /** More arguments for redis-server (`--replicaof host port`, a Sentinel's config file first). */
+    readonly extraArgs: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -58,6 +60,7 @@ export class OwnRedis {
     // AOF with fsync on every write: a write Redis acknowledged survives a kill -9.
     if (this.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
     else args.push('--appendonly', 'no');
+    args.push(...this.extraArgs);
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.#child = child;
     const probe = new Redis(this.url, {
@@ -107,6 +110,89 @@ export class OwnRedis {
   async remove(): Promise<void> {
     this.resume();
     await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A Sentinel of the test's own (`redis-server <config> --sentinel`), watching the primary `name` at
+ * `primaryPort`: with `quorum` Sentinels agreeing it is down `downAfterMs` after it stops answering,
+ * they promote a replica. Its config lives in a temporary directory (Sentinel rewrites it).
+ */
+export class OwnSentinel {
+  readonly dir = mkdtempSync(join(tmpdir(), 'evict-sentinel-'));
+  #child: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    readonly name: string,
+    readonly primaryPort: number,
+    readonly options: { quorum: number; downAfterMs: number; failoverTimeoutMs: number },
+  ) {}
+
+  async start(): Promise<void> {
+    const config = join(this.dir, 'sentinel.conf');
+    writeFileSync(
+      config,
+      [
+        `port ${this.port}`,
+        'bind 127.0.0.1',
+        `dir ${this.dir}`,
+        `sentinel monitor ${this.name} 127.0.0.1 ${this.primaryPort} ${this.options.quorum}`,
+        `sentinel down-after-milliseconds ${this.name} ${this.options.downAfterMs}`,
+        `sentinel failover-timeout ${this.name} ${this.options.failoverTimeoutMs}`,
+        `sentinel parallel-syncs ${this.name} 1`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
+    this.#child = child;
+    const probe = new Redis(this.port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on('error', () => undefined);
+    try {
+      await waitFor(
+        `Sentinel on port ${this.port}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error('redis-server --sentinel exited');
+          try {
+            if (probe.status !== 'ready') await probe.connect();
+            return (await probe.ping()) === 'PONG';
+          } catch {
+            probe.disconnect();
+            return false;
+          }
+        },
+        10_000,
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** `SENTINEL MASTER <name>` as a record of its fields. */
+  async primaryState(): Promise<Record<string, string>> {
+    const sentinel = new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 0 });
+    sentinel.on('error', () => undefined);
+    try {
+      const fields = (await sentinel.call('SENTINEL', 'MASTER', this.name)) as string[];
+      const state: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) state[fields[i]!] = fields[i + 1]!;
+      return state;
+    } finally {
+      sentinel.disconnect();
+    }
+  }
+
+  async remove(): Promise<void> {
+    const child = this.#child;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -40,6 +40,18 @@ export interface DemoOptions {
   seed: boolean;
   /** When set, the engine keeps its state on this Redis (shared by every node given the same URL and prefix). */
   redisUrl?: string;
+  /**
+   * When set (`REDIS_SENTINELS`, `host:port,…`), the engine finds its Redis primary through these
+   * Sentinels, under `redisSentinelName`, and follows it across a failover; instead of `redisUrl`.
+   */
+  redisSentinels?: { host: string; port: number }[];
+  /** The primary's name at the Sentinels (`REDIS_SENTINEL_NAME`, default `mymaster`). */
+  redisSentinelName: string;
+  /**
+   * The Redis store's `waitForReplicas` (`EVICT_REDIS_WAIT_REPLICAS`, and `EVICT_REDIS_WAIT_TIMEOUT_MS`,
+   * default 500): a revocation answers ok only once that many replicas hold it.
+   */
+  redisWaitForReplicas?: { replicas: number; timeoutMs: number };
   /** Prefix of every Redis key and channel. */
   redisPrefix: string;
   /** The engine's `storeTimeoutMs` (default: the engine's). */
@@ -144,12 +156,31 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): DemoOp
     },
     seed: env.DEMO_SEED !== '0',
     ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    ...(env.REDIS_SENTINELS ? { redisSentinels: parseSentinels(env.REDIS_SENTINELS) } : {}),
+    redisSentinelName: env.REDIS_SENTINEL_NAME || 'mymaster',
+    ...(env.EVICT_REDIS_WAIT_REPLICAS
+      ? {
+          redisWaitForReplicas: {
+            replicas: Number(env.EVICT_REDIS_WAIT_REPLICAS),
+            timeoutMs: Number(env.EVICT_REDIS_WAIT_TIMEOUT_MS || 500),
+          },
+        }
+      : {}),
     redisPrefix: env.EVICT_REDIS_PREFIX ?? 'evict:',
     ...(env.EVICT_STORE_TIMEOUT_MS ? { storeTimeoutMs: Number(env.EVICT_STORE_TIMEOUT_MS) } : {}),
     ...(env.EVICT_CONNECTION_TTL_MS ? { connectionTtlMs: Number(env.EVICT_CONNECTION_TTL_MS) } : {}),
     ...loginPolicyFromEnv(env),
     log: (line) => console.log(line),
   };
+}
+
+/** `REDIS_SENTINELS`: `host:port` pairs separated by commas. */
+function parseSentinels(list: string): { host: string; port: number }[] {
+  return list.split(',').map((entry) => {
+    const match = /^\s*(.+):(\d+)\s*$/.exec(entry);
+    if (match === null) throw new Error(`REDIS_SENTINELS: ${JSON.stringify(entry)} is not host:port`);
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+  });
 }
 
 /** `EVICT_WEBHOOK_URL`, `EVICT_WEBHOOK_FORMAT` (`evict`, the default, `tencent` or `wukongim`) and its `EVICT_WEBHOOK_SECRET`. */
@@ -259,24 +290,38 @@ export async function createDemoEngine(options: DemoOptions): Promise<Evict> {
     ...(options.connectionTtlMs === undefined ? {} : { connectionTtlMs: options.connectionTtlMs }),
     ...(options.loginPolicy === undefined ? {} : { loginPolicy: options.loginPolicy }),
   };
-  if (options.redisUrl === undefined) return createEvict(common);
-  const client = new Redis(options.redisUrl, {
+  if (options.redisUrl === undefined && options.redisSentinels === undefined) return createEvict(common);
+  const clientOptions = {
     lazyConnect: true,
     // While Redis is unreachable a command fails at once, and one in flight when the link drops is
     // failed, not resent: none lands later, after its request was answered with an error.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-  });
+  };
+  const client =
+    options.redisSentinels === undefined
+      ? new Redis(options.redisUrl!, clientOptions)
+      : new Redis({
+          ...clientOptions,
+          sentinels: options.redisSentinels,
+          name: options.redisSentinelName,
+          // Told of a failover by the Sentinels (+switch-master), not only when the old primary's link drops.
+          failoverDetector: true,
+        });
   // Connection errors reach the engine as failed commands (fail closed, internal errors); logged here they would only repeat.
   client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {
     client.disconnect();
-    throw new Error(`cannot reach Redis at ${describeRedisUrl(options.redisUrl)}: ${String(error)}`);
+    throw new Error(`cannot reach Redis at ${describeRedisAt(options)}: ${String(error)}`);
   }
-  const store = new RedisStore({ client, prefix: options.redisPrefix });
+  const store = new RedisStore({
+    client,
+    prefix: options.redisPrefix,
+    ...(options.redisWaitForReplicas === undefined ? {} : { waitForReplicas: options.redisWaitForReplicas }),
+  });
   const engine = createEvict({ ...common, store });
   demoStores.set(engine, async () => {
     await store.close();
@@ -301,10 +346,22 @@ function describeRedisUrl(redisUrl: string): string {
   return url.toString();
 }
 
+/** The Redis the demo uses: its URL, password masked, or its Sentinels and the primary's name there. */
+function describeRedisAt(options: DemoOptions): string {
+  if (options.redisSentinels === undefined) return describeRedisUrl(options.redisUrl!);
+  const sentinels = options.redisSentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  return `primary ${JSON.stringify(options.redisSentinelName)} of Sentinels ${sentinels}`;
+}
+
 /** Where the demo keeps its state, for the banner (a password in the URL is not printed). */
 export function describeStore(options: DemoOptions): string {
-  if (options.redisUrl === undefined) return 'in-memory store';
-  return `Redis store at ${describeRedisUrl(options.redisUrl)} prefix ${JSON.stringify(options.redisPrefix)}`;
+  if (options.redisUrl === undefined && options.redisSentinels === undefined) return 'in-memory store';
+  const waits = options.redisWaitForReplicas;
+  const acknowledged =
+    waits === undefined
+      ? ''
+      : `, revocations confirmed by ${waits.replicas} replica(s) within ${waits.timeoutMs} ms`;
+  return `Redis store at ${describeRedisAt(options)} prefix ${JSON.stringify(options.redisPrefix)}${acknowledged}`;
 }
 
 /**

@@ -13,6 +13,7 @@ export type EvictErrorCode =
   | 'EVICT_STORE_UNAVAILABLE'
   | 'EVICT_STORE_TIMEOUT'
   | 'EVICT_STORE_CORRUPT'
+  | 'EVICT_STORE_NOT_REPLICATED'
   | 'EVICT_CLOSED';
 
 export class EvictError extends Error {
@@ -120,6 +121,27 @@ export class StoreCorruptError extends EvictError {
   }
 }
 
+/**
+ * The store applied a write that can reject a credential, but fewer replicas than the host asked
+ * for confirmed it in time: a failover now could lose it. The caller should retry (the write is
+ * idempotent), so the families answer their internal error, never "ok".
+ */
+export class StoreNotReplicatedError extends EvictError {
+  static override code = 'EVICT_STORE_NOT_REPLICATED' as const;
+  constructor(
+    /** Replicas the host asked to confirm the write. */
+    readonly replicas: number,
+    /** Replicas that confirmed it within `timeoutMs`. */
+    readonly confirmed: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      'EVICT_STORE_NOT_REPLICATED',
+      `${confirmed} of the ${replicas} replica(s) asked for confirmed the write within ${timeoutMs} ms`,
+    );
+  }
+}
+
 export function isEvictError(value: unknown, code?: EvictErrorCode): value is EvictError {
   if (typeof value !== 'object' || value === null) return false;
   const c = (value as { code?: unknown }).code;
@@ -132,6 +154,7 @@ export function isStoreFailure(value: unknown): boolean {
   return (
     isEvictError(value, 'EVICT_STORE_UNAVAILABLE') ||
     isEvictError(value, 'EVICT_STORE_TIMEOUT') ||
-    isEvictError(value, 'EVICT_STORE_CORRUPT')
+    isEvictError(value, 'EVICT_STORE_CORRUPT') ||
+    isEvictError(value, 'EVICT_STORE_NOT_REPLICATED')
   );
 }

@@ -63,6 +63,7 @@ export {
   LoginRefusedError,
   SessionNotFoundError,
   StoreCorruptError,
+  StoreNotReplicatedError,
   StoreTimeoutError,
   StoreUnavailableError,
   UnknownUserError,

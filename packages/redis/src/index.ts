@@ -9,4 +9,4 @@ export type {
   RedisEventEmitter,
   RedisEventListener,
 } from './redis-commands.js';
-export { RedisStore, type RedisStoreOptions } from './redis-store.js';
+export { RedisStore, type RedisStoreOptions, type ReplicaAcknowledgement } from './redis-store.js';

@@ -25,9 +25,27 @@ export interface RedisStoreOptions {
    * Without it the store duplicates `client` on first `subscribe` and closes the duplicate on `close`.
    */
   subscriber?: RedisClient;
+  /**
+   * When a revocation counts as acknowledged. Without it (the default), once the primary applied it:
+   * replication is asynchronous, so a failover in the moments after may lose it. With it, every
+   * write that can reject a credential (kick, device quit, cutoff, session revocation, a login
+   * policy's replacement) is followed by `WAIT replicas timeoutMs` on the connection that made it,
+   * and fails with `EVICT_STORE_NOT_REPLICATED` when fewer replicas confirm it in time (the write
+   * stays applied on the primary; a retry repeats it and waits again). WAIT holds the connection it
+   * runs on until then, and the engine's `storeTimeoutMs` must leave room for `timeoutMs`.
+   */
+  waitForReplicas?: ReplicaAcknowledgement;
 }
 
-const KNOWN_OPTIONS = new Set(['client', 'prefix', 'clock', 'subscriber']);
+/** How many replicas must confirm a revocation, and how long to wait for them. */
+export interface ReplicaAcknowledgement {
+  /** Replicas that must confirm each revocation; at least 1. */
+  replicas: number;
+  /** How long to wait for them (WAIT's timeout); above 0, as WAIT's 0 would wait forever. */
+  timeoutMs: number;
+}
+
+const KNOWN_OPTIONS = new Set(['client', 'prefix', 'clock', 'subscriber', 'waitForReplicas']);
 
 export interface ResolvedOptions {
   commands: RedisCommands;
@@ -36,6 +54,15 @@ export interface ResolvedOptions {
   subscriber: { client: RedisClient; kind: ClientKind; owned: boolean };
   keys: KeyLayout;
   clock: Clock;
+  waitForReplicas: ReplicaAcknowledgement | undefined;
+}
+
+function isNodeRedisSentinel(client: unknown): boolean {
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    typeof (client as { getSentinelNode?: unknown }).getSentinelNode === 'function'
+  );
 }
 
 export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
@@ -52,8 +79,15 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   const defined = Object.fromEntries(
     Object.entries(options).filter(([, v]) => v !== undefined),
   ) as Partial<RedisStoreOptions>;
-  const { client, prefix = DEFAULT_PREFIX, clock = systemClock, subscriber } = defined;
+  const { client, prefix = DEFAULT_PREFIX, clock = systemClock, subscriber, waitForReplicas } = defined;
 
+  if (isNodeRedisSentinel(client) || isNodeRedisSentinel(subscriber)) {
+    // Its sendCommand takes other arguments, and its connections come and go without the events a
+    // client's do: taken for a plain client, it would fail on every command.
+    throw new TypeError(
+      'RedisStore: a node-redis Sentinel client (createSentinel) is not supported as client or subscriber: use ioredis with `sentinels`',
+    );
+  }
   const kind = clientKind(client);
   if (client === undefined || kind === undefined) {
     throw new TypeError(
@@ -77,6 +111,18 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
       'RedisStore: subscriber must be an ioredis Redis or Cluster, or a node-redis client or cluster client',
     );
   }
+  if (waitForReplicas !== undefined) {
+    if (typeof waitForReplicas !== 'object' || waitForReplicas === null) {
+      throw new TypeError('RedisStore: waitForReplicas must be an object { replicas, timeoutMs }');
+    }
+    const { replicas, timeoutMs } = waitForReplicas as Partial<ReplicaAcknowledgement>;
+    if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1) {
+      throw new TypeError('RedisStore: waitForReplicas.replicas must be an integer of at least 1');
+    }
+    if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      throw new TypeError('RedisStore: waitForReplicas.timeoutMs must be an integer of at least 1 (ms)');
+    }
+  }
   return {
     commands: redisCommands(client, kind),
     client,
@@ -84,5 +130,9 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
     subscriber: { client: subscriber ?? client, kind: subscriberKind, owned: subscriber === undefined },
     keys: new KeyLayout(prefix),
     clock,
+    waitForReplicas:
+      waitForReplicas === undefined
+        ? undefined
+        : { replicas: waitForReplicas.replicas, timeoutMs: waitForReplicas.timeoutMs },
   };
 }

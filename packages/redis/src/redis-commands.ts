@@ -1,3 +1,4 @@
+import { hashSlot } from './keys.js';
 import type { LuaScript } from './lua-script.js';
 
 /**
@@ -79,16 +80,24 @@ export interface RedisCommands {
    * (on a cluster each node loads it on first use that way).
    */
   evalScript(script: LuaScript, keys: string[], args: string[]): Promise<unknown>;
+  /**
+   * `WAIT replicas timeoutMs` on the connection that wrote `key` (WAIT counts the writes of its own
+   * connection only), resolving to how many replicas confirmed them.
+   */
+  waitForReplicas(key: string, replicas: number, timeoutMs: number): Promise<number>;
 }
 
 export function redisCommands(client: RedisClient, kind: ClientKind): RedisCommands {
   let send: (args: string[], key?: string) => Promise<unknown>;
+  // WAIT has no key: a cluster must be told which node's connection to run it on.
+  let sendKeyless: (args: string[], key: string) => Promise<unknown> = (args, key) => send(args, key);
   switch (kind) {
     case 'ioredis':
     case 'ioredis-cluster': {
       // ioredis routes a cluster command by the keys it finds in it (EVALSHA's included).
       const io = client as IoredisClient;
       send = ([name, ...rest]) => io.call(name!, ...rest);
+      if (kind === 'ioredis-cluster') sendKeyless = (args, key) => ioredisClusterRouted(io, args, key);
       break;
     }
     case 'node-redis': {
@@ -99,6 +108,7 @@ export function redisCommands(client: RedisClient, kind: ClientKind): RedisComma
     case 'node-redis-cluster': {
       const cluster = client as NodeRedisClusterClient;
       send = (args, key) => cluster.sendCommand(key, false, args);
+      sendKeyless = (args, key) => nodeRedisClusterRouted(cluster, args, key);
       break;
     }
   }
@@ -114,7 +124,53 @@ export function redisCommands(client: RedisClient, kind: ClientKind): RedisComma
         return send(['EVAL', script.source, ...tail], keys[0]);
       }
     },
+    async waitForReplicas(key, replicas, timeoutMs) {
+      return Number(await sendKeyless(['WAIT', String(replicas), String(timeoutMs)], key));
+    },
   };
+}
+
+/**
+ * A keyless command on the connection of the master that holds `key`: node-redis would send WAIT to
+ * every shard (its command policy for WAIT), so it goes to that master's client directly.
+ */
+async function nodeRedisClusterRouted(
+  cluster: NodeRedisClusterClient,
+  args: string[],
+  key: string,
+): Promise<unknown> {
+  const shards = cluster as unknown as {
+    slots?: ({ master?: unknown } | undefined)[];
+    nodeClient?(node: unknown): NodeRedisClient | Promise<NodeRedisClient>;
+  };
+  const master = shards.slots?.[hashSlot(key)]?.master;
+  // Without a slot map to read, the cluster's own routing: with WAIT's minimum over the shards, it
+  // waits longer than needed but never confirms less than the key's master did.
+  if (master === undefined || typeof shards.nodeClient !== 'function')
+    return cluster.sendCommand(key, false, args);
+  return (await shards.nodeClient(master)).sendCommand(args);
+}
+
+/**
+ * A keyless command on the connection of the node that holds `key`: an ioredis `Cluster` sends a
+ * pipeline to the node of the keys in it, so an EXISTS of the key takes the command along.
+ */
+async function ioredisClusterRouted(client: IoredisClient, args: string[], key: string): Promise<unknown> {
+  const cluster = client as unknown as {
+    pipeline(commands: string[][]): { exec(): Promise<[Error | null, unknown][] | null> };
+  };
+  const [name, ...rest] = args;
+  // A pipeline's commands are named as its methods are: lower case.
+  const replies = await cluster
+    .pipeline([
+      ['exists', key],
+      [name!.toLowerCase(), ...rest],
+    ])
+    .exec();
+  const reply = replies?.[1];
+  if (reply === undefined) throw new Error(`no reply from Redis for ${args[0]}`);
+  if (reply[0] !== null) throw reply[0];
+  return reply[1];
 }
 
 export function errorMessage(error: unknown): string {

@@ -18,6 +18,7 @@ import {
   type ScanPage,
   type SessionRecord,
   StoreCorruptError,
+  StoreNotReplicatedError,
   type UserRecord,
 } from '@evict/core';
 import { ConnectionRegistry, type NodeTable, withIncarnations } from './connection-registry.js';
@@ -54,7 +55,7 @@ import {
 } from './session-scripts.js';
 import { createSubscriberLink, type SubscriberLink } from './subscriber-link.js';
 
-export type { RedisStoreOptions } from './options.js';
+export type { RedisStoreOptions, ReplicaAcknowledgement } from './options.js';
 
 /** What a scan asks Redis for a page (`COUNT`): every reply of a listing stays about this size. */
 const SCAN_COUNT = 500;
@@ -88,6 +89,7 @@ export class RedisStore implements EvictStore {
   readonly #commands: RedisCommands;
   readonly #keys: KeyLayout;
   readonly #clock: Clock;
+  readonly #waitForReplicas: ResolvedOptions['waitForReplicas'];
   /** Every publish of a cluster goes through PUBLISH's routing key; one Redis can publish from any script. */
   readonly #cluster: boolean;
   readonly #subscriberSource: ResolvedOptions['subscriber'];
@@ -108,6 +110,7 @@ export class RedisStore implements EvictStore {
     this.#commands = resolved.commands;
     this.#keys = resolved.keys;
     this.#clock = resolved.clock;
+    this.#waitForReplicas = resolved.waitForReplicas;
     this.#cluster = resolved.clientKind === 'ioredis-cluster' || resolved.clientKind === 'node-redis-cluster';
     this.#subscriberSource = resolved.subscriber;
     this.prefix = resolved.keys.prefix;
@@ -212,6 +215,9 @@ export class RedisStore implements EvictStore {
         ),
       );
     }
+    // Sessions pushed out are rejected from now on, a revocation as durable as a kick's; announced
+    // first, as a kick is.
+    if (named.length > 0) await this.#replicated(key, this.#keys.session(session.tokenHash));
     return { admitted: true, replaced: named };
   }
 
@@ -293,6 +299,8 @@ export class RedisStore implements EvictStore {
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
     const key = this.#keys.session(tokenHash);
     const raw = await this.#eval(REVOKE_SESSION, [key], [String(this.#now()), String(atMs)]);
+    // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
+    await this.#replicated(key);
     // A Lua false is nil in RESP2, and may arrive as false or null in RESP3.
     return raw === null || raw === undefined || raw === false
       ? undefined
@@ -327,6 +335,7 @@ export class RedisStore implements EvictStore {
       String(cutoff.atMs),
       String(expiresAtMs),
     ]);
+    await this.#replicated(this.#keys.user(uid).user);
   }
 
   /**
@@ -382,6 +391,8 @@ export class RedisStore implements EvictStore {
         ? withIncarnations(onFile, (_, i) => incarnations[i])
         : await this.#connections.liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
+    // After the announcement: the nodes drop their cached copies whether the replicas confirm or not.
+    await this.#replicated(keys.user);
     return { applied: true, connections };
   }
 
@@ -573,6 +584,23 @@ export class RedisStore implements EvictStore {
     if (message === undefined) return;
     // Each listener on a later tick, as MemoryStore does: a listener never runs inside the client's reader.
     for (const listener of this.#listeners) queueMicrotask(() => listener(message));
+  }
+
+  /**
+   * After a write that can reject a credential, with `waitForReplicas`: resolves once enough replicas
+   * confirmed the writes made on the connection of each key's node (one WAIT per node), else throws
+   * `StoreNotReplicatedError`. Without the option the primary's acknowledgement is enough.
+   */
+  async #replicated(...keys: string[]): Promise<void> {
+    const wanted = this.#waitForReplicas;
+    if (wanted === undefined) return;
+    // One Redis: one connection wrote them all. A cluster: each key's node, in turn.
+    const routes = this.#cluster ? keys : keys.slice(0, 1);
+    for (const key of routes) {
+      const confirmed = await this.#commands.waitForReplicas(key, wanted.replicas, wanted.timeoutMs);
+      if (!(confirmed >= wanted.replicas))
+        throw new StoreNotReplicatedError(wanted.replicas, confirmed, wanted.timeoutMs);
+    }
   }
 
   #userScript(script: LuaScript, uid: string, args: string[]): Promise<unknown> {

@@ -238,6 +238,58 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
     });
   }
 
+  for (const kind of ['ioredis-cluster', 'node-redis-cluster'] as const) {
+    it(`(${kind}) waitForReplicas runs WAIT on the node that holds the kicked user's keys (no replicas here: not confirmed)`, async () => {
+      const prefix = randomPrefix();
+      const store = new RedisStore({
+        client: kind === 'ioredis-cluster' ? ioredis! : nodeRedis!,
+        prefix,
+        waitForReplicas: { replicas: 1, timeoutMs: 50 },
+      });
+      await store.ready();
+      const uid = `wait-${kind}`;
+      // The last command of each connection shows in CLIENT LIST: those that ran WAIT, before and after.
+      const waiting = () =>
+        ports.map(
+          (port) =>
+            new Set(
+              redisCli(port, 'CLIENT', 'LIST')
+                .split('\n')
+                .filter((line) => line.includes(' cmd=wait '))
+                .map((line) => /id=(\d+)/.exec(line)?.[1]),
+            ),
+        );
+      const before = waiting();
+      const t = Date.now();
+      const error = await store
+        .kick({
+          uid,
+          deviceFlag: null,
+          cutoff: { atMs: t, reason: 'kicked' },
+          expiresAtMs: t + 60_000,
+          require: { user: false, device: false },
+          announce: { type: 'revoked', uid, fromNodeId: 1 },
+        })
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+      expect(error).toMatchObject({ code: 'EVICT_STORE_NOT_REPLICATED', replicas: 1, confirmed: 0 });
+      // WAIT ran where the user's keys are, and only there.
+      const after = waiting();
+      const key = new KeyLayout(prefix).user(uid).user;
+      const holder = ports.find(
+        (port) => redisCli(port, 'CLUSTER', 'COUNTKEYSINSLOT', String(hashSlot(key))).trim() !== '0',
+      );
+      expect(holder).toBeDefined();
+      ports.forEach((port, i) => {
+        const waited = [...after[i]!].some((id) => !before[i]!.has(id));
+        expect({ port, waited }).toEqual({ port, waited: port === holder });
+      });
+      await store.close();
+    });
+  }
+
   it("computes each key's hash slot as the cluster does", async () => {
     const layout = new KeyLayout('evict:');
     const keys = [

@@ -126,6 +126,18 @@ describe('RedisStore options', () => {
     expect(() => new RedisStore(undefined as never)).toThrow(TypeError);
   });
 
+  it("refuses node-redis's Sentinel client, pointing to ioredis", () => {
+    const sentinelClient = {
+      ...fakeIoredis,
+      sendCommand: async () => 'PONG',
+      getSentinelNode: () => undefined,
+    };
+    expect(() => new RedisStore({ client: sentinelClient as never })).toThrow(/createSentinel/);
+    expect(
+      () => new RedisStore({ client: fakeIoredis as never, subscriber: sentinelClient as never }),
+    ).toThrow(TypeError);
+  });
+
   it('refuses a prefix with hash-tag braces, or an empty one, naming prefix', () => {
     expect(() => new RedisStore({ client: fakeIoredis as never, prefix: 'app{1}:' })).toThrow(/prefix/);
     expect(() => new RedisStore({ client: fakeIoredis as never, prefix: 'app}' })).toThrow(TypeError);

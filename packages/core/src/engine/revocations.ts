@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { ConnectionNotFoundError, DeviceNotFoundError, UnknownUserError } from '../errors.js';
+import { ConnectionNotFoundError, DeviceNotFoundError, isEvictError, UnknownUserError } from '../errors.js';
 import type {
   ConnectionRecord,
   Cutoff,
@@ -144,6 +144,16 @@ export class Revocations {
   async revokeSession(session: SessionRecord, atMs: number): Promise<number> {
     try {
       await this.#o.store.revokeSession(session.tokenHash, atMs);
+    } catch (error) {
+      // Revoked on the primary, only not confirmed by its replicas: a retry would find nothing left
+      // to revoke, so this node closes the session's connections and tells every node now.
+      if (isEvictError(error, 'EVICT_STORE_NOT_REPLICATED')) {
+        this.#o.connections.closeSession(session.tokenHash);
+        this.announce(session.uid, session.tokenHash).catch(() =>
+          this.#reannounce(session.uid, session.tokenHash),
+        );
+      }
+      throw error;
     } finally {
       this.#o.check.forgetSession(session.tokenHash);
     }
