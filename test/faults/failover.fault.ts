@@ -16,7 +16,7 @@
  * Figures go to test/faults/out/failover.md (FAULT_PUBLISH=1: next to this file).
  */
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import {
   type DemoNode,
   demoAdminUserSig,
@@ -27,7 +27,7 @@ import {
 import { randomPrefix } from '../support/redis.js';
 import { OwnSentinel } from '../support/redis-server.js';
 import {
-  hasRedisServer,
+  describeWithRedisServer,
   httpCall,
   keepAliveAgent,
   now,
@@ -308,7 +308,7 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
   }
 }
 
-describe.skipIf(!hasRedisServer)('a Sentinel failover under a stream of kicks', () => {
+describeWithRedisServer('a Sentinel failover under a stream of kicks', () => {
   const figures: ScenarioFigures[] = [];
 
   afterAll(() => {
