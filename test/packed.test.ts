@@ -75,10 +75,13 @@ afterAll(() => {
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
 });
 
-/** What each package must export, and a small proof that it works, in both module systems. */
-const probes: Record<(typeof PACKAGES)[number], { esm: string; cjs: string }> = {
-  core: {
-    esm: `import { createEvict, MemoryStore } from '@evict/core';
+/**
+ * A small proof that each package works, written once as an ES module (its import lines first, then
+ * a body that may await); `bothSystems` makes the CommonJS twin of it (requires, and the body in an
+ * async function).
+ */
+const esmProbes: Record<(typeof PACKAGES)[number], string> = {
+  core: `import { createEvict, MemoryStore } from '@evict/core';
 import { createWebhookSender, verifyWebhook } from '@evict/core/webhooks';
 const e = createEvict({ store: new MemoryStore() });
 const s = await e.issueSession({ uid: 'alice', deviceFlag: 1 });
@@ -87,34 +90,13 @@ const hooks = createWebhookSender(e, { url: 'http://127.0.0.1:9/', format: 'tenc
 const check = await e.check({ type: 'session', token: s.token });
 console.log(JSON.stringify([check, (await hooks.close()).accepted, verifyWebhook({ secret: 's', headers: {}, rawBody: '' }).reason]));
 await e.close();`,
-    cjs: `const { createEvict, MemoryStore } = require('@evict/core');
-const { createWebhookSender, verifyWebhook } = require('@evict/core/webhooks');
-(async () => {
-  const e = createEvict({ store: new MemoryStore() });
-  const s = await e.issueSession({ uid: 'alice', deviceFlag: 1 });
-  await e.kickUser('alice');
-  const hooks = createWebhookSender(e, { url: 'http://127.0.0.1:9/', format: 'tencent', secret: 's' });
-  const check = await e.check({ type: 'session', token: s.token });
-  console.log(JSON.stringify([check, (await hooks.close()).accepted, verifyWebhook({ secret: 's', headers: {}, rawBody: '' }).reason]));
-  await e.close();
-})();`,
-  },
-  redis: {
-    esm: `import { RedisStore } from '@evict/redis';
+  redis: `import { RedisStore } from '@evict/redis';
 import { runStoreConformance } from '@evict/core/testing';
 import Redis from 'ioredis';
 const client = new Redis({ lazyConnect: true });
 const store = new RedisStore({ client, prefix: 'evict-packed:' });
 console.log(JSON.stringify([typeof runStoreConformance, store.prefix, store.clientKind]));`,
-    cjs: `const { RedisStore } = require('@evict/redis');
-const { runStoreConformance } = require('@evict/core/testing');
-const Redis = require('ioredis');
-const client = new Redis({ lazyConnect: true });
-const store = new RedisStore({ client, prefix: 'evict-packed:' });
-console.log(JSON.stringify([typeof runStoreConformance, store.prefix, store.clientKind]));`,
-  },
-  express: {
-    esm: `import express from 'express';
+  express: `import express from 'express';
 import { evictRouter, evictGuard } from '@evict/express';
 import { createEvict } from '@evict/core';
 const e = createEvict();
@@ -133,30 +115,7 @@ const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', heade
 console.log(JSON.stringify([before.status, who, after.status, logout.status]));
 server.close();
 await e.close();`,
-    cjs: `const express = require('express');
-const { evictRouter, evictGuard } = require('@evict/express');
-const { createEvict } = require('@evict/core');
-(async () => {
-  const e = createEvict();
-  const app = express();
-  app.use(evictRouter(e, { families: ['lancens'] }));
-  app.get('/me', evictGuard(e), (req, res) => res.json(req.evict));
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const base = 'http://127.0.0.1:' + server.address().port;
-  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-  const before = await fetch(base + '/me', { headers: { token } });
-  const who = (await before.json()).uid;
-  await e.kickUser('alice01');
-  const after = await fetch(base + '/me', { headers: { token } });
-  const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  console.log(JSON.stringify([before.status, who, after.status, logout.status]));
-  server.close();
-  await e.close();
-})();`,
-  },
-  koa: {
-    esm: `import Koa from 'koa';
+  koa: `import Koa from 'koa';
 import { evictRoutes, evictGuard } from '@evict/koa';
 import { createEvict } from '@evict/core';
 const e = createEvict();
@@ -176,31 +135,7 @@ const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', heade
 console.log(JSON.stringify([before.status, who, after.status, logout.status]));
 server.close();
 await e.close();`,
-    cjs: `const Koa = require('koa');
-const { evictRoutes, evictGuard } = require('@evict/koa');
-const { createEvict } = require('@evict/core');
-(async () => {
-  const e = createEvict();
-  const app = new Koa();
-  app.use(evictRoutes(e, { families: ['lancens'] }));
-  const guard = evictGuard(e);
-  app.use((ctx, next) => (ctx.path === '/me' ? guard(ctx, () => { ctx.body = ctx.state.evict; }) : next()));
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const base = 'http://127.0.0.1:' + server.address().port;
-  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-  const before = await fetch(base + '/me', { headers: { token } });
-  const who = (await before.json()).uid;
-  await e.kickUser('alice01');
-  const after = await fetch(base + '/me', { headers: { token } });
-  const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  console.log(JSON.stringify([before.status, who, after.status, logout.status]));
-  server.close();
-  await e.close();
-})();`,
-  },
-  nestjs: {
-    esm: `import 'reflect-metadata';
+  nestjs: `import 'reflect-metadata';
 import { Controller, Get, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EvictModule, EvictGuard, EvictUser, EvictService } from '@evict/nestjs';
@@ -225,36 +160,7 @@ const after = await fetch(base + '/me', { headers: { token } });
 const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
 console.log(JSON.stringify([before.status, who, after.status, logout.status]));
 await app.close();`,
-    cjs: `require('reflect-metadata');
-const { Controller, Get, Module, UseGuards } = require('@nestjs/common');
-const { NestFactory } = require('@nestjs/core');
-const { EvictModule, EvictGuard, EvictUser, EvictService } = require('@evict/nestjs');
-(async () => {
-  class MeController { me(user) { return user; } }
-  const me = Object.getOwnPropertyDescriptor(MeController.prototype, 'me');
-  EvictUser()(MeController.prototype, 'me', 0);
-  Get('me')(MeController.prototype, 'me', me);
-  UseGuards(EvictGuard)(MeController.prototype, 'me', me);
-  Controller()(MeController);
-  class AppModule {}
-  Module({ imports: [EvictModule.forRoot({ admin: { families: ['lancens'] } })], controllers: [MeController] })(AppModule);
-  const app = await NestFactory.create(AppModule, { logger: false });
-  await app.listen(0, '127.0.0.1');
-  const server = app.getHttpServer();
-  const base = 'http://127.0.0.1:' + server.address().port;
-  const e = app.get(EvictService).engine;
-  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-  const before = await fetch(base + '/me', { headers: { token } });
-  const who = (await before.json()).uid;
-  await e.kickUser('alice01');
-  const after = await fetch(base + '/me', { headers: { token } });
-  const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  console.log(JSON.stringify([before.status, who, after.status, logout.status]));
-  await app.close();
-})();`,
-  },
-  fastify: {
-    esm: `import Fastify from 'fastify';
+  fastify: `import Fastify from 'fastify';
 import { fastifyEvict, evictGuard, checkUpgrade } from '@evict/fastify';
 import { createEvict } from '@evict/core';
 const e = createEvict();
@@ -265,22 +171,7 @@ const answer = await app.inject({ url: '/me' });
 console.log(JSON.stringify([answer.statusCode, typeof evictGuard(e), typeof checkUpgrade]));
 await app.close();
 await e.close();`,
-    cjs: `const Fastify = require('fastify');
-const { fastifyEvict, evictGuard, checkUpgrade } = require('@evict/fastify');
-const { createEvict } = require('@evict/core');
-(async () => {
-  const e = createEvict();
-  const app = Fastify();
-  await app.register(fastifyEvict, { engine: e });
-  app.get('/me', { config: { evict: true } }, async (request) => request.evict);
-  const answer = await app.inject({ url: '/me' });
-  console.log(JSON.stringify([answer.statusCode, typeof evictGuard(e), typeof checkUpgrade]));
-  await app.close();
-  await e.close();
-})();`,
-  },
-  hono: {
-    esm: `import { Hono } from 'hono';
+  hono: `import { Hono } from 'hono';
 import { evictGuard, evictRoutes } from '@evict/hono';
 import { createEvict } from '@evict/core';
 import { createFetchHandler } from '@evict/core/fetch';
@@ -291,22 +182,7 @@ app.get('/me', evictGuard(e), (c) => c.json(c.get('evict')));
 const answer = await app.request('/me');
 console.log(JSON.stringify([answer.status, typeof createFetchHandler]));
 await e.close();`,
-    cjs: `const { Hono } = require('hono');
-const { evictGuard, evictRoutes } = require('@evict/hono');
-const { createEvict } = require('@evict/core');
-const { createFetchHandler } = require('@evict/core/fetch');
-(async () => {
-  const e = createEvict();
-  const app = new Hono();
-  app.use(evictRoutes(e, { families: ['lancens'] }));
-  app.get('/me', evictGuard(e), (c) => c.json(c.get('evict')));
-  const answer = await app.request('/me');
-  console.log(JSON.stringify([answer.status, typeof createFetchHandler]));
-  await e.close();
-})();`,
-  },
-  jose: {
-    esm: `import { jwtSource } from '@evict/jose';
+  jose: `import { jwtSource } from '@evict/jose';
 import { createEvict, createGuard } from '@evict/core';
 import { SignJWT } from 'jose';
 const key = new TextEncoder().encode('a-secret-of-at-least-thirty-two-bytes!!');
@@ -316,21 +192,7 @@ const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubjec
 const result = await guard({ headers: { authorization: 'Bearer ' + jwt }, query: new URLSearchParams() });
 console.log(JSON.stringify([result.ok, result.principal?.credential]));
 await e.close();`,
-    cjs: `const { jwtSource } = require('@evict/jose');
-const { createEvict, createGuard } = require('@evict/core');
-const { SignJWT } = require('jose');
-(async () => {
-  const key = new TextEncoder().encode('a-secret-of-at-least-thirty-two-bytes!!');
-  const e = createEvict();
-  const guard = createGuard(e, { credentials: [jwtSource({ key, algorithms: ['HS256'] })] });
-  const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuedAt().sign(key);
-  const result = await guard({ headers: { authorization: 'Bearer ' + jwt }, query: new URLSearchParams() });
-  console.log(JSON.stringify([result.ok, result.principal?.credential]));
-  await e.close();
-})();`,
-  },
-  'socket.io': {
-    esm: `import { createServer } from 'node:http';
+  'socket.io': `import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { io as connect } from 'socket.io-client';
 import { evictSocketIo } from '@evict/socket.io';
@@ -351,32 +213,7 @@ client.close();
 io.close();
 await e.close();
 console.log(JSON.stringify([hello, why.reason, why.code]));`,
-    cjs: `const { createServer } = require('node:http');
-const { Server } = require('socket.io');
-const { io: connect } = require('socket.io-client');
-const { evictSocketIo } = require('@evict/socket.io');
-const { createEvict } = require('@evict/core');
-(async () => {
-  const e = createEvict();
-  const http = createServer();
-  const io = new Server(http);
-  io.use(evictSocketIo(e));
-  io.on('connection', (socket) => socket.emit('hello', socket.data.evict.uid));
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-  const client = connect('http://127.0.0.1:' + http.address().port, { auth: { token }, transports: ['websocket'], reconnection: false });
-  const hello = await new Promise((resolve) => client.once('hello', resolve));
-  const revoked = new Promise((resolve) => client.once('evict:revoked', resolve));
-  await e.kickUser('alice01');
-  const why = await revoked;
-  client.close();
-  io.close();
-  await e.close();
-  console.log(JSON.stringify([hello, why.reason, why.code]));
-})();`,
-  },
-  prometheus: {
-    esm: `import { evictMetrics } from '@evict/prometheus';
+  prometheus: `import { evictMetrics } from '@evict/prometheus';
 import { createEvict } from '@evict/core';
 import { Registry } from 'prom-client';
 const e = createEvict();
@@ -386,20 +223,27 @@ await e.kickUser('alice').catch(() => undefined);
 const text = await registry.metrics();
 console.log(JSON.stringify([text.includes('evict_guard_decisions_total'), text.includes('operation="kick"')]));
 await e.close();`,
-    cjs: `const { evictMetrics } = require('@evict/prometheus');
-const { createEvict } = require('@evict/core');
-const { Registry } = require('prom-client');
-(async () => {
-  const e = createEvict();
-  const registry = new Registry();
-  evictMetrics(e, { registry });
-  await e.kickUser('alice').catch(() => undefined);
-  const text = await registry.metrics();
-  console.log(JSON.stringify([text.includes('evict_guard_decisions_total'), text.includes('operation="kick"')]));
-  await e.close();
-})();`,
-  },
 };
+
+/** An ES module probe and its CommonJS twin. */
+function bothSystems(esm: string): { esm: string; cjs: string } {
+  const lines = esm.split('\n');
+  const firstOfBody = lines.findIndex((line) => !line.startsWith('import '));
+  const requires = lines.slice(0, firstOfBody).map((line) => {
+    const bare = /^import '([^']+)';$/.exec(line);
+    if (bare !== null) return `require('${bare[1]}');`;
+    const [, what, from] = /^import (.+) from '([^']+)';$/.exec(line)!;
+    // `{ io as connect }` destructures as `{ io: connect }`; a default import is the module itself.
+    return `const ${what!.replace(/ as /g, ': ')} = require('${from}');`;
+  });
+  const body = lines.slice(firstOfBody).map((line) => (line === '' ? line : `  ${line}`));
+  return { esm, cjs: [...requires, '(async () => {', ...body, '})();'].join('\n') };
+}
+
+/** What each package must export, and a small proof that it works, in both module systems. */
+const probes = Object.fromEntries(
+  Object.entries(esmProbes).map(([name, esm]) => [name, bothSystems(esm)]),
+) as Record<(typeof PACKAGES)[number], { esm: string; cjs: string }>;
 
 const expected: Record<(typeof PACKAGES)[number], unknown> = {
   core: [{ ok: false, reason: 'kicked', uid: 'alice' }, 0, 'missing_header'],
