@@ -76,6 +76,18 @@ afterAll(() => {
 });
 
 /**
+ * A request through an adapter, once the probe has `e` (the engine) and `base` (the app's URL):
+ * `/me` with a live session, again after a kick of its user, and a bad Lancens logout.
+ */
+const THROUGH_THE_ADAPTER = `const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
+const before = await fetch(base + '/me', { headers: { token } });
+const who = (await before.json()).uid;
+await e.kickUser('alice01');
+const after = await fetch(base + '/me', { headers: { token } });
+const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+console.log(JSON.stringify([before.status, who, after.status, logout.status]));`;
+
+/**
  * A small proof that each package works, written once as an ES module (its import lines first, then
  * a body that may await); `bothSystems` makes the CommonJS twin of it (requires, and the body in an
  * async function).
@@ -106,13 +118,7 @@ app.get('/me', evictGuard(e), (req, res) => res.json(req.evict));
 const server = app.listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const base = 'http://127.0.0.1:' + server.address().port;
-const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-const before = await fetch(base + '/me', { headers: { token } });
-const who = (await before.json()).uid;
-await e.kickUser('alice01');
-const after = await fetch(base + '/me', { headers: { token } });
-const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+${THROUGH_THE_ADAPTER}
 server.close();
 await e.close();`,
   koa: `import Koa from 'koa';
@@ -126,13 +132,7 @@ app.use((ctx, next) => (ctx.path === '/me' ? guard(ctx, () => { ctx.body = ctx.s
 const server = app.listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const base = 'http://127.0.0.1:' + server.address().port;
-const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-const before = await fetch(base + '/me', { headers: { token } });
-const who = (await before.json()).uid;
-await e.kickUser('alice01');
-const after = await fetch(base + '/me', { headers: { token } });
-const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+${THROUGH_THE_ADAPTER}
 server.close();
 await e.close();`,
   nestjs: `import 'reflect-metadata';
@@ -152,13 +152,7 @@ await app.listen(0, '127.0.0.1');
 const server = app.getHttpServer();
 const base = 'http://127.0.0.1:' + server.address().port;
 const e = app.get(EvictService).engine;
-const { token } = await e.issueSession({ uid: 'alice01', deviceFlag: 1 });
-const before = await fetch(base + '/me', { headers: { token } });
-const who = (await before.json()).uid;
-await e.kickUser('alice01');
-const after = await fetch(base + '/me', { headers: { token } });
-const logout = await fetch(base + '/v1/api/user/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-console.log(JSON.stringify([before.status, who, after.status, logout.status]));
+${THROUGH_THE_ADAPTER}
 await app.close();`,
   fastify: `import Fastify from 'fastify';
 import { fastifyEvict, evictGuard, checkUpgrade } from '@evict/fastify';

@@ -171,12 +171,13 @@ export interface SpawnedDemo {
 }
 
 /**
- * Loaded into every demo before its own code: the demo exits once its stdin ends, which happens
- * when the test process that spawned it is gone however it went (a test that timed out, a worker
- * killed by signal), so that no demo outlives its test.
+ * Loaded into every demo before its own code: the demo exits once the test process that spawned it
+ * is gone, however it went (a test that timed out, a worker killed by signal), so that no demo
+ * outlives its test. It watches its parent id (an orphan is adopted by another process) on an
+ * unref'd timer, which never keeps a demo alive that would otherwise exit.
  */
 const EXIT_WITH_PARENT =
-  "data:text/javascript,process.stdin.on('end',()=>process.exit(70)).resume();process.stdin.unref?.()";
+  'data:text/javascript,const parent=process.ppid;setInterval(()=>{if(process.ppid!==parent)process.exit(70)},500).unref()';
 
 /**
  * Spawns a demo on a free port with a clean demo environment plus `env` (`nodeArgs` go to node before
@@ -198,7 +199,7 @@ export async function spawnDemo(
     {
       cwd: repoRoot,
       env: childEnv,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   const lines: string[] = [];
