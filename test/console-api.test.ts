@@ -1,6 +1,6 @@
 /**
  * The console's JSON API through real HTTP on every adapter: authentication, what a user
- * lookup shows, each action, bad input changing nothing, and the long poll answering on a change.
+ * lookup shows, each action, bad input changing nothing, and the event stream of a user's changes.
  */
 import { createEvict, type Evict, hashToken, MemoryStore, sessionIdOf } from '@evict/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

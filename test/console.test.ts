@@ -87,7 +87,7 @@ describe.runIf(hasChromium || CI)('the admin console in Chromium', () => {
     const sessions = page.getByRole('table', { name: 'Sessions' });
     await expect.poll(() => sessions.locator('tbody tr').count()).toBe(1);
     await expect.poll(() => sessions.locator('tbody td').first().textContent()).toBe('0');
-    // A kick through Tencent's API, not the page: the page's long poll hears of it.
+    // A kick through Tencent's API, not the page: the page's event stream hears of it.
     expect((await demo.tencentKick('dave01')).json).toMatchObject({ ErrorCode: 0 });
     await expect
       .poll(() => sessions.locator('tbody td').first().textContent(), { timeout: 5_000 })
