@@ -162,6 +162,38 @@ describe.each(adapters.map((a) => [a.name, a] as const))('the console API on %s'
   });
 });
 
+describe('the console’s manager token', () => {
+  it('locks a client out after 10 wrong tokens in a minute, as the WuKongIM routes do; others go on', async () => {
+    const { createAdminApi } = await import('@evict/core');
+    const engine = createEvict({ store: new MemoryStore() });
+    try {
+      const api = createAdminApi(engine, {
+        families: ['wukongim'],
+        wukongim: { managerToken: MANAGER_TOKEN },
+        console: {},
+      });
+      const ask = (token: string, remoteAddress: string) =>
+        api.handle({
+          method: 'GET',
+          path: '/console/api/user',
+          headers: { token },
+          query: new URLSearchParams({ uid: 'ivan01' }),
+          readBody: () => Promise.reject(new Error('no body')),
+          remoteAddress,
+        });
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i += 1) statuses.push((await ask('wrong', '198.51.100.1'))!.status);
+      expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+      expect(statuses[10]).toBe(429);
+      // Locked out: the right token answers the same as a wrong one.
+      expect((await ask(MANAGER_TOKEN, '198.51.100.1'))!.status).toBe(429);
+      expect((await ask(MANAGER_TOKEN, '198.51.100.2'))!.status).toBe(200);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('mounting the console', () => {
   it('refuses to mount without a manager token, an authorize check or the explicit opt-out', async () => {
     const { createAdminApi } = await import('@evict/core');

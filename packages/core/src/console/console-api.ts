@@ -1,6 +1,7 @@
 import type { Evict } from '../engine/evict.js';
 import type { RevocationContext } from '../engine/types.js';
 import { isEvictError, isStoreFailure } from '../errors.js';
+import { authFailureLimiter, clientOf } from '../families/auth-limiter.js';
 import type { FamilyRoute } from '../families/family.js';
 import { objectBody } from '../families/family.js';
 import {
@@ -53,11 +54,24 @@ export function consoleRoutes(
     );
   }
   const fail = (status: number, error: string, message: string) => jsonResponse(status, { error, message });
-  const allowed = async (request: EvictRequest): Promise<boolean> => {
-    if (authorize !== undefined) return (await authorize(request)) === true;
-    if (managerToken === undefined) return true;
+  // Wrong manager tokens count per client as on the WuKongIM routes: a guess a minute is all a
+  // client gets past the limit.
+  const limiter = authFailureLimiter(engine, 'console', 10);
+  /** Undefined when the caller may use the console, else the answer to send. */
+  const refusal = async (request: EvictRequest): Promise<EvictResponse | undefined> => {
+    if (authorize !== undefined)
+      return (await authorize(request)) === true ? undefined : fail(401, 'unauthorized', 'not allowed');
+    if (managerToken === undefined) return undefined;
+    const client = clientOf(request);
+    if (limiter.locked(client)) return fail(429, 'too_many_attempts', 'too many failed attempts');
     const given = headerValue(request.headers, 'token');
-    return given !== undefined && secretsEqual(given, managerToken);
+    if (given !== undefined && secretsEqual(given, managerToken)) return undefined;
+    try {
+      if (await limiter.fail(client)) return fail(429, 'too_many_attempts', 'too many failed attempts');
+    } catch {
+      return fail(503, 'unavailable', 'the store is unavailable; try again');
+    }
+    return fail(401, 'unauthorized', 'send the manager token in the `token` header');
   };
   const context = (endpoint: string): RevocationContext => ({
     actor: { type: 'manager' },
@@ -65,7 +79,6 @@ export function consoleRoutes(
     family: 'console',
   });
 
-  /** An API route: authenticated, its body read as an object of `fields`, its failures answered alike. */
   const security =
     authorize === undefined && managerToken !== undefined ? ['wukongimManagerToken' as const] : [];
   /**
@@ -110,8 +123,8 @@ export function consoleRoutes(
       responses: { ...API_RESPONSES, '200': answer },
     },
     async handle(request) {
-      if (!(await allowed(request)))
-        return fail(401, 'unauthorized', 'send the manager token in the `token` header');
+      const refused = await refusal(request);
+      if (refused !== undefined) return refused;
       let input: Readonly<Record<string, unknown>>;
       if (method === 'GET') input = Object.fromEntries(request.query);
       else {
@@ -334,6 +347,7 @@ const errorDoc = (description: string) => ({
 const API_RESPONSES: RouteDoc['responses'] = {
   '400': errorDoc('Bad input; nothing changed.'),
   '401': errorDoc('No or a wrong manager token.'),
+  '429': errorDoc('Too many wrong manager tokens from this client this minute.'),
   '404': errorDoc('No such user, session or connection.'),
   '503': errorDoc('The store is unavailable; nothing changed.'),
 };
