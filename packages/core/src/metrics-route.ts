@@ -1,5 +1,6 @@
 import type { FamilyRoute } from './families/family.js';
-import { type EvictResponse, emptyResponse, headerValue } from './http/types.js';
+import { bearerOf } from './guard.js';
+import { type EvictResponse, emptyResponse } from './http/types.js';
 import { secretsEqual } from './secrets.js';
 
 /** What serves the metrics' text: a `prom-client` `Registry`, or anything with its two members. */
@@ -21,8 +22,6 @@ export interface MetricsRouteOptions {
   /** Serve the metrics to anyone who reaches the route (a scrape over a private network only). */
   allowUnauthenticated?: boolean;
 }
-
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /**
  * `GET /metrics` in Prometheus' text format. Like the admin routes, it refuses to mount without
@@ -60,7 +59,7 @@ export function metricsRoute(options: MetricsRouteOptions): FamilyRoute {
     },
     async handle(request): Promise<EvictResponse> {
       if (bearerToken !== undefined) {
-        const given = headerValue(request.headers, 'authorization')?.match(BEARER)?.[1];
+        const given = bearerOf(request);
         if (given === undefined || !secretsEqual(given, bearerToken))
           return {
             ...emptyResponse(401),
