@@ -36,6 +36,34 @@ export function describeWithRedisServer(
   }
 }
 
+/** Waits until the server `child` started on `port` answers PING (10 s at most); fails if it exits. */
+async function answersPing(child: ChildProcess, port: number, what: string): Promise<void> {
+  const probe = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await waitFor(
+      `${what} on port ${port}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${what} exited`);
+        try {
+          if (probe.status !== 'ready') await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } catch {
+          probe.disconnect();
+          return false;
+        }
+      },
+      10_000,
+    );
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /** A redis-server of the test's own; with `aof`, every acknowledged write survives a kill -9. */
 export class OwnRedis {
   readonly dir = mkdtempSync(join(tmpdir(), 'evict-redis-'));
@@ -63,30 +91,7 @@ export class OwnRedis {
     args.push(...this.extraArgs);
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.#child = child;
-    const probe = new Redis(this.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await waitFor(
-        `redis-server on port ${this.port}`,
-        async () => {
-          if (child.exitCode !== null) throw new Error('redis-server exited');
-          try {
-            if (probe.status !== 'ready') await probe.connect();
-            return (await probe.ping()) === 'PONG';
-          } catch {
-            probe.disconnect();
-            return false;
-          }
-        },
-        10_000,
-      );
-    } finally {
-      probe.disconnect();
-    }
+    await answersPing(child, this.port, 'redis-server');
   }
 
   /** SIGKILL: no shutdown, no last save. */
@@ -146,30 +151,7 @@ export class OwnSentinel {
     );
     const child = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
     this.#child = child;
-    const probe = new Redis(this.port, '127.0.0.1', {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await waitFor(
-        `Sentinel on port ${this.port}`,
-        async () => {
-          if (child.exitCode !== null) throw new Error('redis-server --sentinel exited');
-          try {
-            if (probe.status !== 'ready') await probe.connect();
-            return (await probe.ping()) === 'PONG';
-          } catch {
-            probe.disconnect();
-            return false;
-          }
-        },
-        10_000,
-      );
-    } finally {
-      probe.disconnect();
-    }
+    await answersPing(child, this.port, 'redis-server --sentinel');
   }
 
   /** `SENTINEL MASTER <name>` as a record of its fields. */
