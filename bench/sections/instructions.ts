@@ -129,16 +129,22 @@ const LOOP_NAMES: Record<GuardLoopVariant, string> = {
 const PAIRED = new Set(PAIRS.flatMap((p) => [p.on, p.off]));
 
 async function load(server: Running, requests: number): Promise<number> {
-  const result = await autocannon({
-    url: server.url,
-    headers: server.headers,
-    connections: CONNECTIONS,
-    amount: requests,
-    timeout: 120,
+  // Each failed request's kind (ECONNRESET, a timeout…), for the message when a window fails.
+  const failures = new Map<string, number>();
+  const result = await new Promise<autocannon.Result>((done, fail) => {
+    const instance = autocannon(
+      { url: server.url, headers: server.headers, connections: CONNECTIONS, amount: requests, timeout: 120 },
+      (error, finished) => (error ? fail(error) : done(finished)),
+    );
+    instance.on('reqError', (error: NodeJS.ErrnoException) => {
+      const kind = error.code ?? error.message;
+      failures.set(kind, (failures.get(kind) ?? 0) + 1);
+    });
   });
   if (result.non2xx > 0 || result.errors > 0 || result.requests.total === 0) {
+    const kinds = [...failures].map(([kind, n]) => `${n} × ${kind}`).join(', ');
     throw new Error(
-      `${server.mode}: ${result.requests.total} answers, ${result.non2xx} non-2xx, ${result.errors} errors`,
+      `${server.mode}: ${result.requests.total} answers, ${result.non2xx} non-2xx, ${result.errors} errors${kinds === '' ? '' : ` (${kinds})`}`,
     );
   }
   return result.requests.total;
