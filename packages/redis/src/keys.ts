@@ -4,8 +4,11 @@
  * the keys of one node, and the node table:
  *
  * - `<prefix>{u:<uid>}:user`      hash, the user's record and connections (fields below)
- * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`
- *                                 (it lives as long as its last session, which may outlive the user)
+ * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`,
+ *                                 the session index of a user with more than one session (it lives
+ *                                 as long as its last session, which may outlive the user). A user's
+ *                                 first session is indexed in the user's hash instead (`s`, below):
+ *                                 a key less for the commonest user, the set comes with the second
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
  * - `<prefix>{s:<tokenHash>}`     string: session record (below)
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
@@ -51,6 +54,14 @@
  *     allocator, where a byte more would make it 48. A connection registered with details adds
  *     four lines: its session id, device id, IP and port, each empty when absent;
  *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
+ *   - `s`: the session index while the user's sessions on file are one: `<retainUntil> <tokenHash>`,
+ *     the instant as a connection's `connectedAt` is written (base 36, or `~` and the decimal). A
+ *     write of another session moves it to the sorted set, where every later one goes until the set
+ *     is gone (so the hash never holds more than one, and every write stays O(log n) in the set).
+ *     The index outlives the user, so the hash lives as long as `s` does: a user that lapses or is
+ *     started afresh keeps `s` beside its lapsed `e` (a hash holding `s` always holds `e`). Before
+ *     this field, every session went to the sorted set; such data reads as before (the set is read
+ *     after `s`, and a write goes to the set while it exists).
  *   - `a:<tokenHash>`: a session a login policy admitted and has not pushed out (the user's
  *     admission list is these fields), `<deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>`. A
  *     field each rather than one list: a field and a value each stay under Redis's

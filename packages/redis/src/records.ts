@@ -37,6 +37,18 @@ export function encodeConnection(c: ConnectionRecord, generation: string): strin
 /** A connection as stored: its record, with its node incarnation's generation for the incarnation. */
 export type StoredConnection = Omit<ConnectionRecord, 'incarnation'> & { generation: string };
 
+/**
+ * The session index entry a user's hash holds (field `s`, see `keys.ts`): `<retainUntil> <tokenHash>`,
+ * the instant as `encodeTime` writes it.
+ */
+export function decodeIndexEntry(key: string, raw: string): { tokenHash: string; retainUntilMs: number } {
+  const space = raw.indexOf(' ');
+  const retainUntilMs = space > 0 ? decodeTime(raw.slice(0, space)) : undefined;
+  if (retainUntilMs === undefined || space === raw.length - 1)
+    throw new StoreCorruptError(`unreadable session index entry in Redis at ${key}`);
+  return { tokenHash: raw.slice(space + 1), retainUntilMs };
+}
+
 /** An instant in base 36 when it is a safe integer, else in decimal after `~`. */
 function encodeTime(atMs: number): string {
   return Number.isSafeInteger(atMs) ? atMs.toString(36) : `~${atMs}`;
@@ -237,6 +249,8 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
       connections = numberOf(raw) ?? Number.NaN;
     } else if (field === 'c') {
       user.cutoff = decodeCutoff(key, field, raw);
+    } else if (field === 's') {
+      // The user's session index entry (scanSessions reads it), not the user's record.
     } else if (field.startsWith('a:')) {
       const admission = decodeAdmission(key, field.slice(2), raw);
       if (admissions === undefined) admissions = [admission];

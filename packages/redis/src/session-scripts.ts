@@ -27,7 +27,7 @@ return 1
 
 /**
  * The user's side of a session's write, which RECORD_SESSION and ADMIT_SESSION share: the device
- * record (its times only grow), the session index, the user kept (with the fields and values that
+ * record (its times only grow), the session index (\`index_session\`), the user kept (with the fields and values that
  * follow, in the same HSET). ARGV: now, deviceFlag,
  * issuedAtMs, expiresAtMs, tokenHash, retainUntilMs (then each script's own).
  */
@@ -40,9 +40,10 @@ local function record_session(expires, field, device_raw, ...)
     if last > issued then issued = last end
     if longest > until_ms then until_ms = longest end
   end
-  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
-  prune_index()
-  keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms), ...)
+  local args = { field, fmt(issued) .. ' ' .. fmt(until_ms) }
+  for _, v in ipairs(index_session()) do args[#args + 1] = v end
+  for _, v in ipairs({ ... }) do args[#args + 1] = v end
+  keep_user(expires, tonumber(ARGV[4]), unpack(args))
 end
 `;
 
