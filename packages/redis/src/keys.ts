@@ -37,9 +37,14 @@
  * every record. Every number is decimal ms, as JavaScript's `String` (or Lua's `%.17g`) prints it,
  * unless said otherwise; a reader refuses anything else (`StoreCorruptError`).
  *
- * - session: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs> <uid>`, with
- *   `-` for a session not revoked; the uid last, as it may contain spaces, and the token hash only
- *   in the key. E.g. `1 1795325995003 1797917995003 1798004395003 - alice`.
+ * - session: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt>:<uid>`, each instant in
+ *   base 36 when it is a safe integer, else `~` and the decimal (as a connection's `connectedAt`),
+ *   with `-` for a session not revoked (`+` for one a login policy governs); the uid last, as it may
+ *   contain colons and spaces, and the token hash only in the key. E.g.
+ *   `1:mwreqrjv:mxy9ybjv:mxzpe67v:-:alice`: for a uid of up to 13 characters the record fits the 44
+ *   bytes Redis keeps in one allocation with its object header (`embstr`). A record written before
+ *   this layout (`<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs> <uid>`,
+ *   decimal, space-separated) is read, revoked and touched as it is, in its own layout.
  * - user hash fields:
  *   - `e`: the user's `expiresAtMs`;
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);

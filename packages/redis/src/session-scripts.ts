@@ -172,23 +172,30 @@ return pushed
 
 /**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
- * was. The record: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs or -> <uid>`
- * (see `keys.ts`). KEYS: session. ARGV: now, atMs.
+ * was. The record: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt or - or +>:<uid>`,
+ * the instants in base 36 (see `encodeSession`), or as written before that layout, the same fields
+ * space-separated in decimal; a record is rewritten in its own layout. KEYS: session. ARGV: now, atMs.
  */
 export const REVOKE_SESSION = script(
   'revokeSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
-local flag, issued, expires, retain, revoked, uid = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%S+) (.*)$')
-local until_ms = num(retain)
-if not (num(flag) and num(issued) and num(expires) and until_ms and (revoked == '-' or revoked == '+' or num(revoked))) then
+local sep, time = ':', from36
+local flag, issued, expires, retain, revoked, uid = string.match(raw, '^([^:%s]+):([^:]*):([^:]*):([^:]*):([^:]*):(.*)$')
+if not flag then
+  sep, time = ' ', num
+  flag, issued, expires, retain, revoked, uid = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%S+) (.*)$')
+end
+local until_ms = retain and time(retain)
+if not (num(flag) and time(issued) and time(expires) and until_ms and (revoked == '-' or revoked == '+' or time(revoked))) then
   corrupt(KEYS[1], 'session')
 end
 if until_ms <= now then return false end
 if revoked == '-' or revoked == '+' then
   -- Rebuilt from the fields as read: the numbers keep their exact digits.
-  redis.call('SET', KEYS[1], table.concat({ flag, issued, expires, retain, ARGV[2], uid }, ' '), 'KEEPTTL')
+  local at = sep == ':' and to36(tonumber(ARGV[2])) or ARGV[2]
+  redis.call('SET', KEYS[1], table.concat({ flag, issued, expires, retain, at, uid }, sep), 'KEEPTTL')
 end
 return raw
 `,
@@ -197,17 +204,23 @@ return raw
 /**
  * Raises a session's last-seen time (it only grows), keeping the rest of the record and its TTL;
  * a session not on file or past its retention is left alone. The record's tail: the uid, then a
- * details line (`-` for none), then the last-seen line (see `encodeSession`). KEYS: session. ARGV:
- * now, atMs.
+ * details line (`-` for none), then the last-seen line, decimal (see `encodeSession`). KEYS:
+ * session. ARGV: now, atMs.
  */
 export const TOUCH_SESSION = script(
   'touchSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
-local numbers, retain, rest = string.match(raw, '^(%S+ %S+ %S+ (%S+) %S+) (.*)$')
-if not numbers or not num(retain) then corrupt(KEYS[1], 'session') end
-if num(retain) <= now then return 0 end
+local sep, time = ':', from36
+local numbers, retain, rest = string.match(raw, '^([^:%s]+:[^:]*:[^:]*:([^:]*):[^:]*):(.*)$')
+if not numbers then
+  sep, time = ' ', num
+  numbers, retain, rest = string.match(raw, '^(%S+ %S+ %S+ (%S+) %S+) (.*)$')
+end
+local until_ms = retain and time(retain)
+if not until_ms then corrupt(KEYS[1], 'session') end
+if until_ms <= now then return 0 end
 local uid, details, seen = rest, '-', nil
 local first = string.find(rest, '\\n', 1, true)
 if first then
@@ -223,7 +236,7 @@ if first then
   end
 end
 if seen and seen >= tonumber(ARGV[2]) then return 0 end
-redis.call('SET', KEYS[1], numbers .. ' ' .. uid .. '\\n' .. details .. '\\n' .. ARGV[2], 'KEEPTTL')
+redis.call('SET', KEYS[1], numbers .. sep .. uid .. '\\n' .. details .. '\\n' .. ARGV[2], 'KEEPTTL')
 return 1
 `,
 );

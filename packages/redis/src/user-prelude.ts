@@ -39,30 +39,6 @@ local function live_expiry(raw, conns)
   return expires
 end
 
--- A time as the index entry \`s\` holds it: base 36 when a safe integer, else \`~\` and the decimal (as
--- JavaScript's \`toString(36)\` and \`String\` print them, see \`records.ts\`).
-local DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function to36(n)
-  if n ~= math.floor(n) or n > 9007199254740991 or n < -9007199254740991 then return '~' .. fmt(n) end
-  local sign, digits = '', ''
-  if n < 0 then sign, n = '-', -n end
-  repeat
-    local d = n % 36
-    digits = string.sub(DIGITS36, d + 1, d + 1) .. digits
-    n = (n - d) / 36
-  until n == 0
-  return sign .. digits
-end
-
-local function from36(s)
-  if string.sub(s, 1, 1) == '~' then return num(string.sub(s, 2)) end
-  local sign, digits = string.match(s, '^(%-?)([0-9a-z]+)$')
-  if not digits or #digits > 11 then return nil end
-  local n = tonumber(digits, 36)
-  if sign == '-' then n = -n end
-  return n
-end
-
 -- The session index entry the user's hash holds (field \`s\`, \`<retainUntil> <tokenHash>\`, see
 -- \`keys.ts\`): its retainUntilMs and token hash.
 local function index_entry(raw)

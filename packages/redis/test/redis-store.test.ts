@@ -538,10 +538,15 @@ for (const library of CLIENT_LIBRARIES) {
       const s = session(uid, { deviceFlag: 3, issuedAtMs: t, expiresAtMs, retainUntilMs: 9e15 });
       await store.putSession(s);
       const key = layout.session(s.tokenHash);
-      expect(await host.command(['GET', key])).toBe(`3 ${t} ${expiresAtMs} 9000000000000000 - ${uid}`);
+      // Instants in base 36 when safe integers, else `~` and the decimal.
+      const b36 = (n: number) => n.toString(36);
+      const head = `3:${b36(t)}:~${expiresAtMs}:${b36(9e15)}`;
+      expect(await host.command(['GET', key])).toBe(`${head}:-:${uid}`);
       await store.revokeSession(s.tokenHash, t + 7);
-      expect(await host.command(['GET', key])).toBe(`3 ${t} ${expiresAtMs} 9000000000000000 ${t + 7} ${uid}`);
+      expect(await host.command(['GET', key])).toBe(`${head}:${b36(t + 7)}:${uid}`);
       expect(await store.getSession(s.tokenHash)).toEqual({ ...s, revokedAtMs: t + 7 });
+      await store.touchSessions([{ tokenHash: s.tokenHash, atMs: t + 9 }]);
+      expect(await host.command(['GET', key])).toBe(`${head}:${b36(t + 7)}:${uid}\n-\n${t + 9}`);
       await store.raiseCutoff(uid, null, { atMs: t, reason: 'kicked' }, t + MINUTE_MS);
       await store.raiseCutoff(uid, 3, { atMs: t + 1, reason: 'device_quit' }, t + MINUTE_MS);
       const reply = await host.command(['HGETALL', layout.user(uid).user]);
@@ -559,6 +564,29 @@ for (const library of CLIENT_LIBRARIES) {
         // The user's one session's index entry: its retainUntilMs in base 36, then its token hash.
         s: `${(9e15).toString(36)} ${s.tokenHash}`,
       });
+    });
+
+    it('reads, revokes and touches a session written before the base-36 layout, keeping its layout', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'older: a:b c';
+      const t = Date.now();
+      const s = session(uid, {
+        issuedAtMs: t,
+        expiresAtMs: t + MINUTE_MS + 0.5,
+        retainUntilMs: t + 2 * MINUTE_MS,
+      });
+      const key = layout.session(s.tokenHash);
+      // As RedisStore wrote a session before: space-separated decimals.
+      const head = `1 ${t} ${s.expiresAtMs} ${s.retainUntilMs}`;
+      await host.command(['SET', key, `${head} - ${uid}`, 'PX', String(2 * MINUTE_MS)]);
+      expect(await store.getSession(s.tokenHash)).toEqual(s);
+      await store.touchSessions([{ tokenHash: s.tokenHash, atMs: t + 3 }]);
+      expect(await host.command(['GET', key])).toBe(`${head} - ${uid}\n-\n${t + 3}`);
+      expect(await store.revokeSession(s.tokenHash, t + 5)).toEqual({ ...s, lastSeenAtMs: t + 3 });
+      expect(await host.command(['GET', key])).toBe(`${head} ${t + 5} ${uid}\n-\n${t + 3}`);
+      expect(await store.getSession(s.tokenHash)).toEqual({ ...s, lastSeenAtMs: t + 3, revokedAtMs: t + 5 });
+      expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(MINUTE_MS);
     });
 
     it("indexes a user's first session in its hash, and moves the index to a sorted set at the second", async () => {
