@@ -32,7 +32,7 @@ return 1
  * issuedAtMs, expiresAtMs, tokenHash, retainUntilMs (then each script's own).
  */
 const RECORD = `
-local function record_session(expires, field, device_raw, ...)
+local function record_session(expires, field, device_raw, index_raw, ...)
   local issued = tonumber(ARGV[3])
   local until_ms = tonumber(ARGV[4])
   if expires ~= 0 and device_raw then
@@ -41,7 +41,7 @@ local function record_session(expires, field, device_raw, ...)
     if longest > until_ms then until_ms = longest end
   end
   local args = { field, fmt(issued) .. ' ' .. fmt(until_ms) }
-  for _, v in ipairs(index_session()) do args[#args + 1] = v end
+  for _, v in ipairs(index_session(index_raw)) do args[#args + 1] = v end
   for _, v in ipairs({ ... }) do args[#args + 1] = v end
   keep_user(expires, tonumber(ARGV[4]), unpack(args))
 end
@@ -52,9 +52,9 @@ export const RECORD_SESSION = script(
   'recordSession',
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', user_key, 'e', field, 'n')
+local got = redis.call('HMGET', user_key, 'e', field, 'n', 's')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
-record_session(expires, field, got[2])
+record_session(expires, field, got[2], got[4])
 return 1
 `,
 );
@@ -74,7 +74,7 @@ export const ADMIT_SESSION = script(
   'admitSession',
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c')
+local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c', 's')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
 local function older(x, y)
   if x.issued ~= y.issued then return x.issued < y.issued end
@@ -155,7 +155,7 @@ if #pushed > 0 and ARGV[10] == '1' then
   table.insert(pushed, 1, 'full')
   return pushed
 end
-record_session(expires, field, got[2], 'a:' .. ARGV[5], table.concat({ ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
+record_session(expires, field, got[2], got[5], 'a:' .. ARGV[5], table.concat({ ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
 if #dropped > 0 then redis.call('HDEL', user_key, unpack(dropped)) end
 if ARGV[11] ~= '' and #pushed > 0 then
   -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's.

@@ -48,8 +48,17 @@ local function index_entry(raw)
   return until_ms, hash
 end
 
+-- What \`index_session\` left in the user's hash, when it ran (the entry's retainUntilMs, 0 for none):
+-- the next \`keep_user\` takes it rather than reading the field again.
+local index_written = nil
+
 -- How long the index entry in the user's hash must be kept (0: none): the hash lives at least that long.
 local function index_until()
+  if index_written ~= nil then
+    local until_ms = index_written
+    index_written = nil
+    return until_ms
+  end
   local raw = redis.call('HGET', user_key, 's')
   if not raw then return 0 end
   return (index_entry(raw))
@@ -146,16 +155,20 @@ end
 
 -- The index entry of the session being written (ARGV[5], its token hash; ARGV[6], its retainUntilMs):
 -- in the user's hash (field \`s\`) while it is the user's one session on file, else in the sorted set,
--- where the entry the hash held moves too (and stays: the set goes once its last entry has). Returns
--- the field and value for the caller's HSET (none when the sorted set took it). O(log n) in the set.
-local function index_session()
+-- where the entry the hash held moves too (and stays: the set goes once its last entry has). \`raw\`:
+-- the field \`s\` as read at the script's start (\`open_expiry\` keeps it, if live). Returns the field
+-- and value for the caller's HSET (none when the sorted set took it). O(log n) in the set.
+local function index_session(raw)
   local hash, until_ms = ARGV[5], tonumber(ARGV[6])
-  local raw = redis.call('HGET', user_key, 's')
   local held_until, held
   if raw then held_until, held = index_entry(raw) end
   if held and (held_until <= now or held == hash) then held = nil end
+  index_written = 0
   if not held and redis.call('EXISTS', KEYS[2]) == 0 then
-    if until_ms > now then return { 's', to36(until_ms) .. ' ' .. hash } end
+    if until_ms > now then
+      index_written = until_ms
+      return { 's', to36(until_ms) .. ' ' .. hash }
+    end
     if raw then redis.call('HDEL', user_key, 's') end
     return {}
   end
