@@ -69,7 +69,9 @@ end
 local function from36(s)
   if string.sub(s, 1, 1) == '~' then return num(string.sub(s, 2)) end
   local sign, digits = string.match(s, '^(%-?)([0-9a-z]+)$')
-  if not digits or #digits > 11 then return nil end
+  -- Canonical only, as \`decodeTime\` reads them: no leading zero, no \`-0\`.
+  if not digits or #digits > 11 or (#digits > 1 and string.sub(digits, 1, 1) == '0') then return nil end
+  if sign == '-' and digits == '0' then return nil end
   local n = tonumber(digits, 36)
   if sign == '-' then n = -n end
   return n

@@ -71,8 +71,9 @@ end
 local function open_expiry(expires)
   if expires == nil then
     local held = redis.call('HMGET', user_key, 's', 'e')
-    redis.call('DEL', user_key, push_key)
+    -- Read (and checked) before anything is deleted.
     local until_ms = held[1] and index_entry(held[1]) or 0
+    redis.call('DEL', user_key, push_key)
     if until_ms > now then
       redis.call('HSET', user_key, 'e', held[2] or '0', 's', held[1])
       expire_at(user_key, until_ms)

@@ -624,6 +624,21 @@ for (const library of CLIENT_LIBRARIES) {
       );
     });
 
+    it("refuses a user's index entry it cannot read, and writes nothing over it", async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'corrupt-index';
+      const keys = layout.user(uid);
+      await store.putSession(session(uid));
+      for (const raw of ['garbage', '4.5 hash', 'x', '0x3 hash']) {
+        await host.command(['HSET', keys.user, 's', raw]);
+        await expect(store.listSessions(uid)).rejects.toBeInstanceOf(StoreCorruptError);
+        await expect(store.putSession(session(uid))).rejects.toBeInstanceOf(StoreCorruptError);
+        expect(await host.command(['HGET', keys.user, 's'])).toBe(raw);
+        expect(await host.command(['EXISTS', keys.sessions])).toBe(0);
+      }
+    });
+
     it("keeps the hash's index entry when the user lapses and starts afresh, as the sorted set outlives the user", async () => {
       let nowMs = Date.now();
       const store = open({ clock: { nowMs: () => nowMs } });
@@ -791,6 +806,12 @@ for (const library of CLIENT_LIBRARIES) {
         '1 2 0x3 4 - corrupt',
         '1 2 3 4 never corrupt',
         '1 2 3 Infinity - corrupt',
+        // The base-36 layout: the same checks, and base 36 as JavaScript writes it.
+        '1:2:3:4:-',
+        '1:2:3:4.5:-:corrupt',
+        '1:2:0x3:4:-:corrupt',
+        '1:2:3:Infinity:-:corrupt',
+        '1:2:3:4:never!:corrupt',
       ]) {
         await host.command(['SET', sessionKey, raw, 'PX', '60000']);
         await expect(store.getSession(s.tokenHash)).rejects.toBeInstanceOf(StoreCorruptError);
