@@ -21,7 +21,13 @@ each_record(#KEYS / 2, function(i)
   if live_expiry(got[1], conns) == nil then
     -- Not on file: started afresh (a user holding a connection is always on file, so none is lost).
     open_expiry(nil)
-    redis.call('HSET', user_key, field, value)
+    if redis.call('HEXISTS', user_key, 'e') == 1 then
+      -- The session index entry was kept, beside a lapsed \`e\`: the connection is counted in \`n\`.
+      redis.call('HSET', user_key, field, value, 'n', '1')
+      redis.call('PERSIST', user_key)
+    else
+      redis.call('HSET', user_key, field, value)
+    end
     return
   end
   if on_file then conn_parts(field, on_file) end
@@ -70,7 +76,7 @@ each_record(#KEYS, function(i)
   else
     -- The last connection: the user lives by its expiry again (or goes, if that has passed).
     redis.call('HDEL', user_key, field, 'n')
-    expire_at(user_key, expires)
+    expire_at(user_key, math.max(expires, index_until()))
   end
   removed[i] = generation
 end)

@@ -4,8 +4,11 @@
  * the keys of one node, and the node table:
  *
  * - `<prefix>{u:<uid>}:user`      hash, the user's record and connections (fields below)
- * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`
- *                                 (it lives as long as its last session, which may outlive the user)
+ * - `<prefix>{u:<uid>}:sessions`  sorted set: token hash scored by the session's `retainUntilMs`,
+ *                                 the session index of a user with more than one session (it lives
+ *                                 as long as its last session, which may outlive the user). A user's
+ *                                 first session is indexed in the user's hash instead (`s`, below):
+ *                                 a key less for the commonest user, the set comes with the second
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
  * - `<prefix>{s:<tokenHash>}`     string: session record (below)
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
@@ -34,9 +37,14 @@
  * every record. Every number is decimal ms, as JavaScript's `String` (or Lua's `%.17g`) prints it,
  * unless said otherwise; a reader refuses anything else (`StoreCorruptError`).
  *
- * - session: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs> <uid>`, with
- *   `-` for a session not revoked; the uid last, as it may contain spaces, and the token hash only
- *   in the key. E.g. `1 1795325995003 1797917995003 1798004395003 - alice`.
+ * - session: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt>:<uid>`, each instant in
+ *   base 36 when it is a safe integer, else `~` and the decimal (as a connection's `connectedAt`),
+ *   with `-` for a session not revoked (`+` for one a login policy governs); the uid last, as it may
+ *   contain colons and spaces, and the token hash only in the key. E.g.
+ *   `1:mwreqrjv:mxy9ybjv:mxzpe67v:-:alice`: for a uid of up to 13 characters the record fits the 44
+ *   bytes Redis keeps in one allocation with its object header (`embstr`). A record written before
+ *   this layout (`<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs> <uid>`,
+ *   decimal, space-separated) is read, revoked and touched as it is, in its own layout.
  * - user hash fields:
  *   - `e`: the user's `expiresAtMs`;
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);
@@ -51,6 +59,14 @@
  *     allocator, where a byte more would make it 48. A connection registered with details adds
  *     four lines: its session id, device id, IP and port, each empty when absent;
  *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
+ *   - `s`: the session index while the user's sessions on file are one: `<retainUntil> <tokenHash>`,
+ *     the instant as a connection's `connectedAt` is written (base 36, or `~` and the decimal). A
+ *     write of another session moves it to the sorted set, where every later one goes until the set
+ *     is gone (so the hash never holds more than one, and every write stays O(log n) in the set).
+ *     The index outlives the user, so the hash lives as long as `s` does: a user that lapses or is
+ *     started afresh keeps `s` beside its lapsed `e` (a hash holding `s` always holds `e`). Before
+ *     this field, every session went to the sorted set; such data reads as before (the set is read
+ *     after `s`, and a write goes to the set while it exists).
  *   - `a:<tokenHash>`: a session a login policy admitted and has not pushed out (the user's
  *     admission list is these fields), `<deviceClass> <deviceFlag> <issuedAtMs> <expiresAtMs>`. A
  *     field each rather than one list: a field and a value each stay under Redis's

@@ -51,6 +51,32 @@ local function num(s)
   return nil
 end
 
+-- An instant as sessions and the index entry \`s\` hold it: base 36 when a safe integer, else \`~\` and
+-- the decimal (as JavaScript's \`toString(36)\` and \`String\` print them, see \`encodeTime\` in \`records.ts\`).
+local DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function to36(n)
+  if n ~= math.floor(n) or n > 9007199254740991 or n < -9007199254740991 then return '~' .. fmt(n) end
+  local sign, digits = '', ''
+  if n < 0 then sign, n = '-', -n end
+  repeat
+    local d = n % 36
+    digits = string.sub(DIGITS36, d + 1, d + 1) .. digits
+    n = (n - d) / 36
+  until n == 0
+  return sign .. digits
+end
+
+local function from36(s)
+  if string.sub(s, 1, 1) == '~' then return num(string.sub(s, 2)) end
+  local sign, digits = string.match(s, '^(%-?)([0-9a-z]+)$')
+  -- Canonical only, as \`decodeTime\` reads them: no leading zero, no \`-0\`.
+  if not digits or #digits > 11 or (#digits > 1 and string.sub(digits, 1, 1) == '0') then return nil end
+  if sign == '-' and digits == '0' then return nil end
+  local n = tonumber(digits, 36)
+  if sign == '-' then n = -n end
+  return n
+end
+
 -- Sets the key's TTL from the expiry of its content (ms, by the store's clock), or deletes it once expired.
 local function expire_at(key, at_ms)
   if at_ms <= now then

@@ -37,6 +37,18 @@ export function encodeConnection(c: ConnectionRecord, generation: string): strin
 /** A connection as stored: its record, with its node incarnation's generation for the incarnation. */
 export type StoredConnection = Omit<ConnectionRecord, 'incarnation'> & { generation: string };
 
+/**
+ * The session index entry a user's hash holds (field `s`, see `keys.ts`): `<retainUntil> <tokenHash>`,
+ * the instant as `encodeTime` writes it.
+ */
+export function decodeIndexEntry(key: string, raw: string): { tokenHash: string; retainUntilMs: number } {
+  const space = raw.indexOf(' ');
+  const retainUntilMs = space > 0 ? decodeTime(raw.slice(0, space)) : undefined;
+  if (retainUntilMs === undefined || space === raw.length - 1)
+    throw new StoreCorruptError(`unreadable session index entry in Redis at ${key}`);
+  return { tokenHash: raw.slice(space + 1), retainUntilMs };
+}
+
 /** An instant in base 36 when it is a safe integer, else in decimal after `~`. */
 function encodeTime(atMs: number): string {
   return Number.isSafeInteger(atMs) ? atMs.toString(36) : `~${atMs}`;
@@ -48,20 +60,23 @@ function decodeTime(raw: string | undefined): number | undefined {
 }
 
 /**
- * A session as stored (see `keys.ts`): `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs>
- * <revokedAtMs or -> <uid>`, then, if it has details or was seen, a line with the details' JSON (or
- * `-`), then, if it was seen, a line with `lastSeenAtMs`. The token hash is the key's; the uid comes
- * after the numbers, as it may hold spaces, and never holds a newline (no control characters), so
- * the scripts that rewrite the numbers keep the rest as it is. `governed`: whether a login policy
- * admitted it (passed, rather than a copy of the record with it set, which would cost every governed
- * login an object, and this function a second shape of record).
+ * A session as stored (see `keys.ts`): `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt
+ * or - or +>:<uid>`, each instant as `encodeTime` writes it (base 36 when a safe integer), then, if it
+ * has details or was seen, a line with the details' JSON (or `-`), then, if it was seen, a line with
+ * `lastSeenAtMs` (decimal). Short on purpose: for a uid of up to 13 characters the first line stays
+ * within the 44 bytes Redis keeps in one allocation with its object (`embstr`). The token hash is
+ * the key's; the uid comes after the numbers, as it may hold colons and spaces, and never holds a
+ * newline (no control characters), so the scripts that rewrite the numbers keep the rest as it is.
+ * `governed`: whether a login policy admitted it (passed, rather than a copy of the record with it
+ * set, which would cost every governed login an object, and this function a second shape of
+ * record). Records written before this layout (space-separated decimals) are read as they are.
  */
 export function encodeSession(session: SessionRecord, governed = session.governed === true): string {
   const { deviceFlag, issuedAtMs, expiresAtMs, retainUntilMs, revokedAtMs, uid, details, lastSeenAtMs } =
     session;
   // The fifth field: when it was revoked, else `-`, or `+` for a live session a login policy governs.
-  const state = revokedAtMs ?? (governed ? '+' : '-');
-  const head = `${deviceFlag} ${issuedAtMs} ${expiresAtMs} ${retainUntilMs} ${state} ${uid}`;
+  const state = revokedAtMs === undefined ? (governed ? '+' : '-') : encodeTime(revokedAtMs);
+  const head = `${deviceFlag}:${encodeTime(issuedAtMs)}:${encodeTime(expiresAtMs)}:${encodeTime(retainUntilMs)}:${state}:${uid}`;
   // The device level rides in the details' line (which no script reads), beside the details.
   const extra =
     session.deviceLevel === undefined ? details : { ...details, [DEVICE_LEVEL]: session.deviceLevel };
@@ -128,16 +143,25 @@ export function numberOf(raw: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-const SESSION = /^(\S+) (\S+) (\S+) (\S+) (\S+) ([\s\S]*)$/;
+/** A session's first line, its instants as `encodeTime` writes them (see `encodeSession`). */
+const SESSION = /^([^:\s]+):([^:]*):([^:]*):([^:]*):([^:]*):([\s\S]*)$/;
+/** A session's first line as written before `SESSION`: space-separated decimals. */
+const DECIMAL_SESSION = /^(\S+) (\S+) (\S+) (\S+) (\S+) ([\s\S]*)$/;
 
 export function decodeSession(key: string, tokenHash: string, raw: unknown): SessionRecord {
-  const match = SESSION.exec(text(raw) ?? '');
+  const value = text(raw) ?? '';
+  let match = SESSION.exec(value);
+  let time = decodeTime;
+  if (match === null) {
+    match = DECIMAL_SESSION.exec(value);
+    time = numberOf;
+  }
   const deviceFlag = numberOf(match?.[1]);
-  const issuedAtMs = numberOf(match?.[2]);
-  const expiresAtMs = numberOf(match?.[3]);
-  const retainUntilMs = numberOf(match?.[4]);
+  const issuedAtMs = time(match?.[2]);
+  const expiresAtMs = time(match?.[3]);
+  const retainUntilMs = time(match?.[4]);
   const live = match?.[5] === '-' || match?.[5] === '+';
-  const revokedAtMs = live ? undefined : numberOf(match?.[5]);
+  const revokedAtMs = live ? undefined : time(match?.[5]);
   if (
     match === null ||
     deviceFlag === undefined ||
@@ -237,6 +261,8 @@ export function decodeUser(key: string, uid: string, fields: [string, string][],
       connections = numberOf(raw) ?? Number.NaN;
     } else if (field === 'c') {
       user.cutoff = decodeCutoff(key, field, raw);
+    } else if (field === 's') {
+      // The user's session index entry (scanSessions reads it), not the user's record.
     } else if (field.startsWith('a:')) {
       const admission = decodeAdmission(key, field.slice(2), raw);
       if (admissions === undefined) admissions = [admission];

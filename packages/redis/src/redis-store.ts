@@ -35,6 +35,7 @@ import {
   connectionField,
   decodeAdmission,
   decodeConnection,
+  decodeIndexEntry,
   decodePushToken,
   decodeSession,
   decodeUser,
@@ -44,7 +45,7 @@ import {
   type StoredConnection,
 } from './records.js';
 import type { ClientKind, RedisCommands } from './redis-commands.js';
-import { pairs, scanReply, stringList } from './replies.js';
+import { pairs, scanReply, stringList, text } from './replies.js';
 import {
   ADMIT_SESSION,
   RAISE_CUTOFF,
@@ -254,12 +255,22 @@ export class RedisStore implements EvictStore {
     count: number,
   ): Promise<ScanPage<SessionRecord>> {
     const now = this.#now();
-    const key = this.#keys.user(uid).sessions;
+    const keys = this.#keys.user(uid);
+    const key = keys.sessions;
+    const hashes: string[] = [];
+    if (cursor === undefined) {
+      // The first page also reads the entry the user's hash holds (its one session, see `keys.ts`),
+      // before the sorted set: an entry that moves between the two meanwhile is in the set by then.
+      const raw = text(await this.#commands.command(['HGET', keys.user, 's'], keys.user));
+      if (raw !== undefined) {
+        const entry = decodeIndexEntry(keys.user, raw);
+        if (entry.retainUntilMs > now) hashes.push(entry.tokenHash);
+      }
+    }
     const reply = scanReply(
       await this.#commands.command(['ZSCAN', key, cursor ?? '0', 'COUNT', String(count)], key),
       key,
     );
-    const hashes: string[] = [];
     // Scored by retainUntilMs: an entry whose retention has passed is left for the next write's pruning.
     for (let i = 0; i + 1 < reply.entries.length; i += 2) {
       if (Number(reply.entries[i + 1]) > now) hashes.push(reply.entries[i]!);

@@ -27,12 +27,12 @@ return 1
 
 /**
  * The user's side of a session's write, which RECORD_SESSION and ADMIT_SESSION share: the device
- * record (its times only grow), the session index, the user kept (with the fields and values that
+ * record (its times only grow), the session index (\`index_session\`), the user kept (with the fields and values that
  * follow, in the same HSET). ARGV: now, deviceFlag,
  * issuedAtMs, expiresAtMs, tokenHash, retainUntilMs (then each script's own).
  */
 const RECORD = `
-local function record_session(expires, field, device_raw, ...)
+local function record_session(expires, field, device_raw, index_raw, ...)
   local issued = tonumber(ARGV[3])
   local until_ms = tonumber(ARGV[4])
   if expires ~= 0 and device_raw then
@@ -40,9 +40,10 @@ local function record_session(expires, field, device_raw, ...)
     if last > issued then issued = last end
     if longest > until_ms then until_ms = longest end
   end
-  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[5])
-  prune_index()
-  keep_user(expires, tonumber(ARGV[4]), field, fmt(issued) .. ' ' .. fmt(until_ms), ...)
+  local args = { field, fmt(issued) .. ' ' .. fmt(until_ms) }
+  for _, v in ipairs(index_session(index_raw)) do args[#args + 1] = v end
+  for _, v in ipairs({ ... }) do args[#args + 1] = v end
+  keep_user(expires, tonumber(ARGV[4]), unpack(args))
 end
 `;
 
@@ -51,9 +52,9 @@ export const RECORD_SESSION = script(
   'recordSession',
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', user_key, 'e', field, 'n')
+local got = redis.call('HMGET', user_key, 'e', field, 'n', 's')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
-record_session(expires, field, got[2])
+record_session(expires, field, got[2], got[4])
 return 1
 `,
 );
@@ -73,7 +74,7 @@ export const ADMIT_SESSION = script(
   'admitSession',
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
-local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c')
+local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c', 's')
 local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
 local function older(x, y)
   if x.issued ~= y.issued then return x.issued < y.issued end
@@ -154,7 +155,7 @@ if #pushed > 0 and ARGV[10] == '1' then
   table.insert(pushed, 1, 'full')
   return pushed
 end
-record_session(expires, field, got[2], 'a:' .. ARGV[5], table.concat({ ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
+record_session(expires, field, got[2], got[5], 'a:' .. ARGV[5], table.concat({ ARGV[7], ARGV[2], ARGV[3], ARGV[4] }, ' '))
 if #dropped > 0 then redis.call('HDEL', user_key, unpack(dropped)) end
 if ARGV[11] ~= '' and #pushed > 0 then
   -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's.
@@ -171,23 +172,30 @@ return pushed
 
 /**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
- * was. The record: `<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> <revokedAtMs or -> <uid>`
- * (see `keys.ts`). KEYS: session. ARGV: now, atMs.
+ * was. The record: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt or - or +>:<uid>`,
+ * the instants in base 36 (see `encodeSession`), or as written before that layout, the same fields
+ * space-separated in decimal; a record is rewritten in its own layout. KEYS: session. ARGV: now, atMs.
  */
 export const REVOKE_SESSION = script(
   'revokeSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
-local flag, issued, expires, retain, revoked, uid = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%S+) (.*)$')
-local until_ms = num(retain)
-if not (num(flag) and num(issued) and num(expires) and until_ms and (revoked == '-' or revoked == '+' or num(revoked))) then
+local sep, time = ':', from36
+local flag, issued, expires, retain, revoked, uid = string.match(raw, '^([^:%s]+):([^:]*):([^:]*):([^:]*):([^:]*):(.*)$')
+if not flag then
+  sep, time = ' ', num
+  flag, issued, expires, retain, revoked, uid = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%S+) (.*)$')
+end
+local until_ms = retain and time(retain)
+if not (num(flag) and time(issued) and time(expires) and until_ms and (revoked == '-' or revoked == '+' or time(revoked))) then
   corrupt(KEYS[1], 'session')
 end
 if until_ms <= now then return false end
 if revoked == '-' or revoked == '+' then
   -- Rebuilt from the fields as read: the numbers keep their exact digits.
-  redis.call('SET', KEYS[1], table.concat({ flag, issued, expires, retain, ARGV[2], uid }, ' '), 'KEEPTTL')
+  local at = sep == ':' and to36(tonumber(ARGV[2])) or ARGV[2]
+  redis.call('SET', KEYS[1], table.concat({ flag, issued, expires, retain, at, uid }, sep), 'KEEPTTL')
 end
 return raw
 `,
@@ -196,17 +204,23 @@ return raw
 /**
  * Raises a session's last-seen time (it only grows), keeping the rest of the record and its TTL;
  * a session not on file or past its retention is left alone. The record's tail: the uid, then a
- * details line (`-` for none), then the last-seen line (see `encodeSession`). KEYS: session. ARGV:
- * now, atMs.
+ * details line (`-` for none), then the last-seen line, decimal (see `encodeSession`). KEYS:
+ * session. ARGV: now, atMs.
  */
 export const TOUCH_SESSION = script(
   'touchSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
-local numbers, retain, rest = string.match(raw, '^(%S+ %S+ %S+ (%S+) %S+) (.*)$')
-if not numbers or not num(retain) then corrupt(KEYS[1], 'session') end
-if num(retain) <= now then return 0 end
+local sep, time = ':', from36
+local numbers, retain, rest = string.match(raw, '^([^:%s]+:[^:]*:[^:]*:([^:]*):[^:]*):(.*)$')
+if not numbers then
+  sep, time = ' ', num
+  numbers, retain, rest = string.match(raw, '^(%S+ %S+ %S+ (%S+) %S+) (.*)$')
+end
+local until_ms = retain and time(retain)
+if not until_ms then corrupt(KEYS[1], 'session') end
+if until_ms <= now then return 0 end
 local uid, details, seen = rest, '-', nil
 local first = string.find(rest, '\\n', 1, true)
 if first then
@@ -222,7 +236,7 @@ if first then
   end
 end
 if seen and seen >= tonumber(ARGV[2]) then return 0 end
-redis.call('SET', KEYS[1], numbers .. ' ' .. uid .. '\\n' .. details .. '\\n' .. ARGV[2], 'KEEPTTL')
+redis.call('SET', KEYS[1], numbers .. sep .. uid .. '\\n' .. details .. '\\n' .. ARGV[2], 'KEEPTTL')
 return 1
 `,
 );

@@ -39,11 +39,45 @@ local function live_expiry(raw, conns)
   return expires
 end
 
+-- The session index entry the user's hash holds (field \`s\`, \`<retainUntil> <tokenHash>\`, see
+-- \`keys.ts\`): its retainUntilMs and token hash.
+local function index_entry(raw)
+  local at, hash = string.match(raw, '^(%S+) (.+)$')
+  local until_ms = at and from36(at)
+  if until_ms == nil then corrupt(user_key, 's') end
+  return until_ms, hash
+end
+
+-- What \`index_session\` left in the user's hash, when it ran (the entry's retainUntilMs, 0 for none):
+-- the next \`keep_user\` takes it rather than reading the field again.
+local index_written = nil
+
+-- How long the index entry in the user's hash must be kept (0: none): the hash lives at least that long.
+local function index_until()
+  if index_written ~= nil then
+    local until_ms = index_written
+    index_written = nil
+    return until_ms
+  end
+  local raw = redis.call('HGET', user_key, 's')
+  if not raw then return 0 end
+  return (index_entry(raw))
+end
+
 -- The user's expiry, or 0 after starting the user afresh (as MemoryStore does) when not on file. The
--- session index is not the user's: it lives as long as the sessions it lists, which may outlive the user.
+-- session index is not the user's: it lives as long as the sessions it lists, which may outlive the
+-- user. So a live entry in the hash (\`s\`) is kept, beside the user's lapsed \`e\` (a hash holding \`s\`
+-- always holds \`e\`, so that a hash without \`e\` still holds connections alone).
 local function open_expiry(expires)
   if expires == nil then
+    local held = redis.call('HMGET', user_key, 's', 'e')
+    -- Read (and checked) before anything is deleted.
+    local until_ms = held[1] and index_entry(held[1]) or 0
     redis.call('DEL', user_key, push_key)
+    if until_ms > now then
+      redis.call('HSET', user_key, 'e', held[2] or '0', 's', held[1])
+      expire_at(user_key, until_ms)
+    end
     return 0
   end
   return expires
@@ -83,7 +117,7 @@ local function keep_user(expires, wanted, ...)
   if conns > 0 then
     redis.call('PERSIST', user_key)
   else
-    expire_at(user_key, expires)
+    expire_at(user_key, math.max(expires, index_until()))
   end
 end
 
@@ -113,11 +147,37 @@ local function conn_parts(field, raw)
   return tonumber(flag), generation
 end
 
--- Drops the index entries whose retention has passed; the index lives as long as its last entry.
+-- Drops the sorted set's index entries whose retention has passed; it lives as long as its last entry.
 local function prune_index()
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   expire_at(KEYS[2], last[2] and tonumber(last[2]) or 0)
+end
+
+-- The index entry of the session being written (ARGV[5], its token hash; ARGV[6], its retainUntilMs):
+-- in the user's hash (field \`s\`) while it is the user's one session on file, else in the sorted set,
+-- where the entry the hash held moves too (and stays: the set goes once its last entry has). \`raw\`:
+-- the field \`s\` as read at the script's start (\`open_expiry\` keeps it, if live). Returns the field
+-- and value for the caller's HSET (none when the sorted set took it). O(log n) in the set.
+local function index_session(raw)
+  local hash, until_ms = ARGV[5], tonumber(ARGV[6])
+  local held_until, held
+  if raw then held_until, held = index_entry(raw) end
+  if held and (held_until <= now or held == hash) then held = nil end
+  index_written = 0
+  if not held and redis.call('EXISTS', KEYS[2]) == 0 then
+    if until_ms > now then
+      index_written = until_ms
+      return { 's', to36(until_ms) .. ' ' .. hash }
+    end
+    if raw then redis.call('HDEL', user_key, 's') end
+    return {}
+  end
+  if raw then redis.call('HDEL', user_key, 's') end
+  if held then redis.call('ZADD', KEYS[2], fmt(held_until), held) end
+  redis.call('ZADD', KEYS[2], ARGV[6], hash)
+  prune_index()
+  return {}
 end
 
 -- Runs \`step(i)\` for each record of a batch, each in its own protected call: a record that fails

@@ -254,10 +254,10 @@ for (const library of CLIENT_LIBRARIES) {
       const layout = new KeyLayout(prefix);
       const userKeys = layout.user(uid);
       const windowStart = t - (t % MINUTE_MS);
+      // The user's one session is indexed in its hash: no sorted set yet.
       expect(keys).toEqual(
         [
           userKeys.user,
-          userKeys.sessions,
           userKeys.push,
           layout.session(s.tokenHash),
           layout.counter('login:ttl', windowStart),
@@ -277,7 +277,6 @@ for (const library of CLIENT_LIBRARIES) {
         expect(ttl).toBeGreaterThan(untilMs - now + GRACE_MS - 2_000);
       };
       await near(userKeys.user, t + 9 * MINUTE_MS);
-      await near(userKeys.sessions, s.retainUntilMs);
       await near(userKeys.push, t + 4 * MINUTE_MS);
       await near(layout.session(s.tokenHash), s.retainUntilMs);
       await near(layout.counter('login:ttl', windowStart), windowStart + MINUTE_MS);
@@ -328,7 +327,8 @@ for (const library of CLIENT_LIBRARIES) {
           .map((call: unknown[]) => (Array.isArray(call[0]) ? call[0] : call).map(String))
           .filter((args) => userKeys.includes(args[1]!))
           .map((args) => args[0]!.toUpperCase());
-        expect(new Set(onUser)).toEqual(new Set(['HSCAN', 'ZSCAN']));
+        // HGET: the one index entry a user's hash may hold (`s`), read with the first page.
+        expect(new Set(onUser)).toEqual(new Set(['HGET', 'HSCAN', 'ZSCAN']));
       } finally {
         sent.mockRestore();
       }
@@ -538,10 +538,15 @@ for (const library of CLIENT_LIBRARIES) {
       const s = session(uid, { deviceFlag: 3, issuedAtMs: t, expiresAtMs, retainUntilMs: 9e15 });
       await store.putSession(s);
       const key = layout.session(s.tokenHash);
-      expect(await host.command(['GET', key])).toBe(`3 ${t} ${expiresAtMs} 9000000000000000 - ${uid}`);
+      // Instants in base 36 when safe integers, else `~` and the decimal.
+      const b36 = (n: number) => n.toString(36);
+      const head = `3:${b36(t)}:~${expiresAtMs}:${b36(9e15)}`;
+      expect(await host.command(['GET', key])).toBe(`${head}:-:${uid}`);
       await store.revokeSession(s.tokenHash, t + 7);
-      expect(await host.command(['GET', key])).toBe(`3 ${t} ${expiresAtMs} 9000000000000000 ${t + 7} ${uid}`);
+      expect(await host.command(['GET', key])).toBe(`${head}:${b36(t + 7)}:${uid}`);
       expect(await store.getSession(s.tokenHash)).toEqual({ ...s, revokedAtMs: t + 7 });
+      await store.touchSessions([{ tokenHash: s.tokenHash, atMs: t + 9 }]);
+      expect(await host.command(['GET', key])).toBe(`${head}:${b36(t + 7)}:${uid}\n-\n${t + 9}`);
       await store.raiseCutoff(uid, null, { atMs: t, reason: 'kicked' }, t + MINUTE_MS);
       await store.raiseCutoff(uid, 3, { atMs: t + 1, reason: 'device_quit' }, t + MINUTE_MS);
       const reply = await host.command(['HGETALL', layout.user(uid).user]);
@@ -556,7 +561,132 @@ for (const library of CLIENT_LIBRARIES) {
         c: `${t} kicked`,
         'c:3': `${t + 1} device_quit`,
         'd:3': `${t} ${expiresAtMs}`,
+        // The user's one session's index entry: its retainUntilMs in base 36, then its token hash.
+        s: `${(9e15).toString(36)} ${s.tokenHash}`,
       });
+    });
+
+    it('reads, revokes and touches a session written before the base-36 layout, keeping its layout', async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'older: a:b c';
+      const t = Date.now();
+      const s = session(uid, {
+        issuedAtMs: t,
+        expiresAtMs: t + MINUTE_MS + 0.5,
+        retainUntilMs: t + 2 * MINUTE_MS,
+      });
+      const key = layout.session(s.tokenHash);
+      // As RedisStore wrote a session before: space-separated decimals.
+      const head = `1 ${t} ${s.expiresAtMs} ${s.retainUntilMs}`;
+      await host.command(['SET', key, `${head} - ${uid}`, 'PX', String(2 * MINUTE_MS)]);
+      expect(await store.getSession(s.tokenHash)).toEqual(s);
+      await store.touchSessions([{ tokenHash: s.tokenHash, atMs: t + 3 }]);
+      expect(await host.command(['GET', key])).toBe(`${head} - ${uid}\n-\n${t + 3}`);
+      expect(await store.revokeSession(s.tokenHash, t + 5)).toEqual({ ...s, lastSeenAtMs: t + 3 });
+      expect(await host.command(['GET', key])).toBe(`${head} ${t + 5} ${uid}\n-\n${t + 3}`);
+      expect(await store.getSession(s.tokenHash)).toEqual({ ...s, lastSeenAtMs: t + 3, revokedAtMs: t + 5 });
+      expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(MINUTE_MS);
+    });
+
+    it("indexes a user's first session in its hash, and moves the index to a sorted set at the second", async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'indexed';
+      const keys = layout.user(uid);
+      const t = Date.now();
+      const first = session(uid, { retainUntilMs: t + 30 * MINUTE_MS + 0.25 });
+      await store.putSession(first);
+      expect(await host.command(['HGET', keys.user, 's'])).toBe(`~${first.retainUntilMs} ${first.tokenHash}`);
+      expect(await host.command(['EXISTS', keys.sessions])).toBe(0);
+      expect(await host.command(['OBJECT', 'ENCODING', keys.user])).toBe('listpack');
+      // The hash lives as long as the entry it holds, past the user's own expiry.
+      const ttl = Number(await host.command(['PTTL', keys.user]));
+      expect(ttl).toBeGreaterThan(first.retainUntilMs - Date.now());
+      // Written again (the same token): still the one entry, with its new retention.
+      const again = { ...first, retainUntilMs: t + 40 * MINUTE_MS };
+      await store.putSession(again);
+      expect(await host.command(['HGET', keys.user, 's'])).toBe(
+        `${again.retainUntilMs.toString(36)} ${first.tokenHash}`,
+      );
+      const second = session(uid);
+      await store.putSession(second);
+      expect(await host.command(['HEXISTS', keys.user, 's'])).toBe(0);
+      const score = async (hash: string) => Number(await host.command(['ZSCORE', keys.sessions, hash]));
+      expect(await score(first.tokenHash)).toBe(again.retainUntilMs);
+      expect(await score(second.tokenHash)).toBe(second.retainUntilMs);
+      // A third goes to the set too; the hash takes an entry again only once the set is gone.
+      const third = session(uid);
+      await store.putSession(third);
+      expect(await host.command(['HEXISTS', keys.user, 's'])).toBe(0);
+      expect((await store.listSessions(uid)).map((x) => x.tokenHash).sort()).toEqual(
+        [first.tokenHash, second.tokenHash, third.tokenHash].sort(),
+      );
+    });
+
+    it("refuses a user's index entry it cannot read, and writes nothing over it", async () => {
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'corrupt-index';
+      const keys = layout.user(uid);
+      await store.putSession(session(uid));
+      for (const raw of ['garbage', '4.5 hash', 'x', '0x3 hash']) {
+        await host.command(['HSET', keys.user, 's', raw]);
+        await expect(store.listSessions(uid)).rejects.toBeInstanceOf(StoreCorruptError);
+        await expect(store.putSession(session(uid))).rejects.toBeInstanceOf(StoreCorruptError);
+        expect(await host.command(['HGET', keys.user, 's'])).toBe(raw);
+        expect(await host.command(['EXISTS', keys.sessions])).toBe(0);
+      }
+    });
+
+    it("keeps the hash's index entry when the user lapses and starts afresh, as the sorted set outlives the user", async () => {
+      let nowMs = Date.now();
+      const store = open({ clock: { nowMs: () => nowMs } });
+      const layout = new KeyLayout(prefix);
+      const uid = 'lapsed';
+      const keys = layout.user(uid);
+      const t = nowMs;
+      const first = session(uid, {
+        issuedAtMs: t,
+        expiresAtMs: t + MINUTE_MS,
+        retainUntilMs: t + 10 * MINUTE_MS,
+      });
+      await store.putSession(first);
+      nowMs = t + 2 * MINUTE_MS;
+      expect(await store.getUser(uid)).toBeUndefined();
+      expect((await store.listSessions(uid)).map((x) => x.tokenHash)).toEqual([first.tokenHash]);
+      // A connection of the lapsed user starts it afresh and counts itself beside the kept entry.
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: nowMs + MINUTE_MS });
+      await store.putConnections([connection(uid, { connId: 7, connectedAtMs: nowMs })]);
+      expect((await store.getUser(uid))?.expiresAtMs).toBe(Number.POSITIVE_INFINITY);
+      expect((await store.listConnections(uid)).map((c) => c.connId)).toEqual([7]);
+      expect(Number(await host.command(['PTTL', keys.user]))).toBe(-1);
+      await store.deleteConnections([{ uid, nodeId: 1, connId: 7 }]);
+      // The last connection gone: the hash lives on for the entry, the user is not on file.
+      expect(await store.getUser(uid)).toBeUndefined();
+      expect(Number(await host.command(['PTTL', keys.user]))).toBeGreaterThan(5 * MINUTE_MS);
+      // A new session of the lapsed user: both listed, the first moved to the sorted set.
+      const second = session(uid, {
+        issuedAtMs: nowMs,
+        expiresAtMs: nowMs + MINUTE_MS,
+        retainUntilMs: nowMs + MINUTE_MS,
+      });
+      await store.putSession(second);
+      expect(await host.command(['HEXISTS', keys.user, 's'])).toBe(0);
+      expect((await store.listSessions(uid)).map((x) => x.tokenHash).sort()).toEqual(
+        [first.tokenHash, second.tokenHash].sort(),
+      );
+      // Past both retentions nothing is listed, and the next write drops the set's dead entries.
+      nowMs = t + 11 * MINUTE_MS;
+      expect(await store.listSessions(uid)).toEqual([]);
+      const third = session(uid, {
+        issuedAtMs: nowMs,
+        expiresAtMs: nowMs + MINUTE_MS,
+        retainUntilMs: nowMs + 2 * MINUTE_MS,
+      });
+      await store.putSession(third);
+      expect(await host.command(['ZCARD', keys.sessions])).toBe(1);
+      expect((await store.listSessions(uid)).map((x) => x.tokenHash)).toEqual([third.tokenHash]);
     });
 
     it("keeps a login policy's admissions a field each, so that the user's hash stays a listpack", async () => {
@@ -676,6 +806,12 @@ for (const library of CLIENT_LIBRARIES) {
         '1 2 0x3 4 - corrupt',
         '1 2 3 4 never corrupt',
         '1 2 3 Infinity - corrupt',
+        // The base-36 layout: the same checks, and base 36 as JavaScript writes it.
+        '1:2:3:4:-',
+        '1:2:3:4.5:-:corrupt',
+        '1:2:0x3:4:-:corrupt',
+        '1:2:3:Infinity:-:corrupt',
+        '1:2:3:4:never!:corrupt',
       ]) {
         await host.command(['SET', sessionKey, raw, 'PX', '60000']);
         await expect(store.getSession(s.tokenHash)).rejects.toBeInstanceOf(StoreCorruptError);
