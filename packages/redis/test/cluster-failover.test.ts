@@ -106,6 +106,12 @@ const holds = (node: ClusterNode, key: string) => {
   return node.slots.some(([from, to]) => slot >= from && slot <= to);
 };
 
+function countOf(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
 async function outcome(call: Promise<unknown>): Promise<string> {
   try {
     await call;
@@ -342,10 +348,9 @@ describeWithRedisServer('RedisStore on a Redis Cluster whose primary fails over'
       }
       expect(accepted).toEqual([]);
       expect(missing).toEqual([]);
-      const results: Record<string, number> = {};
-      for (const kick of kicks) results[kick.result] = (results[kick.result] ?? 0) + 1;
+      const results = countOf(kicks.map((kick) => kick.result));
       console.log(
-        `cluster failover: killed ${victim.port}, promoted ${replicaOfVictim.port} ${promotedAt - killedAt} ms after, guard serving the dead slots again ${servingAt - killedAt} ms after; kicks ${JSON.stringify(results)}, ${acknowledged.length} acknowledged (${lastSecond.length} in the second before the kill, ${duringFailover.length} between the kill and serving again), 0 lost; slowest kick ${Math.round(slowest)} ms; guard on the dead slots before promotion ${JSON.stringify(beforePromotion.reduce<Record<string, number>>((n, v) => ({ ...n, [v]: (n[v] ?? 0) + 1 }), {}))}; ${listeners.length} listener(s), links ${listeners.map((l) => l.links.join('→')).join(', ')}`,
+        `cluster failover: killed ${victim.port}, promoted ${replicaOfVictim.port} ${promotedAt - killedAt} ms after, guard serving the dead slots again ${servingAt - killedAt} ms after; kicks ${JSON.stringify(results)}, ${acknowledged.length} acknowledged (${lastSecond.length} in the second before the kill, ${duringFailover.length} between the kill and serving again), 0 lost; slowest kick ${Math.round(slowest)} ms; guard on the dead slots before promotion ${JSON.stringify(countOf(beforePromotion))}; ${listeners.length} listener(s), links ${listeners.map((l) => l.links.join('→')).join(', ')}`,
       );
       // A replica must confirm: the promoted primary has none, so kicks on its slots fail now.
       const onDeadSlots = sessions.find(({ uid }) => holds(victim, keys.user(uid).user));
