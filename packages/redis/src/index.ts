@@ -4,6 +4,8 @@ export type {
   IoredisClient,
   NodeRedisClient,
   NodeRedisClusterClient,
+  NodeRedisSentinelClient,
+  NodeRedisSentinelPipeline,
   PubSubListener,
   RedisClient,
   RedisEventEmitter,

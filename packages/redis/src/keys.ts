@@ -28,6 +28,9 @@
  * - `<prefix>{n:<nodeId>}:<generation>:buckets`  set: the incarnation's non-empty buckets
  * - `<prefix>cluster`             the pub/sub channel
  * - `<prefix>{cluster}`           never written: routes every publish to one master (see `PUBLISH`)
+ * - `<prefix>replicated`          string `1`, expiring a minute after it was last written: written
+ *                                 right before a WAIT on a node-redis Sentinel client, on WAIT's
+ *                                 connection (see `redis-commands.ts`)
  *
  * A connection is written on two slots (its node's index, its user): index first, then user; and
  * removed user first, then index. A failure in between leaves an index entry with no record (the
@@ -101,12 +104,14 @@ export class KeyLayout {
   readonly publishRoute: string;
   readonly nodes: string;
   readonly replacedNodes: string;
+  readonly replicationMark: string;
 
   constructor(readonly prefix: string) {
     this.channel = `${prefix}cluster`;
     this.publishRoute = `${prefix}{cluster}`;
     this.nodes = `${prefix}{nodes}`;
     this.replacedNodes = `${prefix}{nodes}:replaced`;
+    this.replicationMark = `${prefix}replicated`;
   }
 
   /** The user's three keys, in the order the user scripts take them (their KEYS[1] to KEYS[3]). */

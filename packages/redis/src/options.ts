@@ -12,8 +12,8 @@ import {
 
 export interface RedisStoreOptions {
   /**
-   * The host's client: an ioredis `Redis` or `Cluster`, or a node-redis client or cluster client
-   * (connected). The store borrows it and never closes it.
+   * The host's client: an ioredis `Redis` or `Cluster`, or a node-redis client, cluster client or
+   * Sentinel client (connected). The store borrows it and never closes it.
    */
   client: RedisClient;
   /** Put in front of every key and of the pub/sub channel. Default `evict:`. No `{` or `}` (hash tags). */
@@ -22,7 +22,8 @@ export interface RedisStoreOptions {
   clock?: Clock;
   /**
    * A connection the host dedicates to subscriptions, lent like `client` (never closed by the store).
-   * Without it the store duplicates `client` on first `subscribe` and closes the duplicate on `close`.
+   * Without it the store duplicates `client` on first `subscribe` and closes the duplicate on `close`
+   * (a node-redis Sentinel client is not duplicated: it subscribes on a connection of its own already).
    */
   subscriber?: RedisClient;
   /**
@@ -57,14 +58,6 @@ export interface ResolvedOptions {
   waitForReplicas: ReplicaAcknowledgement | undefined;
 }
 
-function isNodeRedisSentinel(client: unknown): boolean {
-  return (
-    typeof client === 'object' &&
-    client !== null &&
-    typeof (client as { getSentinelNode?: unknown }).getSentinelNode === 'function'
-  );
-}
-
 export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('RedisStore: options must be an object with a client');
@@ -81,17 +74,10 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   ) as Partial<RedisStoreOptions>;
   const { client, prefix = DEFAULT_PREFIX, clock = systemClock, subscriber, waitForReplicas } = defined;
 
-  if (isNodeRedisSentinel(client) || isNodeRedisSentinel(subscriber)) {
-    // Its sendCommand takes other arguments, and its connections come and go without the events a
-    // client's do: taken for a plain client, it would fail on every command.
-    throw new TypeError(
-      'RedisStore: a node-redis Sentinel client (createSentinel) is not supported as client or subscriber: use ioredis with `sentinels`',
-    );
-  }
   const kind = clientKind(client);
   if (client === undefined || kind === undefined) {
     throw new TypeError(
-      'RedisStore: client must be an ioredis Redis or Cluster, or a node-redis client or cluster client',
+      'RedisStore: client must be an ioredis Redis or Cluster, or a node-redis client, cluster client or Sentinel client',
     );
   }
   if (typeof prefix !== 'string' || prefix.length === 0) {
@@ -108,7 +94,7 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   const subscriberKind = subscriber === undefined ? kind : clientKind(subscriber);
   if (subscriberKind === undefined) {
     throw new TypeError(
-      'RedisStore: subscriber must be an ioredis Redis or Cluster, or a node-redis client or cluster client',
+      'RedisStore: subscriber must be an ioredis Redis or Cluster, or a node-redis client, cluster client or Sentinel client',
     );
   }
   if (waitForReplicas !== undefined) {
@@ -123,12 +109,13 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
       throw new TypeError('RedisStore: waitForReplicas.timeoutMs must be an integer of at least 1 (ms)');
     }
   }
+  const keys = new KeyLayout(prefix);
   return {
-    commands: redisCommands(client, kind),
+    commands: redisCommands(client, kind, keys.replicationMark),
     client,
     clientKind: kind,
     subscriber: { client: subscriber ?? client, kind: subscriberKind, owned: subscriber === undefined },
-    keys: new KeyLayout(prefix),
+    keys,
     clock,
     waitForReplicas:
       waitForReplicas === undefined

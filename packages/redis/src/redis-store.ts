@@ -123,7 +123,10 @@ export class RedisStore implements EvictStore {
     });
   }
 
-  /** Which client the store borrowed: `ioredis`, `ioredis-cluster`, `node-redis` or `node-redis-cluster`. */
+  /**
+   * Which client the store borrowed: `ioredis`, `ioredis-cluster`, `node-redis`, `node-redis-cluster`
+   * or `node-redis-sentinel`.
+   */
   get clientKind(): ClientKind {
     return this.#commands.kind;
   }
@@ -149,6 +152,7 @@ export class RedisStore implements EvictStore {
     this.#closing ??= (async () => {
       this.#listeners.clear();
       this.#linkListeners.clear();
+      this.#commands.release();
       await this.#link?.close();
     })();
     return this.#closing;
@@ -182,6 +186,7 @@ export class RedisStore implements EvictStore {
   }
 
   async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
+    const drops = this.#commands.connectionDrops();
     const now = this.#now();
     // The user's side decides and writes in one script; the session follows, as putSession's does.
     // A login may come through here each time: its arguments and reply are built without copies.
@@ -218,7 +223,7 @@ export class RedisStore implements EvictStore {
     }
     // Sessions pushed out are rejected from now on, a revocation as durable as a kick's; announced
     // first, as a kick is.
-    if (named.length > 0) await this.#replicated(key, this.#keys.session(session.tokenHash));
+    if (named.length > 0) await this.#replicated(drops, key, this.#keys.session(session.tokenHash));
     return { admitted: true, replaced: named };
   }
 
@@ -309,9 +314,10 @@ export class RedisStore implements EvictStore {
 
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
     const key = this.#keys.session(tokenHash);
+    const drops = this.#commands.connectionDrops();
     const raw = await this.#eval(REVOKE_SESSION, [key], [String(this.#now()), String(atMs)]);
     // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
-    await this.#replicated(key);
+    await this.#replicated(drops, key);
     // A Lua false is nil in RESP2, and may arrive as false or null in RESP3.
     return raw === null || raw === undefined || raw === false
       ? undefined
@@ -339,6 +345,7 @@ export class RedisStore implements EvictStore {
     cutoff: Cutoff,
     expiresAtMs: number,
   ): Promise<void> {
+    const drops = this.#commands.connectionDrops();
     await this.#userScript(RAISE_CUTOFF, uid, [
       String(this.#now()),
       deviceFlag === null ? 'c' : `c:${deviceFlag}`,
@@ -346,7 +353,7 @@ export class RedisStore implements EvictStore {
       String(cutoff.atMs),
       String(expiresAtMs),
     ]);
-    await this.#replicated(this.#keys.user(uid).user);
+    await this.#replicated(drops, this.#keys.user(uid).user);
   }
 
   /**
@@ -359,6 +366,7 @@ export class RedisStore implements EvictStore {
     const { uid, deviceFlag, cutoff } = request;
     const inline = !this.#cluster;
     if (inline) await this.#awaitOwnSubscription();
+    const drops = this.#commands.connectionDrops();
     const keys = this.#keys.user(uid);
     // One Redis: the script reads the node table itself. A cluster: the table lives in another
     // slot, so the live incarnations are read first when the device check needs them, and every
@@ -403,7 +411,7 @@ export class RedisStore implements EvictStore {
         : await this.#connections.liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
     // After the announcement: the nodes drop their cached copies whether the replicas confirm or not.
-    await this.#replicated(keys.user);
+    await this.#replicated(drops, keys.user);
     return { applied: true, connections };
   }
 
@@ -601,14 +609,19 @@ export class RedisStore implements EvictStore {
    * After a write that can reject a credential, with `waitForReplicas`: resolves once enough replicas
    * confirmed the writes made on the connection of each key's node (one WAIT per node), else throws
    * `StoreNotReplicatedError`. Without the option the primary's acknowledgement is enough.
+   * `dropsBefore`: the client's connection drops counted before the write. A drop since means the
+   * WAIT may have run on another connection than the write (resent, or retried on a new primary),
+   * where it confirms nothing of it: counted as confirmed by none.
    */
-  async #replicated(...keys: string[]): Promise<void> {
+  async #replicated(dropsBefore: number, ...keys: string[]): Promise<void> {
     const wanted = this.#waitForReplicas;
     if (wanted === undefined) return;
     // One Redis: one connection wrote them all. A cluster: each key's node, in turn.
     const routes = this.#cluster ? keys : keys.slice(0, 1);
     for (const key of routes) {
       const confirmed = await this.#commands.waitForReplicas(key, wanted.replicas, wanted.timeoutMs);
+      if (this.#commands.connectionDrops() !== dropsBefore)
+        throw new StoreNotReplicatedError(wanted.replicas, 0, wanted.timeoutMs);
       if (!(confirmed >= wanted.replicas))
         throw new StoreNotReplicatedError(wanted.replicas, confirmed, wanted.timeoutMs);
     }

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type {
   ClientKind,
   IoredisClient,
   NodeRedisClient,
   NodeRedisClusterClient,
+  NodeRedisSentinelClient,
   RedisClient,
 } from './redis-commands.js';
 
@@ -45,6 +47,8 @@ export function createSubscriberLink(
       return new NodeRedisLink(source as NodeRedisClient, owned, channel, events);
     case 'node-redis-cluster':
       return new NodeRedisClusterLink(source as NodeRedisClusterClient, owned, channel, events);
+    case 'node-redis-sentinel':
+      return new NodeRedisSentinelLink(source as NodeRedisSentinelClient, channel, events);
   }
 }
 
@@ -306,6 +310,109 @@ class NodeRedisClusterLink implements SubscriberLink {
       });
     }
     this.#events.up();
+  }
+}
+
+/** How long a probe of a Sentinel client's subscription waits for its own message. */
+const PROBE_WAIT_MS = 1_000;
+
+/**
+ * node-redis Sentinel: it subscribes on a connection of its own to the primary, which it moves to
+ * the new primary on a failover (subscriptions included), but it reports no event when that
+ * connection is back: `error` when it drops (also for its other connections), `reconnecting` when the
+ * primary changed, `ready` once the new one is connected. So after any of these the link counts as
+ * down until a probe comes round: a message published on the primary to a channel of this link's
+ * own, heard on the subscription connection. That channel was subscribed after the store's own, on
+ * the same connection, and node-redis subscribes again in that order: when the probe is heard, the
+ * store's channel is subscribed too. Never duplicated: the subscriptions are on a connection apart
+ * already, and the store unsubscribes on close, leaving the host's client open.
+ */
+class NodeRedisSentinelLink implements SubscriberLink {
+  readonly #sentinel: NodeRedisSentinelClient;
+  readonly #channel: string;
+  readonly #probeChannel: string;
+  readonly #events: LinkEvents;
+  readonly #attached = new Attached();
+  readonly #listener: (message: string | Buffer) => void;
+  readonly #probeListener: (message: string | Buffer) => void;
+  /** The nonce the running probe waits for, and what to call when it comes. */
+  #awaited: { nonce: string; heard: () => void } | undefined;
+  /** Drops reported so far: a probe heard across a drop proves nothing. */
+  #drops = 0;
+  #probing = false;
+  #started = false;
+  #closed = false;
+
+  constructor(source: NodeRedisSentinelClient, channel: string, events: LinkEvents) {
+    this.#sentinel = source;
+    this.#channel = channel;
+    this.#probeChannel = `${channel}:probe:${randomUUID()}`;
+    this.#events = events;
+    this.#listener = (message) => this.#events.message(String(message));
+    this.#probeListener = (message) => {
+      if (this.#awaited !== undefined && String(message) === this.#awaited.nonce) this.#awaited.heard();
+    };
+    // The client's `error` listener, so that no drop it reports is unhandled.
+    for (const event of ['error', 'client-error', 'reconnecting', 'end'])
+      this.#attached.add(this.#sentinel, event, () => this.#dropped());
+    this.#attached.add(this.#sentinel, 'ready', () => this.#confirm());
+  }
+
+  async start(): Promise<void> {
+    await this.#sentinel.subscribe(this.#channel, this.#listener);
+    await this.#sentinel.subscribe(this.#probeChannel, this.#probeListener);
+    this.#started = true;
+    // The subscription is confirmed, but a drop may have come in between: the probe settles it.
+    if (this.#drops === 0) this.#events.up();
+    else this.#confirm();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#attached.clear();
+    this.#awaited = undefined;
+    await this.#sentinel.unsubscribe(this.#probeChannel, this.#probeListener).catch(noop);
+    await this.#sentinel.unsubscribe(this.#channel, this.#listener).catch(noop);
+  }
+
+  #dropped(): void {
+    this.#drops += 1;
+    if (!this.#started || this.#closed) return;
+    this.#events.down();
+    this.#confirm();
+  }
+
+  /** Probes until one is heard with no drop in between, then reports the link up. One at a time. */
+  #confirm(): void {
+    if (!this.#started || this.#closed || this.#probing) return;
+    this.#probing = true;
+    retry(
+      async () => {
+        const drops = this.#drops;
+        await this.#probe();
+        if (this.#drops !== drops) throw new Error('dropped during the probe');
+        this.#probing = false;
+        if (!this.#closed) this.#events.up();
+      },
+      () => this.#closed,
+    );
+  }
+
+  /** Publishes a nonce on the primary; resolves once the subscription hears it, rejects after PROBE_WAIT_MS. */
+  async #probe(): Promise<void> {
+    const nonce = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#awaited = { nonce, heard: resolve };
+        timer = setTimeout(() => reject(new Error('probe not heard')), PROBE_WAIT_MS);
+        this.#sentinel.sendCommand(false, ['PUBLISH', this.#probeChannel, nonce]).catch(reject);
+      });
+    } finally {
+      clearTimeout(timer);
+      if (this.#awaited?.nonce === nonce) this.#awaited = undefined;
+    }
   }
 }
 

@@ -179,6 +179,38 @@ describeReplicas('waitForReplicas on a primary with one replica of its own', () 
     },
   );
 
+  it('a WAIT sent after the connection dropped confirms nothing: the kick answers EVICT_STORE_NOT_REPLICATED', async () => {
+    const client = new Redis(primary.url, { maxRetriesPerRequest: 1 });
+    client.on('error', () => undefined);
+    hostClients.push(() => client.quit());
+    const store = new RedisStore({
+      client,
+      prefix: randomPrefix(),
+      waitForReplicas: { replicas: 1, timeoutMs: WAIT_TIMEOUT_MS },
+    });
+    try {
+      await store.ready();
+      expect(await errorCode(store.kick(kickOf('drop', Date.now())))).toBe('ok');
+      // The connection drops between the kick's write and its WAIT: ioredis sends the WAIT on the
+      // next connection, which wrote nothing, so its count says nothing of the kick.
+      const call = client.call.bind(client) as (...args: string[]) => Promise<unknown>;
+      let dropped = 0;
+      (client as unknown as { call: typeof call }).call = (...args: string[]) => {
+        if (args[0] === 'WAIT' && dropped === 0) {
+          dropped += 1;
+          client.disconnect(true);
+        }
+        return call(...args);
+      };
+      expect(await errorCode(store.kick(kickOf('drop', Date.now())))).toBe('EVICT_STORE_NOT_REPLICATED');
+      expect(dropped).toBe(1);
+      // The next one, on one connection, is confirmed.
+      expect(await errorCode(store.kick(kickOf('drop', Date.now())))).toBe('ok');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('the engine answers a kick no replica confirmed with EVICT_STORE_NOT_REPLICATED, a store failure', async () => {
     const client = await clientOf('ioredis');
     const store = new RedisStore({
