@@ -13,7 +13,7 @@ import 'reflect-metadata';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const MODES = [
@@ -133,11 +133,14 @@ let cacheStatsOf: (() => unknown) | undefined;
 /** The event loop's delay (sampled every 5 ms) and the collector's pauses since the last SIGUSR2: what a fixed-rate p99 is made of. */
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 loopDelay.enable();
-const gc = { count: 0, ms: 0 };
+const gc = { count: 0, ms: 0, maxMs: 0, major: 0 };
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
     gc.count += 1;
     gc.ms += entry.duration;
+    gc.maxMs = Math.max(gc.maxMs, entry.duration);
+    const { detail } = entry as unknown as { detail?: { kind?: number } };
+    if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major += 1;
   }
 }).observe({ entryTypes: ['gc'] });
 /** SIGUSR2 prints `STATS {…}` (a `ServerStats`) on stdout and starts the event-loop and GC counts afresh. */
@@ -152,8 +155,7 @@ process.on('SIGUSR2', () => {
     gc: { ...gc },
   };
   loopDelay.reset();
-  gc.count = 0;
-  gc.ms = 0;
+  Object.assign(gc, { count: 0, ms: 0, maxMs: 0, major: 0 });
   process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);
 });
 

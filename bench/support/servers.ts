@@ -66,8 +66,8 @@ export interface ServerStats {
   cache: CacheStats | null;
   /** The event loop's delay since the last report, sampled every 5 ms (perf_hooks.monitorEventLoopDelay). */
   eventLoop: { p50Ms: number; p99Ms: number; maxMs: number };
-  /** Garbage collections since the last report and their summed pause. */
-  gc: { count: number; ms: number };
+  /** Garbage collections since the last report: how many, their summed and longest pause, how many were full (mark-compact). */
+  gc: { count: number; ms: number; maxMs: number; major: number };
 }
 
 /** Node flags for the servers: BENCH_SERVER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=prof`. */
