@@ -117,8 +117,16 @@ export function startServer(
     });
     const statsWaiting: Array<(stats: ServerStats) => void> = [];
     const stats = () =>
-      new Promise<ServerStats>((answer) => {
-        statsWaiting.push(answer);
+      new Promise<ServerStats>((answer, fail) => {
+        // A server that died never answers: fail its comparison instead of waiting for ever.
+        const timer = setTimeout(
+          () => fail(new Error(`${mode} did not report its stats within 30 s`)),
+          30_000,
+        );
+        statsWaiting.push((reported) => {
+          clearTimeout(timer);
+          answer(reported);
+        });
         child.kill('SIGUSR2');
       });
     createInterface({ input: child.stdout! }).on('line', (line) => {
