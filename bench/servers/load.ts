@@ -16,6 +16,10 @@ export interface LoadSpec {
   durationSec: number;
   /** A fixed request rate (requests per second over all connections); none: as fast as possible. */
   overallRate?: number;
+  /** Stop after this many requests instead of after `durationSec`. */
+  amount?: number;
+  /** One of `values`, picked uniformly at random, goes in header `header` of each request (the many-user contenders). */
+  variants?: { header: string; values: string[] };
 }
 
 export interface LoadResult {
@@ -35,6 +39,15 @@ function percentileOf(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank]!;
+}
+
+/** A request set-up that puts a credential picked uniformly at random (the order least kind to a cache) in each request. */
+function pickVariant({ header, values }: NonNullable<LoadSpec['variants']>) {
+  return (request: autocannon.Request): autocannon.Request => {
+    // autocannon hands each set-up a fresh copy of the default headers: no copy needed here.
+    request.headers![header] = values[Math.floor(Math.random() * values.length)]!;
+    return request;
+  };
 }
 
 async function measure(spec: LoadSpec): Promise<LoadResult> {
@@ -59,6 +72,8 @@ async function measure(spec: LoadSpec): Promise<LoadResult> {
       // 1 s round could last 2 s and a 0.3 s warm-up 1 s. Ticking every 50 ms ends a round on time.
       sampleInt: 50,
       ...(spec.overallRate === undefined ? {} : { overallRate: Math.max(1, Math.round(spec.overallRate)) }),
+      ...(spec.amount === undefined ? {} : { amount: spec.amount }),
+      ...(spec.variants === undefined ? {} : { requests: [{ setupRequest: pickVariant(spec.variants) }] }),
     },
     (error, result) => (error ? failWith(error) : finish(result)),
   );

@@ -13,6 +13,7 @@ import 'reflect-metadata';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { dirname, resolve } from 'node:path';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const MODES = [
@@ -22,6 +23,9 @@ export const MODES = [
   'express-evict-memory-last-seen-off',
   'express-evict-memory-metrics',
   'express-evict-redis',
+  'express-evict-redis-nocache',
+  'express-evict-redis-many',
+  'express-evict-redis-many-nocache',
   'koa',
   'koa-noop',
   'koa-evict-memory',
@@ -33,6 +37,9 @@ export const MODES = [
   'express-session-redis',
   'express-jwt-redis',
   'express-jose-memory',
+  'express-session-redis-many',
+  'express-jwt-redis-many',
+  'express-redis-idle',
   'fastify',
   'fastify-noop',
   'fastify-evict-memory',
@@ -56,12 +63,22 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 type Core = typeof import('@evict/core');
 type Evict = import('@evict/core').Evict;
 
+/** How many users the `-many` contenders hold one session each for (the bench says, in EVICT_BENCH_MANY_USERS). */
+function manyUsers(): number {
+  const count = Number(process.env.EVICT_BENCH_MANY_USERS);
+  if (!Number.isSafeInteger(count) || count < 2)
+    throw new Error('set EVICT_BENCH_MANY_USERS (≥ 2) for a -many mode');
+  return count;
+}
+
 async function engineFor(
   store: 'memory' | 'redis',
-  options: { lastSeenResolutionMs?: number } = {},
-): Promise<{ engine: Evict; token: string }> {
+  options: { lastSeenResolutionMs?: number; cacheSize?: number } = {},
+  users = 1,
+): Promise<{ engine: Evict; token: string; tokens: string[] }> {
   const core: Core = await import(built('core'));
   let engine: Evict;
+  let tokens: string[] = [];
   if (store === 'memory') {
     engine = core.createEvict({ nodeId: 1, ...options });
   } else {
@@ -69,8 +86,8 @@ async function engineFor(
     const { RedisStore }: typeof import('@evict/redis') = await import(built('redis'));
     const client = new Redis(redisUrl, { lazyConnect: false });
     const redisStore = new RedisStore({ client, prefix });
-    // The engine's cache is on (its default size): a check reads Redis only on a miss.
-    engine = core.createEvict({ nodeId: 1, store: redisStore });
+    // The engine's cache is on (its default size) unless `cacheSize: 0`: a check reads Redis only on a miss.
+    engine = core.createEvict({ nodeId: 1, store: redisStore, ...options });
     cleanups.push(
       () => engine.close(),
       () => redisStore.close(),
@@ -80,11 +97,67 @@ async function engineFor(
       },
       () => client.quit(),
     );
+    if (users > 1) {
+      // Issued by another node of the cluster, so that this one's cache starts empty, as after a
+      // deploy: the warm-up rounds fill it, and the measured rounds report its hit rate.
+      const issuerStore = new RedisStore({ client, prefix });
+      // A long store timeout: thousands of logins on a loaded machine.
+      const issuer = core.createEvict({ nodeId: 2, store: issuerStore, storeTimeoutMs: 60_000 });
+      await issuer.ready();
+      tokens = await inBatches(users, async (i) => {
+        const issued = await issuer.issueSession({ uid: `bench-user-${i}`, deviceFlag: 1, ttlMs: 3_600_000 });
+        return issued.token;
+      });
+      await issuer.close();
+      await issuerStore.close();
+    }
   }
   await engine.ready();
   const { token } = await engine.issueSession({ uid: 'bench-user', deviceFlag: 1, ttlMs: 3_600_000 });
-  return { engine, token };
+  cacheStatsOf = () => engine.cacheStats();
+  return { engine, token, tokens };
 }
+
+/** `make(0)` … `make(count − 1)`, 50 at a time (one Redis round trip each: in sequence they take seconds). */
+async function inBatches<T>(count: number, make: (i: number) => Promise<T>): Promise<T[]> {
+  const made: T[] = [];
+  for (let start = 0; start < count; start += 50) {
+    const batch = Array.from({ length: Math.min(50, count - start) }, (_, k) => make(start + k));
+    made.push(...(await Promise.all(batch)));
+  }
+  return made;
+}
+
+/** The engine's cache counters (null without an engine): the bench's hit rates. */
+let cacheStatsOf: (() => unknown) | undefined;
+/** The event loop's delay (sampled every 5 ms) and the collector's pauses since the last SIGUSR2: what a fixed-rate p99 is made of. */
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+const gc = { count: 0, ms: 0, maxMs: 0, major: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.count += 1;
+    gc.ms += entry.duration;
+    gc.maxMs = Math.max(gc.maxMs, entry.duration);
+    const { detail } = entry as unknown as { detail?: { kind?: number } };
+    if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major += 1;
+  }
+}).observe({ entryTypes: ['gc'] });
+/** SIGUSR2 prints `STATS {…}` (a `ServerStats`) on stdout and starts the event-loop and GC counts afresh. */
+process.on('SIGUSR2', () => {
+  const stats = {
+    cache: cacheStatsOf?.() ?? null,
+    eventLoop: {
+      p50Ms: loopDelay.percentile(50) / 1e6,
+      p99Ms: loopDelay.percentile(99) / 1e6,
+      maxMs: loopDelay.max / 1e6,
+    },
+    gc: { ...gc },
+  };
+  loopDelay.reset();
+  Object.assign(gc, { count: 0, ms: 0, maxMs: 0, major: 0 });
+  process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);
+});
 
 async function listen(start: (port: 0) => Server | Promise<Server>): Promise<number> {
   const server = await start(0);
@@ -95,7 +168,16 @@ async function listen(start: (port: 0) => Server | Promise<Server>): Promise<num
   return address.port;
 }
 
-async function expressServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
+/** What a contender prints in its READY line. */
+export interface Started {
+  port: number;
+  /** The headers every request carries. */
+  headers: Record<string, string>;
+  /** The many-user contenders: one of `values` goes in header `header` of each request, picked by the load generator. */
+  variants?: { header: string; values: string[] };
+}
+
+async function expressServer(mode: Mode): Promise<Started> {
   const { default: express } = await import('express');
   const app = express();
   app.disable('x-powered-by');
@@ -104,7 +186,20 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
     res.json(BODY);
   };
   const headers: Record<string, string> = {};
+  let variants: Started['variants'];
   if (mode === 'express') {
+    app.get('/hello', hello);
+  } else if (mode === 'express-redis-idle') {
+    // Bare Express holding what a RedisStore holds, idle: an ioredis client and a subscriber on a channel.
+    const { Redis } = await import('ioredis');
+    const client = new Redis(redisUrl);
+    const subscriber = client.duplicate();
+    await subscriber.subscribe(`${prefix}idle`);
+    await client.ping();
+    cleanups.push(
+      () => subscriber.quit(),
+      () => client.quit(),
+    );
     app.get('/hello', hello);
   } else if (mode === 'express-noop') {
     // The floor of any guard: one more function in the route's chain.
@@ -113,15 +208,24 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
     mode === 'express-evict-memory' ||
     mode === 'express-evict-memory-last-seen-off' ||
     mode === 'express-evict-memory-metrics' ||
-    mode === 'express-evict-redis'
+    mode === 'express-evict-redis' ||
+    mode === 'express-evict-redis-nocache' ||
+    mode === 'express-evict-redis-many' ||
+    mode === 'express-evict-redis-many-nocache'
   ) {
     const { evictGuard }: typeof import('@evict/express') = await import(built('express'));
-    const { engine, token } = await engineFor(
-      mode === 'express-evict-redis' ? 'redis' : 'memory',
+    const { engine, token, tokens } = await engineFor(
+      mode.startsWith('express-evict-redis') ? 'redis' : 'memory',
       // Last-seen tracking is on by default; this contender is the guard without it (section 8).
-      mode === 'express-evict-memory-last-seen-off' ? { lastSeenResolutionMs: 0 } : {},
+      mode === 'express-evict-memory-last-seen-off'
+        ? { lastSeenResolutionMs: 0 }
+        : mode.endsWith('-nocache')
+          ? { cacheSize: 0 }
+          : {},
+      mode.includes('-many') ? manyUsers() : 1,
     );
     headers.token = token;
+    if (tokens.length > 0) variants = { header: 'token', values: tokens };
     if (mode === 'express-evict-memory-metrics') {
       // Metrics on (section 8): every decision and store call counted on a registry of its own.
       const { evictMetrics }: typeof import('@evict/prometheus') = await import(built('prometheus'));
@@ -129,7 +233,7 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
       evictMetrics(engine, { registry: new Registry() });
     }
     app.get('/hello', evictGuard(engine), hello);
-  } else if (mode === 'express-session-redis') {
+  } else if (mode === 'express-session-redis' || mode === 'express-session-redis-many') {
     // At its best: no resave, no touch, no empty sessions; one Redis GET per request.
     const { default: session } = await import('express-session');
     const { RedisStore } = await import('connect-redis');
@@ -166,7 +270,7 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
       },
       hello,
     );
-  } else if (mode === 'express-jwt-redis') {
+  } else if (mode === 'express-jwt-redis' || mode === 'express-jwt-redis-many') {
     // At its best: a KeyObject secret (a string one costs ~30× per verify), HS256 only, and the
     // revocation list asked once per request (supertokens' pattern for immediate revocation).
     const { expressjwt } = await import('express-jwt');
@@ -177,6 +281,16 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
     const secret = createSecretKey(randomBytes(32));
     const jti = randomBytes(12).toString('hex');
     headers.authorization = `Bearer ${jwt.sign({ sub: 'bench-user', jti }, secret, { algorithm: 'HS256', expiresIn: '1h' })}`;
+    if (mode === 'express-jwt-redis-many') {
+      variants = {
+        header: 'authorization',
+        values: Array.from(
+          { length: manyUsers() },
+          (_, i) =>
+            `Bearer ${jwt.sign({ sub: `bench-user-${i}`, jti: randomBytes(12).toString('hex') }, secret, { algorithm: 'HS256', expiresIn: '1h' })}`,
+        ),
+      };
+    }
     app.get(
       '/hello',
       expressjwt({
@@ -213,13 +327,21 @@ async function expressServer(mode: Mode): Promise<{ port: number; headers: Recor
     throw new Error(`not an express mode: ${mode}`);
   }
   const port = await listen((p) => app.listen(p, '127.0.0.1'));
-  if (mode === 'express-session-redis') {
-    const answer = await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST' });
-    const cookie = answer.headers.get('set-cookie');
-    if (cookie === null) throw new Error('express-session set no cookie');
-    headers.cookie = cookie.split(';')[0]!;
+  if (mode === 'express-session-redis' || mode === 'express-session-redis-many') {
+    // Each session made by a login through express-session itself (its cookie signed by it).
+    const login = async () => {
+      const answer = await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST' });
+      await answer.arrayBuffer();
+      const cookie = answer.headers.get('set-cookie');
+      if (cookie === null) throw new Error('express-session set no cookie');
+      return cookie.split(';')[0]!;
+    };
+    headers.cookie = await login();
+    if (mode === 'express-session-redis-many') {
+      variants = { header: 'cookie', values: await inBatches(manyUsers(), login) };
+    }
   }
-  return { port, headers };
+  return { port, headers, ...(variants === undefined ? {} : { variants }) };
 }
 
 async function koaServer(mode: Mode): Promise<{ port: number; headers: Record<string, string> }> {
