@@ -173,7 +173,7 @@ export const section: BenchSection = {
           met: heap.bytesPerSession <= 400,
           ...(heap.bytesPerSession > 400
             ? {
-                note: "Each session of a new user costs its record (a class instance with seven fields), three Map entries (token hash to session, uid to the user's one token hash, uid to user), a user entry with fixed fields and its one device, and HeapNumber boxes for the millisecond timestamps; collections (a Set of hashes, device cutoffs, connections, push tokens) are created only when needed. This layout measures about 230 bytes at one million sessions: more than 400 means a per-session copy or an eagerly created collection came back.",
+                note: "Each session of a new user costs its record (a class instance with seven fields), three Map entries (token hash to session, uid to the user's one token hash, uid to user), a user entry with fixed fields and its one device, and HeapNumber boxes for the millisecond timestamps; collections (a Set of hashes, device cutoffs, connections, push tokens) are created only when needed. More than 400 means a per-session copy or an eagerly created collection came back.",
               }
             : {}),
         },
@@ -183,14 +183,14 @@ export const section: BenchSection = {
           met: redis.perSession <= 250,
           ...(redis.perSession > 250
             ? {
-                note: "A session is three keys: its own string (`<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> - <uid>`, see packages/redis/src/keys.ts), the user's hash (expiry and device record) and the user's session index (a sorted set of token hashes). What each key costs before any content (its name, with this run's 21-character prefix, the hash tag and, for the session, the 43-character token hash; Redis's dict entry; the object header) already comes to over 300 bytes for the three (about 280 with the default prefix `evict:`, where a session costs 440 in all), so 250 cannot be met while a session, its user and its index are three keys. Keeping the index inside the user's hash would make it two keys (about 380 bytes here), at the cost of reading every index entry on each getUser.",
+                note: "A session is three keys: its own string (`<deviceFlag> <issuedAtMs> <expiresAtMs> <retainUntilMs> - <uid>`, see packages/redis/src/keys.ts), the user's hash (expiry and device record) and the user's session index (a sorted set of token hashes). Each key costs its name (with this run's prefix, the hash tag and, for the session, the 43-character token hash), Redis's dict entry and the object header before any content.",
               }
             : {}),
         },
       ],
       notes: [
         `Memory store: a child process with --expose-gc; heap used after two full collections, before and after ${sessions.toLocaleString('en-US')} store.putSession calls with the record the engine writes (43-character token hash, one user each, records built before the baseline so only what the store keeps counts), divided by the count; the same for store.raiseCutoff on as many users with nothing else on file (a kick record). ${options.quick ? 'Quick mode: 100 thousand records; the full run does one million.' : ''}`,
-        `Redis: ${redisSessions.toLocaleString('en-US')} sessions written through RedisStore.putSession (one user each), then MEMORY USAGE (SAMPLES 0) of the session key, the user hash and the user's sessions sorted set for ${redis.sample} of them, summed per session. Not one million: MEMORY USAGE of a sample needs no more, and per-key figures do not depend on how many other keys there are; the Redis instance is shared with other benchmarks, so INFO used_memory deltas would be noisy. Expiry entries (the expires dict) are not in MEMORY USAGE: add about 16 to 24 bytes per key with a TTL.`,
+        `Redis: ${redisSessions.toLocaleString('en-US')} sessions written through RedisStore.putSession (one user each), then MEMORY USAGE (SAMPLES 0) of the session key, the user hash and the user's sessions sorted set for ${redis.sample} of them, summed per session. Not one million: MEMORY USAGE of a sample needs no more, and per-key figures do not depend on how many other keys there are; the Redis instance is shared with other benchmarks, so INFO used_memory deltas would be noisy. Expiry entries (the expires dict) are not in MEMORY USAGE and not counted here.`,
       ],
     };
   },
