@@ -36,11 +36,22 @@ export interface BenchTarget {
   note?: string;
 }
 
+/** Every measurement of one figure, kept so that a chart can draw its distribution. */
+export interface BenchSamples {
+  /** What was measured, e.g. "B's guard answers 401 after a kick". */
+  name: string;
+  /** The unit of `values`, e.g. "ms". */
+  unit: string;
+  values: number[];
+}
+
 export interface BenchResult {
   tables: BenchTable[];
   targets: BenchTarget[];
   /** Method and findings, one paragraph each, in plain words. */
   notes: string[];
+  /** The raw measurements behind some figures (kept in results.json, drawn by bench/charts.ts). */
+  samples?: BenchSamples[];
 }
 
 export interface BenchSection {
@@ -54,6 +65,37 @@ export interface BenchSection {
    */
   optIn?: boolean;
   run(options: BenchOptions): Promise<BenchResult>;
+}
+
+/** One section's outcome in a run, as bench/results.json keeps it. */
+export interface SectionOutcome {
+  id: string;
+  title: string;
+  file: string;
+  seconds: number;
+  /** When the section ran, if not in the run the file is dated by (it was re-run with `--only`). */
+  date?: string;
+  result?: BenchResult;
+  error?: string;
+}
+
+export interface Machine {
+  cpuModel: string;
+  cpuCount: number;
+  totalMemoryGiB: number;
+  os: string;
+  node: string;
+  redis: string;
+}
+
+/** A run as bench/results.json keeps it. */
+export interface BenchRun {
+  date: string;
+  command: string;
+  quick: boolean;
+  machine: Machine;
+  totalSeconds: number;
+  sections: SectionOutcome[];
 }
 
 /** The median of a list of numbers (NaN for none). */
@@ -70,4 +112,88 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank]!;
+}
+
+/** A target's outcome in one run. */
+export type Verdict = 'met' | 'not met' | 'inconclusive';
+
+/**
+ * The one rule for every target that compares noisy figures, applied to both sides alike: met only
+ * when the figure is on the bound's side by at least its own noise, not met only when it is on the
+ * other side by more than that, inconclusive in between. `noise` is how far the figure itself moves
+ * within the run (in its unit: the spread of its rounds, or of the two contenders', whichever is
+ * wider); 0 for a count that does not move. A figure that was not measured (NaN) is not met.
+ */
+export function judge(figure: {
+  value: number;
+  bound: number;
+  noise: number;
+  want: 'at least' | 'at most';
+}): Verdict {
+  const { value, bound, want } = figure;
+  if (Number.isNaN(value)) return 'not met';
+  // A noise that could not be measured (one round, no figures) resolves nothing.
+  const noise = Number.isFinite(figure.noise) ? Math.abs(figure.noise) : Number.POSITIVE_INFINITY;
+  const margin = want === 'at least' ? value - bound : bound - value;
+  if (margin >= 0 && margin >= noise) return 'met';
+  if (margin < 0 && -margin > noise) return 'not met';
+  return 'inconclusive';
+}
+
+/** The fields of a BenchTarget for a verdict. */
+export function verdictFields(verdict: Verdict): Pick<BenchTarget, 'met' | 'inconclusive'> {
+  return verdict === 'inconclusive' ? { met: false, inconclusive: true } : { met: verdict === 'met' };
+}
+
+/**
+ * A target judged by {@link judge}, with a note saying so when the bound is inside the noise.
+ * `noiseText` says what the noise is, e.g. "either contender's rounds differ by up to 12 %".
+ */
+export function judgedTarget(spec: {
+  target: string;
+  measured: string;
+  value: number;
+  bound: number;
+  noise: number;
+  want: 'at least' | 'at most';
+  noiseText: string;
+  note?: string;
+}): BenchTarget {
+  const verdict = judge(spec);
+  const inside =
+    verdict === 'inconclusive'
+      ? `inside this run's noise (${spec.noiseText}): the figure is nearer the bound than the noise, so neither met nor not met`
+      : undefined;
+  const note = [inside, spec.note].filter((s) => s !== undefined && s !== '').join('; ');
+  return {
+    target: spec.target,
+    measured: spec.measured,
+    ...verdictFields(verdict),
+    ...(note === '' ? {} : { note }),
+  };
+}
+
+/** How much a contender's rounds differ, relative: max / min − 1 (NaN for fewer than two: unknown). */
+export function relativeSpread(values: number[]): number {
+  if (values.length < 2) return Number.NaN;
+  return Math.max(...values) / Math.min(...values) - 1;
+}
+
+/** The distance between a contender's highest and lowest round, in their unit (NaN for fewer than two). */
+export function rangeOf(values: number[]): number {
+  if (values.length < 2) return Number.NaN;
+  return Math.max(...values) - Math.min(...values);
+}
+
+/** A target's verdict as counted in the summary. */
+export function verdictOf(target: BenchTarget): Verdict {
+  if (target.inconclusive === true) return 'inconclusive';
+  return target.met ? 'met' : 'not met';
+}
+
+/** Says what a relative spread is, for a target's note: "either contender's rounds differ by up to 12 %". */
+export function spreadText(spread: number): string {
+  return Number.isNaN(spread)
+    ? 'one round each: the noise is unknown'
+    : `either contender's rounds differ by up to ${Math.round(spread * 100)} % from each other (max/min − 1)`;
 }

@@ -21,6 +21,7 @@ import {
   type BenchTable,
   type BenchTarget,
   median,
+  relativeSpread,
 } from '../report.js';
 import type { LoadResult, LoadSpec } from '../servers/load.js';
 import type { Mode } from '../servers/server.js';
@@ -36,11 +37,6 @@ const CONNECTIONS = 50;
 const MANY_USERS = 10_000;
 const SERVER_ENV = { EVICT_BENCH_MANY_USERS: String(MANY_USERS) };
 const RATE_CONNECTIONS = 20;
-
-/** How far apart the rounds of one contender are: max / min − 1. */
-function spreadOf(values: number[]): number {
-  return values.length < 2 ? 0 : Math.max(...values) / Math.min(...values) - 1;
-}
 
 /** The comparisons of 1 and 2: Express with the peers (one interleaved run), then Koa, then NestJS. */
 const GROUPS: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
@@ -389,7 +385,7 @@ function verdictOf(a: number[], b: number[], limit: number): { met: boolean; inc
   return { met: false, inconclusive: true };
 }
 
-const percent = (value: number) => `${Math.round(value * 100)} %`;
+const percent = (value: number) => (Number.isNaN(value) ? '–' : `${Math.round(value * 100)} %`);
 
 async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchResult> {
   const plan: Plan = options.quick
@@ -471,7 +467,7 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
             'median req/s': Math.round(rps(mode)),
             'req/s ratio to bare': fixed(rps(mode) / rps(group.bare), 3),
             'server CPU µs/req': fixed(cpu(mode), 1),
-            'server CPU spread': percent(spreadOf(of(mode, (r) => r.serverCpuUs))),
+            'server CPU spread': percent(relativeSpread(of(mode, (r) => r.serverCpuUs))),
             'server CPU ratio to bare': fixed(cpu(mode) / cpu(group.bare), 3),
             'Redis CPU µs/req': fixed(median(of(mode, (r) => r.redisCpuUs)), 2),
             'Redis commands/req': fixed(median(of(mode, (r) => r.redisCommands)), 2),
@@ -498,7 +494,7 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
         ...verdict,
         ...(verdict.inconclusive
           ? {
-              note: `the rounds overlap the limit: the ratio of their medians is ${(cpu(mode) / cpu(group.bare)).toFixed(3)}, but the spread of either side's rounds (up to ${percent(Math.max(spreadOf(of(mode, (r) => r.serverCpuUs)), spreadOf(of(group.bare, (r) => r.serverCpuUs))))}) holds both verdicts; section 8's instruction counts settle it`,
+              note: `the rounds overlap the limit: the ratio of their medians is ${(cpu(mode) / cpu(group.bare)).toFixed(3)}, but the spread of either side's rounds (up to ${percent(Math.max(relativeSpread(of(mode, (r) => r.serverCpuUs)), relativeSpread(of(group.bare, (r) => r.serverCpuUs))))}) holds both verdicts; section 8's instruction counts settle it`,
             }
           : {}),
       });

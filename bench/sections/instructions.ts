@@ -19,6 +19,7 @@ import {
   type BenchResult,
   type BenchSection,
   type BenchTable,
+  judgedTarget,
   median,
 } from '../report.js';
 import type { GuardLoopVariant } from '../servers/guard-loop.js';
@@ -418,18 +419,16 @@ export const section: BenchSection = {
         const halfRange = (windows: number[]) => (Math.max(...windows) - Math.min(...windows)) / 2;
         const uncertainty = halfRange(onLoop) + halfRange(offLoop);
         // Judged on a request of the guard with the feature off: what it costs is what the check adds.
-        const low = (off + added - uncertainty) / off;
-        const high = (off + added + uncertainty) / off;
-        const verdict = high <= pair.bound ? 'met' : low > pair.bound ? 'not met' : 'inconclusive';
         const wholeNoise = (2 * Math.hypot(medianError(pair.on), medianError(pair.off))) / off;
-        return {
+        return judgedTarget({
           target: pair.target,
-          met: verdict === 'met',
-          ...(verdict === 'inconclusive'
-            ? { inconclusive: true, note: "the bound is inside the loop's window range" }
-            : {}),
-          measured: `the check adds ${added.toFixed(1)} ± ${uncertainty.toFixed(1)} instructions (${Math.round(median(onLoop))} against ${Math.round(median(offLoop))} per check, counted in a loop): ${((high - 1) * 100).toFixed(2)} % at most of a guarded Express request (${Math.round(off)} instructions). Whole requests: ${Math.round(on)} against ${Math.round(off)}, ${(on / off).toFixed(3)} × ± ${(wholeNoise * 100).toFixed(1)} % (two standard errors of the medians, ${plan.pairWindows} windows each), which window-to-window noise cannot resolve to 2 %`,
-        };
+          measured: `the check adds ${added.toFixed(1)} ± ${uncertainty.toFixed(1)} instructions (${Math.round(median(onLoop))} against ${Math.round(median(offLoop))} per check, counted in a loop): ${(((off + added) / off - 1) * 100).toFixed(2)} % of a guarded Express request (${Math.round(off)} instructions). Whole requests: ${Math.round(on)} against ${Math.round(off)}, ${(on / off).toFixed(3)} × ± ${(wholeNoise * 100).toFixed(1)} % (two standard errors of the medians, ${plan.pairWindows} windows each), which window-to-window noise cannot resolve to 2 %`,
+          value: (off + added) / off,
+          bound: pair.bound,
+          noise: uncertainty / off,
+          want: 'at most',
+          noiseText: "the half-ranges of the two loops' windows, added",
+        });
       });
       const spread = groups.map(({ framework, modes }) => {
         const widest = Math.max(
@@ -446,7 +445,7 @@ export const section: BenchSection = {
         notes: [
           `Method: ${version.stdout.trim()}, \`--tool=callgrind --instr-atstart=no --smc-check=all-non-file\`, around the same server processes as section 1 (bench/servers/server.ts; the no-op contenders add one function that calls next, or for NestJS a guard that returns true). Each server gets ${plan.warmRequests} requests unmeasured from autocannon (${CONNECTIONS} connections, in the benchmark process), then ${plan.windows} windows of ${plan.windowRequests}: counting is switched on and off around each window with callgrind_control, and the window's count (every thread of the server: the main thread, V8's compiler and GC helpers, libuv's pool) is divided by the requests answered. The evict contenders send a warm session token, as in section 1; the RedisStore ones are left out, their warm path being the memory one (the cache answers).`,
           'Reading it: instructions are not time (a cache miss or a system call costs time with few instructions, and the kernel is not counted), but they do not move with the load of the machine, so a difference of a few per cent is visible here where section 1 cannot resolve it. The breakdown is by function, exclusive; "JavaScript" is all the code V8 generated, which callgrind cannot name, evict\'s and the framework\'s alike. Differences in the garbage collector and the V8 runtime come from what the guard allocates, and from the young generation being sized by V8 at run time.',
-          `Processes started: a server whose first window showed V8's slow form of process.nextTick (its tick object's symbol-keyed fields defined through the runtime, Runtime_DefineKeyedOwnPropertyInLiteral about 27 times a request, some 35 000 instructions: a third of a bare Koa request) was stopped and another started, up to ${MAX_STARTS} processes, the last kept whatever its mode. Which form V8 compiles is settled once per process and, as far as this benchmark can tell, at random (it struck bare Express, and guarded Koa in three of seven processes while this section was written), so it says nothing about the contender; in the HTTP rounds of section 1 it is one more reason a server's rounds, and its ratio to bare, move between runs.`,
+          `Processes started: a server whose first window showed V8's slow form of process.nextTick (its tick object's symbol-keyed fields defined through the runtime, Runtime_DefineKeyedOwnPropertyInLiteral, many times a request) was stopped and another started, up to ${MAX_STARTS} processes, the last kept whatever its mode. Which form V8 compiles is settled once per process and, as far as this benchmark can tell, at random (bench/FINDINGS.md), so it says nothing about the contender; in the HTTP rounds of section 1 it is one more reason a server's rounds, and its ratio to bare, move between runs.`,
           `Resolution: the windows of one server differ by up to ${spread.join(', ')} (max/min − 1 over its windows, the widest of the group), mostly by how much garbage collection and compilation fall into each; a difference between two contenders smaller than that, such as a no-op row below its bare framework, is not resolved.`,
         ],
       };

@@ -246,7 +246,7 @@ export const section: BenchSection = {
           met: heap.bytesPerSession <= 400,
           ...(heap.bytesPerSession > 400
             ? {
-                note: "Each session of a new user costs its record (a class instance with seven fields), three Map entries (token hash to session, uid to the user's one token hash, uid to user), a user entry with fixed fields and its one device, and HeapNumber boxes for the millisecond timestamps; collections (a Set of hashes, device cutoffs, connections, push tokens) are created only when needed. This layout measures about 230 bytes at one million sessions: more than 400 means a per-session copy or an eagerly created collection came back.",
+                note: "Each session of a new user costs its record (a class instance with seven fields), three Map entries (token hash to session, uid to the user's one token hash, uid to user), a user entry with fixed fields and its one device, and HeapNumber boxes for the millisecond timestamps; collections (a Set of hashes, device cutoffs, connections, push tokens) are created only when needed. More than 400 means a per-session copy or an eagerly created collection came back.",
               }
             : {}),
         },
