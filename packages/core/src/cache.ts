@@ -24,15 +24,14 @@ export class RevocationCache<V> {
   /** The store reads under way, per key; invalidating the key marks them stale. */
   readonly #reads = new Map<string, Set<{ stale: boolean }>>();
   #trusted = true;
+  /** Capacity above 0 and trusted; a field, not a private getter, which V8 calls through its runtime on every read. */
+  #enabled: boolean;
   #hits = 0;
   #misses = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
-  }
-
-  get #enabled(): boolean {
-    return this.capacity > 0 && this.#trusted;
+    this.#enabled = capacity > 0;
   }
 
   /**
@@ -88,6 +87,7 @@ export class RevocationCache<V> {
   /** Trusted: serve and fill. Either way the cache is cleared: whatever it held may have missed a message. */
   setTrusted(trusted: boolean): void {
     this.#trusted = trusted;
+    this.#enabled = this.capacity > 0 && trusted;
     this.clear();
   }
 

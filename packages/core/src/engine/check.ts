@@ -18,18 +18,26 @@ import type { CheckResult, Credential, StatelessCredential } from './types.js';
 /** Where a check reads: the cache (the guard's hot path) or the store (writes and re-checks that must not be stale). */
 export type ReadSource = 'cache' | 'store';
 
-type Cached = SessionRecord | UserRecord | null;
+/**
+ * A session as the cache keeps it: its record, and its user's cache key made once (a key built per
+ * check would be a new string, hashed again by the lookup).
+ */
+interface CachedSession {
+  readonly record: SessionRecord;
+  readonly userKey: string;
+}
+
+type Cached = CachedSession | UserRecord | null;
 
 /**
  * Cache keys. A session's is its token hash as it is (base64url, never a colon), so that no string
  * is built on the hot path; a user's is `u:` + uid, and its colon keeps it apart from every token hash.
  */
-const sessionKey = (tokenHash: string) => tokenHash;
 const userKey = (uid: string) => `u:${uid}`;
 
 /** Whether a cached record is still on file (module functions: the hot path allocates no closure). */
-const sessionIsCurrent = (record: Cached, nowMs: number): boolean =>
-  record === null || (record as SessionRecord).retainUntilMs > nowMs;
+const sessionIsCurrent = (entry: Cached, nowMs: number): boolean =>
+  (entry as CachedSession).record.retainUntilMs > nowMs;
 const userIsCurrent = (record: Cached, nowMs: number): boolean =>
   record === null || (record as UserRecord).expiresAtMs > nowMs;
 
@@ -51,9 +59,11 @@ export interface CheckOptions {
 export class CredentialCheck {
   readonly #o: CheckOptions;
   readonly #cache: RevocationCache<Cached>;
+  readonly #sessionSeen: CheckOptions['sessionSeen'];
 
   constructor(options: CheckOptions) {
     this.#o = options;
+    this.#sessionSeen = options.sessionSeen;
     this.#cache = new RevocationCache(options.cacheSize);
   }
 
@@ -88,10 +98,16 @@ export class CredentialCheck {
   liveSession(tokenHash: string, source: ReadSource): MaybePromise<LiveSession> {
     // One clock read for an answer the cache gives at once; a fresh one after each store read.
     const now = this.#now();
-    const session = this.#readSession(tokenHash, source, now);
-    if (session instanceof Promise)
-      return session.then((found) => this.#liveSessionWithUser(found, source, this.#now()));
-    return this.#liveSessionWithUser(session, source, now);
+    if (source === 'store')
+      return this.#o.store
+        .getSession(tokenHash)
+        .then((found) => this.#liveSessionWithUser(found, undefined, source, this.#now()));
+    // Past its retention the store has dropped it: ask again (it answers unknown).
+    const cached = this.#cache.get(tokenHash, now, sessionIsCurrent) as CachedSession | undefined;
+    if (cached !== undefined) return this.#liveSessionWithUser(cached.record, cached.userKey, source, now);
+    return this.#loadSession(tokenHash).then((found) =>
+      this.#liveSessionWithUser(found?.record, found?.userKey, source, this.#now()),
+    );
   }
 
   forgetUser(uid: string): void {
@@ -99,7 +115,7 @@ export class CredentialCheck {
   }
 
   forgetSession(tokenHash: string): void {
-    this.#cache.invalidate(sessionKey(tokenHash));
+    this.#cache.invalidate(tokenHash);
   }
 
   /** While messages may be lost the cache is not trusted; once they flow again it starts empty (a resync). */
@@ -171,9 +187,13 @@ export class CredentialCheck {
     return statelessVerdict(user, uid, deviceFlag, issuedAtMs, resolutionMs);
   }
 
-  /** `liveSession` once the session record is read: reads the user's record too, unless the session alone rejects it. */
+  /**
+   * `liveSession` once the session record is read: reads the user's record too (under `userCacheKey`,
+   * when the cached session carries it), unless the session alone rejects it.
+   */
   #liveSessionWithUser(
     session: SessionRecord | undefined,
+    userCacheKey: string | undefined,
     source: ReadSource,
     now: number,
   ): MaybePromise<LiveSession> {
@@ -182,12 +202,18 @@ export class CredentialCheck {
     // Logged out or expired needs no user record.
     const early = sessionRejection(session, undefined, now);
     if (early !== undefined) return { ok: false, reason: early, uid };
-    const user = this.#readUser(uid, source, now);
+    const user = this.#readUser(uid, source, now, userCacheKey);
     if (user instanceof Promise)
       return user.then((found) =>
         this.#governed(sessionLiveness(session, found, this.#now()), session, source),
       );
-    return this.#governed(sessionLiveness(session, user, now), session, source, now);
+    const live = sessionLiveness(session, user, now);
+    // Accepted: the guard's hot path, kept to the fewest calls.
+    if (live.ok) {
+      this.#sessionSeen?.(session, now);
+      return live;
+    }
+    return this.#governed(live, session, source, now);
   }
 
   /**
@@ -211,42 +237,45 @@ export class CredentialCheck {
 
   /** Tells last-seen tracking of a session accepted, and returns the verdict as it is. */
   #seen(live: LiveSession, session: SessionRecord, now?: number): LiveSession {
-    if (live.ok && this.#o.sessionSeen !== undefined) this.#o.sessionSeen(session, now ?? this.#now());
+    if (live.ok) this.#sessionSeen?.(session, now ?? this.#now());
     return live;
   }
 
-  /** A session record, from the cache when `source` allows it. An unknown token is never cached. */
-  #readSession(tokenHash: string, source: ReadSource, now: number): MaybePromise<SessionRecord | undefined> {
-    if (source === 'store') return this.#o.store.getSession(tokenHash);
-    const key = sessionKey(tokenHash);
-    // Past its retention the store has dropped it: ask again (it answers unknown).
-    const cached = this.#cache.get(key, now, sessionIsCurrent);
-    if (cached !== undefined) return cached as SessionRecord;
-    return this.#loadIntoCache(key, () => this.#o.store.getSession(tokenHash), false);
+  /** A session from the store, into the cache if it is on file. An unknown token is never cached. */
+  async #loadSession(tokenHash: string): Promise<CachedSession | undefined> {
+    const found = await this.#cache.load(
+      tokenHash,
+      async () => {
+        const record = await this.#o.store.getSession(tokenHash);
+        return record === undefined ? null : { record, userKey: userKey(record.uid) };
+      },
+      (entry) => entry !== null,
+    );
+    return (found as CachedSession | null) ?? undefined;
   }
 
   /** A user record, from the cache when `source` allows it. "None on file" is cached too: the uid came with a live credential. */
-  #readUser(uid: string, source: ReadSource, now: number): MaybePromise<UserRecord | undefined> {
+  #readUser(
+    uid: string,
+    source: ReadSource,
+    now: number,
+    key = userKey(uid),
+  ): MaybePromise<UserRecord | undefined> {
     if (source === 'store') return this.#o.store.getUser(uid);
-    const key = userKey(uid);
     // Past its expiry the store has dropped it: ask again.
     const cached = this.#cache.get(key, now, userIsCurrent);
     if (cached !== undefined) return (cached as UserRecord | null) ?? undefined;
-    return this.#loadIntoCache(key, () => this.#o.store.getUser(uid), true);
+    return this.#loadUser(key, uid);
   }
 
-  /** The store's answer, cached (absent too, if `keepAbsent`). */
-  async #loadIntoCache<T extends SessionRecord | UserRecord>(
-    key: string,
-    read: () => Promise<T | undefined>,
-    keepAbsent: boolean,
-  ): Promise<T | undefined> {
+  /** A user's record from the store, cached, "none on file" too. */
+  async #loadUser(key: string, uid: string): Promise<UserRecord | undefined> {
     const found = await this.#cache.load(
       key,
-      async () => (await read()) ?? null,
-      (record) => record !== null || keepAbsent,
+      async () => (await this.#o.store.getUser(uid)) ?? null,
+      () => true,
     );
-    return (found as T | null) ?? undefined;
+    return (found as UserRecord | null) ?? undefined;
   }
 
   #now(): number {
