@@ -20,6 +20,7 @@ import {
   type BenchSection,
   type BenchTable,
   median,
+  medianStandardError,
 } from '../report.js';
 import type { Mode } from '../servers/server.js';
 import { NAMES, type Running, startServer, stopServer } from '../support/servers.js';
@@ -338,13 +339,7 @@ export const section: BenchSection = {
         });
       }
       // Each pair's on ÷ off against its bound (2 %).
-      // The standard error of a median of n windows: about 1.2533 × their standard deviation / √n.
-      const medianError = (mode: Mode) => {
-        const windows = counted.get(mode)!.perWindow;
-        const mean = windows.reduce((sum, x) => sum + x, 0) / windows.length;
-        const sd = Math.sqrt(windows.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (windows.length - 1));
-        return (1.2533 * sd) / Math.sqrt(windows.length);
-      };
+      const medianError = (mode: Mode) => medianStandardError(counted.get(mode)!.perWindow);
       // Without the Express group (EVICT_BENCH_FRAMEWORKS), the pairs were not counted.
       const pairTargets = PAIRS.filter((pair) => counted.has(pair.on) && counted.has(pair.off)).map(
         (pair) => {
