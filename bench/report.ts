@@ -197,3 +197,31 @@ export function spreadText(spread: number): string {
     ? 'one round each: the noise is unknown'
     : `either contender's rounds differ by up to ${Math.round(spread * 100)} % from each other (max/min − 1)`;
 }
+
+/** A latency distribution in milliseconds, each figure to 0.01 ms. */
+export interface Distribution {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  min: number;
+}
+
+export function distribution(values: number[]): Distribution {
+  const ms2 = (n: number) => Math.round(n * 100) / 100;
+  return {
+    p50: ms2(percentile(values, 50)),
+    p90: ms2(percentile(values, 90)),
+    p99: ms2(percentile(values, 99)),
+    max: ms2(Math.max(...values)),
+    min: ms2(Math.min(...values)),
+  };
+}
+
+/** The standard error of the median of `values`: about 1.2533 × their standard deviation / √n. */
+export function medianStandardError(values: number[]): number {
+  if (values.length < 2) return Number.NaN;
+  const mean = values.reduce((sum, x) => sum + x, 0) / values.length;
+  const sd = Math.sqrt(values.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (values.length - 1));
+  return (1.2533 * sd) / Math.sqrt(values.length);
+}

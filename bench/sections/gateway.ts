@@ -15,7 +15,7 @@ import { freePort } from '../../test/support/demo-process.js';
 import { OwnRedis } from '../../test/support/redis-server.js';
 import { childLog, childMode, gc, runChild } from '../engine-child.js';
 import type { BenchOptions, BenchResult, BenchSection } from '../report.js';
-import { commandsRun } from '../support/redis-stats.js';
+import { commandsRun, usedMemory } from '../support/redis-stats.js';
 
 const STALL_TARGET_MS = 20;
 const REGISTRATIONS_TARGET = 50_000;
@@ -113,8 +113,6 @@ interface NodeFigures {
   churnWorstDelayMs: number;
   churnP99DelayMs: number;
 }
-
-const usedMemory = async (client: Redis) => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
 
 /**
  * The row, and the heap once the node holds its connections: measured by a full collection at the

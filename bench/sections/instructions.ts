@@ -21,6 +21,7 @@ import {
   type BenchTable,
   judgedTarget,
   median,
+  medianStandardError,
 } from '../report.js';
 import type { GuardLoopVariant } from '../servers/guard-loop.js';
 import type { Mode } from '../servers/server.js';
@@ -362,13 +363,8 @@ export const section: BenchSection = {
           })),
         });
       }
-      // The standard error of a median of n windows: about 1.2533 × their standard deviation / √n.
-      const medianError = (mode: Mode) => {
-        const windows = counted.get(mode)!.perWindow;
-        const mean = windows.reduce((sum, x) => sum + x, 0) / windows.length;
-        const sd = Math.sqrt(windows.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (windows.length - 1));
-        return (1.2533 * sd) / Math.sqrt(windows.length);
-      };
+      // Each pair's on ÷ off against its bound (2 %).
+      const medianError = (mode: Mode) => medianStandardError(counted.get(mode)!.perWindow);
       // Without the Express group (EVICT_BENCH_FRAMEWORKS), the pairs were not counted.
       const pairs = PAIRS.filter((pair) => counted.has(pair.on) && counted.has(pair.off));
       // The guard's check alone: each variant the pairs name, in LOOP_PROCESSES processes.

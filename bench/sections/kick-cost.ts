@@ -18,9 +18,9 @@ import {
   type BenchTable,
   median,
 } from '../report.js';
+import { builtPackages } from '../support/compile.js';
 
 type Core = typeof import('@evict/core');
-type RedisPackage = typeof import('@evict/redis');
 type Evict = import('@evict/core').Evict;
 type EvictStore = import('@evict/core').EvictStore;
 
@@ -63,12 +63,6 @@ const QUICK: Plan = {
   maxKicks: 50,
   skipAboveMs: 3_000,
 };
-
-/** The built packages (what users run), as the other sections: not the sources, which tsx would transform. */
-async function built(): Promise<{ core: Core; redis: RedisPackage }> {
-  const url = (pkg: string) => new URL(`../../packages/${pkg}/dist/esm/index.js`, import.meta.url).href;
-  return { core: (await import(url('core'))) as Core, redis: (await import(url('redis'))) as RedisPackage };
-}
 
 const ms = (value: number) => Number(value.toFixed(value >= 100 ? 0 : 3));
 const counted = (count: number) => count.toLocaleString('en-US');
@@ -242,7 +236,7 @@ export const section: BenchSection = {
   title: '7. Cost of a kick as sessions and connections grow',
   async run(options: BenchOptions): Promise<BenchResult> {
     const plan = options.quick ? QUICK : FULL;
-    const { core, redis: redisPackage } = await built();
+    const { core, redis: redisPackage } = await builtPackages();
     const client = new Redis(options.redisUrl);
     const prefix = `evictbench:kick:${process.pid}:`;
     const results = new Map<string, Cell[]>();

@@ -11,9 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type BenchOptions, type BenchResult, type BenchSection, median, percentile } from '../report.js';
-
-type Core = typeof import('@evict/core');
-type RedisPackage = typeof import('@evict/redis');
+import { builtPackages } from '../support/compile.js';
 
 const MODES = ['primary', 'replica'] as const;
 const USERS = 1_000;
@@ -27,11 +25,6 @@ interface Plan {
 }
 const FULL: Plan = { rounds: 5, roundMs: 3_000, concurrency: [1, 16] };
 const QUICK: Plan = { rounds: 1, roundMs: 500, concurrency: [1, 16] };
-
-async function built(): Promise<{ core: Core; redis: RedisPackage }> {
-  const url = (pkg: string) => new URL(`../../packages/${pkg}/dist/esm/index.js`, import.meta.url).href;
-  return { core: (await import(url('core'))) as Core, redis: (await import(url('redis'))) as RedisPackage };
-}
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -87,7 +80,7 @@ export const section: BenchSection = {
   title: '12. Kicks acknowledged by the primary, or by a replica too (WAIT)',
   async run(options: BenchOptions): Promise<BenchResult> {
     const plan = options.quick ? QUICK : FULL;
-    const { core, redis } = await built();
+    const { core, redis } = await builtPackages();
     const dir = mkdtempSync(join(tmpdir(), 'evict-bench-replica-'));
     const children: ChildProcess[] = [];
     try {

@@ -72,3 +72,16 @@ export function nodeArgsFor(source: string): string[] {
   const copy = compiled(source);
   return copy === null ? ['--import', 'tsx', source] : [copy];
 }
+
+/**
+ * The built packages (packages/<name>/dist, what users run), not the sources: tsx's transform wraps
+ * every closure in a naming helper, which would add its own cost to what a section times.
+ */
+export async function builtPackages(): Promise<{
+  core: typeof import('@evict/core');
+  redis: typeof import('@evict/redis');
+}> {
+  const url = (name: string) => new URL(`../../packages/${name}/dist/esm/index.js`, import.meta.url).href;
+  const [core, redis] = await Promise.all([import(url('core')), import(url('redis'))]);
+  return { core: core as typeof import('@evict/core'), redis: redis as typeof import('@evict/redis') };
+}

@@ -1,7 +1,7 @@
 /**
- * Real demo processes for the admin-throughput and propagation sections: started with the
+ * Real demo processes for the admin-throughput, propagation and scale sections: started with the
  * environment the cluster tests give them (test/support/demo-process.ts), talked to over a keep-alive HTTP agent for
- * timing, and their Redis keys deleted afterwards.
+ * timing and over WebSockets, and their Redis keys deleted afterwards.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import {
   DEMO_ENV,
   DEMO_TENCENT,
@@ -224,4 +225,68 @@ export async function loginMany(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return tokens;
+}
+
+/** A WebSocket to a demo node, open (its hello received), and when and how it closed. */
+export interface SocketHandle {
+  ws: WebSocket;
+  /** performance.now() when the client's `close` fired, and the close code. */
+  closedAt: Promise<{ at: number; code: number }>;
+}
+
+/** Opens the demo's `/ws` with a session token; resolves once the node's hello arrived (it is registered). */
+export function openSocket(port: number, token: string): Promise<SocketHandle> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${encodeURIComponent(token)}`);
+  const closedAt = new Promise<{ at: number; code: number }>((resolve) =>
+    ws.once('close', (code) => resolve({ at: performance.now(), code })),
+  );
+  return new Promise((resolve, reject) => {
+    ws.once('message', () => resolve({ ws, closedAt }));
+    ws.once('error', reject);
+    void closedAt.then(({ code }) => reject(new Error(`socket closed before hello: ${code}`)));
+  });
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** When a node's guard first answered 401 for a token, and the last 200 before it. */
+export interface GuardFlip {
+  /** doneAt of the first 401; undefined if none came within the time given. */
+  rejectedAt?: number;
+  /** doneAt of the last 200 before it; undefined when the first poll was a 401. */
+  lastAcceptedAt?: number;
+  polls: number;
+}
+
+/**
+ * Polls `GET /me` with `token` back to back until the guard answers 401, or until `giveUpMs` after
+ * `sinceMs`; any answer but 200 or 401 throws.
+ */
+export async function untilRejected(
+  client: KeepAliveClient,
+  token: string,
+  sinceMs: number,
+  giveUpMs: number,
+): Promise<GuardFlip> {
+  const flip: GuardFlip = { polls: 0 };
+  while (performance.now() - sinceMs < giveUpMs) {
+    const answer = await client.send('GET', '/me', { token });
+    flip.polls++;
+    if (answer.status === 401) {
+      flip.rejectedAt = answer.doneAt;
+      return flip;
+    }
+    if (answer.status !== 200)
+      throw new Error(`GET /me on port ${client.port}: ${answer.status} ${answer.body}`);
+    flip.lastAcceptedAt = answer.doneAt;
+  }
+  return flip;
 }

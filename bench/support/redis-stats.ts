@@ -9,3 +9,8 @@ export async function commandsRun(client: Redis): Promise<number> {
     if (name !== 'info') total += Number(calls);
   return total;
 }
+
+/** Redis's used_memory (INFO memory), in bytes. */
+export async function usedMemory(client: Redis): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
+}

@@ -242,15 +242,16 @@ export class ConnectionRegistry {
   }
 
   /**
-   * Closes local targets here, asks other nodes to close theirs, and drops all of them from the
-   * store. With `graceMs`, each connection is told first and closed that much later (by its `close`).
+   * Asks other nodes to close their targets, closes the local ones here, and drops all of them from
+   * the store. With `graceMs`, each connection is told first and closed that much later (by its `close`).
    */
   async close(targets: readonly ConnectionRecord[], reason: CloseReason, graceMs?: number): Promise<number> {
     const code = CLOSE_CODES[reason];
+    const local: ConnectionRecord[] = [];
     const remote = new Map<number, { uid: string; connId: number }[]>();
     for (const target of targets) {
       if (target.nodeId === this.#o.nodeId) {
-        this.#closeLocal(target.uid, target.connId, code, reason, graceMs);
+        local.push(target);
       } else {
         const entry = { uid: target.uid, connId: target.connId };
         const list = remote.get(target.nodeId);
@@ -260,7 +261,7 @@ export class ConnectionRegistry {
     }
     // Side by side: each message names one node, so their relative order does not matter. The records
     // are dropped only once every message is out: if one fails, a retry still finds them to close.
-    await Promise.all(
+    const sent = Promise.all(
       [...remote].map(([nodeId, connections]) =>
         this.#o.store.publish({
           type: 'close-connections',
@@ -274,6 +275,16 @@ export class ConnectionRegistry {
         }),
       ),
     );
+    // The messages are written first (the store's calls get past their own awaits within this turn),
+    // so that the other nodes close theirs while this one closes its own, not after: a user's
+    // thousand sockets are one long loop here.
+    if (remote.size > 0 && local.length > 0) {
+      // A failure is thrown below, once the local ones are closed; meanwhile it is not unhandled.
+      sent.catch(() => undefined);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    for (const target of local) this.#closeLocal(target.uid, target.connId, code, reason, graceMs);
+    await sent;
     if (targets.length > 0) {
       await this.#o.store.deleteConnections(
         targets.map(({ uid, nodeId, connId }) => ({ uid, nodeId, connId })),
