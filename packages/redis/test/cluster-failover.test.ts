@@ -15,7 +15,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ClusterMessage, createEvict, type Evict, hashToken, isEvictError } from '@evict/core';
@@ -23,7 +22,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/demo-process.js';
 import { randomPrefix } from '../../../test/support/redis.js';
-import { describeWithRedisServer } from '../../../test/support/redis-server.js';
+import { describeWithRedisServer, freeClusterPort, redisCli } from '../../../test/support/redis-server.js';
 import { RedisStore } from '../src/index.js';
 import { hashSlot, KeyLayout } from '../src/keys.js';
 
@@ -39,32 +38,6 @@ const PROMOTION_BOUND_MS = 15_000;
 
 const hasRedisCli = spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).status === 0;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** A port free for a node and for its cluster bus (port + 10000). */
-async function freeClusterPort(taken: Set<number>): Promise<number> {
-  const canBind = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    if (taken.has(port) || taken.has(port + 10_000)) continue;
-    if ((await canBind(port)) && (await canBind(port + 10_000))) {
-      taken.add(port);
-      taken.add(port + 10_000);
-      return port;
-    }
-  }
-}
-
-function redisCli(port: number, ...args: string[]): string {
-  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], {
-    encoding: 'utf8',
-  });
-  return `${result.stdout}${result.stderr}`;
-}
 
 interface ClusterNode {
   id: string;

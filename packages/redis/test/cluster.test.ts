@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterMessage } from '@evict/core';
@@ -14,6 +13,7 @@ import { Cluster } from 'ioredis';
 import { createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomPrefix } from '../../../test/support/redis.js';
+import { freeClusterPort, redisCli } from '../../../test/support/redis-server.js';
 import { RedisStore } from '../src/index.js';
 import { hashSlot, KeyLayout } from '../src/keys.js';
 import type { RedisClient } from '../src/redis-commands.js';
@@ -24,32 +24,6 @@ const hasBinaries = ['redis-server', 'redis-cli'].every(
 );
 const IS_CI = process.env.CI === 'true' || process.env.CI === '1';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** A port free for a node and for its cluster bus (port + 10000). */
-async function freeClusterPort(taken: Set<number>): Promise<number> {
-  const canBind = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    if (taken.has(port) || taken.has(port + 10_000)) continue;
-    if ((await canBind(port)) && (await canBind(port + 10_000))) {
-      taken.add(port);
-      taken.add(port + 10_000);
-      return port;
-    }
-  }
-}
-
-function redisCli(port: number, ...args: string[]): string {
-  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], {
-    encoding: 'utf8',
-  });
-  return `${result.stdout}${result.stderr}`;
-}
 
 async function waitUntil(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
