@@ -6,8 +6,7 @@
  * moved to it; messages are heard again, kicks are confirmed again, and every kick that was
  * acknowledged is on the new primary. Needs the `redis-server` binary.
  */
-import type { ClusterMessage, KickRequest } from '@evict/core';
-import { isEvictError } from '@evict/core';
+import type { ClusterMessage } from '@evict/core';
 import { runStoreConformance } from '@evict/core/testing';
 import { Redis } from 'ioredis';
 import { createSentinel } from 'redis';
@@ -18,30 +17,11 @@ import { describeWithRedisServer, OwnRedis, OwnSentinel } from '../../../test/su
 import { RedisStore } from '../src/index.js';
 import { KeyLayout } from '../src/keys.js';
 import type { RedisClient } from '../src/redis-commands.js';
+import { kickOf, outcomeOf } from './kicks.js';
 
 const NAME = 'evictsentinel';
 const MINUTE_MS = 60_000;
 const WAIT_TIMEOUT_MS = 500;
-
-function kickOf(uid: string, atMs: number): KickRequest {
-  return {
-    uid,
-    deviceFlag: null,
-    cutoff: { atMs, reason: 'kicked' },
-    expiresAtMs: atMs + 10 * MINUTE_MS,
-    require: { user: false, device: false },
-    announce: { type: 'revoked', uid, fromNodeId: 1 },
-  };
-}
-
-async function outcome(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return 'ok';
-  } catch (error) {
-    return isEvictError(error) ? error.code : 'other error';
-  }
-}
 
 describeWithRedisServer('RedisStore on a node-redis Sentinel client, through a failover', () => {
   let primary: OwnRedis;
@@ -171,7 +151,7 @@ describeWithRedisServer('RedisStore on a node-redis Sentinel client, through a f
           const uid = `during-${i}`;
           const atMs = Date.now();
           const started = performance.now();
-          const result = await outcome(store.kick(kickOf(uid, atMs)));
+          const result = await outcomeOf(store.kick(kickOf(uid, atMs)));
           // storeTimeoutMs is the engine's: here the store's own call must not hang either.
           expect(performance.now() - started).toBeLessThan(20_000);
           outcomes[result] = (outcomes[result] ?? 0) + 1;
@@ -201,7 +181,7 @@ describeWithRedisServer('RedisStore on a node-redis Sentinel client, through a f
       // Confirmed again once the other replica follows the new primary (the Sentinels reconfigure it).
       await waitFor(
         'a kick confirmed by a replica of the new primary',
-        async () => (await outcome(store.kick(kickOf('after', Date.now())))) === 'ok',
+        async () => (await outcomeOf(store.kick(kickOf('after', Date.now())))) === 'ok',
         30_000,
       );
       stop = true;
