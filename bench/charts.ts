@@ -84,38 +84,14 @@ function guardInstructions(run: BenchRun): Drawn {
   if (points.length === 0) return { absent: 'section 8 counted no bare framework' };
   return {
     caption: `Section 8 (callgrind, ${outcome.date === undefined ? 'this run' : `run on its own on ${outcome.date}`}): each contender's instructions per request divided by its bare framework's median; the tick is the contender's median, the dots its windows. Left of the dashed line (bare ÷ 0.95), a contender would meet target 1 if time followed instructions.`,
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    spec: ratioDotsSpec({
       title: 'Guard cost: instructions per request against the bare framework (section 8)',
-      width: WIDTH,
-      data: { values: points },
-      layer: [
-        {
-          transform: [{ filter: "datum.kind === 'window'" }],
-          mark: { type: 'point', size: 18, opacity: 0.6, filled: true },
-          encoding: {
-            y: CONTENDER,
-            x: {
-              field: 'ratio',
-              type: 'quantitative',
-              scale: { zero: false },
-              title: "instructions per request ÷ the bare framework's",
-            },
-            color: { field: 'framework', type: 'nominal', title: 'framework', sort: null },
-          },
-        },
-        {
-          transform: [{ filter: "datum.kind === 'median'" }],
-          mark: { type: 'tick', thickness: 3, color: 'black' },
-          encoding: { y: CONTENDER, x: { field: 'ratio', type: 'quantitative' } },
-        },
-        {
-          data: { values: [{ ratio: 1 / 0.95 }] },
-          mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' },
-          encoding: { x: { field: 'ratio', type: 'quantitative' } },
-        },
-      ],
-    } as TopLevelSpec,
+      points,
+      dotKind: 'window',
+      dot: { size: 18, opacity: 0.6 },
+      xTitle: "instructions per request ÷ the bare framework's",
+      rule: 1 / 0.95,
+    }),
   };
 }
 
@@ -140,39 +116,56 @@ function guardThroughput(run: BenchRun): Drawn {
   if (points.length === 0) return { absent: 'section 1 has no throughput table with its rounds' };
   return {
     caption: `Section 1 (${outcome.date === undefined ? 'this run' : `run on its own on ${outcome.date}`}): requests per second of each round over the bare framework's median, the peers beside evict on Express; the tick is the median. How far one contender's dots spread is this machine's noise, which a 5 % target has to clear (dashed: 0.95).`,
-    spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    spec: ratioDotsSpec({
       title: 'Guard cost and the peers: requests per second against the bare framework (section 1)',
-      width: WIDTH,
-      data: { values: points },
-      layer: [
-        {
-          transform: [{ filter: "datum.kind === 'round'" }],
-          mark: { type: 'point', size: 30, opacity: 0.7, filled: true },
-          encoding: {
-            y: CONTENDER,
-            x: {
-              field: 'ratio',
-              type: 'quantitative',
-              scale: { zero: false },
-              title: "req/s ÷ the bare framework's median (dots: rounds)",
-            },
-            color: { field: 'framework', type: 'nominal', title: 'framework', sort: null },
-          },
-        },
-        {
-          transform: [{ filter: "datum.kind === 'median'" }],
-          mark: { type: 'tick', thickness: 3, color: 'black' },
-          encoding: { y: CONTENDER, x: { field: 'ratio', type: 'quantitative' } },
-        },
-        {
-          data: { values: [{ ratio: 0.95 }] },
-          mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' },
-          encoding: { x: { field: 'ratio', type: 'quantitative' } },
-        },
-      ],
-    } as TopLevelSpec,
+      points,
+      dotKind: 'round',
+      dot: { size: 30, opacity: 0.7 },
+      xTitle: "req/s ÷ the bare framework's median (dots: rounds)",
+      rule: 0.95,
+    }),
   };
+}
+
+/**
+ * Contenders' ratios to their bare framework: a dot per window or round (coloured by framework), a
+ * black tick at the median, and a dashed rule at the target's bound.
+ */
+function ratioDotsSpec(chart: {
+  title: string;
+  points: Array<Record<string, string | number>>;
+  dotKind: string;
+  dot: { size: number; opacity: number };
+  xTitle: string;
+  rule: number;
+}): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: chart.title,
+    width: WIDTH,
+    data: { values: chart.points },
+    layer: [
+      {
+        transform: [{ filter: `datum.kind === '${chart.dotKind}'` }],
+        mark: { type: 'point', size: chart.dot.size, opacity: chart.dot.opacity, filled: true },
+        encoding: {
+          y: CONTENDER,
+          x: { field: 'ratio', type: 'quantitative', scale: { zero: false }, title: chart.xTitle },
+          color: { field: 'framework', type: 'nominal', title: 'framework', sort: null },
+        },
+      },
+      {
+        transform: [{ filter: "datum.kind === 'median'" }],
+        mark: { type: 'tick', thickness: 3, color: 'black' },
+        encoding: { y: CONTENDER, x: { field: 'ratio', type: 'quantitative' } },
+      },
+      {
+        data: { values: [{ ratio: chart.rule }] },
+        mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' },
+        encoding: { x: { field: 'ratio', type: 'quantitative' } },
+      },
+    ],
+  } as TopLevelSpec;
 }
 
 /** The nearest-rank percentile of sorted values. */
