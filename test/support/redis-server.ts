@@ -206,3 +206,21 @@ export function redisCli(port: number, ...args: string[]): string {
   });
   return `${result.stdout}${result.stderr}`;
 }
+
+/** Joins the cluster-enabled servers on `ports` into one cluster, `replicas` replicas per primary. */
+export function formCluster(ports: number[], replicas: number): void {
+  const created = spawnSync(
+    'redis-cli',
+    [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      String(replicas),
+      '--cluster-yes',
+    ],
+    { encoding: 'utf8' },
+  );
+  if (created.status !== 0)
+    throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+}

@@ -22,7 +22,12 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/demo-process.js';
 import { randomPrefix } from '../../../test/support/redis.js';
-import { describeWithRedisServer, freeClusterPort, redisCli } from '../../../test/support/redis-server.js';
+import {
+  describeWithRedisServer,
+  formCluster,
+  freeClusterPort,
+  redisCli,
+} from '../../../test/support/redis-server.js';
 import { RedisStore } from '../src/index.js';
 import { hashSlot, KeyLayout } from '../src/keys.js';
 
@@ -122,20 +127,7 @@ describeWithRedisServer('RedisStore on a Redis Cluster whose primary fails over'
     }
     for (const port of ports)
       await waitFor(`redis-server on ${port}`, () => redisCli(port, 'PING').includes('PONG'), 10_000);
-    const created = spawnSync(
-      'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        '--cluster-replicas',
-        '1',
-        '--cluster-yes',
-      ],
-      { encoding: 'utf8' },
-    );
-    if (created.status !== 0)
-      throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    formCluster(ports, 1);
     await waitFor(
       'every node to see three primaries, three replicas and every slot',
       () =>

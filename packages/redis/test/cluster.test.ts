@@ -13,7 +13,7 @@ import { Cluster } from 'ioredis';
 import { createCluster } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomPrefix } from '../../../test/support/redis.js';
-import { freeClusterPort, redisCli } from '../../../test/support/redis-server.js';
+import { formCluster, freeClusterPort, redisCli } from '../../../test/support/redis-server.js';
 import { RedisStore } from '../src/index.js';
 import { hashSlot, KeyLayout } from '../src/keys.js';
 import type { RedisClient } from '../src/redis-commands.js';
@@ -78,20 +78,7 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
     }
     for (const port of ports)
       await waitUntil(`redis-server on ${port}`, () => redisCli(port, 'PING').includes('PONG'));
-    const created = spawnSync(
-      'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        '--cluster-replicas',
-        '0',
-        '--cluster-yes',
-      ],
-      { encoding: 'utf8' },
-    );
-    if (created.status !== 0)
-      throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    formCluster(ports, 0);
     for (const port of ports) {
       await waitUntil(`cluster_state:ok on ${port}`, () =>
         redisCli(port, 'CLUSTER', 'INFO').includes('cluster_state:ok'),
