@@ -3,7 +3,7 @@
  * change, run in a `World` (a fresh engine, store, clock and app). `setup` and `before` are the
  * only code: they prepare the world (and check what they rely on).
  */
-import type { ConnectionDetails, Evict, PushTokenKind } from '@evict/core';
+import type { ConnectionDetails, Credential, Evict, PushTokenKind } from '@evict/core';
 import type { ManualClock } from '../support/clock.js';
 import type { FaultyStore } from '../support/faulty-store.js';
 import type { CaseOptions } from './app.js';
@@ -52,10 +52,18 @@ export interface World {
   connect(name: string, token: string, deviceId?: string): Promise<void>;
   /** The hello of an open socket. */
   hello(name: string): { conn_id: number; node_id: number };
-  /** Registers a connection whose close is only recorded; `closed` expectations name it. */
+  /**
+   * Registers a connection whose close is only recorded (checked with `credential`, when given, as
+   * a socket's would be); `closed` expectations name it.
+   */
   simulate(
     name: string,
-    connection: { uid: string; deviceFlag: number; connId?: number } & ConnectionDetails,
+    connection: {
+      uid: string;
+      deviceFlag: number;
+      connId?: number;
+      credential?: Credential;
+    } & ConnectionDetails,
   ): Promise<void>;
 }
 

@@ -253,6 +253,65 @@ presence.push(
     unchanged: true,
   },
   {
+    // WuKongIM's device() (internal/api/connz.go): 主 for a master connection, 从 for a slave and
+    // for one whose token carried no level (event_connect.go gives those the slave level).
+    name: 'connz: a connection opened with a /user/token token shows its device level (主 master, 从 slave or none)',
+    family: 'wukongim',
+    setup: async (w) => {
+      const levelled = { master: 'wk-token-alice01-master', slave: 'wk-token-alice01-slave' };
+      await w.engine.setDeviceToken({
+        uid: 'alice01',
+        deviceFlag: 1,
+        token: levelled.master,
+        level: 'master',
+        graceMs: 0,
+      });
+      await w.engine.setDeviceToken({
+        uid: 'alice01',
+        deviceFlag: 0,
+        token: levelled.slave,
+        level: 'slave',
+        graceMs: 0,
+      });
+      const connect = (connId: number, deviceFlag: number, token?: string) =>
+        w.simulate(`conn${connId}`, {
+          uid: 'alice01',
+          deviceFlag,
+          connId,
+          ...(token === undefined ? {} : { credential: { type: 'session', token } }),
+        });
+      await connect(21, 1, levelled.master);
+      await connect(22, 0, levelled.slave);
+      await connect(23, 2);
+    },
+    request: connz({ uid: 'alice01' }),
+    expect: {
+      status: 200,
+      body: {
+        connections: [
+          [21, 'Web(主)'],
+          [22, 'App(从)'],
+          [23, 'PC(从)'],
+        ].map(([id, device]) => ({
+          id,
+          uid: 'alice01',
+          ip: '',
+          port: 0,
+          uptime: '0s',
+          device,
+          device_id: '',
+          proxy_type_format: '本地连接',
+          node_id: 1,
+        })),
+        now: new Date(START_MS).toISOString(),
+        total: 3,
+        offset: 0,
+        limit: 20,
+      },
+    },
+    unchanged: true,
+  },
+  {
     name: 'connz: a page of them, newest first (sort uptimeDesc), on one node',
     family: 'wukongim',
     setup: aliceConnected,

@@ -176,6 +176,7 @@ export class Sessions {
       expiresAtMs: session.expiresAtMs,
       ...session.details,
       ...(session.lastSeenAtMs === undefined ? {} : { lastSeenAtMs: session.lastSeenAtMs }),
+      ...(session.deviceLevel === undefined ? {} : { deviceLevel: session.deviceLevel }),
     }));
   }
 

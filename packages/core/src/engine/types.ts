@@ -272,6 +272,8 @@ export interface SessionInfo extends SessionDetails {
   expiresAtMs: number;
   /** When it was last seen in use, as coarsely as `lastSeenResolutionMs`; absent if never since it was issued. */
   lastSeenAtMs?: number;
+  /** WuKongIM's device level of a token set through `/user/token` (`setDeviceToken`); absent for others. */
+  deviceLevel?: DeviceLevel;
 }
 
 /** `listSessions` shows at most this many sessions, newest first. */

@@ -10,6 +10,7 @@ import {
   jsonResponse,
 } from '../http/types.js';
 import { secretsEqual } from '../secrets.js';
+import type { DeviceLevel } from '../model.js';
 import {
   isDeviceFlag,
   isPositiveSafeInteger,
@@ -128,13 +129,14 @@ export function wukongimUptime(ms: number): string {
 }
 
 /**
- * A device flag as WuKongIM's connz writes it: `App`, `Web`, `PC` or `未知`, with the device level
- * in brackets; evict keeps no levels, so it is the zero level, `从` (slave), as WuKongIM shows one
- * it was not given.
+ * A device flag as WuKongIM's connz writes it (`device()`, internal/api/connz.go): `App`, `Web`,
+ * `PC` or `未知`, with the connection's device level in brackets: `主` for a master, `从` for a
+ * slave, which is what WuKongIM gives a connection whose token carried no level
+ * (internal/user/handler/event_connect.go: "默认都是slave设备").
  */
-function wukongimDevice(deviceFlag: number): string {
+function wukongimDevice(deviceFlag: number, level: DeviceLevel | undefined): string {
   const name = ({ 0: 'App', 1: 'Web', 2: 'PC' } as Record<number, string>)[deviceFlag] ?? '未知';
-  return `${name}(从)`;
+  return `${name}(${level === 'master' ? '主' : '从'})`;
 }
 
 export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | undefined): Family {
@@ -251,6 +253,13 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
       const nowMs = engine.clock.nowMs();
       const all = (await engine.listConnections(uid)).filter((c) => nodeId === 0 || c.nodeId === nodeId);
       const page = all.sort(order).slice(offset, offset + limit);
+      // A connection's level is its session's, set by `/user/token` as WuKongIM reads it from the
+      // token's device at connect: read once for the page, and only when a connection has a session.
+      const levels = new Map<string, DeviceLevel>();
+      if (page.some((c) => c.sessionId !== undefined)) {
+        for (const session of await engine.listSessions(uid))
+          if (session.deviceLevel !== undefined) levels.set(session.sessionId, session.deviceLevel);
+      }
       return jsonResponse(200, {
         // In ConnInfo's order; an address or device id not registered is Go's zero value, as there.
         connections: page.map((c) => ({
@@ -259,7 +268,7 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
           ip: c.ip ?? '',
           port: c.port ?? 0,
           uptime: wukongimUptime(nowMs - c.connectedAtMs),
-          device: wukongimDevice(c.deviceFlag),
+          device: wukongimDevice(c.deviceFlag, c.sessionId === undefined ? undefined : levels.get(c.sessionId)),
           device_id: c.deviceId ?? '',
           proxy_type_format: c.nodeId === engine.nodeId ? '本地连接' : `源节点：${c.nodeId}`,
           node_id: c.nodeId,
