@@ -10,7 +10,13 @@
  *                                 first session is indexed in the user's hash instead (`s`, below):
  *                                 a key less for the commonest user, the set comes with the second
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
- * - `<prefix>{s:<tokenHash>}`     string: session record (below)
+ * - `<prefix>{s:<hashStart>}`     string: session record (below), under the first 20 characters of
+ *                                 its token hash (`SESSION_KEY_HASH_CHARS`: 30 bytes with `evict:`,
+ *                                 which keeps the key's allocation in Redis's smallest class for it);
+ *                                 a token hash not shaped as the engine's (43 characters of base64url)
+ *                                 is the key's whole. Sessions written before were under the whole
+ *                                 hash: read there on a miss (and touched or revoked there), and
+ *                                 deleted there by the next write of the session
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
  * - `<prefix>{nodes}`             hash: nodeId → node record, `<incarnation> <expiresAtMs>
  *                                 <generation>`; no TTL (a lapsed record stays, so that its
@@ -96,6 +102,22 @@ export interface UserKeys {
   push: string;
 }
 
+/**
+ * How many characters of a token hash name its session's key (120 bits of its SHA-256). Enough for
+ * a lookup key: the hash is of a random token, so finding another token whose hash shares a key's
+ * 120 bits costs about 2^120 hashes, and among a billion sessions two share one with a chance of
+ * about 1e-19. The session's identity stays the whole hash (every method takes it, every record
+ * returned carries it); the key is where to look.
+ */
+export const SESSION_KEY_HASH_CHARS = 20;
+
+/** A token hash as the engine makes them: SHA-256 in base64url, 43 characters. */
+export function isTokenHash(tokenHash: string): boolean {
+  return tokenHash.length === 43 && TOKEN_HASH.test(tokenHash);
+}
+
+const TOKEN_HASH = /^[\w-]{43}$/;
+
 /** How many connIds one bucket of a node incarnation's index covers. */
 export const INDEX_BUCKET_SIZE = 512;
 
@@ -134,8 +156,23 @@ export class KeyLayout {
     return `${this.prefix}{n:${nodeId}}:${generation}:${bucket}`;
   }
 
+  /**
+   * A session's key: for a token hash as the engine makes them (`hashToken`: SHA-256, 43 characters
+   * of base64url), its first `SESSION_KEY_HASH_CHARS` characters; any other string whole.
+   */
   session(tokenHash: string): string {
-    return `${this.prefix}{s:${encodeKeyPart(tokenHash)}}`;
+    const part = isTokenHash(tokenHash)
+      ? tokenHash.slice(0, SESSION_KEY_HASH_CHARS)
+      : encodeKeyPart(tokenHash);
+    return `${this.prefix}{s:${part}}`;
+  }
+
+  /**
+   * Where the session was written before its key held a part of the hash only: the whole hash, or
+   * undefined when that is the key `session` names already.
+   */
+  sessionBeforeShortKeys(tokenHash: string): string | undefined {
+    return isTokenHash(tokenHash) ? `${this.prefix}{s:${tokenHash}}` : undefined;
   }
 
   counter(key: string, windowStartMs: number): string {

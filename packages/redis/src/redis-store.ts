@@ -177,12 +177,19 @@ export class RedisStore implements EvictStore {
     governed = session.governed === true,
   ): Promise<void> {
     const key = this.#keys.session(session.tokenHash);
+    // A record under the key of the whole hash (written before the short keys) goes, in the same
+    // round trip: left behind, it would come back once the new record's retention passed.
+    const before = this.#keys.sessionBeforeShortKeys(session.tokenHash);
+    const dropBefore = before === undefined ? undefined : this.#commands.command(['DEL', before], before);
     if (session.retainUntilMs <= now) {
-      await this.#commands.command(['DEL', key], key);
+      await Promise.all([this.#commands.command(['DEL', key], key), dropBefore]);
       return;
     }
     const ttlMs = Math.ceil(session.retainUntilMs - now) + GRACE_MS;
-    await this.#commands.command(['SET', key, encodeSession(session, governed), 'PX', String(ttlMs)], key);
+    await Promise.all([
+      this.#commands.command(['SET', key, encodeSession(session, governed), 'PX', String(ttlMs)], key),
+      dropBefore,
+    ]);
   }
 
   async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
@@ -236,7 +243,19 @@ export class RedisStore implements EvictStore {
 
   async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
     const key = this.#keys.session(tokenHash);
-    return this.#retained(key, tokenHash, await this.#commands.command(['GET', key], key), this.#now());
+    const raw = await this.#commands.command(['GET', key], key);
+    if (raw === null || raw === undefined) {
+      // Only on a miss: a session written before the short keys, under the whole hash.
+      const before = this.#keys.sessionBeforeShortKeys(tokenHash);
+      if (before !== undefined)
+        return this.#retained(
+          before,
+          tokenHash,
+          await this.#commands.command(['GET', before], before),
+          this.#now(),
+        );
+    }
+    return this.#retained(key, tokenHash, raw, this.#now());
   }
 
   /** A session as read (GET's reply), unless there is none or its retention has passed. */
@@ -295,11 +314,31 @@ export class RedisStore implements EvictStore {
   async #getSessions(hashes: readonly string[]): Promise<(SessionRecord | undefined)[]> {
     if (this.#cluster || hashes.length === 0) return Promise.all(hashes.map((hash) => this.getSession(hash)));
     const keys = hashes.map((hash) => this.#keys.session(hash));
+    const raws = await this.#mget(keys);
+    // Those missing may have been written before the short keys, under the whole hash: one more MGET.
+    const missing: number[] = [];
+    for (let i = 0; i < raws.length; i += 1) {
+      const before = raws[i] == null ? this.#keys.sessionBeforeShortKeys(hashes[i]!) : undefined;
+      if (before !== undefined) {
+        missing.push(i);
+        keys[i] = before;
+      }
+    }
+    if (missing.length > 0) {
+      const found = await this.#mget(missing.map((i) => keys[i]!));
+      missing.forEach((i, j) => {
+        raws[i] = found[j];
+      });
+    }
+    const now = this.#now();
+    return raws.map((raw, i) => this.#retained(keys[i]!, hashes[i]!, raw, now));
+  }
+
+  async #mget(keys: string[]): Promise<unknown[]> {
     const raws = await this.#commands.command(['MGET', ...keys], keys[0]);
     if (!Array.isArray(raws) || raws.length !== keys.length)
       throw new StoreCorruptError('unexpected reply from Redis for MGET of sessions');
-    const now = this.#now();
-    return raws.map((raw, i) => this.#retained(keys[i]!, hashes[i]!, raw, now));
+    return raws;
   }
 
   async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
@@ -307,21 +346,42 @@ export class RedisStore implements EvictStore {
     // Each session in its own slot: one script each, sent together.
     await Promise.all(
       touches.map(({ tokenHash, atMs }) =>
-        this.#eval(TOUCH_SESSION, [this.#keys.session(tokenHash)], [now, String(Math.floor(atMs))]),
+        this.#onSessionKey(tokenHash, (key) =>
+          this.#eval(TOUCH_SESSION, [key], [now, String(Math.floor(atMs))]),
+        ),
       ),
     );
   }
 
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
-    const key = this.#keys.session(tokenHash);
     const drops = this.#commands.connectionDrops();
-    const raw = await this.#eval(REVOKE_SESSION, [key], [String(this.#now()), String(atMs)]);
+    const now = String(this.#now());
+    const { key, reply } = await this.#onSessionKey(tokenHash, (key) =>
+      this.#eval(REVOKE_SESSION, [key], [now, String(atMs)]),
+    );
     // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
     await this.#replicated(drops, key);
-    // A Lua false is nil in RESP2, and may arrive as false or null in RESP3.
-    return raw === null || raw === undefined || raw === false
-      ? undefined
-      : decodeSession(key, tokenHash, raw);
+    // 0: on file past its retention.
+    return reply === 0 ? undefined : decodeSession(key, tokenHash, reply);
+  }
+
+  /**
+   * Runs a script on a session's key, which replies nothing (a Lua false) when there is no such key;
+   * then, for a session written before the short keys, on the key of its whole hash. Returns the key
+   * it ran on last, and the reply from there.
+   */
+  async #onSessionKey(
+    tokenHash: string,
+    run: (key: string) => Promise<unknown>,
+  ): Promise<{ key: string; reply: unknown }> {
+    let key = this.#keys.session(tokenHash);
+    let reply = await run(key);
+    const before = isMissing(reply) ? this.#keys.sessionBeforeShortKeys(tokenHash) : undefined;
+    if (before !== undefined) {
+      key = before;
+      reply = await run(key);
+    }
+    return { key, reply: isMissing(reply) ? 0 : reply };
   }
 
   // Users
@@ -634,4 +694,9 @@ export class RedisStore implements EvictStore {
   #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     return runScript(this.#commands, script, keys, args);
   }
+}
+
+/** A Lua false: nil in RESP2, false or null in RESP3. */
+function isMissing(reply: unknown): boolean {
+  return reply === null || reply === undefined || reply === false;
 }

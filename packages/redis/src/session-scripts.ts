@@ -172,7 +172,7 @@ return pushed
 
 /**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
- * was. The record: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt or - or +>:<uid>`,
+ * was (nothing when there is no such key, 0 when its retention has passed). The record: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt or - or +>:<uid>`,
  * the instants in base 36 (see `encodeSession`), or as written before that layout, the same fields
  * space-separated in decimal; a record is rewritten in its own layout. KEYS: session. ARGV: now, atMs.
  */
@@ -191,7 +191,7 @@ local until_ms = retain and time(retain)
 if not (num(flag) and time(issued) and time(expires) and until_ms and (revoked == '-' or revoked == '+' or time(revoked))) then
   corrupt(KEYS[1], 'session')
 end
-if until_ms <= now then return false end
+if until_ms <= now then return 0 end
 if revoked == '-' or revoked == '+' then
   -- Rebuilt from the fields as read: the numbers keep their exact digits.
   local at = sep == ':' and to36(tonumber(ARGV[2])) or ARGV[2]
@@ -203,7 +203,7 @@ return raw
 
 /**
  * Raises a session's last-seen time (it only grows), keeping the rest of the record and its TTL;
- * a session not on file or past its retention is left alone. The record's tail: the uid, then a
+ * a session not on file (reply: nothing) or past its retention is left alone. The record's tail: the uid, then a
  * details line (`-` for none), then the last-seen line, decimal (see `encodeSession`). KEYS:
  * session. ARGV: now, atMs.
  */
@@ -211,7 +211,7 @@ export const TOUCH_SESSION = script(
   'touchSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
+if not raw then return false end
 local sep, time = ':', from36
 local numbers, retain, rest = string.match(raw, '^([^:%s]+:[^:]*:[^:]*:([^:]*):[^:]*):(.*)$')
 if not numbers then
