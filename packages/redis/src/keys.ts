@@ -58,7 +58,9 @@
  *   - `e`: the user's `expiresAtMs`;
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);
  *   - `c:<deviceFlag>`: the cutoff of one device, the same way;
- *   - `d:<deviceFlag>`: the device record, `<lastIssuedAtMs> <expiresAtMs>`;
+ *   - `d:<deviceFlag>`: the device record, `<lastIssuedAt>:<expiresAt>`, each instant as a
+ *     connection's `connectedAt` is written (base 36, or `~` and the decimal). Written before as
+ *     `<lastIssuedAtMs> <expiresAtMs>` (decimal, space-separated), which is read as it is;
  *   - `<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAt> <generation>`: the connId in
  *     base 36 (`0-9a-z`, a leading `-` if negative), `connectedAt` is `connectedAtMs` in base 36
  *     when it is a safe integer, else `~` and the decimal, and the generation is its node
@@ -68,8 +70,14 @@
  *     allocator, where a byte more would make it 48. A connection registered with details adds
  *     four lines: its session id, device id, IP and port, each empty when absent;
  *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
- *   - `s`: the session index while the user's sessions on file are one: `<retainUntil> <tokenHash>`,
- *     the instant as a connection's `connectedAt` is written (base 36, or `~` and the decimal). A
+ *   - `s`: the session index while the user's sessions on file are one: `<retainUntil>:<32 bytes>`,
+ *     the instant as a connection's `connectedAt` is written (base 36, or `~` and the decimal), then
+ *     the token hash's SHA-256 as bytes, not its 43 characters of base64url: the whole hash, as
+ *     listing needs it, and 11 bytes less, which with the device record in base 36 keeps the hash of
+ *     a user's first session (`e`, `d:1`, `s`) within 96 bytes of listpack (`MEMORY USAGE` 168, 184
+ *     otherwise). Lua turns it back into base64url for every reply: what JavaScript reads is text. A
+ *     token hash of another shape is kept as text, `<retainUntil> <tokenHash>`, as every one was
+ *     before (told apart by the separator, which no instant holds, and the 32 bytes' length). A
  *     write of another session moves it to the sorted set, where every later one goes until the set
  *     is gone (so the hash never holds more than one, and every write stays O(log n) in the set).
  *     The index outlives the user, so the hash lives as long as `s` does: a user that lapses or is

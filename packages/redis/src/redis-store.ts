@@ -35,7 +35,6 @@ import {
   connectionField,
   decodeAdmission,
   decodeConnection,
-  decodeIndexEntry,
   decodePushToken,
   decodeSession,
   decodeUser,
@@ -48,6 +47,7 @@ import type { ClientKind, RedisCommands } from './redis-commands.js';
 import { pairs, scanReply, stringList, text } from './replies.js';
 import {
   ADMIT_SESSION,
+  INDEXED_SESSION,
   RAISE_CUTOFF,
   RECORD_SESSION,
   REVOKE_SESSION,
@@ -285,11 +285,8 @@ export class RedisStore implements EvictStore {
     if (cursor === undefined) {
       // The first page also reads the entry the user's hash holds (its one session, see `keys.ts`),
       // before the sorted set: an entry that moves between the two meanwhile is in the set by then.
-      const raw = text(await this.#commands.command(['HGET', keys.user, 's'], keys.user));
-      if (raw !== undefined) {
-        const entry = decodeIndexEntry(keys.user, raw);
-        if (entry.retainUntilMs > now) hashes.push(entry.tokenHash);
-      }
+      const indexed = text(await this.#userScript(INDEXED_SESSION, uid, [String(now)]));
+      if (indexed !== undefined) hashes.push(indexed);
     }
     const reply = scanReply(
       await this.#commands.command(['ZSCAN', key, cursor ?? '0', 'COUNT', String(count)], key),

@@ -12,6 +12,22 @@ return 1
 `,
 );
 
+/**
+ * The session the user's hash indexes (field \`s\`, see \`keys.ts\`), while its retention lasts: its
+ * token hash in base64url (what JavaScript reads is text, while the field may hold the hash's bytes),
+ * else nothing. ARGV: now.
+ */
+export const INDEXED_SESSION = script(
+  'indexedSession',
+  `${USER}
+local raw = redis.call('HGET', user_key, 's')
+if not raw then return false end
+local until_ms, hash = index_entry(raw, true)
+if until_ms <= now then return false end
+return hash
+`,
+);
+
 /** ARGV: now, field (`c` or `c:<flag>`), cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs. Atomic maximum. */
 export const RAISE_CUTOFF = script(
   'raiseCutoff',
@@ -40,7 +56,7 @@ local function record_session(expires, field, device_raw, index_raw, ...)
     if last > issued then issued = last end
     if longest > until_ms then until_ms = longest end
   end
-  local args = { field, fmt(issued) .. ' ' .. fmt(until_ms) }
+  local args = { field, device_value(issued, until_ms) }
   for _, v in ipairs(index_session(index_raw)) do args[#args + 1] = v end
   for _, v in ipairs({ ... }) do args[#args + 1] = v end
   keep_user(expires, tonumber(ARGV[4]), unpack(args))

@@ -39,13 +39,75 @@ local function live_expiry(raw, conns)
   return expires
 end
 
--- The session index entry the user's hash holds (field \`s\`, \`<retainUntil> <tokenHash>\`, see
--- \`keys.ts\`): its retainUntilMs and token hash.
-local function index_entry(raw)
-  local at, hash = string.match(raw, '^(%S+) (.+)$')
+-- base64url's value of a character's byte, else nil.
+local function b64url_value(c)
+  if c >= 65 and c <= 90 then return c - 65 end
+  if c >= 97 and c <= 122 then return c - 71 end
+  if c >= 48 and c <= 57 then return c + 4 end
+  if c == 45 then return 62 end
+  if c == 95 then return 63 end
+  return nil
+end
+
+-- The 32 bytes of a token hash as the engine makes them (SHA-256 in base64url, 43 characters), else
+-- nil: any other string, or one that \`b64url_encode\` would not give back as it is.
+local function b64url_decode(s)
+  if #s ~= 43 then return nil end
+  local v = { string.byte(s, 1, 43) }
+  for i = 1, 43 do
+    v[i] = b64url_value(v[i])
+    if v[i] == nil then return nil end
+  end
+  -- The last character's two low bits are past the 256th bit: zero in the one spelling.
+  if v[43] % 4 ~= 0 then return nil end
+  v[44] = 0
+  local out = {}
+  for i = 1, 41, 4 do
+    local n = ((v[i] * 64 + v[i + 1]) * 64 + v[i + 2]) * 64 + v[i + 3]
+    out[#out + 1] = math.floor(n / 65536)
+    out[#out + 1] = math.floor(n / 256) % 256
+    if i < 41 then out[#out + 1] = n % 256 end
+  end
+  return string.char(unpack(out))
+end
+
+local B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+-- The 43 characters of base64url (no padding) of 32 bytes, as \`b64url_decode\` took them.
+local function b64url_encode(s)
+  local b = { string.byte(s, 1, 32) }
+  b[33] = 0
+  local out = {}
+  for i = 1, 31, 3 do
+    local n = (b[i] * 256 + b[i + 1]) * 256 + b[i + 2]
+    out[#out + 1] = string.byte(B64URL, math.floor(n / 262144) + 1)
+    out[#out + 1] = string.byte(B64URL, math.floor(n / 4096) % 64 + 1)
+    out[#out + 1] = string.byte(B64URL, math.floor(n / 64) % 64 + 1)
+    if i < 31 then out[#out + 1] = string.byte(B64URL, n % 64 + 1) end
+  end
+  return string.char(unpack(out))
+end
+
+-- The session index entry the user's hash holds (field \`s\`, see \`keys.ts\`): its retainUntilMs, and
+-- with \`as_text\` its token hash in base64url. Two layouts: \`<retainUntil>:<32 bytes>\` for a token
+-- hash as the engine makes them, \`<retainUntil> <tokenHash>\` for any other (and as written before).
+local function index_entry(raw, as_text)
+  local at, hash = string.match(raw, '^([^:%s]+):(.*)$')
+  if at and #hash == 32 then
+    if as_text then hash = b64url_encode(hash) end
+  else
+    at, hash = string.match(raw, '^(%S+) (.+)$')
+  end
   local until_ms = at and from36(at)
   if until_ms == nil then corrupt(user_key, 's') end
   return until_ms, hash
+end
+
+-- The field \`s\`'s value for a session's token hash (text) and retainUntilMs (see \`index_entry\`).
+local function index_value(hash, until_ms)
+  local packed = b64url_decode(hash)
+  if packed then return to36(until_ms) .. ':' .. packed end
+  return to36(until_ms) .. ' ' .. hash
 end
 
 -- What \`index_session\` left in the user's hash, when it ran (the entry's retainUntilMs, 0 for none):
@@ -129,12 +191,24 @@ local function cutoff_at(field, raw)
   return n
 end
 
--- The times of a device on file (\`<lastIssuedAtMs> <expiresAtMs>\`).
+-- The times of a device on file: \`<lastIssuedAt>:<expiresAt>\` in base 36 (as \`to36\` writes them),
+-- or \`<lastIssuedAtMs> <expiresAtMs>\` in decimal as written before.
 local function device_times(field, raw)
-  local a, b = string.match(raw, '^(%S+) (%S+)$')
-  local issued, expires = num(a), num(b)
+  local issued, expires
+  local a, b = string.match(raw, '^([^:%s]+):([^:%s]+)$')
+  if a then
+    issued, expires = from36(a), from36(b)
+  else
+    a, b = string.match(raw, '^(%S+) (%S+)$')
+    issued, expires = num(a), num(b)
+  end
   if issued == nil or expires == nil then corrupt(user_key, field) end
   return issued, expires
+end
+
+-- A device record as \`device_times\` reads it.
+local function device_value(issued, expires)
+  return to36(issued) .. ':' .. to36(expires)
 end
 
 -- A connection on file (\`<deviceFlag> <connectedAt> <generation>\`, then its details' lines, see
@@ -162,13 +236,13 @@ end
 local function index_session(raw)
   local hash, until_ms = ARGV[5], tonumber(ARGV[6])
   local held_until, held
-  if raw then held_until, held = index_entry(raw) end
+  if raw then held_until, held = index_entry(raw, true) end
   if held and (held_until <= now or held == hash) then held = nil end
   index_written = 0
   if not held and redis.call('EXISTS', KEYS[2]) == 0 then
     if until_ms > now then
       index_written = until_ms
-      return { 's', to36(until_ms) .. ' ' .. hash }
+      return { 's', index_value(hash, until_ms) }
     end
     if raw then redis.call('HDEL', user_key, 's') end
     return {}

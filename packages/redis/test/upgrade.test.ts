@@ -14,6 +14,7 @@ import { CLIENT_LIBRARIES, deleteKeysUnder, type HostClient, hostClient } from '
 
 const MINUTE_MS = 60_000;
 const b36 = (n: number) => n.toString(36);
+const hexOf = (tokenHash: string) => Buffer.from(tokenHash, 'base64url').toString('hex');
 const newTokenHash = () => createHash('sha256').update(randomUUID()).digest('base64url');
 
 for (const library of CLIENT_LIBRARIES) {
@@ -68,6 +69,61 @@ for (const library of CLIENT_LIBRARIES) {
       return { session, oldKey };
     }
 
+    /** The user's field \`s\`: all but its last 32 bytes as text, and those in hex (read by Lua, as they are). */
+    async function indexEntry(uid: string): Promise<[string, string]> {
+      const reply = await host.command([
+        'EVAL',
+        "local v = redis.call('HGET', KEYS[1], 's') return { string.sub(v, 1, -33), (string.gsub(string.sub(v, -32), '.', function(c) return string.format('%02x', string.byte(c)) end)) }",
+        '1',
+        layout.user(uid).user,
+      ]);
+      return (reply as unknown[]).map(String) as [string, string];
+    }
+
+    it("keeps a token hash's 32 bytes in the user's hash, and lists the hash as it was given", async () => {
+      const t = Date.now();
+      // Random hashes, and the edges of base64url: every bit clear, every bit set (its last
+      // character carries four bits: 'w'). A 43-character hash not in the one spelling of 32 bytes
+      // (last character 'x': a bit past the 256th) is kept as text.
+      const hashes = [
+        newTokenHash(),
+        newTokenHash(),
+        'A'.repeat(43),
+        `${'_'.repeat(42)}w`,
+        `${'A'.repeat(42)}x`,
+      ];
+      for (const [i, tokenHash] of hashes.entries()) {
+        const uid = `bytes-${i}`;
+        const s = {
+          tokenHash,
+          uid,
+          deviceFlag: 1,
+          issuedAtMs: t,
+          expiresAtMs: t + MINUTE_MS,
+          retainUntilMs: t + 2 * MINUTE_MS,
+        };
+        await store.putSession(s);
+        expect(await store.listSessions(uid)).toEqual([s]);
+        expect(await host.command(['HGET', layout.user(uid).user, 'd:1'])).toBe(
+          `${b36(t)}:${b36(t + MINUTE_MS)}`,
+        );
+        if (i < 4) {
+          expect(await indexEntry(uid)).toEqual([`${b36(s.retainUntilMs)}:`, hexOf(tokenHash)]);
+        } else {
+          expect(await host.command(['HGET', layout.user(uid).user, 's'])).toBe(
+            `${b36(s.retainUntilMs)} ${tokenHash}`,
+          );
+        }
+        // A second session moves the entry to the sorted set, as text.
+        const second = { ...s, tokenHash: newTokenHash() };
+        await store.putSession(second);
+        const score = await host.command(['ZSCORE', layout.user(uid).sessions, tokenHash]);
+        expect(Number(score)).toBe(s.retainUntilMs);
+        const listed = await store.listSessions(uid);
+        expect(listed.map((x) => x.tokenHash).sort()).toEqual([tokenHash, second.tokenHash].sort());
+      }
+    });
+
     it('names a new session by 20 characters of its hash, and returns the whole hash', async () => {
       const t = Date.now();
       const tokenHash = newTokenHash();
@@ -120,6 +176,14 @@ for (const library of CLIENT_LIBRARIES) {
       const again = { ...session, expiresAtMs: t + 2 * MINUTE_MS, retainUntilMs: t + 3 * MINUTE_MS };
       await store.putSession(again);
       expect(await host.command(['EXISTS', oldKey])).toBe(0);
+      // The user's hash in the new layout too: the device in base 36, the index entry's hash as bytes.
+      expect(await host.command(['HGET', layout.user('old-again').user, 'd:1'])).toBe(
+        `${b36(t)}:${b36(session.expiresAtMs)}`,
+      );
+      expect(await indexEntry('old-again')).toEqual([
+        `${b36(again.retainUntilMs)}:`,
+        hexOf(session.tokenHash),
+      ]);
       expect(await store.getSession(session.tokenHash)).toEqual(again);
       expect(await store.listSessions('old-again')).toEqual([again]);
       // A second session of the user: the old entry moves to the sorted set, both listed.
