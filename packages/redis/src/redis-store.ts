@@ -39,12 +39,12 @@ import {
   decodeSession,
   decodeUser,
   encodeCutoff,
-  encodeSession,
   parseMessage,
   type StoredConnection,
 } from './records.js';
 import type { ClientKind, RedisCommands } from './redis-commands.js';
 import { pairs, scanReply, stringList, text } from './replies.js';
+import { SessionKeys } from './session-keys.js';
 import {
   ADMIT_SESSION,
   INDEXED_SESSION,
@@ -105,6 +105,8 @@ export class RedisStore implements EvictStore {
   #closing: Promise<void> | undefined;
   /** Connections, the node table and the sweep. */
   readonly #connections: ConnectionRegistry;
+  /** The sessions' own keys. */
+  readonly #sessions: SessionKeys;
 
   constructor(options: RedisStoreOptions) {
     const resolved = parseOptions(options);
@@ -115,12 +117,14 @@ export class RedisStore implements EvictStore {
     this.#cluster = resolved.clientKind === 'ioredis-cluster' || resolved.clientKind === 'node-redis-cluster';
     this.#subscriberSource = resolved.subscriber;
     this.prefix = resolved.keys.prefix;
-    this.#connections = new ConnectionRegistry({
+    const context = {
       commands: resolved.commands,
       keys: resolved.keys,
       clock: resolved.clock,
       cluster: this.#cluster,
-    });
+    };
+    this.#connections = new ConnectionRegistry(context);
+    this.#sessions = new SessionKeys(context);
   }
 
   /**
@@ -167,29 +171,7 @@ export class RedisStore implements EvictStore {
     // session that the user's records do not know of (a device quit would miss it). The two live in
     // different slots, so one script cannot write both on a cluster.
     await this.#userScript(RECORD_SESSION, session.uid, recordArgs(session, now));
-    await this.#setSession(session, now);
-  }
-
-  /** The session's own key (after its user's side): written until its retention, or deleted past it. */
-  async #setSession(
-    session: SessionRecord,
-    now: number,
-    governed = session.governed === true,
-  ): Promise<void> {
-    const key = this.#keys.session(session.tokenHash);
-    // A record under the key of the whole hash (written before the short keys) goes, in the same
-    // round trip: left behind, it would come back once the new record's retention passed.
-    const before = this.#keys.sessionBeforeShortKeys(session.tokenHash);
-    const dropBefore = before === undefined ? undefined : this.#commands.command(['DEL', before], before);
-    if (session.retainUntilMs <= now) {
-      await Promise.all([this.#commands.command(['DEL', key], key), dropBefore]);
-      return;
-    }
-    const ttlMs = Math.ceil(session.retainUntilMs - now) + GRACE_MS;
-    await Promise.all([
-      this.#commands.command(['SET', key, encodeSession(session, governed), 'PX', String(ttlMs)], key),
-      dropBefore,
-    ]);
+    await this.#sessions.write(session, now);
   }
 
   async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
@@ -214,7 +196,7 @@ export class RedisStore implements EvictStore {
     for (let i = 1; i < reply.length; i += 2) named.push(decodeAdmission(key, reply[i]!, reply[i + 1]!));
     if (reply[0] === 'full') return { admitted: false, full: named };
     if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
-    await this.#setSession(session, now, true);
+    await this.#sessions.write(session, now, true);
     if (this.#cluster) {
       await Promise.all(
         named.map(({ tokenHash }) =>
@@ -241,28 +223,8 @@ export class RedisStore implements EvictStore {
     await this.#commands.command(['HDEL', key, ...tokenHashes.map(admissionField)], key);
   }
 
-  async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
-    const key = this.#keys.session(tokenHash);
-    const raw = await this.#commands.command(['GET', key], key);
-    if (raw === null || raw === undefined) {
-      // Only on a miss: a session written before the short keys, under the whole hash.
-      const before = this.#keys.sessionBeforeShortKeys(tokenHash);
-      if (before !== undefined)
-        return this.#retained(
-          before,
-          tokenHash,
-          await this.#commands.command(['GET', before], before),
-          this.#now(),
-        );
-    }
-    return this.#retained(key, tokenHash, raw, this.#now());
-  }
-
-  /** A session as read (GET's reply), unless there is none or its retention has passed. */
-  #retained(key: string, tokenHash: string, raw: unknown, now: number): SessionRecord | undefined {
-    if (raw === null || raw === undefined) return undefined;
-    const session = decodeSession(key, tokenHash, raw);
-    return session.retainUntilMs <= now ? undefined : session;
+  getSession(tokenHash: string): Promise<SessionRecord | undefined> {
+    return this.#sessions.read(tokenHash);
   }
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
@@ -296,7 +258,7 @@ export class RedisStore implements EvictStore {
     for (let i = 0; i + 1 < reply.entries.length; i += 2) {
       if (Number(reply.entries[i + 1]) > now) hashes.push(reply.entries[i]!);
     }
-    const found = await this.#getSessions(hashes);
+    const found = await this.#sessions.readAll(hashes);
     // An entry whose session is missing is skipped, not removed: it may be a putSession between its two writes.
     const items = found.filter(
       (s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now,
@@ -304,48 +266,12 @@ export class RedisStore implements EvictStore {
     return { items, cursor: reply.cursor };
   }
 
-  /**
-   * `getSession` of each: one MGET on one Redis; on a cluster, where each session lives in a slot of
-   * its own and MGET cannot span slots, one GET each, sent together.
-   */
-  async #getSessions(hashes: readonly string[]): Promise<(SessionRecord | undefined)[]> {
-    if (this.#cluster || hashes.length === 0) return Promise.all(hashes.map((hash) => this.getSession(hash)));
-    const keys = hashes.map((hash) => this.#keys.session(hash));
-    const raws = await this.#mget(keys);
-    // Those missing may have been written before the short keys, under the whole hash: one more MGET.
-    const missing: number[] = [];
-    for (let i = 0; i < raws.length; i += 1) {
-      const before = raws[i] == null ? this.#keys.sessionBeforeShortKeys(hashes[i]!) : undefined;
-      if (before !== undefined) {
-        missing.push(i);
-        keys[i] = before;
-      }
-    }
-    if (missing.length > 0) {
-      const found = await this.#mget(missing.map((i) => keys[i]!));
-      missing.forEach((i, j) => {
-        raws[i] = found[j];
-      });
-    }
-    const now = this.#now();
-    return raws.map((raw, i) => this.#retained(keys[i]!, hashes[i]!, raw, now));
-  }
-
-  async #mget(keys: string[]): Promise<unknown[]> {
-    const raws = await this.#commands.command(['MGET', ...keys], keys[0]);
-    if (!Array.isArray(raws) || raws.length !== keys.length)
-      throw new StoreCorruptError('unexpected reply from Redis for MGET of sessions');
-    return raws;
-  }
-
   async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
     const now = String(this.#now());
     // Each session in its own slot: one script each, sent together.
     await Promise.all(
       touches.map(({ tokenHash, atMs }) =>
-        this.#onSessionKey(tokenHash, (key) =>
-          this.#eval(TOUCH_SESSION, [key], [now, String(Math.floor(atMs))]),
-        ),
+        this.#sessions.run(tokenHash, TOUCH_SESSION, [now, String(Math.floor(atMs))]),
       ),
     );
   }
@@ -353,32 +279,11 @@ export class RedisStore implements EvictStore {
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
     const drops = this.#commands.connectionDrops();
     const now = String(this.#now());
-    const { key, reply } = await this.#onSessionKey(tokenHash, (key) =>
-      this.#eval(REVOKE_SESSION, [key], [now, String(atMs)]),
-    );
+    const { key, reply } = await this.#sessions.run(tokenHash, REVOKE_SESSION, [now, String(atMs)]);
     // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
     await this.#replicated(drops, key);
     // 0: on file past its retention.
     return reply === 0 ? undefined : decodeSession(key, tokenHash, reply);
-  }
-
-  /**
-   * Runs a script on a session's key, which replies nothing (a Lua false) when there is no such key;
-   * then, for a session written before the short keys, on the key of its whole hash. Returns the key
-   * it ran on last, and the reply from there.
-   */
-  async #onSessionKey(
-    tokenHash: string,
-    run: (key: string) => Promise<unknown>,
-  ): Promise<{ key: string; reply: unknown }> {
-    let key = this.#keys.session(tokenHash);
-    let reply = await run(key);
-    const before = isMissing(reply) ? this.#keys.sessionBeforeShortKeys(tokenHash) : undefined;
-    if (before !== undefined) {
-      key = before;
-      reply = await run(key);
-    }
-    return { key, reply: isMissing(reply) ? 0 : reply };
   }
 
   // Users
@@ -691,9 +596,4 @@ export class RedisStore implements EvictStore {
   #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     return runScript(this.#commands, script, keys, args);
   }
-}
-
-/** A Lua false: nil in RESP2, false or null in RESP3. */
-function isMissing(reply: unknown): boolean {
-  return reply === null || reply === undefined || reply === false;
 }
