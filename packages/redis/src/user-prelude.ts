@@ -39,53 +39,61 @@ local function live_expiry(raw, conns)
   return expires
 end
 
--- base64url's value of a character's byte, else nil.
-local function b64url_value(c)
-  if c >= 65 and c <= 90 then return c - 65 end
-  if c >= 97 and c <= 122 then return c - 71 end
-  if c >= 48 and c <= 57 then return c + 4 end
-  if c == 45 then return 62 end
-  if c == 95 then return 63 end
-  return nil
-end
-
 -- The 32 bytes of a token hash as the engine makes them (SHA-256 in base64url, 43 characters), else
--- nil: any other string, or one that \`b64url_encode\` would not give back as it is.
+-- nil: any other string, or one that \`b64url_encode\` would not give back as it is. Every session
+-- write runs it: the characters' values are told inline, without a call each.
 local function b64url_decode(s)
   if #s ~= 43 then return nil end
   local v = { string.byte(s, 1, 43) }
   for i = 1, 43 do
-    v[i] = b64url_value(v[i])
-    if v[i] == nil then return nil end
+    local c = v[i]
+    if c >= 97 and c <= 122 then c = c - 71
+    elseif c >= 65 and c <= 90 then c = c - 65
+    elseif c >= 48 and c <= 57 then c = c + 4
+    elseif c == 45 then c = 62
+    elseif c == 95 then c = 63
+    else return nil end
+    v[i] = c
   end
   -- The last character's two low bits are past the 256th bit: zero in the one spelling.
   if v[43] % 4 ~= 0 then return nil end
   v[44] = 0
-  local out = {}
+  local out, k = {}, 0
   for i = 1, 41, 4 do
     local n = ((v[i] * 64 + v[i + 1]) * 64 + v[i + 2]) * 64 + v[i + 3]
-    out[#out + 1] = math.floor(n / 65536)
-    out[#out + 1] = math.floor(n / 256) % 256
-    if i < 41 then out[#out + 1] = n % 256 end
+    local low = n % 256
+    n = (n - low) / 256
+    local mid = n % 256
+    out[k + 1], out[k + 2], out[k + 3] = (n - mid) / 256, mid, low
+    k = k + 3
   end
-  return string.char(unpack(out))
+  return string.char(unpack(out, 1, 32))
 end
-
-local B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 -- The 43 characters of base64url (no padding) of 32 bytes, as \`b64url_decode\` took them.
 local function b64url_encode(s)
   local b = { string.byte(s, 1, 32) }
   b[33] = 0
-  local out = {}
+  local out, k = {}, 0
   for i = 1, 31, 3 do
     local n = (b[i] * 256 + b[i + 1]) * 256 + b[i + 2]
-    out[#out + 1] = string.byte(B64URL, math.floor(n / 262144) + 1)
-    out[#out + 1] = string.byte(B64URL, math.floor(n / 4096) % 64 + 1)
-    out[#out + 1] = string.byte(B64URL, math.floor(n / 64) % 64 + 1)
-    if i < 31 then out[#out + 1] = string.byte(B64URL, n % 64 + 1) end
+    local d = n % 64
+    n = (n - d) / 64
+    local c = n % 64
+    n = (n - c) / 64
+    local bb = n % 64
+    out[k + 1], out[k + 2], out[k + 3], out[k + 4] = (n - bb) / 64, bb, c, d
+    k = k + 4
   end
-  return string.char(unpack(out))
+  for i = 1, 43 do
+    local x = out[i]
+    if x < 26 then out[i] = x + 65
+    elseif x < 52 then out[i] = x + 71
+    elseif x < 62 then out[i] = x - 4
+    elseif x == 62 then out[i] = 45
+    else out[i] = 95 end
+  end
+  return string.char(unpack(out, 1, 43))
 end
 
 -- The session index entry the user's hash holds (field \`s\`, see \`keys.ts\`): its retainUntilMs, and
