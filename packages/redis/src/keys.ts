@@ -114,7 +114,7 @@ export interface UserKeys {
  * How many characters of a token hash name its session's key (120 bits of its SHA-256). Enough for
  * a lookup key: the hash is of a random token, so finding another token whose hash shares a key's
  * 120 bits costs about 2^120 hashes, and among a billion sessions two share one with a chance of
- * about 1e-19. The session's identity stays the whole hash (every method takes it, every record
+ * under 1e-18. The session's identity stays the whole hash (every method takes it, every record
  * returned carries it); the key is where to look.
  */
 export const SESSION_KEY_HASH_CHARS = 20;
@@ -166,7 +166,8 @@ export class KeyLayout {
 
   /**
    * A session's key: for a token hash as the engine makes them (`hashToken`: SHA-256, 43 characters
-   * of base64url), its first `SESSION_KEY_HASH_CHARS` characters; any other string whole.
+   * of base64url), its first `SESSION_KEY_HASH_CHARS` characters; any other string whole (one of 20
+   * such characters would share the key of the hashes it begins: the engine passes none).
    */
   session(tokenHash: string): string {
     const part = isTokenHash(tokenHash)
