@@ -116,7 +116,8 @@ async function redisPerRecord(options: BenchOptions, sessions: number): Promise<
     // The keys a session of a user can have (packages/redis/src/keys.ts): its string, its user's
     // hash, and the user's sorted set of sessions (which a first session may not need).
     const kinds = [
-      { name: 'session string', key: (i: number, hash = token(i)) => `${prefix}{s:${hash}}` },
+      // A session's key holds the first 20 characters of its token hash.
+      { name: 'session string', key: (i: number, hash = token(i)) => `${prefix}{s:${hash.slice(0, 20)}}` },
       { name: 'user hash', key: (i: number) => `${prefix}{u:${uid(i)}}:user` },
       { name: 'sessions sorted set', key: (i: number) => `${prefix}{u:${uid(i)}}:sessions` },
     ];

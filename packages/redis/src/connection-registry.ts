@@ -44,7 +44,7 @@ export type NodeTable = Map<number, { incarnation: string; expiresAtMs: number; 
 /** Nodes whose incarnation is remembered (see `#incarnations`) before the memory starts afresh. */
 const NODES_REMEMBERED = 1_024;
 
-/** What the registry shares with its store: the client, the key layout and the clock. */
+/** What the registry (and `SessionKeys`) share with their store: the client, the key layout and the clock. */
 export interface RegistryContext {
   commands: RedisCommands;
   keys: KeyLayout;

@@ -10,7 +10,13 @@
  *                                 first session is indexed in the user's hash instead (`s`, below):
  *                                 a key less for the commonest user, the set comes with the second
  * - `<prefix>{u:<uid>}:push`      hash: kind → push token record (JSON)
- * - `<prefix>{s:<tokenHash>}`     string: session record (below)
+ * - `<prefix>{s:<hashStart>}`     string: session record (below), under the first 20 characters of
+ *                                 its token hash (`SESSION_KEY_HASH_CHARS`: 30 bytes with `evict:`,
+ *                                 which keeps the key's allocation in Redis's smallest class for it);
+ *                                 a token hash not shaped as the engine's (43 characters of base64url)
+ *                                 is the key's whole. Sessions written before were under the whole
+ *                                 hash: read there on a miss (and touched or revoked there), and
+ *                                 deleted there by the next write of the session
  * - `<prefix>{r:<key>}:<windowStartMs>`  integer: hits in one rate-limit window
  * - `<prefix>{nodes}`             hash: nodeId → node record, `<incarnation> <expiresAtMs>
  *                                 <generation>`; no TTL (a lapsed record stays, so that its
@@ -52,7 +58,9 @@
  *   - `e`: the user's `expiresAtMs`;
  *   - `c`: the cutoff of all devices, `<atMs> <reason>` (`kicked` or `device_quit`);
  *   - `c:<deviceFlag>`: the cutoff of one device, the same way;
- *   - `d:<deviceFlag>`: the device record, `<lastIssuedAtMs> <expiresAtMs>`;
+ *   - `d:<deviceFlag>`: the device record, `<lastIssuedAt>:<expiresAt>`, each instant as a
+ *     connection's `connectedAt` is written (base 36, or `~` and the decimal). Written before as
+ *     `<lastIssuedAtMs> <expiresAtMs>` (decimal, space-separated), which is read as it is;
  *   - `<nodeId>:<connId>`: a connection, `<deviceFlag> <connectedAt> <generation>`: the connId in
  *     base 36 (`0-9a-z`, a leading `-` if negative), `connectedAt` is `connectedAtMs` in base 36
  *     when it is a safe integer, else `~` and the decimal, and the generation is its node
@@ -62,8 +70,14 @@
  *     allocator, where a byte more would make it 48. A connection registered with details adds
  *     four lines: its session id, device id, IP and port, each empty when absent;
  *   - `n`: how many connections the hash holds, kept only beside `e` (absent: none).
- *   - `s`: the session index while the user's sessions on file are one: `<retainUntil> <tokenHash>`,
- *     the instant as a connection's `connectedAt` is written (base 36, or `~` and the decimal). A
+ *   - `s`: the session index while the user's sessions on file are one: `<retainUntil>:<32 bytes>`,
+ *     the instant as a connection's `connectedAt` is written (base 36, or `~` and the decimal), then
+ *     the token hash's SHA-256 as bytes, not its 43 characters of base64url: the whole hash, as
+ *     listing needs it, and 11 bytes less, which with the device record in base 36 keeps the hash of
+ *     a user's first session (`e`, `d:1`, `s`) within 96 bytes of listpack (`MEMORY USAGE` 168, 184
+ *     otherwise). Lua turns it back into base64url for every reply: what JavaScript reads is text. A
+ *     token hash of another shape is kept as text, `<retainUntil> <tokenHash>`, as every one was
+ *     before (told apart by the separator, which no instant holds, and the 32 bytes' length). A
  *     write of another session moves it to the sorted set, where every later one goes until the set
  *     is gone (so the hash never holds more than one, and every write stays O(log n) in the set).
  *     The index outlives the user, so the hash lives as long as `s` does: a user that lapses or is
@@ -95,6 +109,22 @@ export interface UserKeys {
   sessions: string;
   push: string;
 }
+
+/**
+ * How many characters of a token hash name its session's key (120 bits of its SHA-256). Enough for
+ * a lookup key: the hash is of a random token, so finding another token whose hash shares a key's
+ * 120 bits costs about 2^120 hashes, and among a billion sessions two share one with a chance of
+ * under 1e-18. The session's identity stays the whole hash (every method takes it, every record
+ * returned carries it); the key is where to look.
+ */
+export const SESSION_KEY_HASH_CHARS = 20;
+
+/** A token hash as the engine makes them: SHA-256 in base64url, 43 characters. */
+export function isTokenHash(tokenHash: string): boolean {
+  return tokenHash.length === 43 && TOKEN_HASH.test(tokenHash);
+}
+
+const TOKEN_HASH = /^[\w-]{43}$/;
 
 /** How many connIds one bucket of a node incarnation's index covers. */
 export const INDEX_BUCKET_SIZE = 512;
@@ -134,8 +164,24 @@ export class KeyLayout {
     return `${this.prefix}{n:${nodeId}}:${generation}:${bucket}`;
   }
 
+  /**
+   * A session's key: for a token hash as the engine makes them (`hashToken`: SHA-256, 43 characters
+   * of base64url), its first `SESSION_KEY_HASH_CHARS` characters; any other string whole (one of 20
+   * such characters would share the key of the hashes it begins: the engine passes none).
+   */
   session(tokenHash: string): string {
-    return `${this.prefix}{s:${encodeKeyPart(tokenHash)}}`;
+    const part = isTokenHash(tokenHash)
+      ? tokenHash.slice(0, SESSION_KEY_HASH_CHARS)
+      : encodeKeyPart(tokenHash);
+    return `${this.prefix}{s:${part}}`;
+  }
+
+  /**
+   * Where the session was written before its key held a part of the hash only: the whole hash, or
+   * undefined when that is the key `session` names already.
+   */
+  sessionBeforeShortKeys(tokenHash: string): string | undefined {
+    return isTokenHash(tokenHash) ? `${this.prefix}{s:${tokenHash}}` : undefined;
   }
 
   counter(key: string, windowStartMs: number): string {

@@ -37,18 +37,6 @@ export function encodeConnection(c: ConnectionRecord, generation: string): strin
 /** A connection as stored: its record, with its node incarnation's generation for the incarnation. */
 export type StoredConnection = Omit<ConnectionRecord, 'incarnation'> & { generation: string };
 
-/**
- * The session index entry a user's hash holds (field `s`, see `keys.ts`): `<retainUntil> <tokenHash>`,
- * the instant as `encodeTime` writes it.
- */
-export function decodeIndexEntry(key: string, raw: string): { tokenHash: string; retainUntilMs: number } {
-  const space = raw.indexOf(' ');
-  const retainUntilMs = space > 0 ? decodeTime(raw.slice(0, space)) : undefined;
-  if (retainUntilMs === undefined || space === raw.length - 1)
-    throw new StoreCorruptError(`unreadable session index entry in Redis at ${key}`);
-  return { tokenHash: raw.slice(space + 1), retainUntilMs };
-}
-
 /** An instant in base 36 when it is a safe integer, else in decimal after `~`. */
 function encodeTime(atMs: number): string {
   return Number.isSafeInteger(atMs) ? atMs.toString(36) : `~${atMs}`;
@@ -143,19 +131,26 @@ export function numberOf(raw: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/**
+ * A record's fields and how to read its instants: `layout` (instants as `encodeTime` writes them),
+ * else `before`, the layout written before it (decimal instants).
+ */
+function matchLayout(
+  raw: string,
+  layout: RegExp,
+  before: RegExp,
+): [RegExpExecArray | null, (raw: string | undefined) => number | undefined] {
+  const match = layout.exec(raw);
+  return match === null ? [before.exec(raw), numberOf] : [match, decodeTime];
+}
+
 /** A session's first line, its instants as `encodeTime` writes them (see `encodeSession`). */
 const SESSION = /^([^:\s]+):([^:]*):([^:]*):([^:]*):([^:]*):([\s\S]*)$/;
 /** A session's first line as written before `SESSION`: space-separated decimals. */
 const DECIMAL_SESSION = /^(\S+) (\S+) (\S+) (\S+) (\S+) ([\s\S]*)$/;
 
 export function decodeSession(key: string, tokenHash: string, raw: unknown): SessionRecord {
-  const value = text(raw) ?? '';
-  let match = SESSION.exec(value);
-  let time = decodeTime;
-  if (match === null) {
-    match = DECIMAL_SESSION.exec(value);
-    time = numberOf;
-  }
+  const [match, time] = matchLayout(text(raw) ?? '', SESSION, DECIMAL_SESSION);
   const deviceFlag = numberOf(match?.[1]);
   const issuedAtMs = time(match?.[2]);
   const expiresAtMs = time(match?.[3]);
@@ -196,7 +191,8 @@ export function decodeSession(key: string, tokenHash: string, raw: unknown): Ses
 }
 
 const CUTOFF = /^(\S+) (kicked|device_quit)$/;
-const DEVICE = /^(\S+) (\S+)$/;
+const DEVICE = /^([^:\s]+):([^:\s]+)$/;
+const DECIMAL_DEVICE = /^(\S+) (\S+)$/;
 
 function decodeCutoff(key: string, field: string, raw: string): Cutoff {
   const match = CUTOFF.exec(raw);
@@ -206,10 +202,11 @@ function decodeCutoff(key: string, field: string, raw: string): Cutoff {
   return { atMs, reason: match[2] as Cutoff['reason'] };
 }
 
+/** A device record: `<lastIssuedAt>:<expiresAt>` as `encodeTime` writes them, or decimal and space-separated as written before. */
 function decodeDevice(key: string, field: string, raw: string): DeviceRecord {
-  const match = DEVICE.exec(raw);
-  const lastIssuedAtMs = numberOf(match?.[1]);
-  const expiresAtMs = numberOf(match?.[2]);
+  const [match, time] = matchLayout(raw, DEVICE, DECIMAL_DEVICE);
+  const lastIssuedAtMs = time(match?.[1]);
+  const expiresAtMs = time(match?.[2]);
   if (lastIssuedAtMs === undefined || expiresAtMs === undefined) {
     throw new StoreCorruptError(`unreadable ${field} in Redis at ${key}`);
   }

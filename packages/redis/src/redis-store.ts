@@ -35,19 +35,19 @@ import {
   connectionField,
   decodeAdmission,
   decodeConnection,
-  decodeIndexEntry,
   decodePushToken,
   decodeSession,
   decodeUser,
   encodeCutoff,
-  encodeSession,
   parseMessage,
   type StoredConnection,
 } from './records.js';
 import type { ClientKind, RedisCommands } from './redis-commands.js';
 import { pairs, scanReply, stringList, text } from './replies.js';
+import { SessionKeys } from './session-keys.js';
 import {
   ADMIT_SESSION,
+  INDEXED_SESSION,
   RAISE_CUTOFF,
   RECORD_SESSION,
   REVOKE_SESSION,
@@ -105,6 +105,8 @@ export class RedisStore implements EvictStore {
   #closing: Promise<void> | undefined;
   /** Connections, the node table and the sweep. */
   readonly #connections: ConnectionRegistry;
+  /** The sessions' own keys. */
+  readonly #sessions: SessionKeys;
 
   constructor(options: RedisStoreOptions) {
     const resolved = parseOptions(options);
@@ -115,12 +117,14 @@ export class RedisStore implements EvictStore {
     this.#cluster = resolved.clientKind === 'ioredis-cluster' || resolved.clientKind === 'node-redis-cluster';
     this.#subscriberSource = resolved.subscriber;
     this.prefix = resolved.keys.prefix;
-    this.#connections = new ConnectionRegistry({
+    const context = {
       commands: resolved.commands,
       keys: resolved.keys,
       clock: resolved.clock,
       cluster: this.#cluster,
-    });
+    };
+    this.#connections = new ConnectionRegistry(context);
+    this.#sessions = new SessionKeys(context);
   }
 
   /**
@@ -167,22 +171,7 @@ export class RedisStore implements EvictStore {
     // session that the user's records do not know of (a device quit would miss it). The two live in
     // different slots, so one script cannot write both on a cluster.
     await this.#userScript(RECORD_SESSION, session.uid, recordArgs(session, now));
-    await this.#setSession(session, now);
-  }
-
-  /** The session's own key (after its user's side): written until its retention, or deleted past it. */
-  async #setSession(
-    session: SessionRecord,
-    now: number,
-    governed = session.governed === true,
-  ): Promise<void> {
-    const key = this.#keys.session(session.tokenHash);
-    if (session.retainUntilMs <= now) {
-      await this.#commands.command(['DEL', key], key);
-      return;
-    }
-    const ttlMs = Math.ceil(session.retainUntilMs - now) + GRACE_MS;
-    await this.#commands.command(['SET', key, encodeSession(session, governed), 'PX', String(ttlMs)], key);
+    await this.#sessions.write(session, now);
   }
 
   async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
@@ -207,7 +196,7 @@ export class RedisStore implements EvictStore {
     for (let i = 1; i < reply.length; i += 2) named.push(decodeAdmission(key, reply[i]!, reply[i + 1]!));
     if (reply[0] === 'full') return { admitted: false, full: named };
     if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
-    await this.#setSession(session, now, true);
+    await this.#sessions.write(session, now, true);
     if (this.#cluster) {
       await Promise.all(
         named.map(({ tokenHash }) =>
@@ -234,16 +223,8 @@ export class RedisStore implements EvictStore {
     await this.#commands.command(['HDEL', key, ...tokenHashes.map(admissionField)], key);
   }
 
-  async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
-    const key = this.#keys.session(tokenHash);
-    return this.#retained(key, tokenHash, await this.#commands.command(['GET', key], key), this.#now());
-  }
-
-  /** A session as read (GET's reply), unless there is none or its retention has passed. */
-  #retained(key: string, tokenHash: string, raw: unknown, now: number): SessionRecord | undefined {
-    if (raw === null || raw === undefined) return undefined;
-    const session = decodeSession(key, tokenHash, raw);
-    return session.retainUntilMs <= now ? undefined : session;
+  getSession(tokenHash: string): Promise<SessionRecord | undefined> {
+    return this.#sessions.read(tokenHash);
   }
 
   async listSessions(uid: string): Promise<SessionRecord[]> {
@@ -266,11 +247,8 @@ export class RedisStore implements EvictStore {
     if (cursor === undefined) {
       // The first page also reads the entry the user's hash holds (its one session, see `keys.ts`),
       // before the sorted set: an entry that moves between the two meanwhile is in the set by then.
-      const raw = text(await this.#commands.command(['HGET', keys.user, 's'], keys.user));
-      if (raw !== undefined) {
-        const entry = decodeIndexEntry(keys.user, raw);
-        if (entry.retainUntilMs > now) hashes.push(entry.tokenHash);
-      }
+      const indexed = text(await this.#userScript(INDEXED_SESSION, uid, [String(now)]));
+      if (indexed !== undefined) hashes.push(indexed);
     }
     const reply = scanReply(
       await this.#commands.command(['ZSCAN', key, cursor ?? '0', 'COUNT', String(count)], key),
@@ -280,7 +258,7 @@ export class RedisStore implements EvictStore {
     for (let i = 0; i + 1 < reply.entries.length; i += 2) {
       if (Number(reply.entries[i + 1]) > now) hashes.push(reply.entries[i]!);
     }
-    const found = await this.#getSessions(hashes);
+    const found = await this.#sessions.readAll(hashes);
     // An entry whose session is missing is skipped, not removed: it may be a putSession between its two writes.
     const items = found.filter(
       (s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now,
@@ -288,40 +266,24 @@ export class RedisStore implements EvictStore {
     return { items, cursor: reply.cursor };
   }
 
-  /**
-   * `getSession` of each: one MGET on one Redis; on a cluster, where each session lives in a slot of
-   * its own and MGET cannot span slots, one GET each, sent together.
-   */
-  async #getSessions(hashes: readonly string[]): Promise<(SessionRecord | undefined)[]> {
-    if (this.#cluster || hashes.length === 0) return Promise.all(hashes.map((hash) => this.getSession(hash)));
-    const keys = hashes.map((hash) => this.#keys.session(hash));
-    const raws = await this.#commands.command(['MGET', ...keys], keys[0]);
-    if (!Array.isArray(raws) || raws.length !== keys.length)
-      throw new StoreCorruptError('unexpected reply from Redis for MGET of sessions');
-    const now = this.#now();
-    return raws.map((raw, i) => this.#retained(keys[i]!, hashes[i]!, raw, now));
-  }
-
   async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
     const now = String(this.#now());
     // Each session in its own slot: one script each, sent together.
     await Promise.all(
       touches.map(({ tokenHash, atMs }) =>
-        this.#eval(TOUCH_SESSION, [this.#keys.session(tokenHash)], [now, String(Math.floor(atMs))]),
+        this.#sessions.run(tokenHash, TOUCH_SESSION, [now, String(Math.floor(atMs))]),
       ),
     );
   }
 
   async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
-    const key = this.#keys.session(tokenHash);
     const drops = this.#commands.connectionDrops();
-    const raw = await this.#eval(REVOKE_SESSION, [key], [String(this.#now()), String(atMs)]);
+    const now = String(this.#now());
+    const { key, reply } = await this.#sessions.run(tokenHash, REVOKE_SESSION, [now, String(atMs)]);
     // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
     await this.#replicated(drops, key);
-    // A Lua false is nil in RESP2, and may arrive as false or null in RESP3.
-    return raw === null || raw === undefined || raw === false
-      ? undefined
-      : decodeSession(key, tokenHash, raw);
+    // 0: on file past its retention.
+    return reply === 0 ? undefined : decodeSession(key, tokenHash, reply);
   }
 
   // Users

@@ -12,6 +12,22 @@ return 1
 `,
 );
 
+/**
+ * The session the user's hash indexes (field \`s\`, see \`keys.ts\`), while its retention lasts: its
+ * token hash in base64url (what JavaScript reads is text, while the field may hold the hash's bytes),
+ * else nothing. ARGV: now.
+ */
+export const INDEXED_SESSION = script(
+  'indexedSession',
+  `${USER}
+local raw = redis.call('HGET', user_key, 's')
+if not raw then return false end
+local until_ms, hash = index_entry(raw, true)
+if until_ms <= now then return false end
+return hash
+`,
+);
+
 /** ARGV: now, field (`c` or `c:<flag>`), cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs. Atomic maximum. */
 export const RAISE_CUTOFF = script(
   'raiseCutoff',
@@ -40,7 +56,7 @@ local function record_session(expires, field, device_raw, index_raw, ...)
     if last > issued then issued = last end
     if longest > until_ms then until_ms = longest end
   end
-  local args = { field, fmt(issued) .. ' ' .. fmt(until_ms) }
+  local args = { field, device_value(issued, until_ms) }
   for _, v in ipairs(index_session(index_raw)) do args[#args + 1] = v end
   for _, v in ipairs({ ... }) do args[#args + 1] = v end
   keep_user(expires, tonumber(ARGV[4]), unpack(args))
@@ -172,7 +188,7 @@ return pushed
 
 /**
  * Marks a live session revoked, keeping the first time and the key's TTL; returns the record as it
- * was. The record: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt or - or +>:<uid>`,
+ * was (nothing when there is no such key, 0 when its retention has passed). The record: `<deviceFlag>:<issuedAt>:<expiresAt>:<retainUntil>:<revokedAt or - or +>:<uid>`,
  * the instants in base 36 (see `encodeSession`), or as written before that layout, the same fields
  * space-separated in decimal; a record is rewritten in its own layout. KEYS: session. ARGV: now, atMs.
  */
@@ -191,7 +207,7 @@ local until_ms = retain and time(retain)
 if not (num(flag) and time(issued) and time(expires) and until_ms and (revoked == '-' or revoked == '+' or time(revoked))) then
   corrupt(KEYS[1], 'session')
 end
-if until_ms <= now then return false end
+if until_ms <= now then return 0 end
 if revoked == '-' or revoked == '+' then
   -- Rebuilt from the fields as read: the numbers keep their exact digits.
   local at = sep == ':' and to36(tonumber(ARGV[2])) or ARGV[2]
@@ -203,7 +219,7 @@ return raw
 
 /**
  * Raises a session's last-seen time (it only grows), keeping the rest of the record and its TTL;
- * a session not on file or past its retention is left alone. The record's tail: the uid, then a
+ * a session not on file (reply: nothing) or past its retention is left alone. The record's tail: the uid, then a
  * details line (`-` for none), then the last-seen line, decimal (see `encodeSession`). KEYS:
  * session. ARGV: now, atMs.
  */
@@ -211,7 +227,7 @@ export const TOUCH_SESSION = script(
   'touchSession',
   `${COMMON}
 local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
+if not raw then return false end
 local sep, time = ':', from36
 local numbers, retain, rest = string.match(raw, '^([^:%s]+:[^:]*:[^:]*:([^:]*):[^:]*):(.*)$')
 if not numbers then

@@ -39,13 +39,83 @@ local function live_expiry(raw, conns)
   return expires
 end
 
--- The session index entry the user's hash holds (field \`s\`, \`<retainUntil> <tokenHash>\`, see
--- \`keys.ts\`): its retainUntilMs and token hash.
-local function index_entry(raw)
-  local at, hash = string.match(raw, '^(%S+) (.+)$')
+-- The 32 bytes of a token hash as the engine makes them (SHA-256 in base64url, 43 characters), else
+-- nil: any other string, or one that \`b64url_encode\` would not give back as it is. Every session
+-- write runs it: the characters' values are told inline, without a call each.
+local function b64url_decode(s)
+  if #s ~= 43 then return nil end
+  local v = { string.byte(s, 1, 43) }
+  for i = 1, 43 do
+    local c = v[i]
+    if c >= 97 and c <= 122 then c = c - 71
+    elseif c >= 65 and c <= 90 then c = c - 65
+    elseif c >= 48 and c <= 57 then c = c + 4
+    elseif c == 45 then c = 62
+    elseif c == 95 then c = 63
+    else return nil end
+    v[i] = c
+  end
+  -- The last character's two low bits are past the 256th bit: zero in the one spelling.
+  if v[43] % 4 ~= 0 then return nil end
+  v[44] = 0
+  local out, k = {}, 0
+  for i = 1, 41, 4 do
+    local n = ((v[i] * 64 + v[i + 1]) * 64 + v[i + 2]) * 64 + v[i + 3]
+    local low = n % 256
+    n = (n - low) / 256
+    local mid = n % 256
+    out[k + 1], out[k + 2], out[k + 3] = (n - mid) / 256, mid, low
+    k = k + 3
+  end
+  return string.char(unpack(out, 1, 32))
+end
+
+-- The 43 characters of base64url (no padding) of 32 bytes, as \`b64url_decode\` took them.
+local function b64url_encode(s)
+  local b = { string.byte(s, 1, 32) }
+  b[33] = 0
+  local out, k = {}, 0
+  for i = 1, 31, 3 do
+    local n = (b[i] * 256 + b[i + 1]) * 256 + b[i + 2]
+    local d = n % 64
+    n = (n - d) / 64
+    local c = n % 64
+    n = (n - c) / 64
+    local bb = n % 64
+    out[k + 1], out[k + 2], out[k + 3], out[k + 4] = (n - bb) / 64, bb, c, d
+    k = k + 4
+  end
+  for i = 1, 43 do
+    local x = out[i]
+    if x < 26 then out[i] = x + 65
+    elseif x < 52 then out[i] = x + 71
+    elseif x < 62 then out[i] = x - 4
+    elseif x == 62 then out[i] = 45
+    else out[i] = 95 end
+  end
+  return string.char(unpack(out, 1, 43))
+end
+
+-- The session index entry the user's hash holds (field \`s\`, see \`keys.ts\`): its retainUntilMs, and
+-- with \`as_text\` its token hash in base64url. Two layouts: \`<retainUntil>:<32 bytes>\` for a token
+-- hash as the engine makes them, \`<retainUntil> <tokenHash>\` for any other (and as written before).
+local function index_entry(raw, as_text)
+  local at, hash = string.match(raw, '^([^:%s]+):(.*)$')
+  if at and #hash == 32 then
+    if as_text then hash = b64url_encode(hash) end
+  else
+    at, hash = string.match(raw, '^(%S+) (.+)$')
+  end
   local until_ms = at and from36(at)
   if until_ms == nil then corrupt(user_key, 's') end
   return until_ms, hash
+end
+
+-- The field \`s\`'s value for a session's token hash (text) and retainUntilMs (see \`index_entry\`).
+local function index_value(hash, until_ms)
+  local packed = b64url_decode(hash)
+  if packed then return to36(until_ms) .. ':' .. packed end
+  return to36(until_ms) .. ' ' .. hash
 end
 
 -- What \`index_session\` left in the user's hash, when it ran (the entry's retainUntilMs, 0 for none):
@@ -129,12 +199,24 @@ local function cutoff_at(field, raw)
   return n
 end
 
--- The times of a device on file (\`<lastIssuedAtMs> <expiresAtMs>\`).
+-- The times of a device on file: \`<lastIssuedAt>:<expiresAt>\` in base 36 (as \`to36\` writes them),
+-- or \`<lastIssuedAtMs> <expiresAtMs>\` in decimal as written before.
 local function device_times(field, raw)
-  local a, b = string.match(raw, '^(%S+) (%S+)$')
-  local issued, expires = num(a), num(b)
+  local issued, expires
+  local a, b = string.match(raw, '^([^:%s]+):([^:%s]+)$')
+  if a then
+    issued, expires = from36(a), from36(b)
+  else
+    a, b = string.match(raw, '^(%S+) (%S+)$')
+    issued, expires = num(a), num(b)
+  end
   if issued == nil or expires == nil then corrupt(user_key, field) end
   return issued, expires
+end
+
+-- A device record as \`device_times\` reads it.
+local function device_value(issued, expires)
+  return to36(issued) .. ':' .. to36(expires)
 end
 
 -- A connection on file (\`<deviceFlag> <connectedAt> <generation>\`, then its details' lines, see
@@ -162,13 +244,13 @@ end
 local function index_session(raw)
   local hash, until_ms = ARGV[5], tonumber(ARGV[6])
   local held_until, held
-  if raw then held_until, held = index_entry(raw) end
+  if raw then held_until, held = index_entry(raw, true) end
   if held and (held_until <= now or held == hash) then held = nil end
   index_written = 0
   if not held and redis.call('EXISTS', KEYS[2]) == 0 then
     if until_ms > now then
       index_written = until_ms
-      return { 's', to36(until_ms) .. ' ' .. hash }
+      return { 's', index_value(hash, until_ms) }
     end
     if raw then redis.call('HDEL', user_key, 's') end
     return {}

@@ -329,10 +329,10 @@ for (const library of CLIENT_LIBRARIES) {
         const userKeys = Object.values(new KeyLayout(prefix).user(uid));
         const onUser = sent.mock.calls
           .map((call: unknown[]) => (Array.isArray(call[0]) ? call[0] : call).map(String))
-          .filter((args) => userKeys.includes(args[1]!))
+          .filter((args) => userKeys.includes(args[args[0]!.toUpperCase() === 'EVALSHA' ? 3 : 1]!))
           .map((args) => args[0]!.toUpperCase());
-        // HGET: the one index entry a user's hash may hold (`s`), read with the first page.
-        expect(new Set(onUser)).toEqual(new Set(['HGET', 'HSCAN', 'ZSCAN']));
+        // EVALSHA: the one index entry a user's hash may hold (`s`), read with the first page.
+        expect(new Set(onUser)).toEqual(new Set(['EVALSHA', 'HSCAN', 'ZSCAN']));
       } finally {
         sent.mockRestore();
       }
@@ -564,7 +564,7 @@ for (const library of CLIENT_LIBRARIES) {
         e: String(expiresAtMs),
         c: `${t} kicked`,
         'c:3': `${t + 1} device_quit`,
-        'd:3': `${t} ${expiresAtMs}`,
+        'd:3': `${b36(t)}:~${expiresAtMs}`,
         // The user's one session's index entry: its retainUntilMs in base 36, then its token hash.
         s: `${(9e15).toString(36)} ${s.tokenHash}`,
       });
