@@ -9,8 +9,8 @@ import {
   headerValue,
   jsonResponse,
 } from '../http/types.js';
-import { secretsEqual } from '../secrets.js';
 import type { DeviceLevel } from '../model.js';
+import { secretsEqual } from '../secrets.js';
 import {
   isDeviceFlag,
   isPositiveSafeInteger,
@@ -268,7 +268,10 @@ export function wukongimFamily(engine: Evict, rawOptions: WukongimOptions | unde
           ip: c.ip ?? '',
           port: c.port ?? 0,
           uptime: wukongimUptime(nowMs - c.connectedAtMs),
-          device: wukongimDevice(c.deviceFlag, c.sessionId === undefined ? undefined : levels.get(c.sessionId)),
+          device: wukongimDevice(
+            c.deviceFlag,
+            c.sessionId === undefined ? undefined : levels.get(c.sessionId),
+          ),
           device_id: c.deviceId ?? '',
           proxy_type_format: c.nodeId === engine.nodeId ? '本地连接' : `源节点：${c.nodeId}`,
           node_id: c.nodeId,
