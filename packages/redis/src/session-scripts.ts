@@ -53,7 +53,7 @@ export const RECORD_SESSION = script(
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n', 's')
-local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
+local expires = read_user_expiry(got[1], got[3])
 record_session(expires, field, got[2], got[4])
 return 1
 `,
@@ -75,7 +75,7 @@ export const ADMIT_SESSION = script(
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c', 's')
-local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
+local expires = read_user_expiry(got[1], got[3])
 -- An admission as read, an array (one small table each): { field, value, class, flag, issued }.
 local function older(x, y)
   if x[5] ~= y[5] then return x[5] < y[5] end
