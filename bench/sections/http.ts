@@ -27,7 +27,7 @@ import type { LoadResult, LoadSpec } from '../servers/load.js';
 import type { Mode } from '../servers/server.js';
 import { nodeArgsFor } from '../support/compile.js';
 import { processCpuMs } from '../support/cpu.js';
-import { commandsRun } from '../support/redis-stats.js';
+import { commandsRun, redisCpuUs } from '../support/redis-stats.js';
 import { NAMES, type Running, startServer, stopServer } from '../support/servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -233,11 +233,7 @@ async function startMeter(options: BenchOptions): Promise<Meter> {
   return {
     url,
     own: own !== undefined,
-    async cpuUs() {
-      const info = await client.info('cpu');
-      const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1]);
-      return (field('used_cpu_sys') + field('used_cpu_user')) * 1e6;
-    },
+    cpuUs: () => redisCpuUs(client),
     commands: () => commandsRun(client),
     async close() {
       client.disconnect();

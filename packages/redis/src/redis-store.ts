@@ -189,8 +189,9 @@ export class RedisStore implements EvictStore {
     // One Redis: announced by the script (a cluster publishes through its routing key, after).
     if (this.#cluster) args.push('', '', '');
     else args.push(this.#keys.channel, session.uid, String(request.fromNodeId));
-    const reply = stringList(await this.#userScript(ADMIT_SESSION, session.uid, args), 'admitSession');
-    const key = this.#keys.user(session.uid).user;
+    const userKeys = this.#keys.user(session.uid);
+    const reply = stringList(await this.#eval(ADMIT_SESSION, userKeyList(userKeys), args), 'admitSession');
+    const key = userKeys.user;
     if (reply.length % 2 === 0) throw new StoreCorruptError('unexpected reply from Redis for admitSession');
     const named: Admission[] = [];
     for (let i = 1; i < reply.length; i += 2) named.push(decodeAdmission(key, reply[i]!, reply[i + 1]!));
@@ -212,7 +213,8 @@ export class RedisStore implements EvictStore {
     }
     // Sessions pushed out are rejected from now on, a revocation as durable as a kick's; announced
     // first, as a kick is.
-    if (named.length > 0) await this.#replicated(drops, key, this.#keys.session(session.tokenHash));
+    if (named.length > 0 && this.#waitForReplicas !== undefined)
+      await this.#replicated(drops, key, this.#keys.session(session.tokenHash));
     return { admitted: true, replaced: named };
   }
 

@@ -69,7 +69,7 @@ export const RECORD_SESSION = script(
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n', 's')
-local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
+local expires = read_user_expiry(got[1], got[3])
 record_session(expires, field, got[2], got[4])
 return 1
 `,
@@ -91,10 +91,11 @@ export const ADMIT_SESSION = script(
   `${USER}${RECORD}
 local field = 'd:' .. ARGV[2]
 local got = redis.call('HMGET', user_key, 'e', field, 'n', 'c', 's')
-local expires = open_expiry(live_expiry(got[1], conn_count(got[1], got[3])))
+local expires = read_user_expiry(got[1], got[3])
+-- An admission as read, an array (one small table each): { field, value, class, flag, issued }.
 local function older(x, y)
-  if x.issued ~= y.issued then return x.issued < y.issued end
-  return x.hash < y.hash
+  if x[5] ~= y[5] then return x[5] < y[5] end
+  return x[1] < y[1]
 end
 -- The admissions that count, oldest first (by issue time, then hash): live, and issued after every
 -- cutoff that applies to them (admissionCounts). Those that no longer count are dropped with this
@@ -120,6 +121,7 @@ if expires ~= 0 then
       end
     end
   end
+  local own = 'a:' .. ARGV[5]
   for i = 1, #items, 2 do
     local name, value = items[i], items[i + 1]
     if string.byte(name) == 99 then -- 'c': a device's cutoff
@@ -129,25 +131,28 @@ if expires ~= 0 then
       local class, flag, issued, until_ms =
         string.match(value, '^(%S+) (%d+) (%-?%d+%.?%d*) (%-?%d+%.?%d*)$')
       if not class then corrupt(user_key, name) end
-      local e = { hash = string.sub(name, 3), name = name, value = value, class = class, flag = flag, issued = tonumber(issued), expires = tonumber(until_ms) }
-      if e.hash ~= ARGV[5] then
-        if e.expires > now then live[#live + 1] = e else dropped[#dropped + 1] = name end
+      if name ~= own then
+        if tonumber(until_ms) > now then
+          live[#live + 1] = { name, value, class, flag, tonumber(issued) }
+        else
+          dropped[#dropped + 1] = name
+        end
       end
     end
   end
-  table.sort(live, older)
+  if #live > 1 then table.sort(live, older) end
   local user_cut = got[4] and cutoff_at('c', got[4]) or nil
   for _, e in ipairs(live) do
-    local cut = cuts['c:' .. e.flag]
+    local cut = cuts['c:' .. e[4]]
     if user_cut and (not cut or user_cut > cut) then cut = user_cut end
-    if not cut or e.issued > cut then standing[#standing + 1] = e else dropped[#dropped + 1] = e.name end
+    if not cut or e[5] > cut then standing[#standing + 1] = e else dropped[#dropped + 1] = e[1] end
   end
 end
 local out = {}
 if ARGV[8] ~= '' then
   local same = {}
   for _, e in ipairs(standing) do
-    if e.class == ARGV[7] then same[#same + 1] = e end
+    if e[3] == ARGV[7] then same[#same + 1] = e end
   end
   for i = 1, #same + 1 - tonumber(ARGV[8]) do out[same[i]] = true end
 end
@@ -162,9 +167,9 @@ end
 local pushed = {}
 for _, e in ipairs(standing) do
   if out[e] then
-    pushed[#pushed + 1] = e.hash
-    pushed[#pushed + 1] = e.value
-    dropped[#dropped + 1] = e.name
+    pushed[#pushed + 1] = string.sub(e[1], 3)
+    pushed[#pushed + 1] = e[2]
+    dropped[#dropped + 1] = e[1]
   end
 end
 if #pushed > 0 and ARGV[10] == '1' then
@@ -177,9 +182,7 @@ if ARGV[11] ~= '' and #pushed > 0 then
   -- ClusterMessage \`revoked\` (replaced): the fields but the token hash, then each one's.
   local head = '{"type":"revoked","uid":' .. cjson.encode(ARGV[12]) .. ',"replaced":true,"fromNodeId":'
     .. ARGV[13] .. ',"tokenHash":'
-  for _, e in ipairs(standing) do
-    if out[e] then redis.call('PUBLISH', ARGV[11], head .. cjson.encode(e.hash) .. '}') end
-  end
+  for i = 1, #pushed, 2 do redis.call('PUBLISH', ARGV[11], head .. cjson.encode(pushed[i]) .. '}') end
 end
 table.insert(pushed, 1, 'admitted')
 return pushed

@@ -158,6 +158,24 @@ local function open_user()
   return open_expiry(live_expiry(got[1], conn_count(got[1], got[2])))
 end
 
+-- The connections the hash holds as \`read_user_expiry\` found them, for the next \`keep_user\` (which
+-- takes them rather than reading \`e\` and \`n\` again); nil: unknown.
+local conns_read = nil
+
+-- \`open_user\` from \`e\` and \`n\` as the caller read them (with its own fields, in one HMGET), noting
+-- the connections for \`keep_user\`: those on file beside \`e\`, or none once started afresh. A hash of
+-- connections alone is left to \`keep_user\`, which gives it its \`e\` and \`n\`.
+local function read_user_expiry(e_raw, n_raw)
+  local conns = conn_count(e_raw, n_raw)
+  local expires = live_expiry(e_raw, conns)
+  if expires == nil then
+    conns_read = 0
+  elseif e_raw then
+    conns_read = conns
+  end
+  return open_expiry(expires)
+end
+
 -- The connections of a hash without \`e\`, checking that it holds nothing else.
 local function count_connections_alone()
   local fields = redis.call('HKEYS', user_key)
@@ -173,8 +191,11 @@ end
 local function keep_user(expires, wanted, ...)
   if wanted > expires then expires = wanted end
   local args = { 'e', fmt(expires), ... }
-  local conns = 0
-  if redis.call('HEXISTS', user_key, 'e') == 0 then
+  local conns = conns_read
+  conns_read = nil
+  if conns ~= nil then
+    -- As read at the script's start (nothing since has written \`e\` or \`n\`).
+  elseif redis.call('HEXISTS', user_key, 'e') == 0 then
     conns = count_connections_alone()
     if conns > 0 then
       args[#args + 1] = 'n'
