@@ -136,7 +136,14 @@ export class KeyLayout {
   readonly replacedNodes: string;
   readonly replicationMark: string;
 
-  constructor(readonly prefix: string) {
+  /**
+   * @param sessionsUnderWholeHash whether sessions written before the short keys may be on file
+   * (`RedisStore`'s option of that name): without them, `sessionBeforeShortKeys` names none.
+   */
+  constructor(
+    readonly prefix: string,
+    readonly sessionsUnderWholeHash = true,
+  ) {
     this.channel = `${prefix}cluster`;
     this.publishRoute = `${prefix}{cluster}`;
     this.nodes = `${prefix}{nodes}`;
@@ -181,7 +188,9 @@ export class KeyLayout {
    * undefined when that is the key `session` names already.
    */
   sessionBeforeShortKeys(tokenHash: string): string | undefined {
-    return isTokenHash(tokenHash) ? `${this.prefix}{s:${tokenHash}}` : undefined;
+    return this.sessionsUnderWholeHash && isTokenHash(tokenHash)
+      ? `${this.prefix}{s:${tokenHash}}`
+      : undefined;
   }
 
   counter(key: string, windowStartMs: number): string {

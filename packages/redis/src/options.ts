@@ -36,6 +36,15 @@ export interface RedisStoreOptions {
    * runs on until then, and the engine's `storeTimeoutMs` must leave room for `timeoutMs`.
    */
   waitForReplicas?: ReplicaAcknowledgement;
+  /**
+   * Whether sessions may still be on file under the key of their whole token hash, as releases
+   * before the short session keys wrote them (docs/stores.md, upgrading). Default `true`: a session
+   * not found under its short key is looked for there too (a second `GET` for a token not on file)
+   * and every session write deletes that key (a `DEL` in the same round trip). `false` spares both
+   * once none can be left: when every session written before the upgrade is past its retention,
+   * or on a Redis that never held an older release's data.
+   */
+  sessionsUnderWholeHash?: boolean;
 }
 
 /** How many replicas must confirm a revocation, and how long to wait for them. */
@@ -46,7 +55,14 @@ export interface ReplicaAcknowledgement {
   timeoutMs: number;
 }
 
-const KNOWN_OPTIONS = new Set(['client', 'prefix', 'clock', 'subscriber', 'waitForReplicas']);
+const KNOWN_OPTIONS = new Set([
+  'client',
+  'prefix',
+  'clock',
+  'subscriber',
+  'waitForReplicas',
+  'sessionsUnderWholeHash',
+]);
 
 export interface ResolvedOptions {
   commands: RedisCommands;
@@ -72,7 +88,14 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
   const defined = Object.fromEntries(
     Object.entries(options).filter(([, v]) => v !== undefined),
   ) as Partial<RedisStoreOptions>;
-  const { client, prefix = DEFAULT_PREFIX, clock = systemClock, subscriber, waitForReplicas } = defined;
+  const {
+    client,
+    prefix = DEFAULT_PREFIX,
+    clock = systemClock,
+    subscriber,
+    waitForReplicas,
+    sessionsUnderWholeHash = true,
+  } = defined;
 
   const kind = clientKind(client);
   if (client === undefined || kind === undefined) {
@@ -109,7 +132,10 @@ export function parseOptions(options: RedisStoreOptions): ResolvedOptions {
       throw new TypeError('RedisStore: waitForReplicas.timeoutMs must be an integer of at least 1 (ms)');
     }
   }
-  const keys = new KeyLayout(prefix);
+  if (typeof sessionsUnderWholeHash !== 'boolean') {
+    throw new TypeError('RedisStore: sessionsUnderWholeHash must be true or false');
+  }
+  const keys = new KeyLayout(prefix, sessionsUnderWholeHash);
   return {
     commands: redisCommands(client, kind, keys.replicationMark),
     client,

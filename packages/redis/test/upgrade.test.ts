@@ -202,5 +202,26 @@ for (const library of CLIENT_LIBRARIES) {
       expect(listed.map((s) => s.tokenHash).sort()).toEqual([session.tokenHash, fresh.tokenHash].sort());
       expect(listed.find((s) => s.tokenHash === session.tokenHash)).toEqual(session);
     });
+
+    it('with sessionsUnderWholeHash false, neither reads nor deletes the key of the whole hash', async () => {
+      const t = Date.now();
+      const { session, oldKey } = await writeOldSession('migrated', t);
+      const migrated = new RedisStore({ client: host.client, prefix, sessionsUnderWholeHash: false });
+      try {
+        // Not looked for under the whole hash (the default store finds it there: above).
+        expect(await migrated.getSession(session.tokenHash)).toBeUndefined();
+        expect(await migrated.listSessions('migrated')).toEqual([]);
+        const fresh = { ...session, tokenHash: newTokenHash() };
+        await migrated.putSession(fresh);
+        expect(await migrated.getSession(fresh.tokenHash)).toEqual(fresh);
+        await migrated.putSession({ ...session, issuedAtMs: t + 1 });
+        expect(await host.command(['EXISTS', oldKey])).toBe(1);
+      } finally {
+        await migrated.close();
+      }
+      expect(() => new RedisStore({ client: host.client, sessionsUnderWholeHash: 'no' as never })).toThrow(
+        'RedisStore: sessionsUnderWholeHash must be true or false',
+      );
+    });
   });
 }
