@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type AdminApiOptions,
+  type ConnectionClosedEvent,
   createEvict,
   type Evict,
   isStoreFailure,
@@ -410,12 +411,39 @@ export function describeRevocation(e: RevocationEvent): string {
   return `[evict] ${time(e.atMs)} ${e.action} ${target} by ${actor} via ${e.endpoint ?? 'host code'} on node ${e.servedByNodeId}: ${e.connectionsClosed} connection(s) closed`;
 }
 
-/** Prints the audit trail and the connections evict closes. */
+/**
+ * One line for the connections of one user's device that evict closed with one code in one turn of
+ * the event loop: a kick of a user holding a thousand sockets is one line, not a thousand
+ * synchronous writes on the node that must close them.
+ */
+export function describeClosedConnections(closed: readonly ConnectionClosedEvent[]): string {
+  const { uid, deviceFlag, code, reason } = closed[0]!;
+  const which =
+    closed.length === 1
+      ? `connection ${closed[0]!.connId}`
+      : `${closed.length} connections (${closed[0]!.connId} … ${closed.at(-1)!.connId})`;
+  return `[evict] ${which} of ${uid} (device ${deviceFlag}) closed: ${code} ${reason}`;
+}
+
+/** Prints the audit trail and the connections evict closes (`describeClosedConnections`). */
 export function logEngineEvents(engine: Evict, log: (line: string) => void): void {
   engine.on('revocation', (event) => log(describeRevocation(event)));
-  engine.on('connectionClosed', (e) =>
-    log(`[evict] connection ${e.connId} of ${e.uid} (device ${e.deviceFlag}) closed: ${e.code} ${e.reason}`),
-  );
+  let pending: Map<string, ConnectionClosedEvent[]> | undefined;
+  const flush = () => {
+    const groups = pending!;
+    pending = undefined;
+    for (const closed of groups.values()) log(describeClosedConnections(closed));
+  };
+  engine.on('connectionClosed', (e) => {
+    if (pending === undefined) {
+      pending = new Map();
+      setImmediate(flush);
+    }
+    const key = `${e.code}\u0000${e.deviceFlag}\u0000${e.uid}`;
+    const group = pending.get(key);
+    if (group === undefined) pending.set(key, [e]);
+    else group.push(e);
+  });
 }
 
 /**
