@@ -5,7 +5,7 @@
  * process with a large heap (ten million user records).
  */
 import * as crypto from 'node:crypto';
-import { childLog, childMode, runChild } from '../engine-child.js';
+import { childLog, childMode, gc, runChild } from '../engine-child.js';
 import { type BenchOptions, type BenchResult, type BenchSection, median } from '../report.js';
 
 interface CheckInput {
@@ -235,6 +235,11 @@ async function measure(input: CheckInput): Promise<CheckFigures[]> {
       recordHitRate: 0,
     });
   }
+  // One full collection after the fill, and time for its sweeping threads to finish, so that no
+  // round is charged for work on a heap of millions of records that its own loop did not cause
+  // (process.cpuUsage counts the GC's threads too).
+  gc();
+  await new Promise((done) => setTimeout(done, 5_000));
   const heapMb = process.memoryUsage().heapUsed / 1e6;
   // The records' lookups and their floor are warmed too (the throwaway engine has no records), so
   // that the first count's first round does not carry the JIT's compiling.
@@ -293,6 +298,10 @@ async function measure(input: CheckInput): Promise<CheckFigures[]> {
         }, input.roundMs),
       );
       if (cutoffs === 0 || drawn === 0) throw new Error("the records' floor read nothing");
+      const f = out[i]!;
+      childLog(
+        `check: round ${r + 1}, ${setup.records} records: session/floor ${(f.floor[r]! / f.session[r]!).toFixed(2)}, lookups ${Math.round(f.recordLookups[r]!)}/s, floor ${Math.round(f.recordFloor[r]!)}/s`,
+      );
     }
   }
   for (const [i, setup] of setups.entries()) {
