@@ -1,5 +1,5 @@
 /** A cached value and whether it was read since eviction last passed it. */
-interface Slot<V> {
+export interface Slot<V> {
   value: V;
   used: boolean;
 }
@@ -49,6 +49,21 @@ export class RevocationCache<V> {
     this.#hits += 1;
     slot.used = true;
     return slot.value;
+  }
+
+  /**
+   * The slot of `key` as it is, without testing its expiry or counting anything; undefined when the
+   * cache holds none or serves nothing (off, or untrusted). For a hot path that tests the value
+   * itself, then calls `hit` for what it used, or else reads again with `get`.
+   */
+  peek(key: string): Slot<V> | undefined {
+    return this.#enabled ? this.#entries.get(key) : undefined;
+  }
+
+  /** Counts the use of a slot `peek` gave, as `get` counts a hit. */
+  hit(slot: Slot<V>): void {
+    this.#hits += 1;
+    slot.used = true;
   }
 
   /**

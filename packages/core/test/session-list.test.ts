@@ -241,6 +241,37 @@ describe('last seen', () => {
     ]);
   });
 
+  it('writes a session again at its next sighting after a failed write, from the warm cache too', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ clock });
+    opened.push(store);
+    const touches: { tokenHash: string; atMs: number }[][] = [];
+    const original = store.touchSessions.bind(store);
+    store.touchSessions = async (batch) => {
+      touches.push([...batch]);
+      if (touches.length === 1) throw new Error('the store is down');
+      return original(batch);
+    };
+    const engine = createEvict({ store, clock, lastSeenResolutionMs: 60_000 });
+    const errors: Error[] = [];
+    engine.on('error', (error) => errors.push(error));
+    const { token } = await engine.issueSession({ uid: 'anna', deviceFlag: 0 });
+    const t0 = clock.nowMs();
+    // The first check reads the store; the second is answered by the cache alone.
+    expect((await engine.check({ type: 'session', token })).ok).toBe(true);
+    expect(engine.checkNow({ type: 'session', token })).toMatchObject({ ok: true });
+    // The batch goes out a second later (real time), and fails.
+    await new Promise((done) => setTimeout(done, 1_200));
+    expect(errors).toHaveLength(1);
+    clock.advance(1_000);
+    expect(engine.checkNow({ type: 'session', token })).toMatchObject({ ok: true });
+    await engine.close();
+    expect(touches).toEqual([
+      [{ tokenHash: hashToken(token), atMs: t0 }],
+      [{ tokenHash: hashToken(token), atMs: t0 + 1_000 }],
+    ]);
+  });
+
   it('writes nothing when turned off, nor for a rejected session', async () => {
     const clock = new ManualClock();
     const store = new MemoryStore({ clock });

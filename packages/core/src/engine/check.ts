@@ -5,10 +5,13 @@ import type { SessionRecord, UserRecord } from '../model.js';
 import { hashToken } from '../secrets.js';
 import { isTokenString } from '../validation.js';
 import type { EventHub } from './events.js';
+import type { LastSeen } from './last-seen.js';
 import {
+  acceptedSession,
   type LiveSession,
   sessionLiveness,
   sessionRejection,
+  sessionRejectionWithUser,
   sessionVerdict,
   statelessVerdict,
 } from './rules.js';
@@ -19,13 +22,31 @@ import type { CheckResult, Credential, StatelessCredential } from './types.js';
 export type ReadSource = 'cache' | 'store';
 
 /**
- * A session as the cache keeps it: its record, and its user's cache key made once (a key built per
- * check would be a new string, hashed again by the lookup).
+ * A session as the cache keeps it: its record, its user's cache key made once (a key built per
+ * check would be a new string, hashed again by the lookup), and the last acceptance: the user
+ * record it was judged with, and the time until which that judgement holds.
  */
 interface CachedSession {
   readonly record: SessionRecord;
   readonly userKey: string;
+  /** The cached user value (a record, or null for none on file) the session was last accepted with; undefined before. */
+  acceptedWith: UserRecord | null | undefined;
+  /** Until when that acceptance holds: the first expiry of the two records it read (exclusive). */
+  acceptedUntilMs: number;
+  /** Before this time last-seen tracking has nothing to write for the record (`LastSeen.saw`)... */
+  seenUntilMs: number;
+  /** ...while its `forgotten` count is this. */
+  seenForgotten: number;
 }
+
+const cachedSession = (record: SessionRecord): CachedSession => ({
+  record,
+  userKey: userKey(record.uid),
+  acceptedWith: undefined,
+  acceptedUntilMs: 0,
+  seenUntilMs: 0,
+  seenForgotten: 0,
+});
 
 type Cached = CachedSession | UserRecord | null;
 
@@ -34,6 +55,24 @@ type Cached = CachedSession | UserRecord | null;
  * is built on the hot path; a user's is `u:` + uid, and its colon keeps it apart from every token hash.
  */
 const userKey = (uid: string) => `u:${uid}`;
+
+/**
+ * Whether both cached records are current at `nowMs` and accept the session; if so, remembers that
+ * until the first of their expiries: no rule reads the clock otherwise, so the same two records
+ * give the same answer until then.
+ */
+function accepts(cached: CachedSession, user: UserRecord | null, nowMs: number): boolean {
+  const { record } = cached;
+  if (!sessionIsCurrent(cached, nowMs) || !userIsCurrent(user, nowMs)) return false;
+  if (sessionRejectionWithUser(record, user ?? undefined, nowMs) !== undefined) return false;
+  cached.acceptedWith = user;
+  cached.acceptedUntilMs = Math.min(
+    record.expiresAtMs,
+    record.retainUntilMs,
+    user === null ? Number.POSITIVE_INFINITY : user.expiresAtMs,
+  );
+  return true;
+}
 
 /** Whether a cached record is still on file (module functions: the hot path allocates no closure). */
 const sessionIsCurrent = (entry: Cached, nowMs: number): boolean =>
@@ -48,8 +87,8 @@ export interface CheckOptions {
   cacheSize: number;
   maxCredentialLifetimeMs: number;
   failOpen: boolean;
-  /** Told of each session the check accepts (last-seen tracking), if on. */
-  sessionSeen?: (session: SessionRecord, nowMs: number) => void;
+  /** Told of each session the check accepts, if last-seen tracking is on. */
+  lastSeen: LastSeen | undefined;
 }
 
 /**
@@ -59,11 +98,11 @@ export interface CheckOptions {
 export class CredentialCheck {
   readonly #o: CheckOptions;
   readonly #cache: RevocationCache<Cached>;
-  readonly #sessionSeen: CheckOptions['sessionSeen'];
+  readonly #lastSeen: LastSeen | undefined;
 
   constructor(options: CheckOptions) {
     this.#o = options;
-    this.#sessionSeen = options.sessionSeen;
+    this.#lastSeen = options.lastSeen;
     this.#cache = new RevocationCache(options.cacheSize);
   }
 
@@ -94,10 +133,11 @@ export class CredentialCheck {
     return found.ok ? { result, session: found.session } : { result };
   }
 
-  /** The session behind a token hash if it is live, or why not. Store failures throw (or reject). */
-  liveSession(tokenHash: string, source: ReadSource): MaybePromise<LiveSession> {
-    // One clock read for an answer the cache gives at once; a fresh one after each store read.
-    const now = this.#now();
+  /**
+   * The session behind a token hash if it is live, or why not. Store failures throw (or reject).
+   * `now` serves an answer the cache gives at once; each store read is followed by a fresh clock read.
+   */
+  liveSession(tokenHash: string, source: ReadSource, now = this.#now()): MaybePromise<LiveSession> {
     if (source === 'store')
       return this.#o.store
         .getSession(tokenHash)
@@ -135,13 +175,48 @@ export class CredentialCheck {
     if (!isTokenString(token)) return { ok: false, reason: 'unknown' };
     let found: MaybePromise<LiveSession>;
     try {
-      found = this.liveSession(hashToken(token), source);
+      const tokenHash = hashToken(token);
+      const now = this.#now();
+      if (source === 'cache') {
+        const accepted = this.#acceptedFromCache(tokenHash, now);
+        if (accepted !== undefined) return accepted;
+      }
+      found = this.liveSession(tokenHash, source, now);
     } catch (error) {
       return this.#sessionUnavailable(error);
     }
     if (found instanceof Promise)
       return found.then(sessionVerdict, (error: unknown) => this.#sessionUnavailable(error));
     return sessionVerdict(found);
+  }
+
+  /**
+   * The guard's hot path: the verdict when the cache holds both the session and its user's record
+   * and they accept it; else undefined, with nothing counted, for `liveSession` to read again and
+   * answer. Flat, rather than `liveSession`'s layers: V8 has spent its inlining budget on the hash
+   * by then, and each layer would be a call.
+   */
+  #acceptedFromCache(tokenHash: string, now: number): CheckResult | undefined {
+    const sessionSlot = this.#cache.peek(tokenHash);
+    if (sessionSlot === undefined) return undefined;
+    const cached = sessionSlot.value as CachedSession;
+    const userSlot = this.#cache.peek(cached.userKey);
+    if (userSlot === undefined) return undefined;
+    const user = userSlot.value as UserRecord | null;
+    if ((cached.acceptedWith !== user || !(now < cached.acceptedUntilMs)) && !accepts(cached, user, now))
+      return undefined;
+    this.#cache.hit(sessionSlot);
+    this.#cache.hit(userSlot);
+    const lastSeen = this.#lastSeen;
+    // Told again only once what it answered last (nothing to write before then) has run out.
+    if (
+      lastSeen !== undefined &&
+      !(now < cached.seenUntilMs && cached.seenForgotten === lastSeen.forgotten)
+    ) {
+      cached.seenUntilMs = lastSeen.saw(cached.record, now);
+      cached.seenForgotten = lastSeen.forgotten;
+    }
+    return acceptedSession(cached.record);
   }
 
   #sessionUnavailable(error: unknown): CheckResult {
@@ -208,9 +283,9 @@ export class CredentialCheck {
         this.#governed(sessionLiveness(session, found, this.#now()), session, source),
       );
     const live = sessionLiveness(session, user, now);
-    // Accepted: the guard's hot path, kept to the fewest calls.
+    // Accepted where `#acceptedFromCache` could not answer alone (a first check, a store read).
     if (live.ok) {
-      this.#sessionSeen?.(session, now);
+      this.#lastSeen?.saw(session, now);
       return live;
     }
     return this.#governed(live, session, source, now);
@@ -237,7 +312,7 @@ export class CredentialCheck {
 
   /** Tells last-seen tracking of a session accepted, and returns the verdict as it is. */
   #seen(live: LiveSession, session: SessionRecord, now?: number): LiveSession {
-    if (live.ok) this.#sessionSeen?.(session, now ?? this.#now());
+    if (live.ok) this.#lastSeen?.saw(session, now ?? this.#now());
     return live;
   }
 
@@ -247,7 +322,7 @@ export class CredentialCheck {
       tokenHash,
       async () => {
         const record = await this.#o.store.getSession(tokenHash);
-        return record === undefined ? null : { record, userKey: userKey(record.uid) };
+        return record === undefined ? null : cachedSession(record);
       },
       (entry) => entry !== null,
     );

@@ -92,7 +92,7 @@ export class Evict {
       cacheSize: o.cacheSize,
       maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
       failOpen: o.failOpen,
-      ...(lastSeen === undefined ? {} : { sessionSeen: (session, nowMs) => lastSeen.saw(session, nowMs) }),
+      lastSeen,
     });
     this.#connections = new ConnectionRegistry({
       ...shared,

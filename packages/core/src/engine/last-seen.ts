@@ -20,6 +20,11 @@ export class LastSeen {
   readonly #sent = new Map<string, number>();
   #pending = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
+  /**
+   * Counts the times this node forgot what it sent (a failed write, the oldest time dropped): a time
+   * `saw` returned holds only while this is unchanged. A field: the guard reads it on every check.
+   */
+  forgotten = 0;
 
   constructor(options: { store: TimedStore; events: EventHub; resolutionMs: number; capacity: number }) {
     this.#store = options.store;
@@ -28,19 +33,27 @@ export class LastSeen {
     this.#capacity = Math.max(1, options.capacity);
   }
 
-  /** The guard accepted this session at `nowMs`. */
-  saw(session: SessionRecord, nowMs: number): void {
+  /**
+   * The guard accepted this session at `nowMs`. Returns the time before which another sighting of
+   * the same record would write nothing, while `forgotten` stays as it is: the guard need not call
+   * again until then.
+   */
+  saw(session: SessionRecord, nowMs: number): number {
     const { tokenHash } = session;
     const last = this.#sent.get(tokenHash) ?? session.lastSeenAtMs;
-    if (last !== undefined && nowMs - last < this.#resolutionMs) return;
+    if (last !== undefined && nowMs - last < this.#resolutionMs) return last + this.#resolutionMs;
     this.#sent.delete(tokenHash);
     this.#sent.set(tokenHash, nowMs);
-    if (this.#sent.size > this.#capacity) this.#sent.delete(this.#sent.keys().next().value!);
+    if (this.#sent.size > this.#capacity) {
+      this.#sent.delete(this.#sent.keys().next().value!);
+      this.forgotten += 1;
+    }
     this.#pending.set(tokenHash, nowMs);
     if (this.#timer === undefined) {
       this.#timer = setTimeout(() => this.flush(), FLUSH_DELAY_MS);
       this.#timer.unref();
     }
+    return nowMs + this.#resolutionMs;
   }
 
   /** Sends what is pending now (the engine closes). A failure is reported, not retried: the next sighting writes again. */
@@ -52,6 +65,7 @@ export class LastSeen {
     this.#pending = new Map();
     this.#store.touchSessions(touches).catch((error: unknown) => {
       for (const { tokenHash } of touches) this.#sent.delete(tokenHash);
+      this.forgotten += 1;
       this.#events.error(error);
     });
   }

@@ -77,28 +77,34 @@ export function admissionCounts(user: UserRecord | undefined, admission: Admissi
   return cutoff === undefined || admission.issuedAtMs > cutoff.atMs;
 }
 
+/** Why a session read with its user's record (`undefined`: none on file) is not live, or undefined when it is. */
+export function sessionRejectionWithUser(
+  session: SessionRecord,
+  user: UserRecord | undefined,
+  nowMs: number,
+): RejectionReason | undefined {
+  const reason = sessionRejection(session, user, nowMs);
+  // A governed session whose user has no record was pushed out with it (the list lives there).
+  return reason === undefined && user === undefined && session.governed ? 'replaced' : reason;
+}
+
 /** Whether a session is live, read with its user's record (`undefined`: none on file). */
 export function sessionLiveness(
   session: SessionRecord,
   user: UserRecord | undefined,
   nowMs: number,
 ): LiveSession {
-  // A governed session whose user has no record was pushed out with it (the list lives there).
-  const reason =
-    user === undefined && session.governed && sessionRejection(session, undefined, nowMs) === undefined
-      ? 'replaced'
-      : sessionRejection(session, user, nowMs);
+  const reason = sessionRejectionWithUser(session, user, nowMs);
   return reason === undefined ? { ok: true, session } : { ok: false, reason, uid: session.uid };
 }
 
+/** The verdict on a live session's token. */
+export function acceptedSession(session: SessionRecord): CheckResult {
+  return { ok: true, uid: session.uid, deviceFlag: session.deviceFlag, credential: 'session' };
+}
+
 export function sessionVerdict(found: LiveSession): CheckResult {
-  if (!found.ok) return found;
-  return {
-    ok: true,
-    uid: found.session.uid,
-    deviceFlag: found.session.deviceFlag,
-    credential: 'session',
-  };
+  return found.ok ? acceptedSession(found.session) : found;
 }
 
 /**
