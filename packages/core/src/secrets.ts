@@ -10,7 +10,6 @@ export function newSessionToken(): string {
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string })
   .hash;
 
-/** What the store keeps instead of a token: its SHA-256, base64url. A 256-bit random token needs no salt. */
 /**
  * A session's public id: stable, not a credential, not the store's key (the token's hash), and no
  * way back to the token (a hash of its hash, 132 bits). What users and admins see and name a
@@ -23,6 +22,7 @@ export function sessionIdOf(tokenHash: string): string {
     .slice(0, 22);
 }
 
+/** What the store keeps instead of a token: its SHA-256, base64url. A 256-bit random token needs no salt. */
 export function hashToken(token: string): string {
   if (oneShotHash !== undefined) return oneShotHash('sha256', token, 'base64url');
   return createHash('sha256').update(token, 'utf8').digest('base64url');
