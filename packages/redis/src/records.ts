@@ -240,10 +240,20 @@ export function decodeAdmission(key: string, tokenHash: string, raw: string): Ad
 const byAge = (a: Admission, b: Admission) =>
   a.issuedAtMs - b.issuedAtMs || (a.tokenHash < b.tokenHash ? -1 : a.tokenHash > b.tokenHash ? 1 : 0);
 
-export function decodeUser(key: string, uid: string, fields: [string, string][], nowMs: number): UserRecord {
+/**
+ * The user from its hash's fields. `connectionsLeftOut`: how many connection fields the hash holds
+ * that `fields` leaves out (`getUser` reads the user's own fields only).
+ */
+export function decodeUser(
+  key: string,
+  uid: string,
+  fields: [string, string][],
+  nowMs: number,
+  connectionsLeftOut = 0,
+): UserRecord {
   const user: UserRecord = { uid, deviceCutoffs: {}, devices: {}, expiresAtMs: Number.NaN };
   let connections: number | undefined;
-  let connectionFields = 0;
+  let connectionFields = connectionsLeftOut;
   let others = 0;
   let admissions: Admission[] | undefined;
   for (const [field, raw] of fields) {

@@ -49,6 +49,7 @@ import {
   ADMIT_SESSION,
   INDEXED_SESSION,
   RAISE_CUTOFF,
+  READ_USER,
   RECORD_SESSION,
   REVOKE_SESSION,
   TOUCH_SESSION,
@@ -292,10 +293,17 @@ export class RedisStore implements EvictStore {
 
   async getUser(uid: string): Promise<UserRecord | undefined> {
     const key = this.#keys.user(uid).user;
-    const fields = pairs(await this.#commands.command(['HGETALL', key], key), key);
-    if (fields.length === 0) return undefined;
+    const reply = await this.#eval(READ_USER, [key], []);
+    const [length, all] = Array.isArray(reply) ? reply : [];
+    if (typeof length !== 'number' || !Number.isSafeInteger(length))
+      throw new StoreCorruptError(`unexpected reply from Redis for getUser at ${key}`);
+    if (length === 0) return undefined;
+    // A field read twice (a large hash, paged) counts once: the last value read stands.
+    const fields = [...new Map(pairs(all, key))];
     const now = this.#now();
-    const user = decodeUser(key, uid, fields, now);
+    // Read whole, the hash's connections are among the fields; else they are the fields left out.
+    const leftOut = fields.length === length ? 0 : length - fields.length;
+    const user = decodeUser(key, uid, fields, now, leftOut);
     return user.expiresAtMs <= now ? undefined : user;
   }
 

@@ -259,3 +259,27 @@ redis.call('SET', KEYS[1], numbers .. sep .. uid .. '\\n' .. details .. '\\n' ..
 return 1
 `,
 );
+
+/**
+ * The fields of a user's hash that \`getUser\` decodes, and how many fields the hash holds: \`{ length,
+ * fields }\`. A hash of at most 128 fields (a listpack at Redis's defaults) is read whole, in the one
+ * step HGETALL would take; a larger one holds connections by the hundred, which a check of the user
+ * never needs (each socket a user opens is checked against the user, so the n-th would read the n - 1
+ * before it), so only its own fields are read (a connection's field starts with a digit, every other
+ * with a letter). KEYS: the user's hash.
+ */
+export const READ_USER = script(
+  'readUser',
+  `
+local length = redis.call('HLEN', KEYS[1])
+if length <= 128 then return { length, redis.call('HGETALL', KEYS[1]) } end
+-- Paged: a field may come twice; the reader keeps the last value read.
+local fields, cursor = {}, '0'
+repeat
+  local page = redis.call('HSCAN', KEYS[1], cursor, 'MATCH', '[a-z]*', 'COUNT', 1000)
+  cursor = page[1]
+  for i = 1, #page[2] do fields[#fields + 1] = page[2][i] end
+until cursor == '0'
+return { length, fields }
+`,
+);

@@ -338,6 +338,49 @@ for (const library of CLIENT_LIBRARIES) {
       }
     });
 
+    it('reads a user holding thousands of connections without reading the connections (getUser)', async () => {
+      const store = open();
+      const t = Date.now();
+      await store.heartbeatNode({ nodeId: 1, incarnation: 'run-1', expiresAtMs: t + MINUTE_MS });
+      // Connections alone first: the user is on file through them, with no end.
+      await store.putConnections(
+        Array.from({ length: 3_000 }, (_, i) => connection('gateway', { connId: i + 1 })),
+      );
+      expect(await store.getUser('gateway')).toEqual({
+        uid: 'gateway',
+        deviceCutoffs: {},
+        devices: {},
+        expiresAtMs: Number.POSITIVE_INFINITY,
+      });
+      // Then a session, a cutoff and a device's cutoff beside them, in a hash table of 3,000 fields
+      // and more (paged by HSCAN).
+      const signedIn = session('gateway', { issuedAtMs: t + 1 });
+      await store.putSession(signedIn);
+      await store.raiseCutoff('gateway', null, { atMs: t, reason: 'kicked' }, t + 9 * MINUTE_MS);
+      await store.raiseCutoff('gateway', 2, { atMs: t, reason: 'device_quit' }, t + 9 * MINUTE_MS);
+      const sent = vi.spyOn(
+        host.client as unknown as Record<string, () => unknown>,
+        library === 'ioredis' ? 'call' : 'sendCommand',
+      );
+      try {
+        expect(await store.getUser('gateway')).toEqual({
+          uid: 'gateway',
+          cutoff: { atMs: t, reason: 'kicked' },
+          deviceCutoffs: { 2: { atMs: t, reason: 'device_quit' } },
+          devices: { 1: { lastIssuedAtMs: t + 1, expiresAtMs: signedIn.expiresAtMs } },
+          expiresAtMs: signedIn.expiresAtMs,
+        });
+        const commands = sent.mock.calls.map((call: unknown[]) =>
+          String((Array.isArray(call[0]) ? call[0] : call)[0]).toUpperCase(),
+        );
+        // One script (HLEN, then HSCAN of the user's own fields past 128 fields), not an HGETALL.
+        expect(commands).toEqual(['EVALSHA']);
+      } finally {
+        sent.mockRestore();
+      }
+      expect(await store.getUser('nobody-at-all')).toBeUndefined();
+    });
+
     it('deletes a key once nothing in it is live, instead of keeping it', async () => {
       const store = open();
       const uid = 'short-lived';
