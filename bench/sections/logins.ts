@@ -28,7 +28,7 @@ const EXTRA_ROUND_TRIPS_TARGET = 1;
 const USERS = 1_000;
 const IN_FLIGHT = 20;
 
-const FULL = { pairs: 30, logins: 2_000 };
+const FULL = { pairs: 60, logins: 2_000 };
 const QUICK = { pairs: 6, logins: 500 };
 
 interface Round {
