@@ -80,7 +80,7 @@ const FULL: Plan = {
   openInFlight: 200,
   sessions: 1_000_000,
   fillInFlight: 2_000,
-  rounds: 24,
+  rounds: 48,
   roundMs: 400,
   warmMs: 1_000,
   nodes: 8,
