@@ -301,9 +301,9 @@ export class RedisStore implements EvictStore {
     // A field read twice (a large hash, paged) counts once: the last value read stands.
     const fields = [...new Map(pairs(all, key))];
     const now = this.#now();
-    // Read whole, the hash's connections are among the fields; else they are the fields left out.
-    const leftOut = fields.length === length ? 0 : length - fields.length;
-    const user = decodeUser(key, uid, fields, now, leftOut);
+    // Read whole, the hash's connections are among the fields (none left out); else they are the
+    // fields left out.
+    const user = decodeUser(key, uid, fields, now, length - fields.length);
     return user.expiresAtMs <= now ? undefined : user;
   }
 
