@@ -24,16 +24,56 @@ export interface BareSocket {
   destroy(): void;
 }
 
-/** Close frames to answer, written in the turn after they arrived (see the header). */
-let answers: (() => void)[] = [];
-function answerNextTurn(answer: () => void): void {
-  if (answers.length === 0)
-    setImmediate(() => {
-      const due = answers;
-      answers = [];
-      for (const write of due) write();
-    });
-  answers.push(answer);
+/** Where a socket puts the writing of its answer to a close frame. */
+export interface CloseAnswers {
+  push(answer: () => void): void;
+}
+
+/** The default: close frames answered in the turn after they arrived (see the header). */
+let nextTurn: (() => void)[] = [];
+export const answersNextTurn: CloseAnswers = {
+  push(answer) {
+    if (nextTurn.length === 0)
+      setImmediate(() => {
+        const due = nextTurn;
+        nextTurn = [];
+        for (const write of due) write();
+      });
+    nextTurn.push(answer);
+  },
+};
+
+/**
+ * Answers held until `expected` close frames arrived (or `capMs` passed): in one process standing
+ * in for many devices, each answer is CPU the process (and the node reading it) spends before the
+ * frames still in flight are read, where a device would answer on its own CPU. What it changes is
+ * when the TCP connections end, which the caller times apart.
+ */
+export class AnswersOnceAllArrived implements CloseAnswers {
+  #due: (() => void)[] = [];
+  #timer: NodeJS.Timeout;
+  #done = false;
+
+  constructor(
+    private readonly expected: number,
+    capMs: number,
+  ) {
+    this.#timer = setTimeout(() => this.#flush(), capMs);
+  }
+
+  push(answer: () => void): void {
+    if (this.#done) return answer();
+    this.#due.push(answer);
+    if (this.#due.length >= this.expected) setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    for (const write of this.#due) write();
+    this.#due = [];
+  }
 }
 
 /** A client's close frame: FIN and opcode 8, masked, carrying `code`. */
@@ -49,7 +89,11 @@ function maskedCloseFrame(code: number): Buffer {
 }
 
 /** Opens `ws://127.0.0.1:<port><path>`; resolves once the first text frame (the node's hello) arrived. */
-export function openBareSocket(port: number, path: string): Promise<BareSocket> {
+export function openBareSocket(
+  port: number,
+  path: string,
+  answers: () => CloseAnswers = () => answersNextTurn,
+): Promise<BareSocket> {
   const socket: Socket = connect({ host: '127.0.0.1', port, noDelay: true });
   let resolveFrame!: (frame: { at: number; code: number }) => void;
   const closeFrame = new Promise<{ at: number; code: number }>((resolve) => {
@@ -102,7 +146,7 @@ export function openBareSocket(port: number, path: string): Promise<BareSocket> 
         } else if (opcode === OPCODE_CLOSE) {
           const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
           resolveFrame({ at, code });
-          answerNextTurn(() => socket.end(maskedCloseFrame(code)));
+          answers().push(() => socket.end(maskedCloseFrame(code)));
           return;
         }
       }

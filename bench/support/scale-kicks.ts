@@ -4,7 +4,13 @@
  * with the kick's code arrived (the client learns it was kicked) and when the TCP connection ended.
  */
 
-import { type BareSocket, openBareSocket } from './bare-websocket.js';
+import {
+  AnswersOnceAllArrived,
+  answersNextTurn,
+  type BareSocket,
+  type CloseAnswers,
+  openBareSocket,
+} from './bare-websocket.js';
 import { ownCpuUs, processCpuMs } from './cpu.js';
 import { type BenchNode, KeepAliveClient, type TimedAnswer, withTimeout } from './demo-cluster.js';
 
@@ -31,6 +37,8 @@ export interface ManyKick {
   answerMs: number;
   /** Per node, from the kick sent to the last close frame of its sockets. */
   lastFrameByNodeMs: number[];
+  /** Whether the clients answered the close frames only once all of them arrived (`AnswersOnceAllArrived`). */
+  answersHeld: boolean;
   wrongCodes: number;
   openMs: number;
   /** CPU time of this process (the clients) from the kick sent to the last connection ended. */
@@ -50,6 +58,7 @@ async function openSpread(
   count: number,
   inFlight: number,
   giveUpMs: number,
+  answers: () => CloseAnswers,
 ): Promise<{ node: number; socket: BareSocket }[]> {
   const opened: { node: number; socket: BareSocket }[] = [];
   const path = `/ws?token=${encodeURIComponent(token)}`;
@@ -57,7 +66,11 @@ async function openSpread(
   const worker = async () => {
     while (next < count) {
       const node = next++ % nodes.length;
-      const socket = await withTimeout(openBareSocket(nodes[node]!.port, path), giveUpMs, 'a socket hello');
+      const socket = await withTimeout(
+        openBareSocket(nodes[node]!.port, path, answers),
+        giveUpMs,
+        'a socket hello',
+      );
       opened.push({ node, socket });
     }
   };
@@ -78,6 +91,7 @@ export async function kicksOfManyConnections(
   const clientA = new KeepAliveClient(nodes[0]!.port);
   const samples: ManyKick[] = [];
   const failures: string[] = [];
+  let answers: CloseAnswers = answersNextTurn;
   try {
     for (let k = 0; k < plan.manyWarmup + plan.manyKicks; k += 1) {
       const uid = `scale-many-${k}`;
@@ -85,7 +99,14 @@ export async function kicksOfManyConnections(
       const openStart = performance.now();
       let sockets: { node: number; socket: BareSocket }[];
       try {
-        sockets = await openSpread(nodes, token, plan.connections, plan.openInFlight, options.giveUpMs);
+        sockets = await openSpread(
+          nodes,
+          token,
+          plan.connections,
+          plan.openInFlight,
+          options.giveUpMs,
+          () => answers,
+        );
       } catch (error) {
         failures.push(`kick ${k}, opening: ${message(error)}`);
         continue;
@@ -93,6 +114,8 @@ export async function kicksOfManyConnections(
       const openMs = performance.now() - openStart;
       const nodeCpuBefore = nodes.map(cpuOf);
       const clientCpuBefore = ownCpuUs();
+      const held = k % 2 === 0;
+      answers = held ? new AnswersOnceAllArrived(plan.connections, options.giveUpMs) : answersNextTurn;
       const kick = await options.kick(clientA, uid);
       let frames: { at: number; code: number }[];
       let closed: number[];
@@ -124,6 +147,7 @@ export async function kicksOfManyConnections(
         lastFrameByNodeMs: nodes.map(
           (_, node) => Math.max(...times.filter((_, i) => sockets[i]!.node === node)) - kick.sentAt,
         ),
+        answersHeld: held,
         wrongCodes: frames.filter((f) => f.code !== KICKED).length,
         openMs,
         clientCpuMs,

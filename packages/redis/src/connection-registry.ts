@@ -450,13 +450,26 @@ export function withIncarnations(
   incarnationOf: (c: StoredConnection, index: number) => string | undefined,
 ): ConnectionRecord[] {
   const records: ConnectionRecord[] = [];
-  for (const [index, stored] of onFile.entries()) {
+  for (let index = 0; index < onFile.length; index += 1) {
+    const stored = onFile[index]!;
     const incarnation = incarnationOf(stored, index);
-    if (incarnation === undefined) continue;
-    const { generation: _generation, ...record } = stored;
-    records.push({ ...record, incarnation });
+    if (incarnation !== undefined) records.push(recordWith(stored, incarnation));
   }
   return records;
+}
+
+/**
+ * Field by field, not by rest and spread (`{ generation, ...record }`): a kick lists a user's
+ * thousand connections, and the spreads took about three times as long as decoding them.
+ */
+function recordWith(stored: StoredConnection, incarnation: string): ConnectionRecord {
+  const { uid, deviceFlag, nodeId, connId, connectedAtMs, sessionId, deviceId, ip, port } = stored;
+  const record: ConnectionRecord = { uid, deviceFlag, nodeId, connId, connectedAtMs, incarnation };
+  if (sessionId !== undefined) record.sessionId = sessionId;
+  if (deviceId !== undefined) record.deviceId = deviceId;
+  if (ip !== undefined) record.ip = ip;
+  if (port !== undefined) record.port = port;
+  return record;
 }
 
 /** A node record as stored: `<incarnation> <expiresAtMs> <generation>`. */
