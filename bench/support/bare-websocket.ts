@@ -58,11 +58,14 @@ export class AnswersOnceAllArrived implements CloseAnswers {
     private readonly expected: number,
     capMs: number,
   ) {
-    this.#timer = setTimeout(() => this.#flush(), capMs);
+    this.#timer = setTimeout(() => this.#flush(), capMs).unref();
   }
 
   push(answer: () => void): void {
-    if (this.#done) return answer();
+    if (this.#done) {
+      answer();
+      return;
+    }
     this.#due.push(answer);
     if (this.#due.length >= this.expected) setImmediate(() => this.#flush());
   }
