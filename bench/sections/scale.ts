@@ -79,7 +79,7 @@ interface Plan {
 const FULL: Plan = {
   connections: 1_000,
   manyKicks: 60,
-  manyWarmup: 2,
+  manyWarmup: 4,
   openInFlight: 200,
   sessions: 1_000_000,
   fillInFlight: 2_000,

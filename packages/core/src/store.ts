@@ -55,11 +55,27 @@ export interface KickRequest {
   require: { user: boolean; device: boolean };
   /** Published once the cutoff is written (the engine's `revoked` message). */
   announce: ClusterMessage;
+  /**
+   * What the `close-connections` messages for the connections this kick lists carry besides the
+   * connections. A store may publish them itself, right after `announce` and in the same step: one
+   * per node that holds a listed connection of the kicked device (of every device when `deviceFlag`
+   * is null), naming those connections, with `code`, `reason`, `fromNodeId` and `sentAtMs` as
+   * given; the kicking node's own included. It then answers `closesAnnounced: true`. Otherwise (or
+   * when absent) the engine publishes them once the kick returns. A store that publishes them
+   * spares every node the wait for that round trip and for the reading of the whole list (a user's
+   * thousand connections): the engine closes its own connections again once the kick returns, and
+   * a connection closed once is not closed twice.
+   */
+  closes?: { code: number; reason: string; fromNodeId: number; sentAtMs: number };
 }
 
-/** What a kick did: the user's live connections once the cutoff was raised, or what was missing. */
+/**
+ * What a kick did: the user's live connections once the cutoff was raised, and whether the store
+ * published their `close-connections` messages (`KickRequest.closes`; absent: it did not), or what
+ * was missing.
+ */
 export type KickOutcome =
-  | { applied: true; connections: ConnectionRecord[] }
+  | { applied: true; connections: ConnectionRecord[]; closesAnnounced?: true }
   | { applied: false; missing: 'user' | 'device' };
 
 /**

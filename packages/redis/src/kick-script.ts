@@ -10,7 +10,9 @@ import { USER } from './user-prelude.js';
  * or `{'ok', field, value, '', ...}`: every connection on file, for the store to judge after this
  * script (a cluster: the table lives in another slot). ARGV: now, deviceFlag ('' for all devices),
  * cutoff (`<atMs> <reason>`), cutoff atMs, expiresAtMs, require user ('1'/'0'), require device
- * ('1'/'0'), channel ('' for none), message, then (without KEYS[4]) the live node incarnations as
+ * ('1'/'0'), channel ('' for none), message, then the `close-connections` messages'
+ * (`KickRequest.closes`) uid as JSON ('' for none: with KEYS[4] only) and the JSON after their
+ * `connections` array (`,"code":…}`), then (without KEYS[4]) the live node incarnations as
  * `<nodeId> <generation>`, read just before.
  */
 export const KICK = script(
@@ -50,7 +52,7 @@ if KEYS[4] then
     if expires > now then live[nodes[i] .. ' ' .. generation] = incarnation end
   end
 else
-  for i = 10, #ARGV do live[ARGV[i]] = '' end
+  for i = 12, #ARGV do live[ARGV[i]] = '' end
 end
 if ARGV[7] == '1' and flag ~= '' then
   -- Present: a live device record issued after every cutoff that applies to it, or a live connection.
@@ -82,6 +84,31 @@ for _, r in ipairs(records) do
   end
 end
 if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+-- After the announcement, each node's \`close-connections\`: its listed connections of the kicked
+-- device (of all, without a flag), in the JSON the engine would publish. The kicking node's own
+-- too: its subscriber may read that before the kick's reply, which lists every connection.
+if ARGV[8] ~= '' and ARGV[10] ~= '' then
+  local wanted = flag ~= '' and tonumber(flag) or nil
+  local by_node, order = {}, {}
+  for _, r in ipairs(records) do
+    if live[r[4]] and (wanted == nil or r[3] == wanted) then
+      local node, sign, digits = string.match(r[1], '^(%d+):(%-?)([0-9a-z]+)$')
+      local id = tonumber(digits, 36)
+      if sign == '-' then id = -id end
+      local list = by_node[node]
+      if not list then
+        list = {}
+        by_node[node] = list
+        order[#order + 1] = node
+      end
+      list[#list + 1] = '{"uid":' .. ARGV[10] .. ',"connId":' .. string.format('%.0f', id) .. '}'
+    end
+  end
+  for _, node in ipairs(order) do
+    redis.call('PUBLISH', ARGV[8], '{"type":"close-connections","nodeId":' .. node
+      .. ',"connections":[' .. table.concat(by_node[node], ',') .. ']' .. ARGV[11])
+  end
+end
 return reply
 `,
 );

@@ -351,6 +351,10 @@ export class RedisStore implements EvictStore {
       if (node.expiresAtMs > now) live.push(`${nodeId} ${node.generation}`);
     const scriptKeys = userKeyList(keys);
     if (inline) scriptKeys.push(this.#keys.nodes);
+    // The other nodes' close messages go out with the announcement, unless an acknowledgement of
+    // the write by replicas must come first: a connection closed for a cutoff that a failover then
+    // lost would be a kick half applied (the engine publishes them after `#replicated`).
+    const closes = inline && this.#waitForReplicas === undefined ? request.closes : undefined;
     const reply = await this.#eval(KICK, scriptKeys, [
       String(this.#now()),
       deviceFlag === null ? '' : String(deviceFlag),
@@ -361,6 +365,8 @@ export class RedisStore implements EvictStore {
       requireDevice ? '1' : '0',
       inline ? this.#keys.channel : '',
       inline ? JSON.stringify(request.announce) : '',
+      closes === undefined ? '' : JSON.stringify(uid),
+      closes === undefined ? '' : closeMessageTail(closes),
       ...live,
     ]);
     const [status, ...fields] = stringList(reply, 'kick');
@@ -384,7 +390,9 @@ export class RedisStore implements EvictStore {
     if (!inline) await this.publish(request.announce);
     // After the announcement: the nodes drop their cached copies whether the replicas confirm or not.
     await this.#replicated(drops, keys.user);
-    return { applied: true, connections };
+    return closes === undefined
+      ? { applied: true, connections }
+      : { applied: true, connections, closesAnnounced: true };
   }
 
   // Nodes and connections (see `ConnectionRegistry`)
@@ -606,4 +614,13 @@ export class RedisStore implements EvictStore {
   #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     return runScript(this.#commands, script, keys, args);
   }
+}
+
+/**
+ * The JSON after a `close-connections` message's `connections` array, as the engine's
+ * `JSON.stringify` of the message writes it (the kick script writes what comes before).
+ */
+function closeMessageTail(closes: NonNullable<KickRequest['closes']>): string {
+  const { code, reason, fromNodeId, sentAtMs } = closes;
+  return JSON.stringify({ code, reason, fromNodeId, sentAtMs }).replace(/^\{/, ',');
 }

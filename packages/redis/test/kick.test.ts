@@ -194,6 +194,34 @@ for (const library of CLIENT_LIBRARIES) {
       expect(quit.applied).toBe(true);
     });
 
+    it("publishes each node's close-connections itself when given `closes`: after the announcement, in the kick's one round trip", async () => {
+      const now = Date.now();
+      const store = open();
+      const heard = await listener();
+      const uid = 'told';
+      await store.heartbeatNode({ nodeId: 2, incarnation: 'run-1', expiresAtMs: now + MINUTE_MS });
+      const connection = {
+        uid,
+        deviceFlag: 1,
+        nodeId: 2,
+        connId: 7,
+        connectedAtMs: now,
+        incarnation: 'run-1',
+      };
+      await store.putConnection(connection);
+      const closes = { code: 4001, reason: 'kicked', fromNodeId: 1, sentAtMs: now };
+      expect(await store.kick(kickOf(uid, now, { closes }))).toEqual({
+        applied: true,
+        connections: [connection],
+        closesAnnounced: true,
+      });
+      await waitFor('the two messages', () => heard.length === 2);
+      expect(heard).toEqual([
+        { type: 'revoked', uid, fromNodeId: 1 },
+        { type: 'close-connections', nodeId: 2, connections: [{ uid, connId: 7 }], ...closes },
+      ]);
+    });
+
     it('starts an expired user afresh, as raiseCutoff does, when no user is required', async () => {
       let now = Date.now();
       const store = open(host.client, { nowMs: () => now });

@@ -159,6 +159,46 @@ describeWithRedisServer(
       },
     );
 
+    it('with waitForReplicas, a kick leaves the close-connections messages to the engine, which publishes them once the replica confirmed; without, the kick script publishes them', async () => {
+      const client = await clientOf('ioredis');
+      const prefix = randomPrefix();
+      const store = new RedisStore({ client, prefix, waitForReplicas: { replicas: 1, timeoutMs: 1_000 } });
+      const primaryOnly = new RedisStore({ client, prefix });
+      const heard: string[] = [];
+      primaryOnly.subscribe((message) => heard.push(message.type));
+      try {
+        await Promise.all([store.ready(), primaryOnly.ready()]);
+        const now = Date.now();
+        const uid = 'told-after-replicas';
+        await store.heartbeatNode({ nodeId: 2, incarnation: 'run-1', expiresAtMs: now + MINUTE_MS });
+        const connection = {
+          uid,
+          deviceFlag: 1,
+          nodeId: 2,
+          connId: 7,
+          connectedAtMs: now,
+          incarnation: 'run-1',
+        };
+        await store.putConnection(connection);
+        const closes = { code: 4001, reason: 'kicked', fromNodeId: 1, sentAtMs: now };
+        const confirmed = await store.kick({ ...kickOf(uid, now), closes });
+        expect(confirmed).toEqual({ applied: true, connections: [connection] });
+        await primaryOnly.publish({ type: 'revoked', uid: 'marker', fromNodeId: 1 });
+        await waitFor('the marker', () => heard.length === 2);
+        expect(heard).toEqual(['revoked', 'revoked']);
+        expect(await primaryOnly.kick({ ...kickOf(uid, now + 1), closes })).toEqual({
+          applied: true,
+          connections: [connection],
+          closesAnnounced: true,
+        });
+        await waitFor('the kick and its close', () => heard.length === 4);
+        expect(heard.slice(2)).toEqual(['revoked', 'close-connections']);
+      } finally {
+        await store.close();
+        await primaryOnly.close();
+      }
+    });
+
     it('a WAIT sent after the connection dropped confirms nothing: the kick answers EVICT_STORE_NOT_REPLICATED', async () => {
       const client = new Redis(primary.url, { maxRetriesPerRequest: 1 });
       client.on('error', () => undefined);

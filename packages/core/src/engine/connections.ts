@@ -244,15 +244,22 @@ export class ConnectionRegistry {
   /**
    * Asks other nodes to close their targets, closes the local ones here, and drops all of them from
    * the store. With `graceMs`, each connection is told first and closed that much later (by its `close`).
+   * `othersTold`: the store published every node's message already (`KickOutcome.closesAnnounced`),
+   * this one's included; the local targets are closed here all the same (once each).
    */
-  async close(targets: readonly ConnectionRecord[], reason: CloseReason, graceMs?: number): Promise<number> {
+  async close(
+    targets: readonly ConnectionRecord[],
+    reason: CloseReason,
+    graceMs?: number,
+    othersTold = false,
+  ): Promise<number> {
     const code = CLOSE_CODES[reason];
     const local: ConnectionRecord[] = [];
     const remote = new Map<number, { uid: string; connId: number }[]>();
     for (const target of targets) {
       if (target.nodeId === this.#o.nodeId) {
         local.push(target);
-      } else {
+      } else if (!othersTold) {
         const entry = { uid: target.uid, connId: target.connId };
         const list = remote.get(target.nodeId);
         if (list === undefined) remote.set(target.nodeId, [entry]);

@@ -14,7 +14,7 @@ import type { ConnectionRegistry } from './connections.js';
 import type { EventHub } from './events.js';
 import { applicableCutoff, deviceRecordIsCurrent } from './rules.js';
 import type { TimedStore } from './timed-store.js';
-import type { CloseReason, RevocationResult } from './types.js';
+import { CLOSE_CODES, type CloseReason, type RevocationResult } from './types.js';
 
 /** How long a failed announcement of a revoked session waits before it is published again. */
 const REANNOUNCE_DELAY_MS = 1_000;
@@ -74,6 +74,7 @@ export class Revocations {
         expiresAtMs: atMs + this.#o.maxCredentialLifetimeMs,
         require: { user: hook === undefined, device: deviceFlag !== null },
         announce: { type: 'revoked', uid, fromNodeId: this.#o.nodeId, sentAtMs: atMs },
+        closes: { code: CLOSE_CODES[reason], reason, fromNodeId: this.#o.nodeId, sentAtMs: atMs },
       });
     } finally {
       // Also on failure: a write that timed out may still land.
@@ -83,11 +84,13 @@ export class Revocations {
       if (outcome.missing === 'device' && deviceFlag !== null) throw new DeviceNotFoundError(uid, deviceFlag);
       throw new UnknownUserError(uid);
     }
-    // The `revoked` message is out already: the other nodes hear it before any `close-connections`.
+    // The `revoked` message is out already: the other nodes hear it before any `close-connections`
+    // (which the store may have published too, in the same step).
     return {
       atMs,
       connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, reason, {
         listed: outcome.connections,
+        othersTold: outcome.closesAnnounced === true,
       }),
     };
   }
@@ -285,13 +288,14 @@ export class Revocations {
     uid: string,
     deviceFlag: number | null,
     reason: CloseReason,
-    options: { listed?: ConnectionRecord[]; graceMs?: number } = {},
+    options: { listed?: ConnectionRecord[]; graceMs?: number; othersTold?: boolean } = {},
   ): Promise<number> {
     const onFile = options.listed ?? (await this.#o.store.listConnections(uid));
     return this.#o.connections.close(
       this.#o.connections.targetsOf(uid, deviceFlag, onFile),
       reason,
       options.graceMs,
+      options.othersTold,
     );
   }
 }

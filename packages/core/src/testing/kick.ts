@@ -305,6 +305,57 @@ export const kick: Group = {
       }
     });
 
+    it("kick applied with `closes`: a store answering closesAnnounced published, after the announcement and before it resolved, one close-connections message per node holding a listed connection of the kicked device (the kicking node's included), naming exactly those, with the fields given; a store not answering it published none", async (...context) => {
+      if (lacks(context, h.store.kick !== undefined, 'kick')) return;
+      const uid = newUid();
+      const listed = [
+        h.connection(uid, { deviceFlag: 2, nodeId: 1, connId: 11 }),
+        h.connection(uid, { deviceFlag: 2, nodeId: 2, connId: 12 }),
+        h.connection(uid, { deviceFlag: 2, nodeId: 3, connId: 13 }),
+        h.connection(uid, { deviceFlag: 2, nodeId: 3, connId: 9_007_199_254 }),
+      ];
+      // Another device's (listed, as every live one is, but not named), and one of a dead node
+      // incarnation (neither).
+      const otherDevice = h.connection(uid, { deviceFlag: 1, nodeId: 4, connId: 14 });
+      for (const connection of [...listed, otherDevice]) await h.store.putConnection(connection);
+      await h.store.putConnection(
+        h.connection(uid, { deviceFlag: 2, nodeId: 5, connId: 15, incarnation: 'replaced' }),
+      );
+      const box = inbox(h.store, uid);
+      const announce: ClusterMessage = { type: 'revoked', uid, fromNodeId: 1 };
+      const closes = { code: 4002, reason: 'device_quit', fromNodeId: 1, sentAtMs: h.now() };
+      const quit = await h.store.kick!({ ...deviceKickRequest(h, uid, 2), announce, closes });
+      expect(quit.applied && byConnection(quit.connections)).toEqual(byConnection([...listed, otherDevice]));
+      const announced = quit.applied && quit.closesAnnounced === true;
+      const marker: ClusterMessage = { type: 'revoked', uid, tokenHash: newTokenHash(), fromNodeId: 8 };
+      await h.store.publish(marker);
+      const closeMessage = (nodeId: number, connIds: number[]): ClusterMessage => ({
+        type: 'close-connections',
+        nodeId,
+        connections: connIds.map((connId) => ({ uid, connId })),
+        ...closes,
+      });
+      const expected = announced
+        ? [closeMessage(1, [11]), closeMessage(2, [12]), closeMessage(3, [13, 9_007_199_254])]
+        : [];
+      await delivered([box], expected.length + 2);
+      box.stop();
+      expect(box.received[0]).toEqual(announce);
+      expect(box.received.at(-1)).toEqual(marker);
+      // Neither the messages' order nor the order of connections in one is part of the contract.
+      const sorted = (messages: ClusterMessage[]) =>
+        messages
+          .map((m) =>
+            m.type === 'close-connections'
+              ? { ...m, connections: [...m.connections].sort((a, b) => a.connId - b.connId) }
+              : m,
+          )
+          .sort((a, b) =>
+            a.type === 'close-connections' && b.type === 'close-connections' ? a.nodeId - b.nodeId : 0,
+          );
+      expect(sorted(box.received.slice(1, -1))).toEqual(expected);
+    });
+
     it(`${N} concurrent kicks, mixed with raiseCutoff, never lower the cutoff: the latest wins, per scope, and each kick is announced`, async (...context) => {
       if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
