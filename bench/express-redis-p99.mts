@@ -7,13 +7,20 @@
 //
 //   npx tsx bench/express-redis-p99.mts [rounds] [rate]   (default 6 rounds; rate: half of bare's warm-up rate)
 //   BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" profiles the servers (written at exit).
+//   P99_MODES=express,express,express-evict-redis sets the contenders; a mode named twice runs as two
+//   servers of its own (an A/A pair: how far two identical servers' p99s differ on this machine).
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/demo-process.js';
 import { OwnRedis } from '../test/support/redis-server.js';
 import type { Mode } from './servers/server.js';
 import { type Running, startServer, stopServer } from './support/servers.js';
 
-const MODES: Mode[] = ['express', 'express-evict-memory', 'express-evict-redis', 'express-redis-idle'];
+const MODES = (process.env.P99_MODES?.split(',') ?? [
+  'express',
+  'express-evict-memory',
+  'express-evict-redis',
+  'express-redis-idle',
+]) as Mode[];
 const rounds = Number(process.argv[2] ?? 6);
 const ROUND_SEC = 3;
 
@@ -62,20 +69,21 @@ try {
   let bareRps = 0;
   for (const server of servers) {
     const { rps } = await load(server, { amount: 10_000 });
-    if (server.mode === 'express') bareRps = rps;
+    if (server.mode === 'express' && bareRps === 0) bareRps = rps;
     console.log(`warm-up ${server.mode}: ${Math.round(rps)} req/s`);
   }
   const rate = Number(process.argv[3] ?? Math.round(bareRps / 2));
   console.log(`fixed rate ${rate} req/s, ${rounds} rounds of ${ROUND_SEC} s, interleaved`);
-  const rows = new Map<Mode, string[]>(MODES.map((m) => [m, []]));
+  const label = (i: number) => `${MODES[i]}${MODES.indexOf(MODES[i]!) === i ? '' : ` (${i + 1})`}`;
+  const rows = new Map<string, string[]>(MODES.map((_, i) => [label(i), []]));
   for (let round = 1; round <= rounds; round += 1) {
-    for (const server of servers) {
+    for (const [i, server] of servers.entries()) {
       await server.stats();
       const r = await load(server, { rate });
       const { eventLoop, gc } = await server.stats();
       const line = `p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} | loop p99 ${eventLoop.p99Ms.toFixed(2)} max ${eventLoop.maxMs.toFixed(1)} | GC ${gc.count}× ${gc.ms.toFixed(1)} ms, longest ${gc.maxMs.toFixed(1)}, full ${gc.major}${r.errors > 0 ? ` | ${r.errors} errors` : ''}`;
-      rows.get(server.mode)!.push(r.p99.toFixed(2));
-      console.log(`round ${round} ${server.mode.padEnd(22)} ${Math.round(r.rps)} req/s ${line}`);
+      rows.get(label(i))!.push(r.p99.toFixed(2));
+      console.log(`round ${round} ${label(i).padEnd(26)} ${Math.round(r.rps)} req/s ${line}`);
     }
   }
   for (const [mode, p99s] of rows) console.log(`p99 by round, ${mode}: ${p99s.join(' ')}`);
