@@ -27,6 +27,8 @@ const prefix = benchPrefix('many');
 const env = { redisUrl, prefix, extraEnv: { EVICT_STORE_TIMEOUT_MS: '15000' } };
 const calls = {
   async kick(client: KeepAliveClient, uid: string) {
+    if (process.env.KICK_TRACE)
+      console.log(`kick sent at ${(performance.timeOrigin + performance.now()).toFixed(1)}`);
     const path = demoKickPath(demoAdminUserSig(86_400), '12345678');
     const answer = await client.send('POST', path, {}, { Identifier: uid });
     if (!answer.body.includes('"ErrorCode":0')) throw new Error(`the kick: ${answer.body}`);
@@ -47,10 +49,12 @@ try {
   const plan = { connections, manyKicks: kicks, manyWarmup: 4, openInFlight: 200 };
   const { samples, failures } = await kicksOfManyConnections(nodes, plan, calls);
   const ms = (x: number) => x.toFixed(0).padStart(5);
-  console.log('answers | last frame | by node A, 2, 3 |  A answered | TCP end | CPU ms: A, 2, 3, clients');
+  console.log(
+    'answers | last frame | by node A, 2, 3 | nodes closed A, 2, 3 |  A answered | TCP end | CPU ms: A, 2, 3, clients',
+  );
   for (const s of samples)
     console.log(
-      `${s.answersHeld ? 'held   ' : 'at once'} | ${ms(s.lastFrameFromSendMs)}      | ${s.lastFrameByNodeMs.map(ms).join('')} | ${ms(s.answerMs)}       | ${ms(s.lastClosedFromSendMs)}   | ${s.nodeCpuMs.map(ms).join('')}${ms(s.clientCpuMs)}`,
+      `${s.answersHeld ? 'held   ' : 'at once'} | ${ms(s.lastFrameFromSendMs)}      | ${s.lastFrameByNodeMs.map(ms).join('')} | ${s.nodeClosedByNodeMs.map(ms).join('')}      | ${ms(s.answerMs)}       | ${ms(s.lastClosedFromSendMs)}   | ${s.nodeCpuMs.map(ms).join('')}${ms(s.clientCpuMs)}`,
     );
   const summary = (held: boolean) => {
     const last = samples

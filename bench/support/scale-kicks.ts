@@ -4,6 +4,7 @@
  * with the kick's code arrived (the client learns it was kicked) and when the TCP connection ended.
  */
 
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -43,6 +44,13 @@ export interface ManyKick {
   answersHeld: boolean;
   wrongCodes: number;
   openMs: number;
+  /**
+   * Per node, from the kick sent to its last close of the user's sockets handed to the socket (its
+   * `close` returned: on loopback the frame is in the client's socket then), from the node's log line
+   * for the kick (`[evict] HH:MM:SS.mmm … closed: 4001 kicked`, this machine's clock, to the ms); NaN
+   * when the node printed none.
+   */
+  nodeClosedByNodeMs: number[];
   /** CPU time of this process (the clients) from the kick sent to the last connection ended. */
   clientCpuMs: number;
   /** CPU time of each node from just before the kick to 250 ms after the last close (10 ms ticks). */
@@ -64,6 +72,29 @@ const collectYoungGarbage = (() => {
     await sleep(20);
   };
 })();
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The instant of the node's last `closed: <code> <reason>` line for `uid`, as an absolute time near
+ * `nearMs` (the line gives the time of day, UTC); NaN when there is none.
+ */
+function lastCloseLogged(node: BenchNode, uid: string, code: number, nearMs: number): number {
+  const pattern = new RegExp(
+    `^\\[evict\\] (\\d\\d):(\\d\\d):(\\d\\d)\\.(\\d{3}) .* of ${uid} \\(device \\d+\\) closed: ${code} `,
+  );
+  let last = Number.NaN;
+  for (const line of readFileSync(node.logFile, 'utf8').split('\n')) {
+    const m = pattern.exec(line);
+    if (m === null) continue;
+    const ofDay = ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]);
+    let at = nearMs - (nearMs % DAY_MS) + ofDay;
+    if (at - nearMs > DAY_MS / 2) at -= DAY_MS;
+    else if (nearMs - at > DAY_MS / 2) at += DAY_MS;
+    if (Number.isNaN(last) || at > last) last = at;
+  }
+  return last;
+}
 
 const cpuOf = (node: BenchNode) => processCpuMs(node.child.pid!) ?? Number.NaN;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -154,6 +185,8 @@ export async function kicksOfManyConnections(
       const clientCpuMs = (ownCpuUs() - clientCpuBefore) / 1000;
       await sleep(250);
       const nodeCpuMs = nodes.map((node, i) => cpuOf(node) - nodeCpuBefore[i]!);
+      const sentAtMs = performance.timeOrigin + kick.sentAt;
+      const nodeClosedByNodeMs = nodes.map((node) => lastCloseLogged(node, uid, KICKED, sentAtMs) - sentAtMs);
       if (k < plan.manyWarmup) continue;
       const times = frames.map((f) => f.at);
       const last = Math.max(...times);
@@ -167,6 +200,7 @@ export async function kicksOfManyConnections(
           (_, node) => Math.max(...times.filter((_, i) => sockets[i]!.node === node)) - kick.sentAt,
         ),
         answersHeld: held,
+        nodeClosedByNodeMs,
         wrongCodes: frames.filter((f) => f.code !== KICKED).length,
         openMs,
         clientCpuMs,

@@ -418,11 +418,12 @@ export function describeRevocation(e: RevocationEvent): string {
  */
 export function describeClosedConnections(closed: readonly ConnectionClosedEvent[]): string {
   const { uid, deviceFlag, code, reason } = closed[0]!;
+  const last = closed.at(-1)!;
   const which =
     closed.length === 1
-      ? `connection ${closed[0]!.connId}`
-      : `${closed.length} connections (${closed[0]!.connId} … ${closed.at(-1)!.connId})`;
-  return `[evict] ${which} of ${uid} (device ${deviceFlag}) closed: ${code} ${reason}`;
+      ? `connection ${last.connId}`
+      : `${closed.length} connections (${closed[0]!.connId} … ${last.connId})`;
+  return `[evict] ${time(last.atMs)} ${which} of ${uid} (device ${deviceFlag}) closed: ${code} ${reason}`;
 }
 
 /** Prints the audit trail and the connections evict closes (`describeClosedConnections`). */

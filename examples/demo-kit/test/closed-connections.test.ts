@@ -31,7 +31,13 @@ describe("the demo's lines for the connections evict closes", () => {
     await nextTurn();
 
     expect(closedBy).toEqual([4001, 4001, 4001, 4001]);
-    const closeLines = lines.filter((l) => !/^\[evict\] \d\d:/.test(l));
+    // Each line starts with the time of its last close (UTC, to the millisecond).
+    const closeLines = lines
+      .filter((l) => l.includes(' closed: '))
+      .map((l) => l.split(' ').toSpliced(1, 1).join(' '));
+    expect(
+      lines.filter((l) => l.includes(' closed: ')).every((l) => /^\[evict\] \d\d:\d\d:\d\d\.\d{3} /.test(l)),
+    ).toBe(true);
     expect(closeLines.sort()).toEqual([
       `[evict] 3 connections (${connIds[0]} … ${connIds[2]}) of bob (device 1) closed: 4001 kicked`,
       `[evict] connection ${connIds[3]} of bob (device 2) closed: 4001 kicked`,
@@ -42,8 +48,16 @@ describe("the demo's lines for the connections evict closes", () => {
   it('names the one connection when one closed', () => {
     expect(
       describeClosedConnections([
-        { uid: 'ann', deviceFlag: 0, connId: 7, nodeId: 1, code: 4003, reason: 'connection_removed' },
+        {
+          uid: 'ann',
+          deviceFlag: 0,
+          connId: 7,
+          nodeId: 1,
+          code: 4003,
+          reason: 'connection_removed',
+          atMs: Date.UTC(2026, 11, 5, 6, 13, 26, 123),
+        },
       ]),
-    ).toBe('[evict] connection 7 of ann (device 0) closed: 4003 connection_removed');
+    ).toBe('[evict] 06:13:26.123 connection 7 of ann (device 0) closed: 4003 connection_removed');
   });
 });

@@ -758,6 +758,7 @@ describe('connections', () => {
       nodeId: 1,
       code: 4001,
       reason: 'kicked',
+      atMs: expect.any(Number),
     });
 
     // A second kick finds nothing left to close.
@@ -850,7 +851,15 @@ describe('connections', () => {
       await tick();
       expect(close).toHaveBeenCalledExactlyOnceWith({ code: 4001, reason: 'kicked' });
       expect(closedOn2).toEqual([
-        { uid: 'alice', deviceFlag: 0, connId: handle.connId, nodeId: 2, code: 4001, reason: 'kicked' },
+        {
+          uid: 'alice',
+          deviceFlag: 0,
+          connId: handle.connId,
+          nodeId: 2,
+          code: 4001,
+          reason: 'kicked',
+          atMs: expect.any(Number),
+        },
       ]);
       expect(node2.localConnections()).toEqual([]);
       expect(await store.listConnections('alice')).toEqual([]);

@@ -351,7 +351,7 @@ export class RedisStore implements EvictStore {
       if (node.expiresAtMs > now) live.push(`${nodeId} ${node.generation}`);
     const scriptKeys = userKeyList(keys);
     if (inline) scriptKeys.push(this.#keys.nodes);
-    // The other nodes' close messages go out with the announcement, unless an acknowledgement of
+    // Every node's close messages go out with the announcement, unless an acknowledgement of
     // the write by replicas must come first: a connection closed for a cutoff that a failover then
     // lost would be a kick half applied (the engine publishes them after `#replicated`).
     const closes = inline && this.#waitForReplicas === undefined ? request.closes : undefined;

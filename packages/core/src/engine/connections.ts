@@ -355,6 +355,7 @@ export class ConnectionRegistry {
       nodeId: this.#o.nodeId,
       code,
       reason,
+      atMs: this.#o.clock.nowMs(),
     });
     if (announced) this.#announceEnd(local, 'evict', code, reason);
   }

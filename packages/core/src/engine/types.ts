@@ -103,6 +103,8 @@ export interface ConnectionClosedEvent {
   nodeId: number;
   code: number;
   reason: string;
+  /** When this node closed it: its `close` had returned (a WebSocket's close frame handed to the socket). */
+  atMs: number;
 }
 
 /**
