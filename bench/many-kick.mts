@@ -9,15 +9,8 @@
  * BENCH_SERVER_NODE_OPTIONS reaches the nodes (e.g. `--cpu-prof --cpu-prof-dir=prof`).
  */
 import { loadavg } from 'node:os';
-import {
-  type BenchNode,
-  benchPrefix,
-  deleteRedisKeys,
-  demoAdminUserSig,
-  demoKickPath,
-  type KeepAliveClient,
-  startExpressNode,
-} from './support/demo-cluster.js';
+import { kickOn, loginOn } from './sections/scale.js';
+import { type BenchNode, benchPrefix, deleteRedisKeys, startExpressNode } from './support/demo-cluster.js';
 import { kicksOfManyConnections, type ManyKick } from './support/scale-kicks.js';
 
 const connections = Number(process.argv[2] ?? 1_000);
@@ -25,23 +18,7 @@ const kicks = Number(process.argv[3] ?? 10);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = benchPrefix('many');
 const env = { redisUrl, prefix, extraEnv: { EVICT_STORE_TIMEOUT_MS: '15000' } };
-const calls = {
-  async kick(client: KeepAliveClient, uid: string) {
-    if (process.env.KICK_TRACE)
-      console.log(`kick sent at ${(performance.timeOrigin + performance.now()).toFixed(1)}`);
-    const path = demoKickPath(demoAdminUserSig(86_400), '12345678');
-    const answer = await client.send('POST', path, {}, { Identifier: uid });
-    if (!answer.body.includes('"ErrorCode":0')) throw new Error(`the kick: ${answer.body}`);
-    return answer;
-  },
-  async login(client: KeepAliveClient, uid: string) {
-    const login = await client.send('POST', '/login', {}, { uid, device_flag: 1 });
-    if (login.status !== 200) throw new Error(`login: ${login.status} ${login.body}`);
-    return JSON.parse(login.body).token as string;
-  },
-  giveUpMs: 30_000,
-  log: () => undefined,
-};
+const calls = { kick: kickOn, login: loginOn, giveUpMs: 30_000, log: () => undefined };
 
 const nodes: BenchNode[] = [];
 try {

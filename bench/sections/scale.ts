@@ -108,7 +108,7 @@ const QUICK: Plan = {
 const n = (x: number) => x.toLocaleString('en-US');
 
 /** A Tencent kick of `uid` on `client`'s node; throws unless it answered ErrorCode 0. */
-async function kickOn(client: KeepAliveClient, uid: string) {
+export async function kickOn(client: KeepAliveClient, uid: string) {
   const answer = await client.send(
     'POST',
     demoKickPath(demoAdminUserSig(86_400), '12345678'),
@@ -122,7 +122,7 @@ async function kickOn(client: KeepAliveClient, uid: string) {
   return answer;
 }
 
-async function loginOn(client: KeepAliveClient, uid: string): Promise<string> {
+export async function loginOn(client: KeepAliveClient, uid: string): Promise<string> {
   const login = await client.send('POST', '/login', {}, { uid, device_flag: 1 });
   if (login.status !== 200) throw new Error(`login of ${uid}: ${login.status} ${login.body}`);
   return JSON.parse(login.body).token as string;

@@ -25,6 +25,7 @@ import {
   hostClient,
   keysUnder,
 } from './clients.js';
+import { connectionOnNode2 } from './kicks.js';
 
 const MINUTE_MS = 60_000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -199,17 +200,7 @@ for (const library of CLIENT_LIBRARIES) {
       const store = open();
       const heard = await listener();
       const uid = 'told';
-      await store.heartbeatNode({ nodeId: 2, incarnation: 'run-1', expiresAtMs: now + MINUTE_MS });
-      const connection = {
-        uid,
-        deviceFlag: 1,
-        nodeId: 2,
-        connId: 7,
-        connectedAtMs: now,
-        incarnation: 'run-1',
-      };
-      await store.putConnection(connection);
-      const closes = { code: 4001, reason: 'kicked', fromNodeId: 1, sentAtMs: now };
+      const { connection, closes } = await connectionOnNode2(store, uid, now);
       expect(await store.kick(kickOf(uid, now, { closes }))).toEqual({
         applied: true,
         connections: [connection],

@@ -15,7 +15,7 @@ import { RedisStore } from '../src/index.js';
 import { KeyLayout } from '../src/keys.js';
 import type { RedisClient } from '../src/redis-commands.js';
 import { CLIENT_LIBRARIES, type ClientLibrary } from './clients.js';
-import { kickOf, outcomeOf } from './kicks.js';
+import { connectionOnNode2, kickOf, outcomeOf } from './kicks.js';
 
 const MINUTE_MS = 60_000;
 const WAIT_TIMEOUT_MS = 300;
@@ -170,17 +170,7 @@ describeWithRedisServer(
         await Promise.all([store.ready(), primaryOnly.ready()]);
         const now = Date.now();
         const uid = 'told-after-replicas';
-        await store.heartbeatNode({ nodeId: 2, incarnation: 'run-1', expiresAtMs: now + MINUTE_MS });
-        const connection = {
-          uid,
-          deviceFlag: 1,
-          nodeId: 2,
-          connId: 7,
-          connectedAtMs: now,
-          incarnation: 'run-1',
-        };
-        await store.putConnection(connection);
-        const closes = { code: 4001, reason: 'kicked', fromNodeId: 1, sentAtMs: now };
+        const { connection, closes } = await connectionOnNode2(store, uid, now);
         const confirmed = await store.kick({ ...kickOf(uid, now), closes });
         expect(confirmed).toEqual({ applied: true, connections: [connection] });
         await primaryOnly.publish({ type: 'revoked', uid: 'marker', fromNodeId: 1 });
