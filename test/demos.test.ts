@@ -282,8 +282,9 @@ function refusedUpgrade(demo: DemoProcess, token: string): Promise<{ status: num
 }
 
 /** The audit lines (`[evict] hh:mm:ss.mmm <action> ...`) the demo printed from line `from` on. */
+/** The revocations' audit lines (the lines for a kick's closed connections also start with a time). */
 const auditLines = (demo: DemoProcess, from = 0) =>
-  demo.lines.slice(from).filter((l) => /^\[evict\] \d\d:\d\d:\d\d\.\d{3} [a-z_]+ /.test(l));
+  demo.lines.slice(from).filter((l) => /^\[evict\] \d\d:\d\d:\d\d\.\d{3} [a-z_]+ uid=/.test(l));
 
 /** Seed 001's call as plain curl arguments (to show it is a 404 once the data is used up). */
 function curlArgs(demo: DemoProcess): string[] {
