@@ -1,3 +1,4 @@
+import type { KickRequest } from '@evict/core';
 import { script } from './lua-script.js';
 import { USER } from './user-prelude.js';
 
@@ -112,3 +113,12 @@ end
 return reply
 `,
 );
+
+/**
+ * KICK's last message argument: the JSON after a `close-connections` message's `connections` array,
+ * as the engine's `JSON.stringify` of the message writes it (the script writes what comes before).
+ */
+export function closeMessageTail(closes: NonNullable<KickRequest['closes']>): string {
+  const { code, reason, fromNodeId, sentAtMs } = closes;
+  return JSON.stringify({ code, reason, fromNodeId, sentAtMs }).replace(/^\{/, ',');
+}

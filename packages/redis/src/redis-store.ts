@@ -25,7 +25,7 @@ import { ConnectionRegistry, type NodeTable, withIncarnations } from './connecti
 import { JOIN_DEVICE } from './connection-scripts.js';
 import { HIT } from './hit-script.js';
 import { type KeyLayout, userKeyList } from './keys.js';
-import { KICK } from './kick-script.js';
+import { closeMessageTail, KICK } from './kick-script.js';
 import { GRACE_MS, type LuaScript, runScript } from './lua-script.js';
 import { parseOptions, type RedisStoreOptions, type ResolvedOptions } from './options.js';
 import { PUBLISH } from './publish-script.js';
@@ -614,13 +614,4 @@ export class RedisStore implements EvictStore {
   #eval(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     return runScript(this.#commands, script, keys, args);
   }
-}
-
-/**
- * The JSON after a `close-connections` message's `connections` array, as the engine's
- * `JSON.stringify` of the message writes it (the kick script writes what comes before).
- */
-function closeMessageTail(closes: NonNullable<KickRequest['closes']>): string {
-  const { code, reason, fromNodeId, sentAtMs } = closes;
-  return JSON.stringify({ code, reason, fromNodeId, sentAtMs }).replace(/^\{/, ',');
 }
