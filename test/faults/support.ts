@@ -18,6 +18,31 @@ export const SCALE = Number(process.env.FAULT_SCALE ?? (QUICK ? 0.2 : 1));
 export const now = () => performance.now();
 
 /**
+ * How long after a revocation's acknowledgement another node may still accept the credential: the
+ * cluster's guarantee (docs/clusters.md, "What the guard's cache guarantees"). The node that served the
+ * revocation rejects every request sent after its answer. Every other node rejects the credential once
+ * its event loop has read the revocation's message, published before the answer; a node busy when it
+ * arrives may first answer a request already waiting on its sockets (epoll hands back ready sockets
+ * in no particular order). Measured, that window is a few milliseconds (bench section 5c); the bound
+ * leaves room for a loaded CI machine, and a node that missed the message would accept well past it.
+ */
+export const PROPAGATION_BOUND_MS = 500;
+
+/**
+ * A guard decision that accepted a credential, judged against an acknowledged revocation of it:
+ * `undefined` when the request was sent before the acknowledgement; `propagating` when another
+ * node accepted it within PROPAGATION_BOUND_MS of it; `violation` otherwise.
+ */
+export function acceptedAfterAck(
+  check: { node: number; sentAt: number },
+  ack: { node: number; ackedAt: number },
+): 'propagating' | 'violation' | undefined {
+  if (check.sentAt <= ack.ackedAt) return undefined;
+  if (check.node === ack.node || check.sentAt - ack.ackedAt > PROPAGATION_BOUND_MS) return 'violation';
+  return 'propagating';
+}
+
+/**
  * Where a fault test writes its report (`name`, e.g. `report.md`): `test/faults/out/`, which git
  * ignores, so that running a test leaves the tree as it was; with FAULT_PUBLISH=1 next to the tests,
  * over the reports the repository publishes (a deliberate full run, to refresh them).
