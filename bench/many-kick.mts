@@ -23,7 +23,7 @@ const calls = { kick: kickOn, login: loginOn, giveUpMs: 30_000, log: () => undef
 const nodes: BenchNode[] = [];
 try {
   for (let id = 1; id <= 3; id += 1) nodes.push(await startExpressNode(id, env));
-  const plan = { connections, manyKicks: kicks, manyWarmup: 4, openInFlight: 200 };
+  const plan = { connections, manyKicks: kicks, manyWarmup: 4, atOnceEvery: 2, openInFlight: 200 };
   const { samples, failures } = await kicksOfManyConnections(nodes, plan, calls);
   const ms = (x: number) => x.toFixed(0).padStart(5);
   console.log(

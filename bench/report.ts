@@ -140,6 +140,58 @@ export function judge(figure: {
   return 'inconclusive';
 }
 
+/** P(K ≥ k) and P(K ≤ k) for K ~ Binomial(n, p). */
+function binomialTails(n: number, p: number, k: number): { atLeast: number; atMost: number } {
+  const logChoose = (i: number) => logFactorial(n) - logFactorial(i) - logFactorial(n - i);
+  const mass = (i: number) =>
+    p === 0 ? (i === 0 ? 1 : 0) : Math.exp(logChoose(i) + i * Math.log(p) + (n - i) * Math.log1p(-p));
+  let atLeast = 0;
+  let atMost = 0;
+  for (let i = 0; i <= n; i += 1) {
+    const m = mass(i);
+    if (i >= k) atLeast += m;
+    if (i <= k) atMost += m;
+  }
+  return { atLeast: Math.min(1, atLeast), atMost: Math.min(1, atMost) };
+}
+
+function logFactorial(n: number): number {
+  let sum = 0;
+  for (let i = 2; i <= n; i += 1) sum += Math.log(i);
+  return sum;
+}
+
+/** What `judgeQuantile` found: its verdict, and the count it is read from. */
+export interface QuantileVerdict {
+  verdict: Verdict;
+  /** Samples over the bound, of `samples`. */
+  over: number;
+  samples: number;
+  /** The fewest samples, all within the bound, that would make the verdict "met". */
+  samplesForMet: number;
+}
+
+/**
+ * A verdict on a high percentile ("p99 ≤ 50 ms") from its samples alone, with no shape of their
+ * distribution assumed. Were that percentile exactly at the bound, the count of samples over it
+ * would be Binomial(n, 1 − q): "not met" when at least as many over it as seen would happen with
+ * probability ≤ 5 % (the percentile is above the bound at 95 % confidence), "met" when at most as
+ * many would (below it, likewise), "inconclusive" between. The slowest of a few dozen samples says
+ * little about a p99: with 100 samples none over the bound still happens 37 % of the time at the
+ * bound, so "met" needs `samplesForMet` samples (299 for a p99), all within it.
+ */
+export function judgeQuantile(spec: { samples: number[]; quantile: number; bound: number }): QuantileVerdict {
+  const n = spec.samples.length;
+  const tail = 1 - spec.quantile;
+  const samplesForMet = Math.ceil(Math.log(0.05) / Math.log(spec.quantile));
+  if (n === 0 || spec.samples.some((x) => Number.isNaN(x)))
+    return { verdict: 'not met', over: Number.NaN, samples: n, samplesForMet };
+  const over = spec.samples.filter((x) => x > spec.bound).length;
+  const { atLeast, atMost } = binomialTails(n, tail, over);
+  const verdict: Verdict = atLeast <= 0.05 ? 'not met' : atMost <= 0.05 ? 'met' : 'inconclusive';
+  return { verdict, over, samples: n, samplesForMet };
+}
+
 /** The fields of a BenchTarget for a verdict. */
 export function verdictFields(verdict: Verdict): Pick<BenchTarget, 'met' | 'inconclusive'> {
   return verdict === 'inconclusive' ? { met: false, inconclusive: true } : { met: verdict === 'met' };

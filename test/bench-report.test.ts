@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { drawCharts } from '../bench/charts.js';
-import { type BenchRun, judge, judgedTarget } from '../bench/report.js';
+import { type BenchRun, judge, judgedTarget, judgeQuantile } from '../bench/report.js';
 
 describe('judge: a verdict inside the noise is inconclusive, on both sides alike', () => {
   it.each([
@@ -144,6 +144,35 @@ const fixture: BenchRun = {
     },
   ],
 };
+
+describe('judgeQuantile: a p99 from its samples, by the count over the bound', () => {
+  const samples = (n: number, over: number) =>
+    Array.from({ length: n }, (_, i) => (i < over ? 60 : 30 + (i % 10)));
+
+  it.each([
+    // samples, over the bound, verdict: with 100, none over is 37 % likely at the bound (inconclusive);
+    // 4 over is 1.8 % likely (not met), 3 is 7.9 % (inconclusive).
+    [100, 0, 'inconclusive'],
+    [100, 3, 'inconclusive'],
+    [100, 4, 'not met'],
+    // 299 within the bound: 0.99^299 < 5 %, met; 298 is not enough.
+    [299, 0, 'met'],
+    [298, 0, 'inconclusive'],
+    [300, 1, 'inconclusive'],
+    [300, 8, 'not met'],
+  ] as const)('%d samples, %d over: %s', (n, over, verdict) => {
+    const judged = judgeQuantile({ samples: samples(n, over), quantile: 0.99, bound: 50 });
+    expect(judged).toEqual({ verdict, over, samples: n, samplesForMet: 299 });
+  });
+
+  it('counts only samples strictly over the bound, and calls none (or one not measured) not met', () => {
+    expect(judgeQuantile({ samples: Array(299).fill(50), quantile: 0.99, bound: 50 }).verdict).toBe('met');
+    expect(judgeQuantile({ samples: [], quantile: 0.99, bound: 50 }).verdict).toBe('not met');
+    expect(
+      judgeQuantile({ samples: [...Array(299).fill(1), Number.NaN], quantile: 0.99, bound: 50 }).verdict,
+    ).toBe('not met');
+  });
+});
 
 describe('drawCharts', () => {
   it('draws each chart the run has figures for, with its marks and labels, from those figures', async () => {

@@ -19,8 +19,10 @@ import {
   type Distribution,
   distribution,
   judge,
+  judgeQuantile,
   median,
   medianStandardError,
+  type QuantileVerdict,
   verdictFields,
 } from '../report.js';
 import {
@@ -55,11 +57,13 @@ const GIVE_UP_MS = 30_000;
 interface Plan {
   /**
    * The one user's connections, spread over 3 nodes, and the kicks of them (after `manyWarmup`
-   * unmeasured): half with the clients' answers held, half answered at once (scale-kicks.ts).
+   * unmeasured): every `atOnceEvery`-th answered at once, the others with the clients' answers held
+   * (scale-kicks.ts). A p99 judged from its samples alone needs 299 of them (`judgeQuantile`).
    */
   connections: number;
   manyKicks: number;
   manyWarmup: number;
+  atOnceEvery: number;
   /** Sockets being opened at once. */
   openInFlight: number;
   /** Sessions on the large Redis, written `fillInFlight` at a time. */
@@ -78,8 +82,9 @@ interface Plan {
 
 const FULL: Plan = {
   connections: 1_000,
-  manyKicks: 60,
+  manyKicks: 330,
   manyWarmup: 4,
+  atOnceEvery: 11,
   openInFlight: 200,
   sessions: 1_000_000,
   fillInFlight: 2_000,
@@ -94,6 +99,7 @@ const QUICK: Plan = {
   connections: 300,
   manyKicks: 6,
   manyWarmup: 1,
+  atOnceEvery: 2,
   openInFlight: 50,
   sessions: 50_000,
   fillInFlight: 2_000,
@@ -189,17 +195,24 @@ export const section: BenchSection = {
     const lastFrame = distribution(of((s) => s.lastFrameFromSendMs));
     const lastFrameAtOnce = distribution(of((s) => s.lastFrameFromSendMs, atOnce));
     // The nodes' side: the last close handed to a socket, as the nodes' log lines time it.
+    const nodesLastClose = (samples: ManyKick[]) => of((s) => Math.max(...s.nodeClosedByNodeMs), samples);
     const nodesClosed = (samples: ManyKick[]) =>
-      distribution(of((s) => Math.max(...s.nodeClosedByNodeMs), samples).filter((x) => !Number.isNaN(x)));
+      distribution(nodesLastClose(samples).filter((x) => !Number.isNaN(x)));
     const nodesClosedHeld = nodesClosed(held);
     const nodesClosedAtOnce = nodesClosed(atOnce);
     const lastClosed = distribution(of((s) => s.lastClosedFromSendMs));
     const wrongCodes = many.samples.reduce((sum, s) => sum + s.wrongCodes, 0);
-    const manyNoise = 2 * medianStandardError(of((s) => s.lastFrameFromSendMs));
-    const manyVerdict =
-      many.samples.length === plan.manyKicks && wrongCodes === 0
-        ? judge({ value: lastFrame.p99, bound: LAST_CLOSE_TARGET_MS, noise: manyNoise, want: 'at most' })
-        : 'not met';
+    const manyComplete = many.samples.length === plan.manyKicks && wrongCodes === 0;
+    // Each p99 judged from its samples alone, by the count over the bound (judgeQuantile); a node
+    // whose line is missing makes its kick NaN, which is not met.
+    const p99Judged = (samples: number[]): QuantileVerdict => {
+      const judged = judgeQuantile({ samples, quantile: 0.99, bound: LAST_CLOSE_TARGET_MS });
+      return manyComplete ? judged : { ...judged, verdict: 'not met' };
+    };
+    const nodesJudged = p99Judged(nodesLastClose(held));
+    const framesJudged = p99Judged(of((s) => s.lastFrameFromSendMs));
+    const countText = (j: QuantileVerdict) =>
+      `${j.over} of ${j.samples} kicks over ${LAST_CLOSE_TARGET_MS} ms, the count judged (a p99 of exactly ${LAST_CLOSE_TARGET_MS} ms puts 1 % of kicks over it; "met" needs none over in ${j.samplesForMet} or more)`;
     const cpuText = (samples: ManyKick[]) =>
       [0, 1, 2]
         .map(
@@ -246,7 +259,7 @@ export const section: BenchSection = {
     return {
       tables: [
         {
-          title: `A kick of one user holding ${n(plan.connections)} WebSockets over 3 nodes (${held.length} kicks with the clients' answers held, ${atOnce.length} answered at once, alternating), from the kick sent to node A`,
+          title: `A kick of one user holding ${n(plan.connections)} WebSockets over 3 nodes (${held.length} kicks with the clients' answers held, ${atOnce.length} answered at once, one in ${plan.atOnceEvery}), from the kick sent to node A`,
           columns,
           rows: [
             row(
@@ -337,20 +350,22 @@ export const section: BenchSection = {
       ],
       targets: [
         {
-          target: `a kick of a user holding ${n(plan.connections)} connections over 3 demo nodes: p99 ≤ ${LAST_CLOSE_TARGET_MS} ms to the last close`,
-          measured: `p99 ${lastFrame.p99} ms (p50 ${lastFrame.p50}, max ${lastFrame.max}) from the kick sent to node A to the last close frame a client received, over ${held.length} kicks whose clients held their answers until every frame was in; the last TCP connection ended at p99 ${lastClosed.p99} ms. Answered at once (${atOnce.length} kicks, alternating with those): last close frame p99 ${lastFrameAtOnce.p99} ms (p50 ${lastFrameAtOnce.p50}). The nodes had handed their last close frame to its socket at p99 ${nodesClosedHeld.p99} ms (p50 ${nodesClosedHeld.p50}) with answers held, ${nodesClosedAtOnce.p99} ms (p50 ${nodesClosedAtOnce.p50}) answered at once`,
-          ...verdictFields(manyVerdict),
+          target: `a kick of a user holding ${n(plan.connections)} connections over 3 demo nodes: p99 ≤ ${LAST_CLOSE_TARGET_MS} ms to the last close, as the nodes made it`,
+          measured: `p99 ${nodesClosedHeld.p99} ms (p50 ${nodesClosedHeld.p50}, max ${nodesClosedHeld.max}) from the kick sent to node A to the last close frame a node handed to its socket (the nodes' own log lines), over ${held.length} kicks whose clients held their answers until every frame was in; ${countText(nodesJudged)}. Answered at once (${atOnce.length} kicks, one in ${plan.atOnceEvery}): p99 ${nodesClosedAtOnce.p99} ms (p50 ${nodesClosedAtOnce.p50})`,
+          ...verdictFields(nodesJudged.verdict),
           note: [
-            held.length < 100 ? `with ${held.length} kicks the p99 (nearest rank) is the slowest kick` : '',
-            manyVerdict === 'inconclusive'
-              ? `inside this run's noise (two standard errors of the kicks' median, ${manyNoise.toFixed(1)} ms)`
-              : '',
             `CPU per kick (median), answers held: ${cpuText(held)}; answered at once: ${cpuText(atOnce)}`,
             wrongCodes > 0 ? `${wrongCodes} close frames with a code other than 4001` : '',
             failureText(many.failures),
           ]
             .filter((t) => t !== '')
             .join('; '),
+        },
+        {
+          target: `the same kicks: p99 ≤ ${LAST_CLOSE_TARGET_MS} ms to the last close frame a client read`,
+          measured: `p99 ${lastFrame.p99} ms (p50 ${lastFrame.p50}, max ${lastFrame.max}) from the kick sent to node A to the last close frame a client of this one process read, answers held (${held.length} kicks); ${countText(framesJudged)}. The last TCP connection ended at p99 ${lastClosed.p99} ms. Answered at once: last close frame p99 ${lastFrameAtOnce.p99} ms (p50 ${lastFrameAtOnce.p50})`,
+          ...verdictFields(framesJudged.verdict),
+          note: `the clients' moments include this process getting a core to read ${n(plan.connections)} sockets, on the ${availableParallelism()} cores the three nodes and redis-server share: an upper bound of when each frame reached its client`,
         },
         {
           target: `${n(plan.sessions)} live sessions on one Redis: session check rate (cache off) within ${FLAT_BOUND * 100} % of the rate with ${SMALL_SESSIONS}`,
@@ -373,7 +388,7 @@ export const section: BenchSection = {
         },
       ],
       notes: [
-        `Kick of many connections: three Express demo processes (nodes 1, 2 and 3, DEMO_SEED=0) on the Redis at REDIS_URL under a fresh key prefix (deleted afterwards). For each of ${plan.manyKicks} kicks (after ${plan.manyWarmup} unmeasured), a new user logs in on node 1 (A) and this process opens ${n(plan.connections)} WebSockets with that session's token, the i-th to node i mod 3, ${plan.openInFlight} at a time, each counted once the node's hello arrived (the node has registered it); opening took ${Math.round(median(of((s) => s.openMs)))} ms (median). Then the Tencent kick goes to A over a keep-alive connection. The clients are bare ones (a socket each, no WebSocket library: \`ws\` costs the one process holding all ${n(plan.connections)} a few hundred microseconds of CPU per close, which would delay the moments it notes): each notes the moment its socket's data holding the node's close frame arrives, first thing in the callback, answers the close frame, then notes when the TCP connection ended. The kicks alternate between two ways of answering. Answers held: every client holds its answering close frame until all ${n(plan.connections)} frames of the kick are in (AnswersOnceAllArrived), then all answer; answered at once: each answers in the turn after its frame arrived. A user's devices each answer on their own CPU; here one process stands in for all of them on the same ${availableParallelism()} cores as the three nodes, and with answers at once, its answers and each node's handling of them (the close handshake, the TCP teardown: about as much CPU again as the closes) compete for the cores with the frames still being written and read, so the kicks answered at once time this machine's share-out as much as the nodes. Holding the answers changes when the TCP connections end, not what the nodes do before their frames leave (each node writes its close frames in one synchronous loop, before it reads any answer). A moment is taken when this one process, which holds every client, gets a core and reads the socket, so each figure is an upper bound of when the frame reached the client's socket. Each node's moment of its last close comes from the line the demo prints for the kick's closes on that node (\`[evict] HH:MM:SS.mmm 333 connections … closed: 4001 kicked\`, the connectionClosed event's atMs of the last one: its close had returned, so on loopback its frame was in the client's socket), on this machine's one clock, to the millisecond: what the nodes did, apart from when this process got to read it. Before each kick this process collects its young generation and waits 20 ms, so that a scavenge of its own (5–25 ms with the clients' objects) does not land among the frames. The target ("to the last close") is judged on the close frames of the kicks with answers held: the moment each client learns, by the frame's code (4001), that it was kicked; the end of the TCP connections and the kicks answered at once are reported beside it. The kick's Redis script publishes one close-connections message per node holding the user's sockets, A's included, right after the kick's revoked message (KickRequest.closes); A also closes its own once it has read the kick's reply, whichever comes first. The verdict is judge's on the p99 with, as noise, two standard errors of the kicks' median. Node CPU is read from /proc (10 ms ticks) from just before the kick to 250 ms after the last connection ended, so that the records' deletions are in it; the demo prints one line per user, device and close code of a kick (not one per connection).`,
+        `Kick of many connections: three Express demo processes (nodes 1, 2 and 3, DEMO_SEED=0) on the Redis at REDIS_URL under a fresh key prefix (deleted afterwards). For each of ${plan.manyKicks} kicks (after ${plan.manyWarmup} unmeasured), a new user logs in on node 1 (A) and this process opens ${n(plan.connections)} WebSockets with that session's token, the i-th to node i mod 3, ${plan.openInFlight} at a time, each counted once the node's hello arrived (the node has registered it); opening took ${Math.round(median(of((s) => s.openMs)))} ms (median). Then the Tencent kick goes to A over a keep-alive connection. The clients are bare ones (a socket each, no WebSocket library: \`ws\` costs the one process holding all ${n(plan.connections)} a few hundred microseconds of CPU per close, which would delay the moments it notes): each notes the moment its socket's data holding the node's close frame arrives, first thing in the callback, answers the close frame, then notes when the TCP connection ended. The kicks take two ways of answering, one kick in ${plan.atOnceEvery} answered at once. Answers held: every client holds its answering close frame until all ${n(plan.connections)} frames of the kick are in (AnswersOnceAllArrived), then all answer; answered at once: each answers in the turn after its frame arrived. A user's devices each answer on their own CPU; here one process stands in for all of them on the same ${availableParallelism()} cores as the three nodes, and with answers at once, its answers and each node's handling of them (the close handshake, the TCP teardown: about as much CPU again as the closes) compete for the cores with the frames still being written and read, so the kicks answered at once time this machine's share-out as much as the nodes. Holding the answers changes when the TCP connections end, not what the nodes do before their frames leave (each node writes its close frames in one synchronous loop, before it reads any answer). A moment is taken when this one process, which holds every client, gets a core and reads the socket, so each figure is an upper bound of when the frame reached the client's socket. Each node's moment of its last close comes from the line the demo prints for the kick's closes on that node (\`[evict] HH:MM:SS.mmm 333 connections … closed: 4001 kicked\`, the connectionClosed event's atMs of the last one: its close had returned, so on loopback its frame was in the client's socket), on this machine's one clock, to the millisecond: what the nodes did, apart from when this process got to read it. Before each kick this process collects its young generation and waits 20 ms, so that a scavenge of its own (5–25 ms with the clients' objects) does not land among the frames. The target ("to the last close") is judged twice on the kicks with answers held: on the nodes' last close (what evict does: once a close has returned, the socket takes nothing more and its frame is on its way), and on the last close frame a client read (the moment each client learns, by the frame's code (4001), that it was kicked, which also times this one process reading a thousand sockets). The end of the TCP connections and the kicks answered at once are reported beside them. Each p99 is judged from its samples alone (judgeQuantile): by the count of kicks over the bound, against the Binomial(n, 1 %) count a p99 of exactly the bound would give; not met when that many would happen with a chance of 5 % or less, met when so few would, inconclusive between. The kick's Redis script publishes one close-connections message per node holding the user's sockets, A's included, right after the kick's revoked message (KickRequest.closes); A also closes its own once it has read the kick's reply, whichever comes first. Node CPU is read from /proc (10 ms ticks) from just before the kick to 250 ms after the last connection ended, so that the records' deletions are in it; the demo prints one line per user, device and close code of a kick (not one per connection).`,
         `A million sessions: two redis-servers of the section's own (so that no other work's keys or commands are on them), one with ${n(SMALL_SESSIONS)} sessions and one with ${n(million.sessions)}, each session for a user of its own, written through RedisStore.putSession (the user's script and the session's SET), ${n(plan.fillInFlight)} calls under way at a time on a client of their own with ioredis's auto-pipelining (the calls of one turn go out as one write: the same commands), under a key prefix deleted afterwards with the servers. used_memory is INFO memory's once the sessions are written; the delta is from before the ${n(million.sessions)} were written. A check here is engine.check of a session token with cacheSize 0 and last-seen tracking off, on the servers' other client (no pipelining): it hashes the token (SHA-256), GETs the session's key, then HGETALLs the user's hash (its cutoffs), one after the other: the Redis commands per check above are counted from INFO commandstats. Tokens are drawn at random (each check computes its token's string, on both sides alike). Each round runs for ${plan.roundMs} ms with 1 check in flight and then with ${CHECKS_IN_FLIGHT}; the rounds alternate between the two servers, each first in turn, after ${plan.warmMs} ms of unmeasured checks per server and mode. The verdict is judge's on the ratio of paired rounds at ${CHECKS_IN_FLIGHT} in flight: its distance from 1 against ${FLAT_BOUND * 100} %, with two standard errors of the median ratio as noise. CPU per check: this process's (the engine, its client, the loop) and redis-server's from /proc, per round.`,
         `${plan.nodes} nodes: nodes 4 to ${plan.nodes} join the three of the first part. For each of ${plan.spreadKicks} kicks (after ${plan.spreadWarmup} unmeasured), a new user logs in on node 1 and GET /me with the token, twice on each of the ${plan.nodes - 1} others, puts the session and the user in their guards' caches. Each node's GET /metrics is read before the kick and after it until its evict_cluster_message_lag_seconds histogram has counted one more message: the engine's clusterMessage observer feeds it, when the kick's \`revoked\` message arrives, with the receiving node's Date.now() minus the message's sentAtMs, the kick's cutoff time on node 1 (Date.now() before its store call; the message is published by the kick's own Redis script), and in the same synchronous step the engine drops the user from its guard's cache: from that instant the guard reads the cutoff and refuses the token. The lag of one kick at one node is the difference of the histogram's sum (one message between the two reads, else the pair counts as a failure). Both clocks are this machine's one clock, read in whole milliseconds: a figure is within 1 ms of the true lag, which is the noise judge is given. Then one GET /me on each node must answer 401 (a guard that still accepts the token is a failure). Polling the guard instead would have timed HTTP round trips of several milliseconds, not the guard.`,
         `The machine: this machine's load average (one minute) was ${loadBefore.toFixed(1)} when the section started and ${loadAfter.toFixed(1)} when it ended, on ${availableParallelism()} cores shared by the demo nodes, redis-server and this process: a process descheduled at the wrong moment shows in the max and the p99, and the check rates move from round to round (their spread is in the table).`,

@@ -135,7 +135,14 @@ async function openSpread(
 
 export async function kicksOfManyConnections(
   nodes: BenchNode[],
-  plan: { connections: number; manyKicks: number; manyWarmup: number; openInFlight: number },
+  plan: {
+    connections: number;
+    manyKicks: number;
+    manyWarmup: number;
+    /** Every `atOnceEvery`-th kick is answered at once, the others held (2: alternating). */
+    atOnceEvery: number;
+    openInFlight: number;
+  },
   options: ScaleCalls,
 ): Promise<{ samples: ManyKick[]; failures: string[] }> {
   const clientA = new KeepAliveClient(nodes[0]!.port);
@@ -165,7 +172,7 @@ export async function kicksOfManyConnections(
       await collectYoungGarbage();
       const nodeCpuBefore = nodes.map(cpuOf);
       const clientCpuBefore = ownCpuUs();
-      const held = k % 2 === 0;
+      const held = k % plan.atOnceEvery !== plan.atOnceEvery - 1;
       answers = held ? new AnswersOnceAllArrived(plan.connections, options.giveUpMs) : answersNextTurn;
       const kick = await options.kick(clientA, uid);
       let frames: { at: number; code: number }[];
