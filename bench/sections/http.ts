@@ -20,6 +20,7 @@ import {
   type BenchSection,
   type BenchTable,
   type BenchTarget,
+  judgedTarget,
   median,
   relativeSpread,
 } from '../report.js';
@@ -86,8 +87,15 @@ const GROUPS: Array<{ title: string; bare: Mode; modes: Mode[] }> = [
   },
 ];
 
-/** In the Express group's fixed-rate test only: bare Express with the Redis connections a RedisStore holds, idle (issue 17, target 2). */
-const RATE_ONLY_MODES: Mode[] = ['express-redis-idle'];
+/**
+ * In the Express group's fixed-rate test only (issue 17, target 2): a second bare Express, the same
+ * code in its own process, whose difference from the first is what this machine does to two
+ * identical servers (the A/A pair: the noise the 1b verdicts are judged against); and bare Express
+ * with the Redis connections a RedisStore holds, idle.
+ */
+const TWIN: Mode = 'express-twin';
+const IDLE_REDIS: Mode = 'express-redis-idle';
+const RATE_ONLY_MODES: Mode[] = [TWIN, IDLE_REDIS];
 
 /** The contenders of this section (the no-op ones are for the instruction counts, section 8). */
 const HTTP_MODES: Mode[] = [...new Set([...GROUPS.flatMap((group) => group.modes), ...RATE_ONLY_MODES])];
@@ -158,6 +166,8 @@ interface Plan {
   rateRoundSec: number;
   /** The contenders of the fixed-rate test, each group against its own bare framework. */
   rateGroups: Mode[][];
+  /** Rounds of the fixed-rate test in the Express group (the A/A pair's): `rounds` in the others. */
+  expressRateRounds: number;
 }
 
 /** Every server of the section, started side by side before the first measurement; 1b reuses those of 1 and 2. */
@@ -318,6 +328,7 @@ async function latency(
   modes: Mode[],
   rate: number,
   plan: Plan,
+  roundCount: number,
   options: BenchOptions,
 ): Promise<Map<Mode, RateRounds>> {
   return withServers(modes, options, async (servers, load) => {
@@ -329,7 +340,7 @@ async function latency(
         { p50: [], p99: [], rps: [], loopP99: [], loopMax: [], gcMsPerSec: [], gcMaxMs: [], gcMajor: [] },
       ]),
     );
-    for (let round = 0; round < plan.rounds; round += 1) {
+    for (let round = 0; round < roundCount; round += 1) {
       for (const server of servers) {
         await server.stats(); // starts the server's event-loop and GC counts afresh
         const started = performance.now();
@@ -393,6 +404,7 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
         rateWarmupSec: 0.2,
         rateRoundSec: 0.8,
         rateGroups: [[...GROUPS[0]!.modes, ...RATE_ONLY_MODES]],
+        expressRateRounds: 1,
       }
     : {
         rounds: 3,
@@ -404,6 +416,7 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
         rateGroups: GROUPS.filter((group) => !group.modes.some((m) => m.includes('-many'))).map((group) =>
           group.bare === 'express' ? [...group.modes, ...RATE_ONLY_MODES] : group.modes,
         ),
+        expressRateRounds: 6,
       };
   const tables: BenchTable[] = [];
   const targets: BenchTarget[] = [];
@@ -572,14 +585,20 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
   } else {
     const rate = Math.round(median(bareExpress.map((r) => r.rps)) / 2);
     notes.push(
-      `1b: autocannon at a fixed overall rate of ${rate} req/s (half of bare Express's median maximum), ${RATE_CONNECTIONS} connections, ${plan.rounds} interleaved round(s) of ${plan.rateRoundSec} s after a ${plan.rateWarmupSec} s warm-up each (the servers are the ones of the throughput rounds, warm already); p50 and p99 of the 2xx response times (sub-millisecond, from autocannon's per-response timings), median over the rounds, and the difference to the bare framework of the group. Beside them, from inside each server over the same rounds: its event loop's delay (perf_hooks.monitorEventLoopDelay, sampled every 5 ms; p99 and max, medians over the rounds) and its garbage-collection pauses per second (PerformanceObserver 'gc'). The Express group also holds bare Express with an idle ioredis client and subscriber (what a RedisStore keeps open), to tell a RedisStore's cost from the Redis connections' own.`,
+      `1b: autocannon at a fixed overall rate of ${rate} req/s (half of bare Express's median maximum), ${RATE_CONNECTIONS} connections, ${plan.rounds} interleaved round(s) of ${plan.rateRoundSec} s after a ${plan.rateWarmupSec} s warm-up each (the servers are the ones of the throughput rounds, warm already); p50 and p99 of the 2xx response times (sub-millisecond, from autocannon's per-response timings), median over the rounds, and the difference to the bare framework of the group. Beside them, from inside each server over the same rounds: its event loop's delay (perf_hooks.monitorEventLoopDelay, sampled every 5 ms; p99 and max, medians over the rounds) and its garbage-collection pauses per second (PerformanceObserver 'gc'). The Express group also holds a second bare Express server (the same code in its own process: the A/A pair) and bare Express with an idle ioredis client and subscriber (what a RedisStore keeps open), and runs ${plan.expressRateRounds} rounds. Its verdicts are judged on the median over the rounds of each round's p99 minus bare Express's (every server of a round runs one after the other, so a round's conditions are shared), against the widest difference the A/A pair showed in a round as the noise: a difference two identical servers also show is not resolved by this run. The RedisStore guard is judged a second time against the server holding the idle Redis connections, which tells what is evict's from what the connections cost any Redis-backed server. The other groups' verdicts compare every round of a contender with every round of bare (met only when the least favourable pairing meets the target, not met only when the most favourable misses it).`,
     );
     for (const modes of plan.rateGroups) {
       const bare = modes[0]!;
       options.log(`http: 1b latency at ${rate} req/s (${modes.join(', ')})`);
       let rounds: Awaited<ReturnType<typeof latency>>;
       try {
-        rounds = await latency(modes, rate, plan, options);
+        rounds = await latency(
+          modes,
+          rate,
+          plan,
+          modes.includes(TWIN) ? plan.expressRateRounds : plan.rounds,
+          options,
+        );
       } catch (error) {
         failures.push(`1b ${bare}: ${error instanceof Error ? error.message : String(error)}`);
         continue;
@@ -620,8 +639,45 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
         }),
       });
       const bareP99s = rounds.get(bare)!.p99;
+      const roundsText = (values: number[]) => values.map((v) => v.toFixed(2)).join('/');
+      // Each round ran every server of the group one after the other: differences are paired by round.
+      const perRound = (mode: Mode, against: Mode) => {
+        const of = rounds.get(against)!.p99;
+        return rounds.get(mode)!.p99.map((v, i) => v - of[i]!);
+      };
+      // What two identical servers differ by in one round, at the widest: this run's resolution.
+      const twinDiffs = rounds.has(TWIN) ? perRound(TWIN, bare) : undefined;
+      const aaNoise = twinDiffs === undefined ? Number.NaN : Math.max(...twinDiffs.map(Math.abs));
+      const aaText = () =>
+        `the A/A pair (two bare Express servers) differed by ${twinDiffs!.map((d) => `${d >= 0 ? '+' : ''}${d.toFixed(2)}`).join('/')} ms`;
+      const versus = (mode: Mode, against: Mode, target: string) => {
+        const added = median(perRound(mode, against));
+        return judgedTarget({
+          target,
+          measured: `${added >= 0 ? '+' : ''}${added.toFixed(3)} ms, the median over ${bareP99s.length} rounds of the round's p99 minus ${NAMES[against]}'s (rounds ${roundsText(rounds.get(mode)!.p99)} vs ${roundsText(rounds.get(against)!.p99)}); ${aaText()}`,
+          value: added,
+          bound: 0.2,
+          noise: aaNoise,
+          want: 'at most',
+          noiseText: `two identical bare Express servers differed by up to ${aaNoise.toFixed(2)} ms in a round`,
+        });
+      };
       for (const mode of modes) {
         if (!mode.includes('evict') || mode.endsWith('-nocache')) continue;
+        if (twinDiffs !== undefined) {
+          targets.push(
+            versus(mode, bare, `1b. ${NAMES[mode]}: p99 within 0.2 ms of ${NAMES[bare]} at ${rate} req/s`),
+          );
+          if (mode === 'express-evict-redis' && rounds.has(IDLE_REDIS))
+            targets.push(
+              versus(
+                mode,
+                IDLE_REDIS,
+                `1b. ${NAMES[mode]}: p99 within 0.2 ms of ${NAMES[IDLE_REDIS]} at ${rate} req/s (what is evict's beyond the Redis connections themselves)`,
+              ),
+            );
+          continue;
+        }
         const added = p99(mode) - p99(bare);
         const p99s = rounds.get(mode)!.p99;
         // As verdictOf, on differences: every pairing of a guarded round with a bare round must agree.
@@ -631,7 +687,7 @@ async function measureAll(options: BenchOptions, meter: Meter): Promise<BenchRes
         const inconclusive = !met && best <= 0.2;
         targets.push({
           target: `1b. ${NAMES[mode]}: p99 within 0.2 ms of ${NAMES[bare]} at ${rate} req/s`,
-          measured: `${added >= 0 ? '+' : ''}${added.toFixed(3)} ms (p99 ${p99(mode).toFixed(3)} vs ${p99(bare).toFixed(3)} ms; rounds ${p99s.map((v) => v.toFixed(2)).join('/')} vs ${bareP99s.map((v) => v.toFixed(2)).join('/')})`,
+          measured: `${added >= 0 ? '+' : ''}${added.toFixed(3)} ms (p99 ${p99(mode).toFixed(3)} vs ${p99(bare).toFixed(3)} ms; rounds ${roundsText(p99s)} vs ${roundsText(bareP99s)})`,
           met,
           ...(inconclusive
             ? {

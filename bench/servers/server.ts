@@ -40,6 +40,7 @@ export const MODES = [
   'express-session-redis-many',
   'express-jwt-redis-many',
   'express-redis-idle',
+  'express-twin',
   'fastify',
   'fastify-noop',
   'fastify-evict-memory',
@@ -187,7 +188,7 @@ async function expressServer(mode: Mode): Promise<Started> {
   };
   const headers: Record<string, string> = {};
   let variants: Started['variants'];
-  if (mode === 'express') {
+  if (mode === 'express' || mode === 'express-twin') {
     app.get('/hello', hello);
   } else if (mode === 'express-redis-idle') {
     // Bare Express holding what a RedisStore holds, idle: an ioredis client and a subscriber on a channel.

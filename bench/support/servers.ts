@@ -39,6 +39,7 @@ export const NAMES: Record<Mode, string> = {
   'express-session-redis-many': 'Express + express-session + connect-redis, 10,000 users',
   'express-jwt-redis-many': 'Express + express-jwt + isRevoked Redis GET, 10,000 users',
   'express-redis-idle': 'bare Express holding an idle ioredis client and subscriber',
+  'express-twin': 'bare Express again (a second process: the A/A pair)',
   fastify: 'bare Fastify',
   'fastify-noop': 'Fastify + a no-op onRequest hook',
   'fastify-evict-memory': 'Fastify + fastifyEvict guard (memory store)',
