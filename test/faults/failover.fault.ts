@@ -214,7 +214,8 @@ async function runScenario(waits: boolean): Promise<ScenarioFigures> {
           duringFailover: sentAt >= failover.killedAt && sentAt < failover.servedAt,
         });
         if (acknowledged) {
-          // Sent after the acknowledgement: no node may accept the token now.
+          // Sent after the acknowledgement: the node that kicked refuses the token; the other one
+          // once it has read the kick's message (acceptedAfterAck, PROPAGATION_BOUND_MS).
           const ackedAt = now();
           for (const [acceptedOn, guard] of nodes.entries()) {
             const checkedAt = now();
