@@ -142,9 +142,21 @@ export function judge(figure: {
 
 /** P(K ≥ k) and P(K ≤ k) for K ~ Binomial(n, p). */
 function binomialTails(n: number, p: number, k: number): { atLeast: number; atMost: number } {
-  const logChoose = (i: number) => logFactorial(n) - logFactorial(i) - logFactorial(n - i);
+  // log(i!) for i = 0..n, each from the one before.
+  const logFactorial = [0];
+  for (let i = 1; i <= n; i += 1) logFactorial.push(logFactorial[i - 1]! + Math.log(i));
   const mass = (i: number) =>
-    p === 0 ? (i === 0 ? 1 : 0) : Math.exp(logChoose(i) + i * Math.log(p) + (n - i) * Math.log1p(-p));
+    p === 0
+      ? i === 0
+        ? 1
+        : 0
+      : Math.exp(
+          logFactorial[n]! -
+            logFactorial[i]! -
+            logFactorial[n - i]! +
+            i * Math.log(p) +
+            (n - i) * Math.log1p(-p),
+        );
   let atLeast = 0;
   let atMost = 0;
   for (let i = 0; i <= n; i += 1) {
@@ -153,12 +165,6 @@ function binomialTails(n: number, p: number, k: number): { atLeast: number; atMo
     if (i <= k) atMost += m;
   }
   return { atLeast: Math.min(1, atLeast), atMost: Math.min(1, atMost) };
-}
-
-function logFactorial(n: number): number {
-  let sum = 0;
-  for (let i = 2; i <= n; i += 1) sum += Math.log(i);
-  return sum;
 }
 
 /** What `judgeQuantile` found: its verdict, and the count it is read from. */

@@ -337,9 +337,10 @@ describeWithRedisServer('faults: Redis killed, Redis paused, a node killed, unde
         if (verdicts.includes('violation')) return 'violation';
         return verdicts.includes('propagating') ? 'propagating' : undefined;
       };
-      const violations = decisions.filter((d) => accepted(d) && judge(d) === 'violation');
+      const judged = decisions.filter(accepted).map((d) => ({ d, verdict: judge(d) }));
+      const violations = judged.filter((j) => j.verdict === 'violation').map((j) => j.d);
       // Another node, before it read the kick's message: the cluster's guarantee allows it; reported.
-      const propagating = decisions.filter((d) => accepted(d) && judge(d) === 'propagating');
+      const propagating = judged.filter((j) => j.verdict === 'propagating').map((j) => j.d);
       const sentAfterAckMs = (d: Decision) =>
         Math.min(...(ackedKicks.get(d.token) ?? []).map((a) => d.sentAt - a.ackedAt).filter((ms) => ms > 0));
       const checkedAfterKick = decisions.filter((d) =>

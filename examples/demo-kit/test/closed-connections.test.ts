@@ -32,12 +32,9 @@ describe("the demo's lines for the connections evict closes", () => {
 
     expect(closedBy).toEqual([4001, 4001, 4001, 4001]);
     // Each line starts with the time of its last close (UTC, to the millisecond).
-    const closeLines = lines
-      .filter((l) => l.includes(' closed: '))
-      .map((l) => l.split(' ').toSpliced(1, 1).join(' '));
-    expect(
-      lines.filter((l) => l.includes(' closed: ')).every((l) => /^\[evict\] \d\d:\d\d:\d\d\.\d{3} /.test(l)),
-    ).toBe(true);
+    const timedLines = lines.filter((l) => l.includes(' closed: '));
+    expect(timedLines.every((l) => /^\[evict\] \d\d:\d\d:\d\d\.\d{3} /.test(l))).toBe(true);
+    const closeLines = timedLines.map((l) => l.split(' ').toSpliced(1, 1).join(' '));
     expect(closeLines.sort()).toEqual([
       `[evict] 3 connections (${connIds[0]} … ${connIds[2]}) of bob (device 1) closed: 4001 kicked`,
       `[evict] connection ${connIds[3]} of bob (device 2) closed: 4001 kicked`,
