@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from '../../test/support/demo-process.js';
 import { type BenchOptions, type BenchResult, type BenchSection, median, percentile } from '../report.js';
 import { builtPackages } from '../support/compile.js';
 
@@ -25,14 +25,6 @@ interface Plan {
 }
 const FULL: Plan = { rounds: 5, roundMs: 3_000, concurrency: [1, 16] };
 const QUICK: Plan = { rounds: 1, roundMs: 500, concurrency: [1, 16] };
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** A redis-server of the section's own, answering PING. */
 async function startRedis(dir: string, args: string[]): Promise<{ port: number; child: ChildProcess }> {

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import {
+  bannerPort,
   DEMO_ENV,
   DEMO_TENCENT,
   demoAdminUserSig,
   demoKickPath,
-  freePort,
   isBuilt,
   repoRoot,
 } from '../../test/support/demo-process.js';
@@ -66,11 +66,10 @@ export async function startExpressNode(
   },
 ): Promise<BenchNode> {
   assertBuilt();
-  const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of DEMO_ENV) delete env[name];
   Object.assign(env, {
-    PORT: String(port),
+    PORT: '0', // the kernel's choice, read back from the banner: no other process can take it first
     NODE_ID: String(nodeId),
     DEMO_SEED: options.seed ? '1' : '0',
     TENCENT_RATE_LIMIT: UNCAPPED_RATE_LIMIT,
@@ -100,9 +99,9 @@ export async function startExpressNode(
     stderr += chunk;
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const banner = `demo on http://127.0.0.1:${port} (node ${nodeId}`;
   const deadline = Date.now() + 20_000;
-  while (!readFileSync(logFile, 'utf8').includes(banner)) {
+  let port = bannerPort(readFileSync(logFile, 'utf8'));
+  while (port === undefined) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`the Express demo (node ${nodeId}) exited before listening:\n${stderr}`);
     if (Date.now() > deadline) {
@@ -110,6 +109,7 @@ export async function startExpressNode(
       throw new Error(`the Express demo (node ${nodeId}) did not print its banner in 20 s:\n${stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
+    port = bannerPort(readFileSync(logFile, 'utf8'));
   }
   return {
     nodeId,

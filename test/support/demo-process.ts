@@ -3,7 +3,7 @@
  * the environment a test gives, talked to over HTTP and WebSocket, stopped for good.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { signUserSig } from '@evict/core';
@@ -90,12 +90,64 @@ export function requireBuilt(...frameworks: Framework[]): void {
       throw new Error(`examples/${framework} is not built: run \`npx --yes pnpm@10 build\``);
 }
 
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
+/**
+ * The first port of the kernel's ephemeral range (Linux's default when it cannot be read): outgoing
+ * connections take their local ports from that range.
+ */
+function ephemeralRangeStart(): number {
+  try {
+    const first = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    if (Number.isInteger(first) && first > 0) return first;
+  } catch {
+    // Not Linux, or /proc is hidden: the default range.
+  }
+  return 32_768;
+}
+
+const FIRST_UNPRIVILEGED_FREE_PORT = 10_000;
+/** Ports this process handed out, never handed out twice. */
+const handedOut = new Set<number>();
+
+/** Whether a server could listen on 127.0.0.1:`port` now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port nothing listens on, for a server that must be started on a port named in advance (a
+ * redis-server, a Sentinel); with `alsoFreeAt`, the port that far above it is free too (a cluster
+ * node's bus). Drawn below the kernel's ephemeral range: a port from `listen(0)` lies in that range,
+ * and between the probe's close and the server's bind any outgoing connection on the machine may take
+ * it as its local port (a CI run failed so, `EADDRINUSE`). Below the range only another listener can.
+ * A demo needs none of this: it listens on port 0 and says its port.
+ */
+export async function freePort(alsoFreeAt = 0): Promise<number> {
+  const span = ephemeralRangeStart() - alsoFreeAt - FIRST_UNPRIVILEGED_FREE_PORT;
+  if (span < 1_000) {
+    if (alsoFreeAt !== 0)
+      throw new Error('the ephemeral port range starts too low for a port and its cluster bus below it');
+    // A machine whose ephemeral range starts low: the kernel's pick, with the race it has.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    return port;
+  }
+  for (;;) {
+    const port = FIRST_UNPRIVILEGED_FREE_PORT + Math.floor(Math.random() * span);
+    const ports = alsoFreeAt === 0 ? [port] : [port, port + alsoFreeAt];
+    if (ports.some((p) => handedOut.has(p))) continue;
+    if ((await canBind(port)) && (alsoFreeAt === 0 || (await canBind(port + alsoFreeAt)))) {
+      for (const p of ports) handedOut.add(p);
+      return port;
+    }
+  }
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -179,20 +231,26 @@ export interface SpawnedDemo {
 const EXIT_WITH_PARENT =
   'data:text/javascript,const parent=process.ppid;setInterval(()=>{if(process.ppid!==parent)process.exit(70)},500).unref()';
 
+/** The port a demo's banner names (`evict <Framework> demo on http://<host>:<port> (node …`) in `output`. */
+export function bannerPort(output: string): number | undefined {
+  const match = /demo on http:\/\/\S*:(\d+) \(node /.exec(output);
+  return match === null ? undefined : Number(match[1]);
+}
+
 /**
- * Spawns a demo on a free port with a clean demo environment plus `env` (`nodeArgs` go to node before
- * the script, for V8 flags that NODE_OPTIONS does not allow) and collects its output; the caller
- * waits for the banner it expects.
+ * Spawns a demo with a clean demo environment plus `env` (`nodeArgs` go to node before the script,
+ * for V8 flags that NODE_OPTIONS does not allow), collects its output and answers once it has said
+ * where it listens, or has exited (then `port` is 0); the caller waits for the banner it expects.
+ * The demo listens on port 0, the kernel's choice, so no other process can take its port first.
  */
 export async function spawnDemo(
   framework: Framework,
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
 ): Promise<SpawnedDemo> {
-  const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of DEMO_ENV) delete childEnv[name];
-  Object.assign(childEnv, env, { PORT: String(port) });
+  Object.assign(childEnv, env, { PORT: '0' });
   const child = spawn(
     process.execPath,
     ['--import', EXIT_WITH_PARENT, ...nodeArgs, demoServerJs(framework)],
@@ -214,7 +272,19 @@ export async function spawnDemo(
     stderr += chunk;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { port, child, lines, stderr: () => stderr, exited };
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const listeningPort = () => bannerPort(lines.join('\n'));
+  try {
+    await waitFor(
+      `the ${framework} demo to say where it listens`,
+      () => gone() || listeningPort() !== undefined,
+      20_000,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}\n${stderr}`);
+  }
+  return { port: listeningPort() ?? 0, child, lines, stderr: () => stderr, exited };
 }
 
 /**

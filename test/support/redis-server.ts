@@ -4,12 +4,14 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, it } from 'vitest';
-import { waitFor } from './demo-process.js';
+import { freePort, waitFor } from './demo-process.js';
+
+/** Redis Cluster's bus listens on the node's port plus this. */
+const CLUSTER_BUS_OFFSET = 10_000;
 
 export const hasRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -180,23 +182,9 @@ export class OwnSentinel {
   }
 }
 
-/** A port free for a node and for its cluster bus (port + 10000). */
-export async function freeClusterPort(taken: Set<number>): Promise<number> {
-  const canBind = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
-    if (taken.has(port) || taken.has(port + 10_000)) continue;
-    if ((await canBind(port)) && (await canBind(port + 10_000))) {
-      taken.add(port);
-      taken.add(port + 10_000);
-      return port;
-    }
-  }
+/** A port free for a cluster node and for its bus (port + 10000). */
+export function freeClusterPort(): Promise<number> {
+  return freePort(CLUSTER_BUS_OFFSET);
 }
 
 /** Runs redis-cli against 127.0.0.1:`port`; its output and errors as one string. */

@@ -117,8 +117,7 @@ describeWithRedisServer('RedisStore on a Redis Cluster whose primary fails over'
 
   beforeAll(async () => {
     if (!hasRedisCli) throw new Error('redis-cli is required (redis-cli --cluster create)');
-    const taken = new Set<number>();
-    for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort(taken));
+    for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort());
     for (const port of ports) {
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes'];
       args.push('--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir);

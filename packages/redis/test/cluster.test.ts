@@ -49,8 +49,7 @@ describeCluster('RedisStore on a Redis Cluster of three masters', () => {
 
   beforeAll(async () => {
     if (!hasBinaries) throw new Error('redis-server and redis-cli are required under CI=true');
-    const taken = new Set<number>();
-    for (let i = 0; i < 3; i++) ports.push(await freeClusterPort(taken));
+    for (let i = 0; i < 3; i++) ports.push(await freeClusterPort());
     for (const port of ports) {
       const server = spawn(
         'redis-server',
