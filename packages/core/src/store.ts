@@ -72,10 +72,13 @@ export interface KickRequest {
 /**
  * What a kick did: the user's live connections once the cutoff was raised, and whether the store
  * published their `close-connections` messages (`KickRequest.closes`; absent: it did not), or what
- * was missing.
+ * was missing. With `closesAnnounced`, a store may also have dropped, in the same step, the records
+ * of exactly the connections it announced closes for (`recordsDropped: true`, as `deleteConnections`
+ * of them would): the engine then drops only the rest of what it closes (its own unlisted ones), and
+ * a kick of a user's thousand connections answers without a second pass over them.
  */
 export type KickOutcome =
-  | { applied: true; connections: ConnectionRecord[]; closesAnnounced?: true }
+  | { applied: true; connections: ConnectionRecord[]; closesAnnounced?: true; recordsDropped?: true }
   | { applied: false; missing: 'user' | 'device' };
 
 /**

@@ -166,6 +166,11 @@ export class ConnectionRegistry {
     return removed.map((r) => r !== undefined && liveIncarnation(table, r, at) !== undefined);
   }
 
+  /** Drops the index entries of connections whose records a kick's script dropped. */
+  unindex(connections: readonly StoredConnection[]): Promise<void> {
+    return this.#index(UNINDEX_CONNECTIONS, connections);
+  }
+
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
     // A page at a time: a user holding 100,000 connections is never one reply. (A small hash, the
     // commonest, comes back whole in the first.)

@@ -14,7 +14,9 @@ import { USER } from './user-prelude.js';
  * ('1'/'0'), channel ('' for none), message, then the `close-connections` messages'
  * (`KickRequest.closes`) uid as JSON ('' for none: with KEYS[4] only) and the JSON after their
  * `connections` array (`,"code":…}`), then (without KEYS[4]) the live node incarnations as
- * `<nodeId> <generation>`, read just before.
+ * `<nodeId> <generation>`, read just before. With the `close-connections` messages, the records of
+ * the connections they name are dropped from the user's hash (their index entries are the store's,
+ * in another slot).
  */
 export const KICK = script(
   'kick',
@@ -108,6 +110,26 @@ if ARGV[8] ~= '' and ARGV[10] ~= '' then
   for _, node in ipairs(order) do
     redis.call('PUBLISH', ARGV[8], '{"type":"close-connections","nodeId":' .. node
       .. ',"connections":[' .. table.concat(by_node[node], ',') .. ']' .. ARGV[11])
+  end
+  -- Then their records, as DELETE_CONNECTIONS would drop them: the announcement is out, so no node
+  -- needs them to find what to close, and the store answers without a second pass over them.
+  local fields = {}
+  for _, r in ipairs(records) do
+    if live[r[4]] and (wanted == nil or r[3] == wanted) then fields[#fields + 1] = r[1] end
+  end
+  if #fields > 0 then
+    -- In steps: unpack's arguments are bounded (a user may hold 100,000 connections).
+    for i = 1, #fields, 1000 do
+      redis.call('HDEL', user_key, unpack(fields, i, math.min(i + 999, #fields)))
+    end
+    local left = conns - #fields
+    if left > 0 then
+      redis.call('HSET', user_key, 'n', tostring(left))
+    else
+      -- The last connection: the user lives by its expiry again, as keep_user wrote it.
+      redis.call('HDEL', user_key, 'n')
+      expire_at(user_key, math.max(expires, tonumber(ARGV[5]), index_until()))
+    end
   end
 end
 return reply

@@ -388,11 +388,18 @@ export class RedisStore implements EvictStore {
         ? withIncarnations(onFile, (_, i) => incarnations[i])
         : await this.#connections.liveConnections(onFile, before);
     if (!inline) await this.publish(request.announce);
+    if (closes !== undefined) {
+      // The script dropped the records of the connections it announced closes for; their index
+      // entries live in their nodes' slots.
+      await this.#connections.unindex(
+        onFile.filter((c) => deviceFlag === null || c.deviceFlag === deviceFlag),
+      );
+    }
     // After the announcement: the nodes drop their cached copies whether the replicas confirm or not.
     await this.#replicated(drops, keys.user);
     return closes === undefined
       ? { applied: true, connections }
-      : { applied: true, connections, closesAnnounced: true };
+      : { applied: true, connections, closesAnnounced: true, recordsDropped: true };
   }
 
   // Nodes and connections (see `ConnectionRegistry`)

@@ -205,12 +205,56 @@ for (const library of CLIENT_LIBRARIES) {
         applied: true,
         connections: [connection],
         closesAnnounced: true,
+        recordsDropped: true,
       });
       await waitFor('the two messages', () => heard.length === 2);
       expect(heard).toEqual([
         { type: 'revoked', uid, fromNodeId: 1 },
         { type: 'close-connections', nodeId: 2, connections: [{ uid, connId: 7 }], ...closes },
       ]);
+    });
+
+    it("drops the records of the connections whose closes it announced, and their index entries, in the kick's step: another device's stay, counted; with the last gone the user lives by its expiry again", async () => {
+      const now = Date.now();
+      const store = open();
+      const layout = new KeyLayout(prefix);
+      const uid = 'dropped';
+      await store.touchUser(uid, now + MINUTE_MS);
+      const { connection: onDevice1, closes } = await connectionOnNode2(store, uid, now);
+      const onDevice2 = { ...onDevice1, deviceFlag: 2, connId: 8 };
+      await store.putConnection(onDevice2);
+      const key = layout.user(uid).user;
+      const buckets = layout.indexBuckets(2, '1');
+      expect(await host.command(['HGET', key, 'n'])).toBe('2');
+      expect(await host.command(['SMEMBERS', buckets])).toEqual(['0']);
+
+      const quit = await store.kick(
+        kickOf(uid, now, { deviceFlag: 1, require: { user: true, device: true }, closes }),
+      );
+      expect(quit).toEqual({
+        applied: true,
+        connections: [onDevice1, onDevice2],
+        closesAnnounced: true,
+        recordsDropped: true,
+      });
+      expect(await store.listConnections(uid)).toEqual([onDevice2]);
+      expect(await host.command(['HGET', key, `2:${(7).toString(36)}`])).toBeNull();
+      expect(await host.command(['HGET', key, 'n'])).toBe('1');
+      expect(Number(await host.command(['PTTL', key]))).toBe(-1);
+      expect(await host.command(['HGET', layout.indexBucket(2, '1', 0), '7'])).toBeNull();
+      expect(await host.command(['HGET', layout.indexBucket(2, '1', 0), '8'])).toBe(uid);
+
+      const all = await store.kick(kickOf(uid, now + 1, { closes }));
+      expect(all).toEqual({
+        applied: true,
+        connections: [onDevice2],
+        closesAnnounced: true,
+        recordsDropped: true,
+      });
+      expect(await store.listConnections(uid)).toEqual([]);
+      expect(await host.command(['SMEMBERS', buckets])).toEqual([]);
+      expect(await host.command(['HGET', key, 'n'])).toBeNull();
+      expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(9 * MINUTE_MS);
     });
 
     it('starts an expired user afresh, as raiseCutoff does, when no user is required', async () => {

@@ -176,11 +176,14 @@ describeWithRedisServer(
         await primaryOnly.publish({ type: 'revoked', uid: 'marker', fromNodeId: 1 });
         await waitFor('the marker', () => heard.length === 2);
         expect(heard).toEqual(['revoked', 'revoked']);
+        // Left on file by the kick whose closes wait for the replicas (the engine drops it after).
         expect(await primaryOnly.kick({ ...kickOf(uid, now + 1), closes })).toEqual({
           applied: true,
           connections: [connection],
           closesAnnounced: true,
+          recordsDropped: true,
         });
+        expect(await primaryOnly.listConnections(uid)).toEqual([]);
         await waitFor('the kick and its close', () => heard.length === 4);
         expect(heard.slice(2)).toEqual(['revoked', 'close-connections']);
       } finally {

@@ -246,12 +246,17 @@ export class ConnectionRegistry {
    * the store. With `graceMs`, each connection is told first and closed that much later (by its `close`).
    * `othersTold`: the store published every node's message already (`KickOutcome.closesAnnounced`),
    * this one's included; the local targets are closed here all the same (once each).
+   * `recordsToDrop`: the targets whose records are dropped here (default: all; fewer when the store
+   * dropped the others with the kick, `KickOutcome.recordsDropped`).
    */
   async close(
     targets: readonly ConnectionRecord[],
     reason: CloseReason,
     graceMs?: number,
-    othersTold = false,
+    {
+      othersTold = false,
+      recordsToDrop = targets,
+    }: { othersTold?: boolean; recordsToDrop?: readonly ConnectionRecord[] } = {},
   ): Promise<number> {
     const code = CLOSE_CODES[reason];
     const local: ConnectionRecord[] = [];
@@ -292,9 +297,9 @@ export class ConnectionRegistry {
     }
     for (const target of local) this.#closeLocal(target.uid, target.connId, code, reason, graceMs);
     await sent;
-    if (targets.length > 0) {
+    if (recordsToDrop.length > 0) {
       await this.#o.store.deleteConnections(
-        targets.map(({ uid, nodeId, connId }) => ({ uid, nodeId, connId })),
+        recordsToDrop.map(({ uid, nodeId, connId }) => ({ uid, nodeId, connId })),
       );
     }
     return targets.length;

@@ -91,6 +91,7 @@ export class Revocations {
       connectionsClosed: await this.#closeUserConnections(uid, deviceFlag, reason, {
         listed: outcome.connections,
         othersTold: outcome.closesAnnounced === true,
+        listedDropped: outcome.closesAnnounced === true && outcome.recordsDropped === true,
       }),
     };
   }
@@ -282,20 +283,30 @@ export class Revocations {
 
   /**
    * Closes the user's connections (of one device, or all): those `listed` (default: listed now), and
-   * this node's own; with `graceMs`, each told first and closed that much later.
+   * this node's own; with `graceMs`, each told first and closed that much later. `listedDropped`: the
+   * store dropped the records of the listed ones it closes (`KickOutcome.recordsDropped`).
    */
   async #closeUserConnections(
     uid: string,
     deviceFlag: number | null,
     reason: CloseReason,
-    options: { listed?: ConnectionRecord[]; graceMs?: number; othersTold?: boolean } = {},
+    options: {
+      listed?: ConnectionRecord[];
+      graceMs?: number;
+      othersTold?: boolean;
+      listedDropped?: boolean;
+    } = {},
   ): Promise<number> {
     const onFile = options.listed ?? (await this.#o.store.listConnections(uid));
-    return this.#o.connections.close(
-      this.#o.connections.targetsOf(uid, deviceFlag, onFile),
-      reason,
-      options.graceMs,
-      options.othersTold,
-    );
+    const targets = this.#o.connections.targetsOf(uid, deviceFlag, onFile);
+    let recordsToDrop: readonly ConnectionRecord[] = targets;
+    if (options.listedDropped === true) {
+      const listed = new Set(onFile.map((c) => `${c.nodeId} ${c.connId}`));
+      recordsToDrop = targets.filter((t) => !listed.has(`${t.nodeId} ${t.connId}`));
+    }
+    return this.#o.connections.close(targets, reason, options.graceMs, {
+      othersTold: options.othersTold === true,
+      recordsToDrop,
+    });
   }
 }

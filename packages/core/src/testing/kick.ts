@@ -305,7 +305,7 @@ export const kick: Group = {
       }
     });
 
-    it("kick applied with `closes`: a store answering closesAnnounced published, after the announcement and before it resolved, one close-connections message per node holding a listed connection of the kicked device (the kicking node's included), naming exactly those, with the fields given; a store not answering it published none", async (...context) => {
+    it("kick applied with `closes`: a store answering closesAnnounced published, after the announcement and before it resolved, one close-connections message per node holding a listed connection of the kicked device (the kicking node's included), naming exactly those, with the fields given; a store not answering it published none; a store answering recordsDropped dropped exactly their records", async (...context) => {
       if (lacks(context, h.store.kick !== undefined, 'kick')) return;
       const uid = newUid();
       const listed = [
@@ -354,6 +354,12 @@ export const kick: Group = {
             a.type === 'close-connections' && b.type === 'close-connections' ? a.nodeId - b.nodeId : 0,
           );
       expect(sorted(box.received.slice(1, -1))).toEqual(expected);
+      // Records dropped with the kick are exactly those of the connections it announced closes for.
+      const dropped = quit.applied && quit.recordsDropped === true;
+      if (dropped) expect(announced).toBe(true);
+      expect(byConnection(await h.store.listConnections(uid))).toEqual(
+        byConnection(dropped ? [otherDevice] : [...listed, otherDevice]),
+      );
     });
 
     it(`${N} concurrent kicks, mixed with raiseCutoff, never lower the cutoff: the latest wins, per scope, and each kick is announced`, async (...context) => {
