@@ -449,10 +449,14 @@ describe('delivery', () => {
     const stats = sender.stats();
     expect(stats.delivered).toBe(5);
     expect(stats.delivered + stats.dropped.queue_full).toBe(12);
-    const okUids = receiver.requests
-      .filter((r) => r.answer === 'ok')
-      .map((r) => JSON.parse(r.rawBody).data.uid);
-    expect(okUids).toEqual(['q0', 'q1', 'q2', 'q3', 'q4']);
+    // At least once: on a loaded machine a try answered 'ok' after the sender's 400 ms timeout is
+    // sent again, under the same event id (a run beside other test suites saw q3 twice). Each event counts once by its id.
+    const okEvents = new Map<string, string>();
+    for (const r of receiver.requests.filter((request) => request.answer === 'ok')) {
+      const body = JSON.parse(r.rawBody);
+      okEvents.set(body.id, body.data.uid);
+    }
+    expect([...okEvents.values()]).toEqual(['q0', 'q1', 'q2', 'q3', 'q4']);
   });
 
   it('drops what the receiver refuses (4xx) without retrying it, and what is too old to send', async () => {
