@@ -13,10 +13,11 @@ import {
   type KickRequest,
   MemoryStore,
 } from '@evict/core';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { describeRedis, randomPrefix } from '../../../test/support/redis.js';
 import { RedisStore } from '../src/index.js';
 import { KeyLayout } from '../src/keys.js';
+import { SCRIPTS } from '../src/scripts.js';
 import {
   CLIENT_LIBRARIES,
   countingClient,
@@ -255,6 +256,40 @@ for (const library of CLIENT_LIBRARIES) {
       expect(await host.command(['SMEMBERS', buckets])).toEqual([]);
       expect(await host.command(['HGET', key, 'n'])).toBeNull();
       expect(Number(await host.command(['PTTL', key]))).toBeGreaterThan(9 * MINUTE_MS);
+    });
+
+    it("an engine's kick: the records go with the kick's script and their index entries after it; the engine deletes only its own connection the store had lost", async () => {
+      const counted = countingClient(host.client);
+      const store = open(counted.client);
+      const engine = new Evict({ store });
+      engines.push(engine);
+      await engine.ready();
+      await engine.addUser('alice');
+      const closes: number[] = [];
+      const register = (deviceFlag: number) =>
+        engine.registerConnection({ uid: 'alice', deviceFlag, close: ({ code }) => closes.push(code) });
+      const onFile = await register(0);
+      const lost = await register(1);
+      // Its write lost (a failover, say): held here, not on file.
+      expect(await store.deleteConnection('alice', lost.nodeId, lost.connId)).toBe(true);
+      const deletes = vi.spyOn(store, 'deleteConnections');
+      counted.sent.length = 0;
+      expect((await engine.kickUser('alice')).connectionsClosed).toBe(2);
+      expect(closes).toEqual([4001, 4001]);
+      expect(deletes.mock.calls).toEqual([[[{ uid: 'alice', nodeId: lost.nodeId, connId: lost.connId }]]]);
+      // The kick, the index entries of the one it dropped, then the lost one's deletion (found gone);
+      // a heartbeat may fall between them.
+      const scriptNamed = new Map(SCRIPTS.map((script) => [script.sha, script.name]));
+      const scripts = counted.sent
+        .filter(([name]) => name === 'EVALSHA')
+        .map(([, sha]) => scriptNamed.get(sha!));
+      expect(scripts.filter((name) => name !== 'heartbeatNode')).toEqual([
+        'kick',
+        'unindexConnections',
+        'deleteConnections',
+      ]);
+      expect(await store.listConnections('alice')).toEqual([]);
+      expect(onFile.connId).not.toBe(lost.connId);
     });
 
     it('starts an expired user afresh, as raiseCutoff does, when no user is required', async () => {
