@@ -1,5 +1,4 @@
 import {
-  type Admission,
   type AdmissionOutcome,
   type AdmissionRequest,
   type Clock,
@@ -14,57 +13,35 @@ import {
   type NodeRecord,
   type PushTokenKind,
   type PushTokenRecord,
-  readAllPages,
   type ScanPage,
   type SessionRecord,
   StoreCorruptError,
-  StoreNotReplicatedError,
   type UserRecord,
 } from '@evict/core';
+import { ClusterChannel } from './cluster-channel.js';
 import { ConnectionRegistry, type NodeTable, withIncarnations } from './connection-registry.js';
 import { JOIN_DEVICE } from './connection-scripts.js';
 import { HIT } from './hit-script.js';
 import { type KeyLayout, userKeyList } from './keys.js';
 import { closeMessageTail, KICK } from './kick-script.js';
 import { GRACE_MS, type LuaScript, runScript } from './lua-script.js';
-import { parseOptions, type RedisStoreOptions, type ResolvedOptions } from './options.js';
-import { PUBLISH } from './publish-script.js';
+import { parseOptions, type RedisStoreOptions } from './options.js';
 import { CLEAR_PUSH_TOKENS, SET_PUSH_TOKEN } from './push-token-scripts.js';
 import {
-  admissionField,
   connectionField,
-  decodeAdmission,
   decodeConnection,
   decodePushToken,
-  decodeSession,
   decodeUser,
   encodeCutoff,
-  parseMessage,
   type StoredConnection,
 } from './records.js';
 import type { ClientKind, RedisCommands } from './redis-commands.js';
-import { pairs, scanReply, stringList, text } from './replies.js';
-import { SessionKeys } from './session-keys.js';
-import {
-  ADMIT_SESSION,
-  INDEXED_SESSION,
-  RAISE_CUTOFF,
-  READ_USER,
-  RECORD_SESSION,
-  REVOKE_SESSION,
-  TOUCH_SESSION,
-  TOUCH_USER,
-} from './session-scripts.js';
-import { createSubscriberLink, type SubscriberLink } from './subscriber-link.js';
+import { Replication } from './replication.js';
+import { pairs, stringList } from './replies.js';
+import { SessionRegistry } from './session-registry.js';
+import { RAISE_CUTOFF, READ_USER, TOUCH_USER } from './session-scripts.js';
 
 export type { RedisStoreOptions, ReplicaAcknowledgement } from './options.js';
-
-/** What a scan asks Redis for a page (`COUNT`): every reply of a listing stays about this size. */
-const SCAN_COUNT = 500;
-const LINK_RETRY_MIN_MS = 100;
-const LINK_RETRY_MAX_MS = 5_000;
-/** How long `publish` waits for the store's own first subscription, at most. */
-const PUBLISH_WAITS_FOR_LINK_MS = 1_000;
 
 /**
  * The evict store on Redis, for nodes that share state. It borrows a client the host owns (ioredis
@@ -73,50 +50,30 @@ const PUBLISH_WAITS_FOR_LINK_MS = 1_000;
  * `lua-script.ts`), so nothing outlives what it could reject. Cluster messages go through
  * Redis pub/sub on a connection of the store's own, whose drops are reported by `onLinkChange`.
  */
-/** The arguments the scripts that record a session on its user share (session-scripts.ts, RECORD). */
-function recordArgs(session: SessionRecord, now: number): string[] {
-  const { deviceFlag, issuedAtMs, expiresAtMs, tokenHash, retainUntilMs } = session;
-  return [
-    String(now),
-    String(deviceFlag),
-    String(issuedAtMs),
-    String(expiresAtMs),
-    tokenHash,
-    String(retainUntilMs),
-  ];
-}
-
 export class RedisStore implements EvictStore {
   readonly prefix: string;
   readonly #commands: RedisCommands;
   readonly #keys: KeyLayout;
   readonly #clock: Clock;
-  readonly #waitForReplicas: ResolvedOptions['waitForReplicas'];
+  readonly #replication: Replication;
   /** Every publish of a cluster goes through PUBLISH's routing key; one Redis can publish from any script. */
   readonly #cluster: boolean;
-  readonly #subscriberSource: ResolvedOptions['subscriber'];
-  readonly #listeners = new Set<(message: ClusterMessage) => void>();
-  readonly #linkListeners = new Set<(up: boolean) => void>();
-  #link: SubscriberLink | undefined;
-  /** The latest attempt at the first subscription: resolved once it is confirmed, rejected if it failed. */
-  #linkStarted: Promise<void> | undefined;
-  #linkRetryMs = LINK_RETRY_MIN_MS;
-  /** Last state reported to link listeners; undefined before the first subscription. */
-  #linkUp: boolean | undefined;
+  /** Publish, subscriptions and the subscriber link. */
+  readonly #clusterChannel: ClusterChannel;
   #closing: Promise<void> | undefined;
   /** Connections, the node table and the sweep. */
   readonly #connections: ConnectionRegistry;
-  /** The sessions' own keys. */
-  readonly #sessions: SessionKeys;
+  /** The sessions: their user's side and their own keys. */
+  readonly #sessions: SessionRegistry;
 
   constructor(options: RedisStoreOptions) {
     const resolved = parseOptions(options);
     this.#commands = resolved.commands;
     this.#keys = resolved.keys;
     this.#clock = resolved.clock;
-    this.#waitForReplicas = resolved.waitForReplicas;
     this.#cluster = resolved.clientKind === 'ioredis-cluster' || resolved.clientKind === 'node-redis-cluster';
-    this.#subscriberSource = resolved.subscriber;
+    this.#replication = new Replication(resolved.commands, this.#cluster, resolved.waitForReplicas);
+    this.#clusterChannel = new ClusterChannel(resolved.commands, resolved.keys, resolved.subscriber);
     this.prefix = resolved.keys.prefix;
     const context = {
       commands: resolved.commands,
@@ -125,7 +82,7 @@ export class RedisStore implements EvictStore {
       cluster: this.#cluster,
     };
     this.#connections = new ConnectionRegistry(context);
-    this.#sessions = new SessionKeys(context);
+    this.#sessions = new SessionRegistry(context, this.#replication, this.#clusterChannel);
   }
 
   /**
@@ -148,145 +105,50 @@ export class RedisStore implements EvictStore {
    */
   async ready(): Promise<void> {
     await this.#commands.command(['PING']);
-    if (this.#closing === undefined) this.#startLink();
-    await this.#linkStarted;
+    await this.#clusterChannel.ready();
   }
 
   /** Unsubscribes and closes the connection the store created; the host's clients stay open. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#listeners.clear();
-      this.#linkListeners.clear();
       this.#commands.release();
-      await this.#link?.close();
+      await this.#clusterChannel.close();
     })();
     return this.#closing;
   }
 
-  // Sessions
+  // Sessions (see `SessionRegistry`)
 
-  async putSession(session: SessionRecord): Promise<void> {
-    const now = this.#now();
-    // The user's side first (device record and session index), then the session: a failure between
-    // the two leaves a device marked with no session behind it (harmless, it expires), never a usable
-    // session that the user's records do not know of (a device quit would miss it). The two live in
-    // different slots, so one script cannot write both on a cluster.
-    await this.#userScript(RECORD_SESSION, session.uid, recordArgs(session, now));
-    await this.#sessions.write(session, now);
+  putSession(session: SessionRecord): Promise<void> {
+    return this.#sessions.putSession(session);
   }
 
-  async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
-    const drops = this.#commands.connectionDrops();
-    const now = this.#now();
-    // The user's side decides and writes in one script; the session follows, as putSession's does.
-    // A login may come through here each time: its arguments and reply are built without copies.
-    const args = recordArgs(session, now);
-    args.push(
-      request.deviceClass,
-      request.classLimit === undefined ? '' : String(request.classLimit),
-      request.userLimit === undefined ? '' : String(request.userLimit),
-      request.refuse ? '1' : '0',
-    );
-    // One Redis: announced by the script (a cluster publishes through its routing key, after).
-    if (this.#cluster) args.push('', '', '');
-    else args.push(this.#keys.channel, session.uid, String(request.fromNodeId));
-    const userKeys = this.#keys.user(session.uid);
-    const reply = stringList(await this.#eval(ADMIT_SESSION, userKeyList(userKeys), args), 'admitSession');
-    const key = userKeys.user;
-    if (reply.length % 2 === 0) throw new StoreCorruptError('unexpected reply from Redis for admitSession');
-    const named: Admission[] = [];
-    for (let i = 1; i < reply.length; i += 2) named.push(decodeAdmission(key, reply[i]!, reply[i + 1]!));
-    if (reply[0] === 'full') return { admitted: false, full: named };
-    if (reply[0] !== 'admitted') throw new StoreCorruptError('unexpected reply from Redis for admitSession');
-    await this.#sessions.write(session, now, true);
-    if (this.#cluster) {
-      await Promise.all(
-        named.map(({ tokenHash }) =>
-          this.publish({
-            type: 'revoked',
-            uid: session.uid,
-            tokenHash,
-            replaced: true,
-            fromNodeId: request.fromNodeId,
-          }),
-        ),
-      );
-    }
-    // Sessions pushed out are rejected from now on, a revocation as durable as a kick's; announced
-    // first, as a kick is.
-    if (named.length > 0 && this.#waitForReplicas !== undefined)
-      await this.#replicated(drops, key, this.#keys.session(session.tokenHash));
-    return { admitted: true, replaced: named };
+  admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
+    return this.#sessions.admitSession(session, request);
   }
 
-  async dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
-    if (tokenHashes.length === 0) return;
-    // A field per admission (see `keys.ts`): taking one off is a plain HDEL, atomic on its own.
-    const key = this.#keys.user(uid).user;
-    await this.#commands.command(['HDEL', key, ...tokenHashes.map(admissionField)], key);
+  dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
+    return this.#sessions.dischargeSessions(uid, tokenHashes);
   }
 
   getSession(tokenHash: string): Promise<SessionRecord | undefined> {
-    return this.#sessions.read(tokenHash);
+    return this.#sessions.getSession(tokenHash);
   }
 
-  async listSessions(uid: string): Promise<SessionRecord[]> {
-    // A page at a time: a user holding 100,000 sessions is never one reply.
-    return readAllPages(
-      (cursor) => this.scanSessions(uid, cursor, SCAN_COUNT),
-      (session) => session.tokenHash,
-    );
+  listSessions(uid: string): Promise<SessionRecord[]> {
+    return this.#sessions.listSessions(uid);
   }
 
-  async scanSessions(
-    uid: string,
-    cursor: string | undefined,
-    count: number,
-  ): Promise<ScanPage<SessionRecord>> {
-    const now = this.#now();
-    const keys = this.#keys.user(uid);
-    const key = keys.sessions;
-    const hashes: string[] = [];
-    if (cursor === undefined) {
-      // The first page also reads the entry the user's hash holds (its one session, see `keys.ts`),
-      // before the sorted set: an entry that moves between the two meanwhile is in the set by then.
-      const indexed = text(await this.#userScript(INDEXED_SESSION, uid, [String(now)]));
-      if (indexed !== undefined) hashes.push(indexed);
-    }
-    const reply = scanReply(
-      await this.#commands.command(['ZSCAN', key, cursor ?? '0', 'COUNT', String(count)], key),
-      key,
-    );
-    // Scored by retainUntilMs: an entry whose retention has passed is left for the next write's pruning.
-    for (let i = 0; i + 1 < reply.entries.length; i += 2) {
-      if (Number(reply.entries[i + 1]) > now) hashes.push(reply.entries[i]!);
-    }
-    const found = await this.#sessions.readAll(hashes);
-    // An entry whose session is missing is skipped, not removed: it may be a putSession between its two writes.
-    const items = found.filter(
-      (s): s is SessionRecord => s !== undefined && s.uid === uid && s.retainUntilMs > now,
-    );
-    return { items, cursor: reply.cursor };
+  scanSessions(uid: string, cursor: string | undefined, count: number): Promise<ScanPage<SessionRecord>> {
+    return this.#sessions.scanSessions(uid, cursor, count);
   }
 
-  async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
-    const now = String(this.#now());
-    // Each session in its own slot: one script each, sent together.
-    await Promise.all(
-      touches.map(({ tokenHash, atMs }) =>
-        this.#sessions.run(tokenHash, TOUCH_SESSION, [now, String(Math.floor(atMs))]),
-      ),
-    );
+  touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
+    return this.#sessions.touchSessions(touches);
   }
 
-  async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
-    const drops = this.#commands.connectionDrops();
-    const now = String(this.#now());
-    const { key, reply } = await this.#sessions.run(tokenHash, REVOKE_SESSION, [now, String(atMs)]);
-    // Also when it was revoked already: a retry after EVICT_STORE_NOT_REPLICATED waits again.
-    await this.#replicated(drops, key);
-    // 0: on file past its retention.
-    return reply === 0 ? undefined : decodeSession(key, tokenHash, reply);
+  revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
+    return this.#sessions.revokeSession(tokenHash, atMs);
   }
 
   // Users
@@ -325,7 +187,7 @@ export class RedisStore implements EvictStore {
       String(cutoff.atMs),
       String(expiresAtMs),
     ]);
-    await this.#replicated(drops, this.#keys.user(uid).user);
+    await this.#replication.replicated(drops, this.#keys.user(uid).user);
   }
 
   /**
@@ -337,7 +199,7 @@ export class RedisStore implements EvictStore {
   async kick(request: KickRequest): Promise<KickOutcome> {
     const { uid, deviceFlag, cutoff } = request;
     const inline = !this.#cluster;
-    if (inline) await this.#awaitOwnSubscription();
+    if (inline) await this.#clusterChannel.awaitOwnSubscription();
     const drops = this.#commands.connectionDrops();
     const keys = this.#keys.user(uid);
     // One Redis: the script reads the node table itself. A cluster: the table lives in another
@@ -353,8 +215,8 @@ export class RedisStore implements EvictStore {
     if (inline) scriptKeys.push(this.#keys.nodes);
     // Every node's close messages go out with the announcement, unless an acknowledgement of
     // the write by replicas must come first: a connection closed for a cutoff that a failover then
-    // lost would be a kick half applied (the engine publishes them after `#replicated`).
-    const closes = inline && this.#waitForReplicas === undefined ? request.closes : undefined;
+    // lost would be a kick half applied (the engine publishes them after `Replication.replicated`).
+    const closes = inline && this.#replication.wanted === undefined ? request.closes : undefined;
     const reply = await this.#eval(KICK, scriptKeys, [
       String(this.#now()),
       deviceFlag === null ? '' : String(deviceFlag),
@@ -396,7 +258,7 @@ export class RedisStore implements EvictStore {
       );
     }
     // After the announcement: the nodes drop their cached copies whether the replicas confirm or not.
-    await this.#replicated(drops, keys.user);
+    await this.#replication.replicated(drops, keys.user);
     return closes === undefined
       ? { applied: true, connections }
       : { applied: true, connections, closesAnnounced: true, recordsDropped: true };
@@ -504,114 +366,24 @@ export class RedisStore implements EvictStore {
     return Number(await this.#eval(HIT, [counter], [String(ttlMs)]));
   }
 
-  // Cluster messages
+  // Cluster messages (see `ClusterChannel`)
 
-  async publish(message: ClusterMessage): Promise<void> {
-    await this.#awaitOwnSubscription();
-    await this.#eval(PUBLISH, [this.#keys.publishRoute], [this.#keys.channel, JSON.stringify(message)]);
+  publish(message: ClusterMessage): Promise<void> {
+    return this.#clusterChannel.publish(message);
   }
 
   subscribe(listener: (message: ClusterMessage) => void): () => void {
-    if (this.#closing !== undefined) return () => {};
-    this.#listeners.add(listener);
-    this.#startLink();
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#clusterChannel.subscribe(listener);
   }
 
   onLinkChange(listener: (up: boolean) => void): () => void {
-    if (this.#closing !== undefined) return () => {};
-    this.#linkListeners.add(listener);
-    return () => {
-      this.#linkListeners.delete(listener);
-    };
+    return this.#clusterChannel.onLinkChange(listener);
   }
 
   // Internals
 
   #now(): number {
     return this.#clock.nowMs();
-  }
-
-  /**
-   * Before a publish: a store subscribed a moment ago receives its own message, so the subscription
-   * is confirmed first (waiting a bounded time: a subscriber connection in trouble must not hold
-   * revocations back). Costs nothing once the link is up.
-   */
-  async #awaitOwnSubscription(): Promise<void> {
-    if (this.#linkStarted === undefined || this.#linkUp === true) return;
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, PUBLISH_WAITS_FOR_LINK_MS);
-    });
-    await Promise.race([this.#linkStarted.catch(() => {}), waited]);
-    clearTimeout(timer);
-  }
-
-  /** The subscriber connection, created on first use. */
-  #startLink(): void {
-    if (this.#link !== undefined) return;
-    const { client, kind, owned } = this.#subscriberSource;
-    this.#link = createSubscriberLink(client, kind, owned, this.#keys.channel, {
-      message: (raw) => this.#deliver(raw),
-      down: () => this.#setLink(false),
-      up: () => this.#setLink(true),
-    });
-    this.#startAttempt(this.#link);
-  }
-
-  /** One attempt at the first subscription; a failed one is retried (with backoff) until one succeeds. */
-  #startAttempt(link: SubscriberLink): void {
-    const attempt = link.start().catch((error: unknown) => {
-      this.#setLink(false);
-      if (this.#closing === undefined) {
-        const delayMs = this.#linkRetryMs;
-        this.#linkRetryMs = Math.min(delayMs * 2, LINK_RETRY_MAX_MS);
-        setTimeout(() => {
-          if (this.#closing === undefined) this.#startAttempt(link);
-        }, delayMs).unref();
-      }
-      throw error;
-    });
-    // ready() reports a failed attempt; until someone asks, it must not be an unhandled rejection.
-    attempt.catch(() => {});
-    this.#linkStarted = attempt;
-  }
-
-  #setLink(up: boolean): void {
-    if (this.#closing !== undefined || this.#linkUp === up) return;
-    this.#linkUp = up;
-    for (const listener of this.#linkListeners) listener(up);
-  }
-
-  #deliver(raw: string): void {
-    const message = parseMessage(raw);
-    if (message === undefined) return;
-    // Each listener on a later tick, as MemoryStore does: a listener never runs inside the client's reader.
-    for (const listener of this.#listeners) queueMicrotask(() => listener(message));
-  }
-
-  /**
-   * After a write that can reject a credential, with `waitForReplicas`: resolves once enough replicas
-   * confirmed the writes made on the connection of each key's node (one WAIT per node), else throws
-   * `StoreNotReplicatedError`. Without the option the primary's acknowledgement is enough.
-   * `dropsBefore`: the client's connection drops counted before the write. A drop since means the
-   * WAIT may have run on another connection than the write (resent, or retried on a new primary),
-   * where it confirms nothing of it: counted as confirmed by none.
-   */
-  async #replicated(dropsBefore: number, ...keys: string[]): Promise<void> {
-    const wanted = this.#waitForReplicas;
-    if (wanted === undefined) return;
-    // One Redis: one connection wrote them all. A cluster: each key's node, in turn.
-    const routes = this.#cluster ? keys : keys.slice(0, 1);
-    for (const key of routes) {
-      const confirmed = await this.#commands.waitForReplicas(key, wanted.replicas, wanted.timeoutMs);
-      if (this.#commands.connectionDrops() !== dropsBefore)
-        throw new StoreNotReplicatedError(wanted.replicas, 0, wanted.timeoutMs);
-      if (!(confirmed >= wanted.replicas))
-        throw new StoreNotReplicatedError(wanted.replicas, confirmed, wanted.timeoutMs);
-    }
   }
 
   #userScript(script: LuaScript, uid: string, args: string[]): Promise<unknown> {
