@@ -1,4 +1,4 @@
-import type { EvictEvents } from './types.js';
+import type { EvictEvents, RevocationContext, RevocationEvent } from './types.js';
 
 type Listener<T> = (payload: T) => void;
 
@@ -37,4 +37,22 @@ export class EventHub {
   error(error: unknown): void {
     this.emit('error', error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+/** A revocation as the code that carried it out knows it; `emitRevocation` adds who asked, through what, and where. */
+export type RevocationFacts = Omit<RevocationEvent, 'actor' | 'servedByNodeId' | 'endpoint' | 'family'>;
+
+/** Emits the `revocation` event of one served by this node, with its request's context. */
+export function emitRevocation(
+  engine: { events: EventHub; nodeId: number },
+  event: RevocationFacts,
+  context: RevocationContext,
+): void {
+  engine.events.emit('revocation', {
+    ...event,
+    actor: context.actor ?? { type: 'host' },
+    ...(context.endpoint === undefined ? {} : { endpoint: context.endpoint }),
+    ...(context.family === undefined ? {} : { family: context.family }),
+    servedByNodeId: engine.nodeId,
+  });
 }

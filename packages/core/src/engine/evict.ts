@@ -1,9 +1,7 @@
 import type { CacheStats } from '../cache.js';
 import type { Clock } from '../clock.js';
-import { EvictError, InvalidTokenError, SessionNotFoundError, StoreUnavailableError } from '../errors.js';
 import type { MaybePromise } from '../maybe-promise.js';
 import type {
-  Admission,
   ConnectionRecord,
   DeviceConnections,
   DeviceLevel,
@@ -11,45 +9,39 @@ import type {
   PushTokenRecord,
   SessionRecord,
 } from '../model.js';
-import { PUSH_TOKEN_KINDS } from '../model.js';
-import { hashToken, sessionIdOf } from '../secrets.js';
 import type { EvictStore } from '../store.js';
-import {
-  assertDeviceFlag,
-  assertToken,
-  assertUid,
-  connectionDetailsOf,
-  isPositiveSafeInteger,
-  isTokenString,
-} from '../validation.js';
+import { assertUid } from '../validation.js';
 import { CredentialCheck } from './check.js';
+import { clusterListener } from './cluster-messages.js';
+import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionRegistry } from './connections.js';
 import { EventHub } from './events.js';
-import { FirstDistinct } from './first-distinct.js';
+import { Kicks } from './kicks.js';
 import { LastSeen } from './last-seen.js';
+import { Logins } from './logins.js';
 import { combineObservers, type EvictObserver } from './observer.js';
 import { type EvictOptions, parseEvictOptions, type ResolvedOptions } from './options.js';
-import { presenceOf } from './presence.js';
+import { connectionsOf, presenceOf } from './presence.js';
+import { PushTokens } from './push-tokens.js';
 import { Revocations } from './revocations.js';
 import { Sessions } from './sessions.js';
+import { SignOuts } from './sign-outs.js';
 import { type TimedStore, timedStore } from './timed-store.js';
-import {
-  type CheckResult,
-  type ConnectionHandle,
-  type Credential,
-  type EvictEvents,
-  type IssuedSession,
-  type IssueSessionOptions,
-  type LocalConnectionInfo,
-  MAX_LISTED_CONNECTIONS,
-  type RegisterConnectionOptions,
-  type RevocationContext,
-  type RevocationEvent,
-  type RevocationResult,
-  type SessionInfo,
-  type SessionRegistration,
-  type SessionStatus,
-  type UserPresence,
+import type {
+  CheckResult,
+  ConnectionHandle,
+  Credential,
+  EvictEvents,
+  IssuedSession,
+  IssueSessionOptions,
+  LocalConnectionInfo,
+  RegisterConnectionOptions,
+  RevocationContext,
+  RevocationResult,
+  SessionInfo,
+  SessionRegistration,
+  SessionStatus,
+  UserPresence,
 } from './types.js';
 
 /** The revocation engine: one per node. */
@@ -62,6 +54,11 @@ export class Evict {
   readonly #connections: ConnectionRegistry;
   readonly #revocations: Revocations;
   readonly #sessions: Sessions;
+  readonly #logins: Logins;
+  readonly #signOuts: SignOuts;
+  readonly #kicks: Kicks;
+  readonly #pushTokens: PushTokens;
+  readonly #connectionAdmission: ConnectionAdmission;
   readonly #unsubscribe: () => void;
   readonly #unwatchLink: () => void;
   readonly #ownsStore: boolean;
@@ -113,25 +110,27 @@ export class Evict {
       sessionTtlMs: o.sessionTtlMs,
       maxCredentialLifetimeMs: o.maxCredentialLifetimeMs,
       loginPolicy: o.loginPolicy,
-      replaced: (by, replaced) => this.#pushedOut(by, replaced),
+      replaced: (by, replaced) => this.#logins.pushedOut(by, replaced),
     });
-    this.#unsubscribe = o.store.subscribe((message) => {
-      const lag = this.#observer?.clusterMessage;
-      if (lag !== undefined && typeof message.sentAtMs === 'number')
-        lag(Math.max(0, o.clock.nowMs() - message.sentAtMs));
-      if (message.type === 'revoked') {
-        if (typeof message.uid === 'string') this.#check.forgetUser(message.uid);
-        if (typeof message.tokenHash === 'string') {
-          this.#check.forgetSession(message.tokenHash);
-          this.#connections.closeSession(
-            message.tokenHash,
-            message.replaced === true ? 'replaced' : 'session_revoked',
-          );
-        }
-      } else {
-        this.#connections.onClusterMessage(message);
-      }
+    // One set of parts for the modules that carry requests out: each takes those its options name.
+    const parts = {
+      ...shared,
+      check: this.#check,
+      connections: this.#connections,
+      revocations: this.#revocations,
+      sessions: this.#sessions,
+    };
+    const { connectionKickGraceMs, maxCredentialLifetimeMs, sessionTtlMs } = o;
+    this.#logins = new Logins({ ...parts, sessionTtlMs });
+    this.#signOuts = new SignOuts(parts);
+    this.#kicks = new Kicks({ ...parts, connectionKickGraceMs });
+    this.#pushTokens = new PushTokens({ ...parts, maxCredentialLifetimeMs });
+    this.#connectionAdmission = new ConnectionAdmission({
+      ...parts,
+      connectionKickGraceMs,
+      closed: () => this.#closed,
     });
+    this.#unsubscribe = o.store.subscribe(clusterListener({ ...parts, observer: () => this.#observer }));
     this.#unwatchLink =
       o.store.onLinkChange?.((up) => this.#check.setTrusted(up === true)) ?? (() => undefined);
   }
@@ -239,10 +238,7 @@ export class Evict {
 
   /** The live session of a token, or an `EVICT_INVALID_TOKEN` error. Reads the store, never the cache. */
   async sessionOf(token: string): Promise<SessionRecord> {
-    if (!isTokenString(token)) throw new InvalidTokenError();
-    const found = await this.#check.liveSession(hashToken(token), 'store');
-    if (!found.ok) throw new InvalidTokenError(`the token is not a live session (${found.reason})`);
-    return found.session;
+    return this.#sessions.liveByToken(token);
   }
 
   /** The user's sessions on file, oldest first, each with whether it is live and, if not, why. Never a token, only its hash. */
@@ -268,11 +264,7 @@ export class Evict {
     input: { uid: string; sessionId: string },
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
-    assertUid(input.uid);
-    if (typeof input.sessionId !== 'string') throw new TypeError('sessionId must be a string');
-    const session = await this.#sessions.liveById(input.uid, input.sessionId);
-    if (session === undefined) throw new SessionNotFoundError(input.uid, input.sessionId);
-    return this.#revokeSessions([session], context);
+    return this.#signOuts.revokeSession(input, context);
   }
 
   /** Revokes every live session of the user whose token this is, but that one ("sign out everywhere else"). */
@@ -280,82 +272,14 @@ export class Evict {
     token: string,
     context: RevocationContext = {},
   ): Promise<RevocationResult & { revoked: number }> {
-    const current = await this.sessionOf(token);
-    const revocation = { ...context, actor: context.actor ?? { type: 'user', id: current.uid } } as const;
-    const atMs = this.#now();
-    let revoked = 0;
-    let connectionsClosed = 0;
-    // A page at a time: a user holding 100,000 sessions is never read whole.
-    await this.#sessions.scanLive(current.uid, async (page) => {
-      const others = page.filter((s) => s.tokenHash !== current.tokenHash);
-      connectionsClosed += (await this.#revokeSessions(others, revocation, atMs)).connectionsClosed;
-      revoked += others.length;
-      return true;
-    });
-    return { atMs, connectionsClosed, revoked };
-  }
-
-  /** What a login policy pushed out when `by` logged in: closed (`4005 replaced`) and announced, each with its event. */
-  async #pushedOut(by: SessionRecord, replaced: readonly Admission[]): Promise<void> {
-    const closed = this.#revocations.replaceSessions(
-      by.uid,
-      replaced.map((a) => a.tokenHash),
-    );
-    // A login under a policy may push one out every time: with nobody listening, no event is built
-    // (its session ids are a hash each).
-    if (!this.#events.listens('revocation')) return;
-    const atMs = this.#now();
-    const replacedBy = { sessionId: sessionIdOf(by.tokenHash), deviceFlag: by.deviceFlag };
-    replaced.forEach((admission, i) => {
-      this.#emitRevocation(
-        {
-          action: 'replace',
-          uid: by.uid,
-          deviceFlag: admission.deviceFlag,
-          sessionId: sessionIdOf(admission.tokenHash),
-          replacedBy,
-          atMs,
-          connectionsClosed: closed[i] ?? 0,
-        },
-        { actor: { type: 'user', id: by.uid } },
-      );
-    });
-  }
-
-  /** Revokes sessions one by one (each acknowledged only once announced), each with its event. */
-  async #revokeSessions(
-    sessions: readonly SessionRecord[],
-    context: RevocationContext,
-    atMs = this.#now(),
-  ): Promise<RevocationResult> {
-    let connectionsClosed = 0;
-    for (const session of sessions) {
-      const closed = await this.#revocations.revokeSession(session, atMs);
-      connectionsClosed += closed;
-      const { uid, deviceFlag } = session;
-      this.#emitRevocation(
-        {
-          action: 'revoke_session',
-          uid,
-          deviceFlag,
-          sessionId: sessionIdOf(session.tokenHash),
-          atMs,
-          connectionsClosed: closed,
-        },
-        context,
-      );
-    }
-    return { atMs, connectionsClosed };
+    return this.#signOuts.revokeOtherSessions(token, context);
   }
 
   // ---- revocations ----
 
   /** Rejects every credential of the user issued up to now and closes all of their connections. */
   async kickUser(uid: string, context: RevocationContext = {}): Promise<RevocationResult> {
-    assertUid(uid);
-    const result = await this.#revocations.kick(uid, null, 'kicked');
-    this.#emitRevocation({ action: 'kick_user', uid, ...result }, context);
-    return result;
+    return this.#kicks.kickUser(uid, context);
   }
 
   /**
@@ -368,11 +292,7 @@ export class Evict {
     deviceFlag: number | 'all',
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
-    assertUid(uid);
-    if (deviceFlag !== 'all') assertDeviceFlag(deviceFlag);
-    const result = await this.#revocations.kick(uid, deviceFlag === 'all' ? null : deviceFlag, 'device_quit');
-    this.#emitRevocation({ action: 'quit_device', uid, deviceFlag, ...result }, context);
-    return result;
+    return this.#kicks.quitDevice(uid, deviceFlag, context);
   }
 
   /** Closes one live connection wherever it is (all nodes when `nodeId` is absent). Credentials stay valid. */
@@ -380,7 +300,7 @@ export class Evict {
     input: { uid: string; connId: number; nodeId?: number },
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
-    return this.#closeConnection(input, context, 'remove_connection');
+    return this.#kicks.closeConnection(input, context, 'remove_connection');
   }
 
   /**
@@ -391,27 +311,7 @@ export class Evict {
     input: { uid: string; connId: number; nodeId?: number },
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
-    return this.#closeConnection(input, context, 'kick_connection');
-  }
-
-  async #closeConnection(
-    input: { uid: string; connId: number; nodeId?: number },
-    context: RevocationContext,
-    action: 'remove_connection' | 'kick_connection',
-  ): Promise<RevocationResult> {
-    assertUid(input.uid);
-    if (!isPositiveSafeInteger(input.connId)) throw new TypeError('connId must be a positive integer');
-    if (input.nodeId !== undefined && !isPositiveSafeInteger(input.nodeId)) {
-      throw new TypeError('nodeId must be a positive integer');
-    }
-    const { uid, connId, nodeId } = input;
-    const result =
-      action === 'kick_connection'
-        ? await this.#revocations.removeConnection(uid, connId, nodeId, this.#o.connectionKickGraceMs)
-        : await this.#revocations.removeConnection(uid, connId, nodeId);
-    const where = nodeId === undefined ? {} : { nodeId };
-    this.#emitRevocation({ action, uid, connId, ...where, ...result }, context);
-    return result;
+    return this.#kicks.closeConnection(input, context, 'kick_connection');
   }
 
   /**
@@ -426,25 +326,7 @@ export class Evict {
     input: { uid: string; deviceFlag: number; token: string; level: DeviceLevel; graceMs: number },
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
-    const { uid, deviceFlag, token, level, graceMs } = input;
-    assertUid(uid);
-    assertDeviceFlag(deviceFlag);
-    assertToken(token);
-    if (!Number.isSafeInteger(graceMs) || graceMs < 0)
-      throw new TypeError('graceMs must be a non-negative integer');
-    await this.#sessions.register({
-      token,
-      uid,
-      deviceFlag,
-      expiresAtMs: this.#now() + this.#o.sessionTtlMs,
-      // One token per user and device, as WuKongIM keeps it.
-      loginPolicy: { perClass: 1 },
-      deviceLevel: level,
-    });
-    if (level !== 'master') return { atMs: this.#now(), connectionsClosed: 0 };
-    const result = await this.#revocations.kickDeviceConnections(uid, deviceFlag, graceMs);
-    this.#emitRevocation({ action: 'kick_connection', uid, deviceFlag, ...result }, context);
-    return result;
+    return this.#logins.setDeviceToken(input, context);
   }
 
   /**
@@ -453,27 +335,7 @@ export class Evict {
    * finishes the job. `uid`, when given, must be the session's user.
    */
   async logout(token: string, options: { uid?: string } & RevocationContext = {}): Promise<RevocationResult> {
-    const session = await this.sessionOf(token);
-    if (options.uid !== undefined && options.uid !== session.uid)
-      throw new InvalidTokenError('the token belongs to another user');
-    const pushTokenKinds = await this.#store.clearPushTokens(session.uid, PUSH_TOKEN_KINDS);
-    const atMs = this.#now();
-    // This node's sockets of the session at once; the other nodes close theirs on the message.
-    const connectionsClosed = await this.#revocations.revokeSession(session, atMs);
-    const { uid, deviceFlag } = session;
-    this.#emitRevocation(
-      {
-        action: 'logout',
-        uid,
-        deviceFlag,
-        sessionId: sessionIdOf(session.tokenHash),
-        pushTokenKinds,
-        atMs,
-        connectionsClosed,
-      },
-      { ...options, actor: options.actor ?? { type: 'user', id: uid } },
-    );
-    return { atMs, connectionsClosed };
+    return this.#signOuts.logout(token, options);
   }
 
   /** Clears one kind of push token of the user whose live session `token` is. */
@@ -482,15 +344,7 @@ export class Evict {
     kind: PushTokenKind,
     context: RevocationContext = {},
   ): Promise<RevocationResult> {
-    assertPushTokenKind(kind);
-    const { uid } = await this.sessionOf(token);
-    const pushTokenKinds = await this.#store.clearPushTokens(uid, [kind]);
-    const atMs = this.#now();
-    this.#emitRevocation(
-      { action: 'clear_push_token', uid, pushTokenKinds, atMs, connectionsClosed: 0 },
-      { ...context, actor: context.actor ?? { type: 'user', id: uid } },
-    );
-    return { atMs, connectionsClosed: 0 };
+    return this.#pushTokens.clear(token, kind, context);
   }
 
   // ---- push tokens ----
@@ -500,24 +354,11 @@ export class Evict {
     uid: string,
     input: { kind: PushTokenKind; token: string; deviceFlag: number },
   ): Promise<void> {
-    assertUid(uid);
-    assertDeviceFlag(input.deviceFlag);
-    assertPushTokenKind(input.kind);
-    assertToken(input.token);
-    const now = this.#now();
-    const record: PushTokenRecord = {
-      kind: input.kind,
-      token: input.token,
-      deviceFlag: input.deviceFlag,
-      updatedAtMs: now,
-      expiresAtMs: now + this.#o.maxCredentialLifetimeMs,
-    };
-    await this.#store.setPushToken(uid, record);
+    return this.#pushTokens.set(uid, input);
   }
 
   async pushTokens(uid: string): Promise<PushTokenRecord[]> {
-    assertUid(uid);
-    return this.#store.getPushTokens(uid);
+    return this.#pushTokens.of(uid);
   }
 
   // ---- users ----
@@ -556,59 +397,7 @@ export class Evict {
    * every node (`Revocations.joinDevice`); if that fails, the connection is refused.
    */
   async registerConnection(input: RegisterConnectionOptions): Promise<ConnectionHandle> {
-    assertUid(input.uid);
-    assertDeviceFlag(input.deviceFlag);
-    const details = connectionDetailsOf(input);
-    if (typeof input.close !== 'function') throw new TypeError('close must be a function');
-    if (this.#closed) throw new EvictError('EVICT_CLOSED', 'the engine is closed');
-    let connId = input.connId;
-    if (connId === undefined) {
-      connId = this.#connections.nextConnId();
-    } else if (!isPositiveSafeInteger(connId)) {
-      throw new TypeError('connId must be a positive integer');
-    } else if (this.#connections.has(connId)) {
-      throw new TypeError(`connId ${connId} is already registered on this node`);
-    }
-    const { uid, deviceFlag, credential } = input;
-    // Bound to its session before the credential is checked: a logout landing in between finds it.
-    const sessionHash =
-      credential?.type === 'session' && typeof credential.token === 'string'
-        ? hashToken(credential.token)
-        : undefined;
-    const { unregister, admit } = await this.#connections.add({
-      uid,
-      deviceFlag,
-      connId,
-      close: input.close,
-      sessionHash,
-      details,
-    });
-    const handle: ConnectionHandle = { uid, deviceFlag, connId, nodeId: this.nodeId, unregister };
-    if (input.credential !== undefined) {
-      // From the store: a kick from another node may have landed before its message reached this cache.
-      const { result: verdict, session } =
-        input.credential.type === 'session'
-          ? await this.#check.checkSessionWithRecord(input.credential.token)
-          : { result: await this.#check.check(input.credential, 'store'), session: undefined };
-      if (!verdict.ok) {
-        await unregister().catch(() => undefined);
-        if (verdict.reason === 'unavailable')
-          throw new StoreUnavailableError('the store could not check the credential');
-        throw new InvalidTokenError(`the connection's credential is not live (${verdict.reason})`);
-      }
-      if (session?.deviceLevel !== undefined) {
-        const joining = { uid, deviceFlag, connId, deviceId: details?.deviceId };
-        try {
-          await this.#revocations.joinDevice(joining, session.deviceLevel, this.#o.connectionKickGraceMs);
-        } catch (error) {
-          // Its device's rule could not be applied: the connection is refused rather than let stand.
-          await unregister().catch(() => undefined);
-          throw error;
-        }
-      }
-    }
-    admit();
-    return handle;
+    return this.#connectionAdmission.register(input);
   }
 
   /**
@@ -619,15 +408,7 @@ export class Evict {
    * bounded replies and bounded memory (`countConnections` counts them all).
    */
   async listConnections(uid: string): Promise<ConnectionRecord[]> {
-    assertUid(uid);
-    const lowest = new FirstDistinct(byConnection, MAX_LISTED_CONNECTIONS);
-    let cursor: string | undefined;
-    do {
-      const page = await this.#store.scanConnections(uid, cursor, CONNECTION_SCAN_PAGE);
-      lowest.add(page.items);
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return lowest.result();
+    return connectionsOf(this.#store, uid);
   }
 
   /** The user's live connections counted by device flag (every one of them, however many). */
@@ -641,33 +422,10 @@ export class Evict {
     return this.#connections.list();
   }
 
-  #emitRevocation(
-    event: Omit<RevocationEvent, 'actor' | 'servedByNodeId' | 'endpoint' | 'family'>,
-    context: RevocationContext,
-  ): void {
-    this.#events.emit('revocation', {
-      ...event,
-      actor: context.actor ?? { type: 'host' },
-      ...(context.endpoint === undefined ? {} : { endpoint: context.endpoint }),
-      ...(context.family === undefined ? {} : { family: context.family }),
-      servedByNodeId: this.nodeId,
-    });
-  }
-
   #now(): number {
     return this.#o.clock.nowMs();
   }
 }
-
-function assertPushTokenKind(kind: unknown): asserts kind is PushTokenKind {
-  if (!PUSH_TOKEN_KINDS.includes(kind as PushTokenKind))
-    throw new TypeError('kind must be "ring" or "message"');
-}
-
-/** Connections one page of `listConnections`' scan asks the store for. */
-const CONNECTION_SCAN_PAGE = 500;
-
-const byConnection = (a: ConnectionRecord, b: ConnectionRecord) => a.connId - b.connId || a.nodeId - b.nodeId;
 
 export function createEvict(options: EvictOptions = {}): Evict {
   return new Evict(options);

@@ -1,6 +1,17 @@
-import { uidListProblem } from '../validation.js';
+/**
+ * What the cluster's connection records say of users, read from the store whatever node holds each
+ * connection: who is online, and which connections a user holds.
+ */
+import type { ConnectionRecord } from '../model.js';
+import { assertUid, uidListProblem } from '../validation.js';
+import { FirstDistinct } from './first-distinct.js';
 import type { TimedStore } from './timed-store.js';
-import { MAX_PRESENCE_UIDS, type UserPresence } from './types.js';
+import { MAX_LISTED_CONNECTIONS, MAX_PRESENCE_UIDS, type UserPresence } from './types.js';
+
+/** Connections one page of `connectionsOf`' scan asks the store for. */
+const CONNECTION_SCAN_PAGE = 500;
+
+const byConnection = (a: ConnectionRecord, b: ConnectionRecord) => a.connId - b.connId || a.nodeId - b.nodeId;
 
 /**
  * Who is online, for each of `uids` (at most `MAX_PRESENCE_UIDS`, no repeats), in their order: the
@@ -30,4 +41,17 @@ export async function presenceOf(
       return { uid, exists, online, devices, pushOnline: pushDevices.length > 0, pushDevices };
     }),
   );
+}
+
+/** The user's live connections as `Evict.listConnections` lists them: the lowest ids, a page read at a time. */
+export async function connectionsOf(store: TimedStore, uid: string): Promise<ConnectionRecord[]> {
+  assertUid(uid);
+  const lowest = new FirstDistinct(byConnection, MAX_LISTED_CONNECTIONS);
+  let cursor: string | undefined;
+  do {
+    const page = await store.scanConnections(uid, cursor, CONNECTION_SCAN_PAGE);
+    lowest.add(page.items);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return lowest.result();
 }

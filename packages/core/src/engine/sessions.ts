@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { LoginRefusedError } from '../errors.js';
+import { InvalidTokenError, LoginRefusedError } from '../errors.js';
 import type { Admission, SessionRecord } from '../model.js';
 import { hashToken, newSessionToken, sessionIdOf } from '../secrets.js';
 import {
@@ -7,6 +7,7 @@ import {
   assertToken,
   assertUid,
   isPositiveSafeInteger,
+  isTokenString,
   sessionDetailsOf,
 } from '../validation.js';
 import type { CredentialCheck } from './check.js';
@@ -178,6 +179,14 @@ export class Sessions {
       ...(session.lastSeenAtMs === undefined ? {} : { lastSeenAtMs: session.lastSeenAtMs }),
       ...(session.deviceLevel === undefined ? {} : { deviceLevel: session.deviceLevel }),
     }));
+  }
+
+  /** A token's live session, as `Evict.sessionOf` promises it. */
+  async liveByToken(token: string): Promise<SessionRecord> {
+    if (!isTokenString(token)) throw new InvalidTokenError();
+    const found = await this.#o.check.liveSession(hashToken(token), 'store');
+    if (!found.ok) throw new InvalidTokenError(`the token is not a live session (${found.reason})`);
+    return found.session;
   }
 
   /** The user's live session of this public id, if there is one; the scan stops where it is found. */
