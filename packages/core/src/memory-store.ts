@@ -1,19 +1,12 @@
 import { type Clock, systemClock } from './clock.js';
-import { type AdmissionOutcome, type AdmissionRequest, admit } from './engine/login-policy.js';
-import { admissionCounts } from './engine/rules.js';
-import {
-  connectionKey,
-  devicePresent,
-  indexKey,
-  raiseCutoffOf,
-  StoredDevice,
-  StoredSession,
-  splitIndexKey,
-  UserEntry,
-} from './memory-store/entries.js';
-import { bucketOf, type ExpiryBucket, ExpiryQueue, SWEEP_SLICE_KEYS } from './memory-store/expiry.js';
+import type { AdmissionOutcome, AdmissionRequest } from './engine/login-policy.js';
+import { ConnectionTable } from './memory-store/connections.js';
+import { CounterTable } from './memory-store/counters.js';
+import { devicePresent, raiseCutoffOf } from './memory-store/entries.js';
+import { type ExpiryBucket, ExpiryQueue, SWEEP_SLICE_KEYS } from './memory-store/expiry.js';
+import { SessionTable } from './memory-store/sessions.js';
+import { UserTable } from './memory-store/users.js';
 import type {
-  Admission,
   ClusterMessage,
   ConnectionRecord,
   ConnectionRef,
@@ -25,15 +18,7 @@ import type {
   SessionRecord,
   UserRecord,
 } from './model.js';
-import { ShardedIndex, ShardedMap, shardOfNumber, shardOfString } from './sharded-map.js';
-import {
-  assertIncarnation,
-  countByDevice,
-  type EvictStore,
-  type KickOutcome,
-  type KickRequest,
-  type ScanPage,
-} from './store.js';
+import type { EvictStore, KickOutcome, KickRequest, ScanPage } from './store.js';
 
 export interface MemoryStoreOptions {
   /** Source of "now" for expiry; defaults to the system clock. */
@@ -46,30 +31,27 @@ export interface MemoryStoreOptions {
  * The default store: plain maps in this process. Every method runs synchronously inside one
  * microtask, so each is atomic. Engines that share one instance in a process form a cluster
  * (its messages are delivered to every subscriber), which is how tests run several nodes cheaply.
+ *
+ * Each kind of record has its table in `memory-store/`, which the methods below hand their calls to;
+ * what spans tables (a kick, the sweep, a snapshot) is here. The methods that only wrap another
+ * method of the store call it through `this`, so that a subclass's override of it is the one used.
  */
 export class MemoryStore implements EvictStore {
   readonly #clock: Clock;
-  readonly #sessions = new ShardedMap<string, StoredSession>(shardOfString);
-  readonly #users = new ShardedMap<string, UserEntry>(shardOfString);
-  /**
-   * Token hashes of each user's sessions: kept apart from the user entry, which may expire before
-   * them. A user with one session maps to that hash itself; a Set is made for the second one only
-   * (nearly every user has one session at a time, and a Set of one costs more than the hash).
-   */
-  readonly #sessionsByUser = new ShardedIndex<string, string>(shardOfString);
-  readonly #counters = new ShardedMap<string, { windowStartMs: number; count: number; expiresAtMs: number }>(
-    shardOfString,
-  );
+  readonly #users: UserTable;
+  readonly #sessions: SessionTable;
+  readonly #connections: ConnectionTable;
+  readonly #counters: CounterTable;
   readonly #listeners = new Set<(message: ClusterMessage) => void>();
-  /** Each node's record, by nodeId. */
-  readonly #nodes = new Map<number, NodeRecord>();
-  /**
-   * Each node incarnation's connections (connId → uid), keyed by `nodeId:incarnation`: what
-   * `sweepConnections` drains once the incarnation is dead. Dropped when drained.
-   */
-  readonly #nodeIndex = new Map<string, ShardedMap<number, string>>();
   /** Keys by the minute their records expire, and the sweep that reads them. */
   readonly #expiry: ExpiryQueue;
+  /** Which table judges each kind of key a bucket holds, in the order `#drain` reads them. */
+  readonly #sweepers: readonly [keyof ExpiryBucket, (key: string, index: number, now: number) => void][] = [
+    ['sessions', (tokenHash, index, now) => this.#sessions.sweepSession(tokenHash, index, now)],
+    ['users', (uid, index, now) => this.#users.sweepUser(uid, index, now)],
+    ['counters', (key, index, now) => this.#counters.sweepCounter(key, index, now)],
+    ['pushTokens', (uid, index, now) => this.#users.sweepPushTokens(uid, index, now)],
+  ];
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -83,6 +65,12 @@ export class MemoryStore implements EvictStore {
       (bucket, index, now, budget) => this.#drain(bucket, index, now, budget),
       () => this.sweepSlice(),
     );
+    this.#users = new UserTable(this.#clock, this.#expiry);
+    this.#sessions = new SessionTable(this.#clock, this.#expiry, this.#users, (message) =>
+      this.publish(message),
+    );
+    this.#connections = new ConnectionTable(this.#clock, this.#users);
+    this.#counters = new CounterTable(this.#expiry);
   }
 
   async ready(): Promise<void> {}
@@ -109,55 +97,18 @@ export class MemoryStore implements EvictStore {
     return this.#expiry.sweepSlice(limit);
   }
 
-  #file(kind: keyof ExpiryBucket, key: string, atMs: number): number {
-    return this.#expiry.file(kind, key, atMs);
-  }
-
-  #fileUser(entry: UserEntry): void {
-    if (entry.sweepBucket === 0) entry.sweepBucket = this.#file('users', entry.uid, entry.expiresAtMs);
-  }
-
   /**
    * Reads up to `budget` keys of bucket `index` (taking them out of it) and drops what has expired;
    * a record still live that belongs to this bucket (only in the minute under way) is filed again.
    * Returns the budget left.
    */
   #drain(bucket: ExpiryBucket, index: number, now: number, budget: number): number {
-    for (let key = bucket.sessions.pop(); key !== undefined; key = bucket.sessions.pop()) {
-      const session = this.#sessions.get(key);
-      if (session !== undefined) {
-        if (session.retainUntilMs <= now) {
-          this.#sessions.delete(key);
-          this.#unindexSession(session.uid, key);
-        } else if (bucketOf(session.retainUntilMs) === index) {
-          this.#file('sessions', key, session.retainUntilMs);
-        }
+    for (const [kind, sweepKey] of this.#sweepers) {
+      const keys = bucket[kind];
+      for (let key = keys.pop(); key !== undefined; key = keys.pop()) {
+        sweepKey(key, index, now);
+        if (--budget <= 0) return budget;
       }
-      if (--budget <= 0) return budget;
-    }
-    for (let uid = bucket.users.pop(); uid !== undefined; uid = bucket.users.pop()) {
-      const entry = this.#users.get(uid);
-      if (entry !== undefined && entry.sweepBucket === index) {
-        entry.sweepBucket = 0;
-        // An expired user kept by its connections stays unfiled: its last connection's removal drops it.
-        if (this.#liveUser(uid, now) !== undefined && entry.expiresAtMs > now) this.#fileUser(entry);
-      }
-      if (--budget <= 0) return budget;
-    }
-    for (let key = bucket.counters.pop(); key !== undefined; key = bucket.counters.pop()) {
-      const counter = this.#counters.get(key);
-      if (counter !== undefined) {
-        if (counter.expiresAtMs <= now) this.#counters.delete(key);
-        else if (bucketOf(counter.expiresAtMs) === index) this.#file('counters', key, counter.expiresAtMs);
-      }
-      if (--budget <= 0) return budget;
-    }
-    for (let uid = bucket.pushTokens.pop(); uid !== undefined; uid = bucket.pushTokens.pop()) {
-      const tokens = this.#liveUser(uid, now)?.pushTokens;
-      for (const token of tokens?.values() ?? []) {
-        if (bucketOf(token.expiresAtMs) === index) this.#file('pushTokens', uid, token.expiresAtMs);
-      }
-      if (--budget <= 0) return budget;
     }
     return budget;
   }
@@ -180,7 +131,7 @@ export class MemoryStore implements EvictStore {
           rosters: [...(entry.rosters ?? [])].sort(([a], [b]) => a - b),
         },
       ]),
-      sessionsByUser: sorted(this.#sessionsByUser).map(([uid, hashes]) => [uid, hashes.sort()]),
+      sessionsByUser: sorted(this.#sessions.hashesByUser()).map(([uid, hashes]) => [uid, hashes.sort()]),
       counters: sorted(this.#counters),
     });
   }
@@ -190,78 +141,24 @@ export class MemoryStore implements EvictStore {
     return { sessions: this.#sessions.size, users: this.#users.size, counters: this.#counters.size };
   }
 
-  async putSession(session: SessionRecord): Promise<void> {
-    this.#putSessionNow(session);
+  putSession(session: SessionRecord): Promise<void> {
+    return this.#sessions.putSession(session);
   }
 
-  #putSessionNow(session: SessionRecord): void {
-    const { tokenHash, uid } = session;
-    const previous = this.#sessions.get(tokenHash);
-    this.#sessions.set(tokenHash, new StoredSession(session));
-    if (previous === undefined || bucketOf(previous.retainUntilMs) !== bucketOf(session.retainUntilMs)) {
-      this.#file('sessions', tokenHash, session.retainUntilMs);
-    }
-    this.#sessionsByUser.add(uid, tokenHash);
-    const entry = this.#userEntry(uid);
-    const device = entry.device(session.deviceFlag);
-    if (device === undefined) {
-      entry.addDevice(new StoredDevice(session.deviceFlag, session.issuedAtMs, session.expiresAtMs));
-    } else {
-      device.lastIssuedAtMs = Math.max(device.lastIssuedAtMs, session.issuedAtMs);
-      device.expiresAtMs = Math.max(device.expiresAtMs, session.expiresAtMs);
-    }
-    this.#extendUser(entry, session.expiresAtMs);
+  admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
+    return this.#sessions.admitSession(session, request);
   }
 
-  async admitSession(session: SessionRecord, request: AdmissionRequest): Promise<AdmissionOutcome> {
-    const now = this.#clock.nowMs();
-    const entry = this.#liveUser(session.uid, now);
-    const user = entry?.toRecord(now);
-    const candidate: Admission = {
-      tokenHash: session.tokenHash,
-      deviceFlag: session.deviceFlag,
-      deviceClass: request.deviceClass,
-      issuedAtMs: session.issuedAtMs,
-      expiresAtMs: session.expiresAtMs,
-    };
-    const { outcome, kept } = admit(entry?.admissions ?? [], candidate, request, (a) =>
-      admissionCounts(user, a, now),
-    );
-    // No await from the read to the writes: one step, as atomic as the store's other writes.
-    if (outcome.admitted) {
-      this.#putSessionNow({ ...session, governed: true });
-      this.#userEntry(session.uid).admissions = kept.map((a) => ({ ...a }));
-      for (const { tokenHash } of outcome.replaced)
-        await this.publish({
-          type: 'revoked',
-          uid: session.uid,
-          tokenHash,
-          replaced: true,
-          fromNodeId: request.fromNodeId,
-        });
-    }
-    return outcome.admitted
-      ? { admitted: true, replaced: outcome.replaced.map((a) => ({ ...a })) }
-      : { admitted: false, full: outcome.full.map((a) => ({ ...a })) };
+  dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
+    return this.#sessions.dischargeSessions(uid, tokenHashes);
   }
 
-  async dischargeSessions(uid: string, tokenHashes: readonly string[]): Promise<void> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    if (entry?.admissions === undefined) return;
-    entry.admissions = entry.admissions.filter((a) => !tokenHashes.includes(a.tokenHash));
+  getSession(tokenHash: string): Promise<SessionRecord | undefined> {
+    return this.#sessions.getSession(tokenHash);
   }
 
-  async getSession(tokenHash: string): Promise<SessionRecord | undefined> {
-    return this.#liveSession(tokenHash)?.toRecord();
-  }
-
-  async listSessions(uid: string): Promise<SessionRecord[]> {
-    const sessions: SessionRecord[] = [];
-    for (const hash of this.#sessionsByUser.get(uid)) {
-      const session = this.#liveSession(hash);
-      if (session !== undefined) sessions.push(session.toRecord());
-    }
-    return sessions;
+  listSessions(uid: string): Promise<SessionRecord[]> {
+    return this.#sessions.listSessions(uid);
   }
 
   /** One page: everything is in this process's memory already, so a page bounds nothing. */
@@ -269,41 +166,24 @@ export class MemoryStore implements EvictStore {
     return { items: await this.listSessions(uid), cursor: undefined };
   }
 
-  async touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
-    for (const { tokenHash, atMs } of touches) {
-      const session = this.#liveSession(tokenHash);
-      if (session !== undefined && !(session.lastSeenAtMs !== undefined && session.lastSeenAtMs >= atMs))
-        session.lastSeenAtMs = atMs;
-    }
+  touchSessions(touches: readonly { tokenHash: string; atMs: number }[]): Promise<void> {
+    return this.#sessions.touchSessions(touches);
   }
 
-  async revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
-    // Read and write without an await in between, so that concurrent revocations keep the first time.
-    const session = this.#liveSession(tokenHash);
-    if (session === undefined) return undefined;
-    const before = session.toRecord();
-    if (session.revokedAtMs === undefined) session.revokedAtMs = atMs;
-    return before;
+  revokeSession(tokenHash: string, atMs: number): Promise<SessionRecord | undefined> {
+    return this.#sessions.revokeSession(tokenHash, atMs);
   }
 
-  async getUser(uid: string): Promise<UserRecord | undefined> {
-    const now = this.#clock.nowMs();
-    return this.#liveUser(uid, now)?.toRecord(now);
+  getUser(uid: string): Promise<UserRecord | undefined> {
+    return this.#users.getUser(uid);
   }
 
-  async touchUser(uid: string, expiresAtMs: number): Promise<void> {
-    this.#extendUser(this.#userEntry(uid), expiresAtMs);
+  touchUser(uid: string, expiresAtMs: number): Promise<void> {
+    return this.#users.touchUser(uid, expiresAtMs);
   }
 
-  async raiseCutoff(
-    uid: string,
-    deviceFlag: number | null,
-    cutoff: Cutoff,
-    expiresAtMs: number,
-  ): Promise<void> {
-    const entry = this.#userEntry(uid);
-    raiseCutoffOf(entry, deviceFlag, cutoff);
-    this.#extendUser(entry, expiresAtMs);
+  raiseCutoff(uid: string, deviceFlag: number | null, cutoff: Cutoff, expiresAtMs: number): Promise<void> {
+    return this.#users.raiseCutoff(uid, deviceFlag, cutoff, expiresAtMs);
   }
 
   /**
@@ -314,75 +194,42 @@ export class MemoryStore implements EvictStore {
   async kick(request: KickRequest): Promise<KickOutcome> {
     const { uid, deviceFlag } = request;
     const now = this.#clock.nowMs();
-    const live = this.#liveUser(uid, now);
+    const live = this.#users.live(uid, now);
     if (request.require.user && live === undefined) return { applied: false, missing: 'user' };
     if (
       request.require.device &&
       deviceFlag !== null &&
-      !devicePresent(live, deviceFlag, now, (c) => this.#isLive(c, now))
+      !devicePresent(live, deviceFlag, now, (c) => this.#connections.isLive(c, now))
     ) {
       return { applied: false, missing: 'device' };
     }
     // An unknown or expired user is started afresh, as `raiseCutoff` does.
-    const entry = live ?? this.#userEntry(uid);
+    const entry = live ?? this.#users.entry(uid);
     raiseCutoffOf(entry, deviceFlag, request.cutoff);
-    this.#extendUser(entry, request.expiresAtMs);
-    const connections = this.#liveConnections(entry, now).map((c) => ({ ...c }));
+    this.#users.extend(entry, request.expiresAtMs);
+    const connections = this.#connections.liveConnections(entry, now).map((c) => ({ ...c }));
     await this.publish(request.announce);
     return { applied: true, connections };
   }
 
-  async heartbeatNode(node: NodeRecord): Promise<boolean> {
-    assertIncarnation(node.incarnation);
-    const now = this.#clock.nowMs();
-    const current = this.#nodes.get(node.nodeId);
-    if (current !== undefined && current.incarnation === node.incarnation) {
-      if (current.expiresAtMs <= now) return false;
-      current.expiresAtMs = Math.max(current.expiresAtMs, node.expiresAtMs);
-      return true;
-    }
-    // The record on file, if any, is replaced: its incarnation's index stays for the sweep.
-    this.#nodes.set(node.nodeId, {
-      nodeId: node.nodeId,
-      incarnation: node.incarnation,
-      expiresAtMs: node.expiresAtMs,
-    });
-    return node.expiresAtMs > now;
+  heartbeatNode(node: NodeRecord): Promise<boolean> {
+    return this.#connections.heartbeatNode(node);
   }
 
-  async putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
-    for (const connection of connections) assertIncarnation(connection.incarnation);
-    for (const connection of connections) this.#putConnection(connection);
+  putConnections(connections: readonly ConnectionRecord[]): Promise<void> {
+    return this.#connections.putConnections(connections);
   }
 
   async putConnection(connection: ConnectionRecord): Promise<void> {
     await this.putConnections([connection]);
   }
 
-  async joinDevice(connection: ConnectionRef & { deviceFlag: number }): Promise<ConnectionRecord[]> {
-    const { uid, nodeId, connId, deviceFlag } = connection;
-    const now = this.#clock.nowMs();
-    const entry = this.#liveUser(uid, now);
-    const own = connectionKey(nodeId, connId);
-    const connections = entry?.connections;
-    if (connections?.get(own) === undefined) return [];
-    entry!.rosters ??= new Map<number, string[]>();
-    const rosters = entry!.rosters;
-    // The connections gone since are dropped from the roster as it is read.
-    const standing = (rosters.get(deviceFlag) ?? []).filter((key) => key !== own && connections.has(key));
-    rosters.set(deviceFlag, [...standing, own]);
-    return standing
-      .map((key) => connections.get(key)!)
-      .filter((c) => this.#isLive(c, now))
-      .map((c) => ({ ...c }));
+  joinDevice(connection: ConnectionRef & { deviceFlag: number }): Promise<ConnectionRecord[]> {
+    return this.#connections.joinDevice(connection);
   }
 
-  async deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
-    const now = this.#clock.nowMs();
-    return refs.map((ref) => {
-      const removed = this.#deleteConnection(ref.uid, ref.nodeId, ref.connId, undefined);
-      return removed !== undefined && this.#isLive(removed, now);
-    });
+  deleteConnections(refs: readonly ConnectionRef[]): Promise<boolean[]> {
+    return this.#connections.deleteConnections(refs);
   }
 
   async deleteConnection(uid: string, nodeId: number, connId: number): Promise<boolean> {
@@ -390,10 +237,8 @@ export class MemoryStore implements EvictStore {
     return removed!;
   }
 
-  async listConnections(uid: string): Promise<ConnectionRecord[]> {
-    const now = this.#clock.nowMs();
-    const entry = this.#liveUser(uid, now);
-    return entry === undefined ? [] : this.#liveConnections(entry, now).map((c) => ({ ...c }));
+  listConnections(uid: string): Promise<ConnectionRecord[]> {
+    return this.#connections.listConnections(uid);
   }
 
   /** One page, as `scanSessions`. */
@@ -401,139 +246,28 @@ export class MemoryStore implements EvictStore {
     return { items: await this.listConnections(uid), cursor: undefined };
   }
 
-  async countConnections(uid: string): Promise<DeviceConnections[]> {
-    const now = this.#clock.nowMs();
-    const entry = this.#liveUser(uid, now);
-    return countByDevice(entry === undefined ? [] : this.#liveConnections(entry, now));
+  countConnections(uid: string): Promise<DeviceConnections[]> {
+    return this.#connections.countConnections(uid);
   }
 
-  /** Drains the indexes of dead incarnations (lapsed, or no longer the one on file). */
-  async sweepConnections(limit: number): Promise<number> {
-    if (!Number.isSafeInteger(limit) || limit <= 0) throw new TypeError('limit must be a positive integer');
-    const now = this.#clock.nowMs();
-    let drained = 0;
-    for (const [key, index] of this.#nodeIndex) {
-      const [nodeId, incarnation] = splitIndexKey(key);
-      const node = this.#nodes.get(nodeId);
-      if (node !== undefined && node.incarnation === incarnation && node.expiresAtMs > now) continue;
-      for (const [connId, uid] of index) {
-        if (drained === limit) return drained;
-        this.#deleteConnection(uid, nodeId, connId, incarnation);
-        drained += 1;
-      }
-    }
-    return drained;
+  sweepConnections(limit: number): Promise<number> {
+    return this.#connections.sweepConnections(limit);
   }
 
-  #putConnection(connection: ConnectionRecord): void {
-    const { uid, nodeId, connId, incarnation } = connection;
-    // Of an incarnation not on file: it could never count (see `EvictStore.putConnections`).
-    if (this.#nodes.get(nodeId)?.incarnation !== incarnation) return;
-    const entry = this.#userEntry(uid);
-    entry.connections ??= new Map();
-    const key = connectionKey(nodeId, connId);
-    const previous = entry.connections.get(key);
-    if (previous !== undefined && previous.incarnation !== incarnation) {
-      this.#nodeIndex.get(indexKey(nodeId, previous.incarnation))?.delete(connId);
-    }
-    const { deviceFlag, connectedAtMs, sessionId, deviceId, ip, port } = connection;
-    const record: ConnectionRecord = { uid, deviceFlag, nodeId, connId, connectedAtMs, incarnation };
-    // Copied field by field: what is on file is only what the contract knows, never the caller's object.
-    if (sessionId !== undefined) record.sessionId = sessionId;
-    if (deviceId !== undefined) record.deviceId = deviceId;
-    if (ip !== undefined) record.ip = ip;
-    if (port !== undefined) record.port = port;
-    entry.connections.set(key, record);
-    const ik = indexKey(nodeId, incarnation);
-    let index = this.#nodeIndex.get(ik);
-    if (index === undefined) {
-      index = new ShardedMap(shardOfNumber);
-      this.#nodeIndex.set(ik, index);
-    }
-    index.set(connId, uid);
+  setPushToken(uid: string, record: PushTokenRecord): Promise<void> {
+    return this.#users.setPushToken(uid, record);
   }
 
-  /**
-   * Removes the connection from its user and its incarnation's index (only if it is of
-   * `incarnation`, when given); returns the record removed.
-   */
-  #deleteConnection(
-    uid: string,
-    nodeId: number,
-    connId: number,
-    incarnation: string | undefined,
-  ): ConnectionRecord | undefined {
-    const entry = this.#users.get(uid);
-    const connections = entry?.connections;
-    const key = connectionKey(nodeId, connId);
-    const connection = connections?.get(key);
-    if (incarnation !== undefined) this.#unindex(nodeId, incarnation, connId, uid);
-    if (connection === undefined || (incarnation !== undefined && connection.incarnation !== incarnation)) {
-      return undefined;
-    }
-    connections!.delete(key);
-    if (connections!.size === 0) {
-      entry!.connections = undefined;
-      // Its connections kept the user on file; with none left, its own expiry decides.
-      this.#liveUser(uid, this.#clock.nowMs());
-    }
-    if (incarnation === undefined) this.#unindex(nodeId, connection.incarnation, connId, uid);
-    return connection;
+  getPushTokens(uid: string): Promise<PushTokenRecord[]> {
+    return this.#users.getPushTokens(uid);
   }
 
-  #unindex(nodeId: number, incarnation: string, connId: number, uid: string): void {
-    const ik = indexKey(nodeId, incarnation);
-    const index = this.#nodeIndex.get(ik);
-    if (index === undefined || index.get(connId) !== uid) return;
-    index.delete(connId);
-    if (index.size === 0) this.#nodeIndex.delete(ik);
+  clearPushTokens(uid: string, kinds: readonly PushTokenKind[]): Promise<PushTokenKind[]> {
+    return this.#users.clearPushTokens(uid, kinds);
   }
 
-  #isLive(connection: ConnectionRecord, now: number): boolean {
-    const node = this.#nodes.get(connection.nodeId);
-    return node !== undefined && node.incarnation === connection.incarnation && node.expiresAtMs > now;
-  }
-
-  /** The user's connections of live node incarnations (not copies). */
-  #liveConnections(entry: UserEntry, now: number): ConnectionRecord[] {
-    const live: ConnectionRecord[] = [];
-    for (const c of entry.connections?.values() ?? []) if (this.#isLive(c, now)) live.push(c);
-    return live;
-  }
-
-  async setPushToken(uid: string, record: PushTokenRecord): Promise<void> {
-    const entry = this.#userEntry(uid);
-    entry.pushTokens ??= new Map();
-    entry.pushTokens.set(record.kind, { ...record });
-    this.#file('pushTokens', uid, record.expiresAtMs);
-    this.#extendUser(entry, record.expiresAtMs);
-  }
-
-  async getPushTokens(uid: string): Promise<PushTokenRecord[]> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    return [...(entry?.pushTokens?.values() ?? [])].map((t) => ({ ...t }));
-  }
-
-  async clearPushTokens(uid: string, kinds: readonly PushTokenKind[]): Promise<PushTokenKind[]> {
-    const entry = this.#liveUser(uid, this.#clock.nowMs());
-    const tokens = entry?.pushTokens;
-    if (entry === undefined || tokens === undefined) return [];
-    const cleared = kinds.filter((kind) => tokens.delete(kind));
-    if (tokens.size === 0) entry.pushTokens = undefined;
-    return cleared;
-  }
-
-  async hit(key: string, atMs: number, windowMs: number): Promise<number> {
-    const windowStartMs = atMs - (atMs % windowMs);
-    const counter = this.#counters.get(key);
-    if (counter === undefined || counter.windowStartMs !== windowStartMs) {
-      const expiresAtMs = windowStartMs + windowMs;
-      this.#counters.set(key, { windowStartMs, count: 1, expiresAtMs });
-      this.#file('counters', key, expiresAtMs);
-      return 1;
-    }
-    counter.count += 1;
-    return counter.count;
+  hit(key: string, atMs: number, windowMs: number): Promise<number> {
+    return this.#counters.hit(key, atMs, windowMs);
   }
 
   async publish(message: ClusterMessage): Promise<void> {
@@ -545,50 +279,5 @@ export class MemoryStore implements EvictStore {
   subscribe(listener: (message: ClusterMessage) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
-  }
-
-  #userEntry(uid: string): UserEntry {
-    const live = this.#liveUser(uid, this.#clock.nowMs());
-    if (live !== undefined) return live;
-    const entry = new UserEntry(uid);
-    this.#users.set(uid, entry);
-    return entry;
-  }
-
-  /** The session on file (not a copy), or undefined once its retention has passed. */
-  #liveSession(tokenHash: string): StoredSession | undefined {
-    const session = this.#sessions.get(tokenHash);
-    return session === undefined || session.retainUntilMs <= this.#clock.nowMs() ? undefined : session;
-  }
-
-  /** Drops the hash from its user's index (the sweep drops sessions; nothing else does). */
-  #unindexSession(uid: string, tokenHash: string): void {
-    this.#sessionsByUser.delete(uid, tokenHash);
-  }
-
-  /** The user's life only grows; the first extension of an unfiled user files it for the sweep. */
-  #extendUser(entry: UserEntry, expiresAtMs: number): void {
-    entry.expiresAtMs = Math.max(entry.expiresAtMs, expiresAtMs);
-    this.#fileUser(entry);
-  }
-
-  /**
-   * The user's entry with its expired push tokens dropped, or undefined (and dropped) once the user
-   * has expired with no connection on file. The user's `expiresAtMs` is never below a push token's
-   * (each put raises it), so a user that has expired holds nothing live but connections, which keep
-   * it on file (their node's liveness decides whether they count).
-   */
-  #liveUser(uid: string, now: number): UserEntry | undefined {
-    const entry = this.#users.get(uid);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAtMs <= now && entry.connections === undefined) {
-      this.#users.delete(uid);
-      return undefined;
-    }
-    if (entry.pushTokens !== undefined) {
-      for (const [kind, t] of entry.pushTokens) if (t.expiresAtMs <= now) entry.pushTokens.delete(kind);
-      if (entry.pushTokens.size === 0) entry.pushTokens = undefined;
-    }
-    return entry;
   }
 }
