@@ -3,6 +3,8 @@
 // Each variant runs in its own child process (fresh heap). Figures go in BENCHMARKS.md, not here.
 //
 //   npx tsx bench/memory-store-stall.mts [rev …]   (each rev's memory-store.ts against the work tree's)
+//   Only memory-store.ts is taken from a rev: the modules under memory-store/ always come from the
+//   work tree, so a rev after the split into memory-store/ (3d77010) compares nothing of those.
 //   EVICT_STALL_SCENARIO=sessions|connections runs one scenario only.
 //   EVICT_STALL_FLAGS="--trace-gc" or "--cpu-prof" pass V8 flags to the children.
 import { execFileSync, spawnSync } from 'node:child_process';
