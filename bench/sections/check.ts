@@ -118,6 +118,16 @@ const perRound = (a: number[], b: number[]) => a.map((value, r) => value / b[r]!
 
 const range = (values: number[]) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`;
 
+/** The rate target's session checks per CPU second, and the CPU time per check it allows. */
+const RATE_TARGET_PER_S = 2_000_000;
+const RATE_TARGET_NS = 1e9 / RATE_TARGET_PER_S;
+
+/** What the hash alone (`hashNs` per call) leaves of the rate target's time per check: a check hashes every token. */
+const hashLeaves = (hashNs: number) =>
+  hashNs >= RATE_TARGET_NS
+    ? `more than the ${RATE_TARGET_NS} ns a check may take at 2 million per second, so this rate is out of reach of the design on this machine`
+    : `leaving ${RATE_TARGET_NS - hashNs} ns of the ${RATE_TARGET_NS} ns a check may take at 2 million per second for the rest of the check`;
+
 /**
  * The built package (packages/core/dist, what users run), not the TypeScript source: tsx's transform
  * wraps every closure in a naming helper, which would add its own cost to the hot path.
@@ -377,7 +387,7 @@ export const section: BenchSection = {
     const lookupRatio = median(last.recordLookups) / median(first.recordLookups);
     const worstSession = Math.min(...figures.map((f) => median(f.session)));
     const slowest = figures.find((f) => median(f.session) === worstSession)!;
-    const rateVerdict = verdictOf(slowest.session, (rate) => rate >= 2_000_000);
+    const rateVerdict = verdictOf(slowest.session, (rate) => rate >= RATE_TARGET_PER_S);
     return {
       tables: [
         {
@@ -452,7 +462,7 @@ export const section: BenchSection = {
           target: '≥ 2 million session checks per CPU second',
           measured: `${fmt(worstSession)} per second (slowest of the record counts; ${fmt(median(first.session))} with ${fmt(first.records)} records)`,
           ...targetVerdict(rateVerdict),
-          note: `evict looks sessions up by the hash of the token, never by the token, so that no raw token is kept in the store or in the cache: the SHA-256 alone runs at ${fmt(median(first.hash))} per second here (${nsOf(median(first.hash))} ns), so this rate is out of reach of the design on this machine; the floor target above is the distance to it. A stateless credential (a JWT's or UserSig's uid and issue time: nothing to hash) checks at ${fmt(median(first.stateless))} per second.`,
+          note: `evict looks sessions up by the hash of the token, never by the token, so that no raw token is kept in the store or in the cache: the SHA-256 alone runs at ${fmt(median(first.hash))} per second here (${nsOf(median(first.hash))} ns), ${hashLeaves(nsOf(median(first.hash)))}; the floor target above is the distance to it. A stateless credential (a JWT's or UserSig's uid and issue time: nothing to hash) checks at ${fmt(median(first.stateless))} per second.`,
         },
         {
           target: `the records' lookups within 10 % between ${fmt(first.records)} and ${fmt(last.records)} records (cache off)`,
