@@ -239,8 +239,8 @@ export function bannerPort(output: string): number | undefined {
 
 /**
  * Spawns a demo with a clean demo environment plus `env` (`nodeArgs` go to node before the script,
- * for V8 flags that NODE_OPTIONS does not allow), collects its output and answers once it has said
- * where it listens, or has exited (then `port` is 0); the caller waits for the banner it expects.
+ * for V8 flags that NODE_OPTIONS does not allow), collects its output and answers once its banner
+ * has said where it listens, or once it has exited (then `port` is 0).
  * The demo listens on port 0, the kernel's choice, so no other process can take its port first.
  */
 export async function spawnDemo(
@@ -272,19 +272,21 @@ export async function spawnDemo(
     stderr += chunk;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const listeningPort = () => bannerPort(lines.join('\n'));
+  let port: number | undefined;
   try {
     await waitFor(
       `the ${framework} demo to say where it listens`,
-      () => gone() || listeningPort() !== undefined,
+      () => {
+        port = bannerPort(lines.join('\n'));
+        return port !== undefined || child.exitCode !== null || child.signalCode !== null;
+      },
       20_000,
     );
   } catch (error) {
     child.kill('SIGKILL');
     throw new Error(`${(error as Error).message}\n${stderr}`);
   }
-  return { port: listeningPort() ?? 0, child, lines, stderr: () => stderr, exited };
+  return { port: port ?? 0, child, lines, stderr: () => stderr, exited };
 }
 
 /**
@@ -304,20 +306,13 @@ export async function startDemoNode(
     stderr: stderrOf,
     exited,
   } = await spawnDemo(framework, { ...env, NODE_ID: String(nodeId) }, nodeArgs);
+  if (port === 0)
+    throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderrOf()}`);
+  // Printed already: spawnDemo answers once the banner is out.
   const banner = `evict ${BANNER_NAME[framework]} demo on http://127.0.0.1:${port} (node ${nodeId}`;
-  try {
-    await waitFor(
-      `the ${framework} demo (node ${nodeId}) to print "${banner}"`,
-      () => {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`the ${framework} demo (node ${nodeId}) exited before listening:\n${stderrOf()}`);
-        return lines.some((l) => l.includes(banner));
-      },
-      20_000,
-    );
-  } catch (error) {
+  if (!lines.some((l) => l.includes(banner))) {
     child.kill('SIGKILL');
-    throw error;
+    throw new Error(`the ${framework} demo (node ${nodeId}) did not print "${banner}":\n${lines.join('\n')}`);
   }
   const base = `http://127.0.0.1:${port}`;
   const sockets = new Set<WebSocket>();

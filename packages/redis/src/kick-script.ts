@@ -92,9 +92,11 @@ if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 -- too: its subscriber may read that before the kick's reply, which lists every connection.
 if ARGV[8] ~= '' and ARGV[10] ~= '' then
   local wanted = flag ~= '' and tonumber(flag) or nil
-  local by_node, order = {}, {}
+  -- \`fields\`: the records of the connections named, dropped once their messages are out.
+  local by_node, order, fields = {}, {}, {}
   for _, r in ipairs(records) do
     if live[r[4]] and (wanted == nil or r[3] == wanted) then
+      fields[#fields + 1] = r[1]
       local node, sign, digits = string.match(r[1], '^(%d+):(%-?)([0-9a-z]+)$')
       local id = tonumber(digits, 36)
       if sign == '-' then id = -id end
@@ -113,10 +115,6 @@ if ARGV[8] ~= '' and ARGV[10] ~= '' then
   end
   -- Then their records, as DELETE_CONNECTIONS would drop them: the announcement is out, so no node
   -- needs them to find what to close, and the store answers without a second pass over them.
-  local fields = {}
-  for _, r in ipairs(records) do
-    if live[r[4]] and (wanted == nil or r[3] == wanted) then fields[#fields + 1] = r[1] end
-  end
   if #fields > 0 then
     -- In steps: unpack's arguments are bounded (a user may hold 100,000 connections).
     for i = 1, #fields, 1000 do
